@@ -1,0 +1,234 @@
+//! The `backup-codes` administration command.
+//!
+//! Exit status: 0 success, 1 failure (one line per problem on stderr),
+//! 2 usage error.
+
+mod generate;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::username::UserName;
+
+/// Manage single-use backup codes for pam_backup_codes.
+#[derive(Debug, Parser)]
+#[command(name = "backup-codes", version, about, long_about = None)]
+pub struct Cli {
+    /// Store directory [default: from the config file, else /var/lib/pam-backup-codes]
+    #[arg(long, global = true, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Configuration file [default: /etc/security/pam_backup_codes.conf]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a new set for each user, replacing any old one at once
+    Generate(generate::Args),
+    /// Show codes left, each use (when, service, host), failures and lock state
+    Status {
+        /// Users to show [default: every user in the store]
+        users: Vec<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete users' sets
+    Revoke {
+        /// Users whose codes to delete
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+    /// Clear users' failure counts and locks
+    Unlock {
+        /// Users to unlock
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+    /// Check the configuration, the store's ownership and modes, and every file
+    Check,
+}
+
+/// Everything a command needs: the configuration and the chosen store path.
+struct Context {
+    config: Config,
+    store_path: PathBuf,
+}
+
+/// A problem reported to the administrator; collected so that one bad user
+/// does not stop the others.
+#[derive(Default)]
+struct Problems(usize);
+
+impl Problems {
+    fn report(&mut self, message: impl std::fmt::Display) {
+        eprintln!("backup-codes: {message}");
+        self.0 += 1;
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.0 == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command line; the whole of `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("backup-codes: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ctx = Context {
+        store_path: cli.store.clone().unwrap_or_else(|| config.store.clone()),
+        config,
+    };
+    let mut problems = Problems::default();
+    match cli.command {
+        Command::Generate(args) => generate::run(&ctx, args, &mut problems),
+        Command::Status { users, format } => status::run(&ctx, &users, format, &mut problems),
+        Command::Revoke { users } => revoke(&ctx, &users, &mut problems),
+        Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
+        Command::Check => check(&ctx, &mut problems),
+    }
+    problems.exit_code()
+}
+
+/// Parses user names, reporting the invalid ones.
+fn parse_users(names: &[String], problems: &mut Problems) -> Vec<UserName> {
+    names
+        .iter()
+        .filter_map(|name| match name.parse() {
+            Ok(user) => Some(user),
+            Err(e) => {
+                problems.report(format_args!("{name:?}: {e}; skipped"));
+                None
+            }
+        })
+        .collect()
+}
+
+fn open_store(ctx: &Context, problems: &mut Problems) -> Option<Store> {
+    Store::open(&ctx.store_path)
+        .map_err(|e| problems.report(with_root_hint(e)))
+        .ok()
+}
+
+/// Permission errors on the real store mostly mean "not root".
+fn with_root_hint(e: impl std::fmt::Display) -> String {
+    let text = e.to_string();
+    if text.contains("Permission denied") && !nix::unistd::geteuid().is_root() {
+        format!("{text} (run as root)")
+    } else {
+        text
+    }
+}
+
+fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
+    let users = parse_users(names, problems);
+    let Some(store) = open_store(ctx, problems) else { return };
+    let lock = match store.lock() {
+        Ok(lock) => lock,
+        Err(e) => return problems.report(e),
+    };
+    for user in users {
+        match lock.remove(&user) {
+            Ok(true) => println!("{user}: codes revoked"),
+            Ok(false) => problems.report(format_args!("{user}: has no backup codes")),
+            Err(e) => problems.report(e),
+        }
+    }
+}
+
+fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
+    let users = parse_users(names, problems);
+    let Some(store) = open_store(ctx, problems) else { return };
+    let lock = match store.lock() {
+        Ok(lock) => lock,
+        Err(e) => return problems.report(e),
+    };
+    for user in users {
+        match lock.read(&user) {
+            Ok(Some(mut set)) => {
+                let failures = set.tally.failures;
+                set.tally.reset();
+                match lock.write(&user, &set) {
+                    Ok(()) => println!("{user}: unlocked ({failures} failures cleared)"),
+                    Err(e) => problems.report(e),
+                }
+            }
+            Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
+            Err(e) => problems.report(e),
+        }
+    }
+}
+
+fn check(ctx: &Context, problems: &mut Problems) {
+    // The configuration was loaded (and so checked) before we got here.
+    if let Err(reason) = ctx.config.validate() {
+        problems.report(format_args!("configuration: {reason}"));
+    }
+    let Some(store) = open_store(ctx, problems) else { return };
+    let (users, others) = match store.list() {
+        Ok(listing) => listing,
+        Err(e) => return problems.report(e),
+    };
+    for name in others {
+        problems.report(format_args!(
+            "{}: unexpected entry in the store",
+            store.path().join(name).display()
+        ));
+    }
+    let mut good = 0;
+    for user in &users {
+        match store.read(user) {
+            Ok(_) => good += 1,
+            Err(e) => problems.report(e),
+        }
+    }
+    if problems.0 == 0 {
+        println!(
+            "ok: {} is trusted, {good} user file{} valid",
+            store.path().display(),
+            if good == 1 { "" } else { "s" }
+        );
+    }
+}
+
+/// Human form of a timestamp.
+fn human_time(t: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// The machine-readable form of a timestamp (RFC 3339).
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}

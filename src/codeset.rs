@@ -1,0 +1,403 @@
+//! A user's set of codes as kept in the store: the TOML file format.
+//!
+//! ```toml
+//! version = 1
+//! created = "2026-11-24T12:00:00Z"
+//! alphabet = "crockford"
+//! length = 10
+//!
+//! [kdf]
+//! algorithm = "argon2id"
+//! version = 19
+//! m_cost = 19456
+//! t_cost = 2
+//! p_cost = 1
+//! salt = "base64"
+//!
+//! [tally]
+//! failures = 0
+//!
+//! [[codes]]
+//! hash = "base64"
+//!
+//! [[codes]]
+//! hash = "base64"
+//! used = { at = "2026-11-24T12:05:00Z", service = "sshd", rhost = "192.0.2.7" }
+//! ```
+//!
+//! Unknown fields are an error. Used codes keep their entry, so a re-use is
+//! recognised and `status` can say when and where each code went.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
+use crate::kdf::{self, Hash, KdfError, KdfParams, Salt};
+use crate::lockout::Tally;
+
+/// The file format version this build reads and writes.
+pub const VERSION: u32 = 1;
+const ALGORITHM: &str = "argon2id";
+const ARGON2_VERSION: u32 = 0x13;
+/// The longest service or remote host name recorded with a use.
+const MAX_FIELD_LEN: usize = 255;
+
+/// One user's set of codes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSet {
+    /// File format version, [`VERSION`].
+    pub version: u32,
+    /// When the set was generated.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// The alphabet of the codes.
+    pub alphabet: Alphabet,
+    /// Symbols per code.
+    pub length: usize,
+    /// How the codes were hashed.
+    pub kdf: Kdf,
+    /// Failures and lock state.
+    #[serde(default)]
+    pub tally: Tally,
+    /// One entry per code, in the order they were printed.
+    pub codes: Vec<CodeEntry>,
+}
+
+/// The KDF of a set: Argon2id v1.3 with these parameters and salt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kdf {
+    /// Always `argon2id`.
+    pub algorithm: String,
+    /// Always 19 (v1.3).
+    pub version: u32,
+    /// Cost parameters.
+    #[serde(flatten)]
+    pub params: KdfParams,
+    /// The set's salt.
+    #[serde(with = "base64_array")]
+    pub salt: Salt,
+}
+
+/// One stored code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeEntry {
+    /// Argon2id(normalised code, set salt).
+    #[serde(with = "base64_array")]
+    pub hash: Hash,
+    /// When and where the code was used, once it has been.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<CodeUse>,
+}
+
+/// A recorded use of a code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeUse {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The PAM service (sshd, sudo, login…).
+    pub service: String,
+    /// The remote host, if PAM knew one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rhost: Option<String>,
+}
+
+/// What a digest matched in a set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// An unused code, at this index.
+    Unused(usize),
+    /// A code that was used already, at this index.
+    Used(usize),
+    /// Nothing.
+    None,
+}
+
+/// Why a store file's content was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Not valid TOML, or not the expected fields.
+    Toml(String),
+    /// A version this build does not know.
+    Version(u32),
+    /// The KDF is not Argon2id v1.3, or its parameters are out of range.
+    Kdf(String),
+    /// Alphabet/length or number of codes out of range.
+    Format(FormatError),
+    /// A recorded use with an oversized field.
+    Field(&'static str),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Toml(reason) => write!(f, "invalid TOML: {}", reason.trim_end()),
+            Self::Version(v) => write!(f, "unknown file version {v} (this build reads {VERSION})"),
+            Self::Kdf(reason) => write!(f, "unsupported KDF: {reason}"),
+            Self::Format(e) => write!(f, "{e}"),
+            Self::Field(name) => write!(f, "field {name} is longer than {MAX_FIELD_LEN} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl CodeSet {
+    /// Generates `count` codes of `format`, hashed with `params` under one
+    /// fresh salt. Returns the set and the plain codes to show, once.
+    pub fn generate(
+        format: CodeFormat,
+        count: usize,
+        params: KdfParams,
+        now: OffsetDateTime,
+    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
+        if !CodeFormat::COUNTS.contains(&count) {
+            return Err(GenerateError::Format(FormatError::Count(count)));
+        }
+        params.validate().map_err(GenerateError::Kdf)?;
+        let plain = format
+            .generate(count)
+            .map_err(|e| GenerateError::Kdf(KdfError::Random(e.to_string())))?;
+        let salt = kdf::new_salt().map_err(GenerateError::Kdf)?;
+        let codes = plain
+            .iter()
+            .map(|code| {
+                Ok(CodeEntry {
+                    hash: *params.hash(&salt, code.as_bytes())?,
+                    used: None,
+                })
+            })
+            .collect::<Result<_, KdfError>>()
+            .map_err(GenerateError::Kdf)?;
+        let set = Self {
+            version: VERSION,
+            created: now,
+            alphabet: format.alphabet(),
+            length: format.length(),
+            kdf: Kdf {
+                algorithm: ALGORITHM.to_owned(),
+                version: ARGON2_VERSION,
+                params,
+                salt,
+            },
+            tally: Tally::default(),
+            codes,
+        };
+        Ok((set, plain))
+    }
+
+    /// Parses and validates a store file.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let set: Self = toml::from_str(text).map_err(|e| ParseError::Toml(e.to_string()))?;
+        set.validate()?;
+        Ok(set)
+    }
+
+    fn validate(&self) -> Result<(), ParseError> {
+        if self.version != VERSION {
+            return Err(ParseError::Version(self.version));
+        }
+        if self.kdf.algorithm != ALGORITHM || self.kdf.version != ARGON2_VERSION {
+            return Err(ParseError::Kdf(format!(
+                "{} version {} (expected {ALGORITHM} version {ARGON2_VERSION})",
+                self.kdf.algorithm, self.kdf.version
+            )));
+        }
+        self.kdf
+            .params
+            .validate()
+            .map_err(|e| ParseError::Kdf(e.to_string()))?;
+        self.format().map_err(ParseError::Format)?;
+        if !CodeFormat::COUNTS.contains(&self.codes.len()) {
+            return Err(ParseError::Format(FormatError::Count(self.codes.len())));
+        }
+        for used in self.codes.iter().filter_map(|c| c.used.as_ref()) {
+            if used.service.len() > MAX_FIELD_LEN {
+                return Err(ParseError::Field("service"));
+            }
+            if used.rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
+                return Err(ParseError::Field("rhost"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Serialises the set to its file form.
+    pub fn to_toml(&self) -> String {
+        // Serialising plain data structures to TOML cannot fail; should it
+        // ever, an empty string is refused by `parse` and never written.
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// The format of the codes.
+    pub fn format(&self) -> Result<CodeFormat, FormatError> {
+        CodeFormat::new(self.alphabet, self.length)
+    }
+
+    /// Codes not yet used.
+    pub fn remaining(&self) -> usize {
+        self.codes.iter().filter(|c| c.used.is_none()).count()
+    }
+
+    /// Hashes an attempt: exactly one Argon2id evaluation. Input that cannot be
+    /// a code of this set is hashed as a fixed dummy of the same length (so it
+    /// costs as much) and yields `None`.
+    pub fn digest(&self, input: &[u8]) -> Result<Option<Zeroizing<Hash>>, KdfError> {
+        let format = self
+            .format()
+            .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        match code::normalize(input, format) {
+            Some(normalized) => self.kdf.params.hash(&self.kdf.salt, &normalized).map(Some),
+            None => {
+                let dummy = vec![b'0'; self.length];
+                self.kdf.params.hash(&self.kdf.salt, &dummy).map(|_| None)
+            }
+        }
+    }
+
+    /// Compares a digest with every stored hash in constant time.
+    pub fn find(&self, digest: &Hash) -> Match {
+        match kdf::find_match(digest, self.codes.iter().map(|c| &c.hash)) {
+            Some(i) if self.codes.get(i).is_some_and(|c| c.used.is_some()) => Match::Used(i),
+            Some(i) => Match::Unused(i),
+            None => Match::None,
+        }
+    }
+
+    /// Whether `other` was hashed with the same parameters and salt, so that
+    /// a digest made for one is valid for the other.
+    pub fn same_kdf(&self, other: &Self) -> bool {
+        self.kdf == other.kdf && self.alphabet == other.alphabet && self.length == other.length
+    }
+}
+
+/// A set could not be generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// Count, alphabet or length out of range.
+    Format(FormatError),
+    /// KDF parameters out of range, or the KDF or CSPRNG failed.
+    Kdf(KdfError),
+}
+
+impl fmt::Display for GenerateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Format(e) => e.fmt(f),
+            Self::Kdf(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for GenerateError {}
+
+/// Serde for fixed-size byte arrays as standard base64.
+mod base64_array {
+    use base64ct::{Base64, Encoding};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&Base64::encode_string(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = Base64::decode_vec(&text)
+            .map_err(|_| D::Error::custom(format!("{text:?} is not base64")))?;
+        bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| D::Error::custom(format!("{} bytes where {N} belong", b.len())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+
+    fn sample() -> (CodeSet, Vec<PlainCode>) {
+        CodeSet::generate(CodeFormat::DEFAULT, 10, KdfParams::default(), NOW).unwrap()
+    }
+
+    #[test]
+    fn generated_set_round_trips_and_holds_no_plain_code() {
+        let (set, plain) = sample();
+        let text = set.to_toml();
+        assert_eq!(CodeSet::parse(&text).unwrap(), set);
+        for code in &plain {
+            let code = std::str::from_utf8(code.as_bytes()).unwrap();
+            assert!(!text.contains(code));
+            assert!(!text.contains(&code[..5]));
+        }
+        assert!(text.starts_with("version = 1\n"), "{text}");
+    }
+
+    #[test]
+    fn each_code_matches_its_own_entry() {
+        let (mut set, plain) = sample();
+        for (i, code) in plain.iter().enumerate() {
+            let digest = set.digest(&code.display().as_bytes().to_ascii_lowercase()).unwrap().unwrap();
+            assert_eq!(set.find(&digest), Match::Unused(i));
+        }
+        set.codes[3].used = Some(CodeUse { at: NOW, service: "sshd".into(), rhost: None });
+        let digest = set.digest(plain[3].as_bytes()).unwrap().unwrap();
+        assert_eq!(set.find(&digest), Match::Used(3));
+        assert_eq!(set.remaining(), 9);
+    }
+
+    #[test]
+    fn wrong_and_malformed_input_match_nothing() {
+        let (set, _) = sample();
+        let digest = set.digest(b"00000-00000").unwrap().unwrap();
+        assert_eq!(set.find(&digest), Match::None);
+        assert_eq!(set.digest(b"not a code").unwrap(), None);
+        assert_eq!(set.digest(&[b'A'; 129]).unwrap(), None);
+    }
+
+    #[test]
+    fn hostile_files_are_refused() {
+        let (set, _) = sample();
+        let good = set.to_toml();
+        let cases: Vec<(String, &str)> = vec![
+            (good.replace("version = 1", "version = 2"), "unknown file version 2"),
+            (format!("{good}\nextra = 1\n"), "unknown field"),
+            (good.replace("m_cost = 19456", "m_cost = 4194304"), "m_cost"),
+            (good.replace("t_cost = 2", "t_cost = 0"), "t_cost"),
+            (good.replace("\"argon2id\"", "\"argon2i\""), "argon2i"),
+            (good.replace("length = 10", "length = 4"), "code length 4"),
+            (good.replace("alphabet = \"crockford\"", "alphabet = \"hex\""), "unknown variant"),
+            (good[..good.len() / 2].to_owned(), "invalid TOML"),
+            (String::new(), "missing field"),
+        ];
+        for (text, want) in cases {
+            let err = CodeSet::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(want), "{want:?} not in {err:?}");
+        }
+        // A hash of the wrong length.
+        let short = base64ct::Base64::encode_string(&[0u8; 31]);
+        let mut lines: Vec<String> = good.lines().map(str::to_owned).collect();
+        let i = lines.iter().position(|l| l.starts_with("hash = ")).unwrap();
+        lines[i] = format!("hash = \"{short}\"");
+        let err = CodeSet::parse(&lines.join("\n")).unwrap_err().to_string();
+        assert!(err.contains("31 bytes where 32 belong"), "{err}");
+    }
+
+    use base64ct::Encoding;
+}

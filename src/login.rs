@@ -1,0 +1,226 @@
+//! One login attempt against the store, free of PAM: hash once, then under the
+//! store lock re-read the file, match, and durably record the outcome before
+//! reporting it.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::codeset::{CodeSet, CodeUse, Match};
+use crate::kdf::{KdfError, KdfParams, Salt};
+use crate::lockout::{LockedUntil, Lockout};
+use crate::store::{Store, StoreError};
+use crate::username::UserName;
+
+/// Where a login comes from, recorded with the code it uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The PAM service.
+    pub service: String,
+    /// The remote host, if known.
+    pub rhost: Option<String>,
+}
+
+/// What became of an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The code was unused and is now durably marked used.
+    Accepted {
+        /// Unused codes left.
+        remaining: usize,
+    },
+    /// No unused code matched.
+    Refused {
+        /// The code was valid once and was used before.
+        reused: Option<CodeUse>,
+        /// This failure locked the codes.
+        locked: bool,
+    },
+    /// The codes are locked; nothing was hashed or counted.
+    Locked(LockedUntil),
+}
+
+/// The store or the KDF failed; the attempt must be refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// The store could not be read or written.
+    Store(StoreError),
+    /// Hashing failed.
+    Kdf(KdfError),
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::Kdf(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoginError {}
+
+impl From<StoreError> for LoginError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<KdfError> for LoginError {
+    fn from(e: KdfError) -> Self {
+        Self::Kdf(e)
+    }
+}
+
+/// Tries `input` against `user`'s set. `snapshot` is the set as read before
+/// prompting; the Argon2id evaluation is done with it, outside the lock.
+pub fn attempt(
+    store: &Store,
+    user: &UserName,
+    snapshot: &CodeSet,
+    input: &[u8],
+    policy: &Lockout,
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> Result<Outcome, LoginError> {
+    if let Some(until) = policy.locked_until(&snapshot.tally, now) {
+        return Ok(Outcome::Locked(until));
+    }
+    let mut digest = snapshot.digest(input)?;
+
+    let lock = store.lock()?;
+    let Some(mut set) = lock.read(user)? else {
+        // Revoked while we were hashing: nothing to match, nothing to count.
+        return Ok(Outcome::Refused {
+            reused: None,
+            locked: false,
+        });
+    };
+    if !set.same_kdf(snapshot) {
+        // A new set replaced the old one meanwhile (rare): hash again for it.
+        digest = set.digest(input)?;
+    }
+    if let Some(until) = policy.locked_until(&set.tally, now) {
+        return Ok(Outcome::Locked(until));
+    }
+    let found = digest.as_ref().map_or(Match::None, |d| set.find(d));
+    let outcome = match found {
+        Match::Unused(i) => {
+            if let Some(entry) = set.codes.get_mut(i) {
+                entry.used = Some(CodeUse {
+                    at: now,
+                    service: origin.service.clone(),
+                    rhost: origin.rhost.clone(),
+                });
+            }
+            set.tally.reset();
+            Outcome::Accepted {
+                remaining: set.remaining(),
+            }
+        }
+        Match::Used(i) => Outcome::Refused {
+            reused: set.codes.get(i).and_then(|c| c.used.clone()),
+            locked: policy.record_failure(&mut set.tally, now),
+        },
+        Match::None => Outcome::Refused {
+            reused: None,
+            locked: policy.record_failure(&mut set.tally, now),
+        },
+    };
+    // Durable before reporting: if this fails, so does the attempt.
+    lock.write(user, &set)?;
+    Ok(outcome)
+}
+
+/// Burns one Argon2id evaluation at `params` with a random salt, so that a
+/// user without codes costs as much time as one with codes.
+pub fn decoy(params: &KdfParams, input: &[u8]) -> Result<(), KdfError> {
+    let salt: Salt = crate::kdf::new_salt()?;
+    let input = input.get(..crate::code::MAX_INPUT_LEN).unwrap_or(input);
+    params.hash(&salt, input).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::{CodeFormat, PlainCode};
+    use time::Duration;
+
+    fn setup() -> (tempfile::TempDir, Store, UserName, Vec<PlainCode>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(&tmp.path().join("store")).unwrap();
+        let user: UserName = "alice".parse().unwrap();
+        let (set, plain) =
+            CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc())
+                .unwrap();
+        store.lock().unwrap().write(&user, &set).unwrap();
+        (tmp, store, user, plain)
+    }
+
+    fn origin() -> Origin {
+        Origin { service: "sshd".into(), rhost: Some("192.0.2.7".into()) }
+    }
+
+    fn try_code(store: &Store, user: &UserName, input: &[u8], policy: &Lockout, now: OffsetDateTime) -> Outcome {
+        let snapshot = store.read(user).unwrap().unwrap();
+        attempt(store, user, &snapshot, input, policy, &origin(), now).unwrap()
+    }
+
+    #[test]
+    fn a_code_works_once_and_its_use_is_recorded() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        let policy = Lockout::default();
+        let code = plain[1].display();
+        assert_eq!(try_code(&store, &alice, code.as_bytes(), &policy, now), Outcome::Accepted { remaining: 2 });
+        let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
+        let Outcome::Refused { reused: Some(used), locked: false } = again else {
+            panic!("{again:?}");
+        };
+        assert_eq!(used.service, "sshd");
+        assert_eq!(used.rhost.as_deref(), Some("192.0.2.7"));
+        let set = store.read(&alice).unwrap().unwrap();
+        assert_eq!(set.remaining(), 2);
+        assert_eq!(set.tally.failures, 1);
+    }
+
+    #[test]
+    fn failures_lock_and_a_success_resets() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        let policy = Lockout { deny: 2, fail_interval: 900, unlock_time: 60 };
+        assert_eq!(try_code(&store, &alice, b"x", &policy, now), Outcome::Refused { reused: None, locked: false });
+        assert_eq!(try_code(&store, &alice, b"y", &policy, now), Outcome::Refused { reused: None, locked: true });
+        // While locked even a good code is not looked at.
+        assert!(matches!(try_code(&store, &alice, plain[0].as_bytes(), &policy, now), Outcome::Locked(_)));
+        let later = now + Duration::seconds(61);
+        assert_eq!(try_code(&store, &alice, plain[0].as_bytes(), &policy, later), Outcome::Accepted { remaining: 2 });
+        assert_eq!(store.read(&alice).unwrap().unwrap().tally, Default::default());
+    }
+
+    #[test]
+    fn a_set_replaced_after_the_snapshot_is_matched_against_the_new_one() {
+        let (_tmp, store, alice, old_plain) = setup();
+        let snapshot = store.read(&alice).unwrap().unwrap();
+        let (new_set, new_plain) =
+            CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc()).unwrap();
+        store.lock().unwrap().write(&alice, &new_set).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let policy = Lockout::default();
+        let old = attempt(&store, &alice, &snapshot, old_plain[0].as_bytes(), &policy, &origin(), now).unwrap();
+        assert_eq!(old, Outcome::Refused { reused: None, locked: false });
+        let new = attempt(&store, &alice, &snapshot, new_plain[0].as_bytes(), &policy, &origin(), now).unwrap();
+        assert_eq!(new, Outcome::Accepted { remaining: 2 });
+    }
+
+    #[test]
+    fn a_revoked_set_refuses() {
+        let (_tmp, store, alice, plain) = setup();
+        let snapshot = store.read(&alice).unwrap().unwrap();
+        store.lock().unwrap().remove(&alice).unwrap();
+        let out = attempt(&store, &alice, &snapshot, plain[0].as_bytes(), &Lockout::default(), &origin(), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(out, Outcome::Refused { reused: None, locked: false });
+        assert!(store.read(&alice).unwrap().is_none());
+    }
+}

@@ -1,0 +1,347 @@
+//! The PAM glue: arguments, conversation, logging and result codes. The
+//! decisions are the core's ([`crate::login`]); this module turns them into
+//! PAM results in one place, [`Failure::code`].
+
+mod ffi;
+mod options;
+
+use std::ffi::CStr;
+use std::fmt;
+
+use pam::constants::{PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_SILENT, PAM_TEXT_INFO, PamFlag, PamResultCode};
+use pam::conv::Conv;
+use pam::items::{AuthTok, RHost, Service, User};
+use pam::module::{PamHandle, PamHooks};
+use pam::secret::SecretBytes;
+use time::OffsetDateTime;
+
+use crate::code::{self, CodeFormat};
+use crate::codeset::{CodeSet, CodeUse};
+use crate::kdf::{KdfError, KdfParams};
+use crate::lockout::LockedUntil;
+use crate::login::{self, LoginError, Origin, Outcome};
+use crate::store::{Store, StoreError};
+use crate::username::{UserName, UserNameError};
+use ffi::Priority;
+use options::{CodeSource, OptionError, Options};
+
+/// The delay libpam is asked for after a failure, in microseconds.
+const FAIL_DELAY_USEC: u32 = 2_000_000;
+
+/// The module, as pam-bindings sees it.
+pub struct BackupCodes;
+
+impl PamHooks for BackupCodes {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let mut session = Session::new(pamh, flags);
+        match session.authenticate(&args) {
+            Ok(pass) => pass.code(),
+            Err(failure) => session.refuse(&failure),
+        }
+    }
+
+    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        // Nothing to establish; PAM_IGNORE here would fail stacks in sshd
+        // whose modules all ignore setcred.
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// How an authentication that did not fail ended.
+enum Pass {
+    Success,
+    /// No codes and `nullok`.
+    Ignore,
+}
+
+impl Pass {
+    fn code(&self) -> PamResultCode {
+        match self {
+            Self::Success => PamResultCode::PAM_SUCCESS,
+            Self::Ignore => PamResultCode::PAM_IGNORE,
+        }
+    }
+}
+
+/// Every way an authentication fails; [`Failure::code`] maps each to PAM.
+enum Failure {
+    Options(OptionError),
+    User(String, UserNameError),
+    NoUser(PamResultCode),
+    Store(StoreError),
+    Kdf(KdfError),
+    Conversation(PamResultCode),
+    NoAuthtok,
+    NoCodes,
+    Wrong { reused: Option<CodeUse>, locked: bool },
+    Locked(LockedUntil),
+}
+
+impl Failure {
+    fn code(&self) -> PamResultCode {
+        use PamResultCode as R;
+        match self {
+            Self::Options(_) => R::PAM_SERVICE_ERR,
+            Self::User(..) => R::PAM_USER_UNKNOWN,
+            Self::NoUser(code) => match code {
+                R::PAM_CONV_ERR | R::PAM_ABORT | R::PAM_BUF_ERR => R::PAM_CONV_ERR,
+                _ => R::PAM_USER_UNKNOWN,
+            },
+            Self::Store(_) | Self::Kdf(_) => R::PAM_AUTHINFO_UNAVAIL,
+            Self::Conversation(_) => R::PAM_CONV_ERR,
+            Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } => R::PAM_AUTH_ERR,
+            Self::Locked(_) => R::PAM_MAXTRIES,
+        }
+    }
+
+    /// A failure of the person at the keyboard, as opposed to the system.
+    fn is_attempt(&self) -> bool {
+        matches!(self, Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } | Self::Locked(_))
+    }
+}
+
+impl From<LoginError> for Failure {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Store(e) => Self::Store(e),
+            LoginError::Kdf(e) => Self::Kdf(e),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Options(e) => write!(f, "{e}"),
+            Self::User(name, e) => write!(f, "invalid user name \"{name}\": {e}"),
+            Self::NoUser(code) => write!(f, "cannot get the user name: {code:?}"),
+            Self::Store(e) => write!(f, "store problem: {e}"),
+            Self::Kdf(e) => write!(f, "{e}"),
+            Self::Conversation(code) => write!(f, "conversation failed: {code:?}"),
+            Self::NoAuthtok => f.write_str("use_first_pass, but no earlier module set a token"),
+            Self::NoCodes => f.write_str("authentication failure: the user has no backup codes"),
+            Self::Wrong { reused: Some(used), locked } => write!(
+                f,
+                "RE-USE of a backup code used at {} via {} from {}{}",
+                used.at,
+                used.service,
+                used.rhost.as_deref().unwrap_or("(local)"),
+                if *locked { "; codes now locked" } else { "" }
+            ),
+            Self::Wrong { reused: None, locked } => write!(
+                f,
+                "authentication failure: wrong backup code{}",
+                if *locked { "; codes now locked" } else { "" }
+            ),
+            Self::Locked(LockedUntil::Time(until)) => {
+                write!(f, "refused: codes locked after too many failures until {until}")
+            }
+            Self::Locked(LockedUntil::Unlocked) => f.write_str(
+                "refused: codes locked after too many failures until `backup-codes unlock`",
+            ),
+        }
+    }
+}
+
+/// One call into the module: the handle, and what is known so far.
+struct Session<'h> {
+    pamh: &'h mut PamHandle,
+    silent: bool,
+    nodelay: bool,
+    debug: bool,
+    /// "user=… service=… rhost=…", for log lines.
+    context: String,
+}
+
+impl<'h> Session<'h> {
+    fn new(pamh: &'h mut PamHandle, flags: PamFlag) -> Self {
+        Self {
+            pamh,
+            silent: flags & PAM_SILENT != 0,
+            nodelay: false,
+            debug: false,
+            context: String::new(),
+        }
+    }
+
+    fn authenticate(&mut self, args: &[&CStr]) -> Result<Pass, Failure> {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                a.to_str().map_err(|_| {
+                    Failure::Options(OptionError::Unknown(a.to_string_lossy().into_owned()))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let options = Options::parse(&args).map_err(Failure::Options)?;
+        self.nodelay = options.login.nodelay;
+        self.debug = options.login.debug;
+        let origin = self.origin();
+        let user = self.user()?;
+        self.context = format!(
+            "user={user} service={} rhost={}",
+            origin.service,
+            origin.rhost.as_deref().unwrap_or("")
+        );
+
+        let store = Store::open(&options.store).map_err(Failure::Store)?;
+        let Some(set) = store.read(&user).map_err(Failure::Store)? else {
+            return self.no_codes(&options);
+        };
+        let policy = options.login.lockout();
+        let now = OffsetDateTime::now_utc();
+        if let Some(until) = policy.locked_until(&set.tally, now) {
+            return Err(Failure::Locked(until));
+        }
+        let input = self.read_code(&options, Some(&set))?;
+        let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
+        match login::attempt(&store, &user, &set, input, &policy, &origin, now)? {
+            Outcome::Accepted { remaining } => {
+                self.log(
+                    Priority::Notice,
+                    &format!("authenticated with a backup code, {remaining} left"),
+                );
+                self.tell_remaining(remaining, options.login.warn_below);
+                Ok(Pass::Success)
+            }
+            Outcome::Refused { reused, locked } => Err(Failure::Wrong { reused, locked }),
+            Outcome::Locked(until) => Err(Failure::Locked(until)),
+        }
+    }
+
+    /// A user without a set: ignored with `nullok`; otherwise prompted like
+    /// anyone else, at the cost of one Argon2id evaluation, and refused.
+    fn no_codes(&mut self, options: &Options) -> Result<Pass, Failure> {
+        if options.login.nullok {
+            if self.debug {
+                self.log(Priority::Debug, "no backup codes; ignored (nullok)");
+            }
+            return Ok(Pass::Ignore);
+        }
+        let input = self.read_code(options, None)?;
+        let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
+        login::decoy(&KdfParams::default(), input).map_err(Failure::Kdf)?;
+        Err(Failure::NoCodes)
+    }
+
+    /// Logs a failure, asks for the delay, tells the user what they may know,
+    /// and returns the PAM result.
+    fn refuse(&mut self, failure: &Failure) -> PamResultCode {
+        let priority = match failure {
+            Failure::Wrong { reused: Some(_), .. } | Failure::Wrong { locked: true, .. } => {
+                Priority::Warning
+            }
+            Failure::Locked(_) | Failure::NoCodes | Failure::Wrong { .. } | Failure::NoAuthtok => {
+                Priority::Notice
+            }
+            _ => Priority::Err,
+        };
+        self.log(priority, &failure.to_string());
+        if failure.is_attempt() && !self.nodelay {
+            ffi::fail_delay(self.pamh, FAIL_DELAY_USEC);
+        }
+        if let Failure::Locked(until) = failure {
+            let text = match until {
+                LockedUntil::Time(t) => {
+                    let minutes = (*t - OffsetDateTime::now_utc()).whole_minutes() + 1;
+                    format!("Backup codes are locked after too many failures; try again in {minutes} min.")
+                }
+                LockedUntil::Unlocked => {
+                    "Backup codes are locked after too many failures; ask an administrator.".to_owned()
+                }
+            };
+            self.say(PAM_ERROR_MSG, &text);
+        }
+        failure.code()
+    }
+
+    fn user(&mut self) -> Result<UserName, Failure> {
+        // Read the raw item first: pam-bindings' get_user refuses non-UTF-8
+        // with PAM_SYSTEM_ERR, and such a name is simply an invalid one.
+        let invalid = |raw: &[u8], e| {
+            let shown: String = raw.escape_ascii().to_string().chars().take(64).collect();
+            Failure::User(shown, e)
+        };
+        if let Ok(Some(User(raw))) = self.pamh.get_item::<User>() {
+            return UserName::parse(raw.to_bytes()).map_err(|e| invalid(raw.to_bytes(), e));
+        }
+        let name = self.pamh.get_user(None).map_err(Failure::NoUser)?;
+        UserName::parse(name.as_bytes()).map_err(|e| invalid(name.as_bytes(), e))
+    }
+
+    fn origin(&self) -> Origin {
+        let text = |item: Option<&CStr>| item.map(|s| s.to_string_lossy().chars().take(255).collect());
+        let service = self.pamh.get_item::<Service>().ok().flatten().map(|s| s.0);
+        let rhost = self.pamh.get_item::<RHost>().ok().flatten().map(|s| s.0);
+        Origin {
+            service: text(service).unwrap_or_default(),
+            rhost: text(rhost).filter(|h: &String| !h.is_empty()),
+        }
+    }
+
+    /// The typed code, by prompt or from PAM_AUTHTOK as the options say.
+    /// `None` is an empty answer.
+    fn read_code(&mut self, options: &Options, set: Option<&CodeSet>) -> Result<Option<SecretBytes>, Failure> {
+        let token = match options.source {
+            CodeSource::Prompt => None,
+            CodeSource::UseFirstPass | CodeSource::TryFirstPass => {
+                self.pamh.get_item::<AuthTok>().ok().flatten().map(|t| t.to_owned_secret())
+            }
+        };
+        match (options.source, token) {
+            (CodeSource::UseFirstPass, Some(token)) => return Ok(Some(token)),
+            (CodeSource::UseFirstPass, None) => return Err(Failure::NoAuthtok),
+            (CodeSource::TryFirstPass, Some(token)) if looks_like_code(set, token.as_bytes()) => {
+                return Ok(Some(token));
+            }
+            _ => {}
+        }
+        let conv = match self.pamh.get_item::<Conv>() {
+            Ok(Some(conv)) => conv,
+            Ok(None) => return Err(Failure::Conversation(PamResultCode::PAM_CONV_ERR)),
+            Err(code) => return Err(Failure::Conversation(code)),
+        };
+        conv.send(PAM_PROMPT_ECHO_OFF, &options.login.prompt)
+            .map_err(Failure::Conversation)
+    }
+
+    fn tell_remaining(&mut self, remaining: usize, warn_below: u32) {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let text = if remaining == 0 {
+            "That was your last backup code. Ask for a new set now.".to_owned()
+        } else if remaining < warn_below as usize {
+            format!(
+                "Warning: only {remaining} backup code{} left. Ask for a new set soon.",
+                plural(remaining)
+            )
+        } else {
+            format!("{remaining} backup code{} left.", plural(remaining))
+        };
+        self.say(PAM_TEXT_INFO, &text);
+    }
+
+    /// Shows a message unless PAM_SILENT; a failed message is not a failure.
+    fn say(&mut self, style: pam::constants::PamMessageStyle, text: &str) {
+        if self.silent {
+            return;
+        }
+        if let Ok(Some(conv)) = self.pamh.get_item::<Conv>() {
+            let _ = conv.send(style, text);
+        }
+    }
+
+    fn log(&self, priority: Priority, message: &str) {
+        let line = if self.context.is_empty() {
+            message.to_owned()
+        } else {
+            format!("{}: {message}", self.context)
+        };
+        ffi::syslog(self.pamh, priority, &line);
+    }
+}
+
+/// Whether a token from an earlier module could be a code of this set.
+fn looks_like_code(set: Option<&CodeSet>, token: &[u8]) -> bool {
+    let format = set.map_or(Ok(CodeFormat::DEFAULT), CodeSet::format);
+    format.is_ok_and(|f| code::normalize(token, f).is_some())
+}

@@ -1,0 +1,534 @@
+//! The store: one root-owned TOML file per user in a root-owned directory.
+//!
+//! Every file is opened relative to a descriptor of the store directory with
+//! `O_NOFOLLOW`, and trusted only after `fstat` on the opened descriptor says
+//! it is a regular, root-owned, private file with one link and at most
+//! [`MAX_FILE_SIZE`] bytes (the lesson of CVE-2024-47191 in pam_oath).
+//!
+//! Writers hold an exclusive `flock` on the store directory itself, which is
+//! never replaced, so a waiter never reads a file that was renamed away under
+//! it. A file is replaced by writing `.<user>.tmp` (`O_EXCL`, 0600), fsyncing
+//! it, renaming it over `<user>.toml` and fsyncing the directory: a crash at
+//! any instant leaves the old or the new file, never a partial one. A stale
+//! temporary file from a crash is removed by the next writer, under the lock,
+//! and is never read.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+
+use crate::codeset::{CodeSet, ParseError};
+use crate::username::UserName;
+
+/// The default store directory.
+pub const DEFAULT_DIR: &str = "/var/lib/pam-backup-codes";
+/// The largest store file trusted.
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+const FILE_SUFFIX: &str = ".toml";
+
+/// A problem with the store, naming the path and what is wrong with it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A system call failed.
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What was being done ("open", "write", "rename"…).
+        action: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file or directory fails an ownership, type or mode check.
+    Insecure {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's content is not a valid code set.
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: ParseError,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, action, source } => {
+                write!(f, "{}: cannot {action}: {source}", path.display())
+            }
+            Self::Insecure { path, reason } => {
+                write!(f, "{}: refused, {reason}", path.display())
+            }
+            Self::Corrupt { path, reason } => write!(f, "{}: corrupt, {reason}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Corrupt { reason, .. } => Some(reason),
+            Self::Insecure { .. } => None,
+        }
+    }
+}
+
+impl StoreError {
+    fn io(path: PathBuf, action: &'static str, errno: Errno) -> Self {
+        Self::Io {
+            path,
+            action,
+            source: io::Error::from(errno),
+        }
+    }
+
+    fn insecure(path: PathBuf, reason: impl Into<String>) -> Self {
+        Self::Insecure {
+            path,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An open store directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: OwnedFd,
+    path: PathBuf,
+}
+
+fn file_type(stat: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
+}
+
+impl Store {
+    /// Opens an existing store directory and checks that it is trusted.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let dir = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => {
+                StoreError::insecure(path.to_owned(), "not a directory (or a symbolic link)")
+            }
+            e => StoreError::io(path.to_owned(), "open the store directory", e),
+        })?;
+        let stat = fstat(&dir).map_err(|e| StoreError::io(path.to_owned(), "stat", e))?;
+        if stat.st_uid != 0 {
+            return Err(StoreError::insecure(
+                path.to_owned(),
+                format!("the directory is owned by uid {}, not root", stat.st_uid),
+            ));
+        }
+        if stat.st_mode & 0o022 != 0 {
+            return Err(StoreError::insecure(
+                path.to_owned(),
+                format!("the directory has mode {:04o}, writable by group or others", stat.st_mode & 0o7777),
+            ));
+        }
+        Ok(Self {
+            dir,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Opens the store directory, creating it (root, 0700) if it is missing.
+    /// Its parent must exist.
+    pub fn open_or_create(path: &Path) -> Result<Self, StoreError> {
+        match nix::unistd::mkdir(path, Mode::from_bits_truncate(0o700)) {
+            Ok(()) | Err(Errno::EEXIST) => Self::open(path),
+            Err(e) => Err(StoreError::io(path.to_owned(), "create the store directory", e)),
+        }
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of a user's file, for messages.
+    pub fn user_path(&self, user: &UserName) -> PathBuf {
+        self.path.join(file_name(user))
+    }
+
+    /// Reads a user's set without locking: files are only ever replaced by
+    /// rename, so this sees one whole version. `None` if the user has none.
+    pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
+        let path = self.user_path(user);
+        let name = file_name(user);
+        // Refuse special files before opening them: opening a FIFO or a
+        // device can block or have side effects.
+        let stat = match fstatat(&self.dir, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(StoreError::io(path, "stat", e)),
+        };
+        check_file(&path, &stat)?;
+        let fd = openat(
+            &self.dir,
+            name.as_str(),
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ELOOP => StoreError::insecure(path.clone(), "the file is a symbolic link"),
+            e => StoreError::io(path.clone(), "open", e),
+        })?;
+        // The descriptor is what gets read, so it is what gets checked.
+        let stat = fstat(&fd).map_err(|e| StoreError::io(path.clone(), "stat", e))?;
+        check_file(&path, &stat)?;
+        let mut text = String::new();
+        File::from(fd)
+            .take(MAX_FILE_SIZE + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => StoreError::Corrupt {
+                    path: path.clone(),
+                    reason: ParseError::Toml("the file is not UTF-8".into()),
+                },
+                _ => StoreError::Io {
+                    path: path.clone(),
+                    action: "read",
+                    source: e,
+                },
+            })?;
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(StoreError::insecure(path, format!("the file grew past {MAX_FILE_SIZE} bytes")));
+        }
+        CodeSet::parse(&text)
+            .map(Some)
+            .map_err(|reason| StoreError::Corrupt { path, reason })
+    }
+
+    /// Takes the store's exclusive lock; writers must hold it.
+    pub fn lock(&self) -> Result<StoreLock<'_>, StoreError> {
+        // A descriptor of our own: flock belongs to the open file description,
+        // so sharing `self.dir` would let two threads "hold" it at once.
+        let fd = openat(
+            &self.dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| StoreError::io(self.path.clone(), "open for locking", e))?;
+        let file = File::from(fd);
+        file.lock().map_err(|source| StoreError::Io {
+            path: self.path.clone(),
+            action: "lock",
+            source,
+        })?;
+        Ok(StoreLock { store: self, _lock: file })
+    }
+
+    /// The users that have a file in the store, sorted, and the names of any
+    /// other entries (stale temporary files excepted).
+    pub fn list(&self) -> Result<(Vec<UserName>, Vec<String>), StoreError> {
+        let fd = openat(
+            &self.dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| StoreError::io(self.path.clone(), "open", e))?;
+        let mut dir = nix::dir::Dir::from_fd(fd)
+            .map_err(|e| StoreError::io(self.path.clone(), "list", e))?;
+        let mut users = Vec::new();
+        let mut others = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|e| StoreError::io(self.path.clone(), "list", e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." || is_temp_name(&name) {
+                continue;
+            }
+            match name.strip_suffix(FILE_SUFFIX).map(str::parse::<UserName>) {
+                Some(Ok(user)) => users.push(user),
+                _ => others.push(name),
+            }
+        }
+        users.sort();
+        others.sort();
+        Ok((users, others))
+    }
+}
+
+/// Holds the store's lock; released on drop.
+#[derive(Debug)]
+pub struct StoreLock<'a> {
+    store: &'a Store,
+    _lock: File,
+}
+
+impl StoreLock<'_> {
+    /// Reads a user's set (see [`Store::read`]).
+    pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
+        self.store.read(user)
+    }
+
+    /// Replaces a user's file atomically and durably.
+    pub fn write(&self, user: &UserName, set: &CodeSet) -> Result<(), StoreError> {
+        let store = self.store;
+        let temp = temp_name(user);
+        let temp_path = store.path.join(&temp);
+        remove_if_present(store, &temp)?;
+        let fd = openat(
+            &store.dir,
+            temp.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| StoreError::io(temp_path.clone(), "create", e))?;
+        let written = write_and_sync(fd, set.to_toml().as_bytes(), &temp_path).and_then(|()| {
+            renameat(&store.dir, temp.as_str(), &store.dir, file_name(user).as_str())
+                .map_err(|e| StoreError::io(store.user_path(user), "rename into place", e))
+        });
+        if let Err(e) = written {
+            let _ = unlinkat(&store.dir, temp.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(e);
+        }
+        sync_dir(store)
+    }
+
+    /// Deletes a user's file; returns false if there was none.
+    pub fn remove(&self, user: &UserName) -> Result<bool, StoreError> {
+        let store = self.store;
+        match unlinkat(&store.dir, file_name(user).as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => sync_dir(store).map(|()| true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(StoreError::io(store.user_path(user), "remove", e)),
+        }
+    }
+}
+
+fn file_name(user: &UserName) -> String {
+    format!("{user}{FILE_SUFFIX}")
+}
+
+/// User names never start with '.', so this never names a user file.
+fn temp_name(user: &UserName) -> String {
+    format!(".{user}.tmp")
+}
+
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
+    let path = || path.to_owned();
+    let kind = file_type(stat);
+    if kind != SFlag::S_IFREG {
+        let what = match kind {
+            SFlag::S_IFLNK => "a symbolic link",
+            SFlag::S_IFDIR => "a directory",
+            SFlag::S_IFIFO => "a FIFO",
+            SFlag::S_IFCHR | SFlag::S_IFBLK => "a device node",
+            SFlag::S_IFSOCK => "a socket",
+            _ => "not a regular file",
+        };
+        return Err(StoreError::insecure(path(), format!("the file is {what}")));
+    }
+    if stat.st_uid != 0 {
+        return Err(StoreError::insecure(
+            path(),
+            format!("the file is owned by uid {}, not root", stat.st_uid),
+        ));
+    }
+    if stat.st_mode & 0o077 != 0 {
+        return Err(StoreError::insecure(
+            path(),
+            format!("the file has mode {:04o}, accessible to group or others", stat.st_mode & 0o7777),
+        ));
+    }
+    if stat.st_nlink != 1 {
+        return Err(StoreError::insecure(
+            path(),
+            format!("the file has {} hard links", stat.st_nlink),
+        ));
+    }
+    let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
+    if size > MAX_FILE_SIZE {
+        return Err(StoreError::insecure(
+            path(),
+            format!("the file is {size} bytes, more than {MAX_FILE_SIZE}"),
+        ));
+    }
+    Ok(())
+}
+
+fn remove_if_present(store: &Store, name: &str) -> Result<(), StoreError> {
+    match unlinkat(&store.dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(StoreError::io(store.path.join(name), "remove stale temporary file", e)),
+    }
+}
+
+fn write_and_sync(fd: OwnedFd, bytes: &[u8], path: &Path) -> Result<(), StoreError> {
+    let mut file = File::from(fd);
+    file.write_all(bytes).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        action: "write",
+        source,
+    })?;
+    fsync(file.as_fd()).map_err(|e| StoreError::io(path.to_owned(), "fsync", e))
+}
+
+fn sync_dir(store: &Store) -> Result<(), StoreError> {
+    fsync(&store.dir).map_err(|e| StoreError::io(store.path.clone(), "fsync the directory", e))
+}
+
+/// Creates a subdirectory for tests, root-owned 0700.
+#[cfg(test)]
+fn test_store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("store");
+    let store = Store::open_or_create(&path).unwrap();
+    (tmp, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeFormat;
+    use crate::kdf::KdfParams;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    use time::OffsetDateTime;
+
+    fn user(name: &str) -> UserName {
+        name.parse().unwrap()
+    }
+
+    fn set() -> CodeSet {
+        CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc())
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn write_then_read_round_trips_with_private_mode() {
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        assert!(store.read(&alice).unwrap().is_none());
+        let set = set();
+        store.lock().unwrap().write(&alice, &set).unwrap();
+        assert_eq!(store.read(&alice).unwrap(), Some(set));
+        let meta = std::fs::metadata(store.user_path(&alice)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let (users, others) = store.list().unwrap();
+        assert_eq!(users, vec![alice.clone()]);
+        assert!(others.is_empty());
+        assert!(store.lock().unwrap().remove(&alice).unwrap());
+        assert!(!store.lock().unwrap().remove(&alice).unwrap());
+        assert!(store.read(&alice).unwrap().is_none());
+    }
+
+    #[test]
+    fn stale_temporary_file_is_replaced_and_never_listed() {
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        std::fs::write(store.path().join(".alice.tmp"), "garbage").unwrap();
+        assert!(store.read(&alice).unwrap().is_none());
+        assert_eq!(store.list().unwrap(), (vec![], vec![]));
+        store.lock().unwrap().write(&alice, &set()).unwrap();
+        assert!(!store.path().join(".alice.tmp").exists());
+    }
+
+    #[test]
+    fn insecure_files_are_refused_and_left_alone() {
+        let (tmp, store) = test_store();
+        let alice = user("alice");
+        let path = store.user_path(&alice);
+        let good = set().to_toml();
+        let check = |setup: &dyn Fn(), want: &str| {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_dir(&path);
+            setup();
+            let err = store.read(&alice).unwrap_err().to_string();
+            assert!(err.contains(want), "{want:?} not in {err:?}");
+        };
+        check(&|| {
+            std::fs::write(&path, &good).unwrap();
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o644)).unwrap();
+        }, "mode 0644");
+        check(&|| {
+            let target = tmp.path().join("target.toml");
+            std::fs::write(&target, &good).unwrap();
+            std::fs::set_permissions(&target, PermissionsExt::from_mode(0o600)).unwrap();
+            symlink(&target, &path).unwrap();
+        }, "symbolic link");
+        check(&|| {
+            std::fs::write(&path, &good).unwrap();
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        }, "owned by uid 65534");
+        check(&|| {
+            let other = tmp.path().join("hardlink");
+            let _ = std::fs::remove_file(&other);
+            std::fs::write(&path, &good).unwrap();
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+            std::fs::hard_link(&path, &other).unwrap();
+        }, "2 hard links");
+        check(&|| {
+            nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+        }, "a FIFO");
+        check(&|| std::fs::create_dir(&path).unwrap(), "a directory");
+        check(&|| {
+            std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize + 1]).unwrap();
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+        }, "more than 1048576");
+        check(&|| {
+            std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+        }, "not UTF-8");
+    }
+
+    #[test]
+    fn insecure_directories_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("store");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o770)).unwrap();
+        assert!(Store::open(&dir).unwrap_err().to_string().contains("mode 0770"));
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
+        assert!(Store::open(&dir).unwrap_err().to_string().contains("uid 65534"));
+        std::os::unix::fs::chown(&dir, Some(0), None).unwrap();
+        let link = tmp.path().join("link");
+        symlink(&dir, &link).unwrap();
+        assert!(Store::open(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert!(matches!(
+            Store::open(&tmp.path().join("missing")),
+            Err(StoreError::Io { .. })
+        ));
+        assert!(Store::open(&dir).is_ok());
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_threads() {
+        let (_tmp, store) = test_store();
+        let guard = store.lock().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _second = store.lock().unwrap();
+                tx.send(()).unwrap();
+            });
+            assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+            drop(guard);
+            assert!(rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok());
+        });
+    }
+}
