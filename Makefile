@@ -1,0 +1,45 @@
+# pam-backup-codes: the two commands are `make demo` and `make test`.
+CARGO     ?= cargo
+MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+PAMDIR    ?= /usr/lib/$(MULTIARCH)/security
+SBINDIR   ?= /usr/local/sbin
+STOREDIR  ?= /var/lib/pam-backup-codes
+DESTDIR   ?=
+
+.PHONY: all deps build release demo test lint install uninstall bench stress clean
+
+all: release
+
+# Debian packages the build and the tests need (apt-get, when root).
+deps:
+	@sh tools/deps.sh
+
+build: deps
+	$(CARGO) build --locked --all-targets
+
+release: deps
+	$(CARGO) build --locked --release --lib --bins --examples
+
+demo: release
+	@sh tools/demo.sh
+
+test: deps
+	$(CARGO) build --locked --all-targets
+	$(CARGO) test --locked --all-targets
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+install: release
+	install -D -m 0644 target/release/libpam_backup_codes.so $(DESTDIR)$(PAMDIR)/pam_backup_codes.so
+	install -D -m 0755 target/release/backup-codes $(DESTDIR)$(SBINDIR)/backup-codes
+	install -d -m 0700 $(DESTDIR)$(STOREDIR)
+	@echo "Installed. Nothing in /etc/pam.d was changed: see README, 'Wiring it in'."
+
+uninstall:
+	rm -f $(DESTDIR)$(PAMDIR)/pam_backup_codes.so $(DESTDIR)$(SBINDIR)/backup-codes
+	@echo "The store $(STOREDIR) was kept; remove it yourself if you mean to."
+
+clean:
+	$(CARGO) clean
