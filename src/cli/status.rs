@@ -36,6 +36,9 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
             println!("{}", Value::Array(list));
         }
         Format::Text => {
+            if names.is_empty() && entries.is_empty() && problems.0 == 0 {
+                println!("no user has backup codes in {}", store.path().display());
+            }
             for (user, set) in &entries {
                 print!("{}", to_text(user, set.as_ref(), &policy, now));
             }

@@ -1,0 +1,244 @@
+//! Black-box tests of the `backup-codes` command: exit codes, output shapes,
+//! and errors that lose nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Output;
+
+use common::{Lab, root_or_skip};
+
+fn lab(test: &str) -> Option<Lab> {
+    root_or_skip(test).then(Lab::new)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn generate_prints_a_sheet_and_stores_only_hashes() {
+    let Some(lab) = lab("sheet") else { return };
+    let out = lab.cli().args(["generate", "alice"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("Backup codes for alice on "), "{text}");
+    let codes: Vec<&str> = text
+        .split_whitespace()
+        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(codes.len(), 10, "{text}");
+    let file = lab.user_file("alice");
+    let meta = fs::metadata(&file).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    assert_eq!(meta.uid(), 0);
+    let stored = fs::read_to_string(&file).unwrap();
+    for code in &codes {
+        assert!(!stored.contains(code) && !stored.contains(&code.replace('-', "")));
+    }
+    assert!(stored.contains("algorithm = \"argon2id\""));
+}
+
+#[test]
+fn generate_json_shape_and_formats() {
+    let Some(lab) = lab("json") else { return };
+    let out = lab
+        .cli()
+        .args(["generate", "bob", "--format", "json", "--count", "12", "--alphabet", "digits", "--length", "12"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["user"], "bob");
+    assert_eq!(value["alphabet"], "digits");
+    assert_eq!(value["length"], 12);
+    assert!(value["created"].as_str().unwrap().ends_with('Z'));
+    assert!(value["host"].is_string());
+    let codes = value["codes"].as_array().unwrap();
+    assert_eq!(codes.len(), 12);
+    for code in codes {
+        let digits = code.as_str().unwrap().replace('-', "");
+        assert_eq!(digits.len(), 12);
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+    }
+}
+
+#[test]
+fn a_new_set_replaces_the_old_at_once() {
+    let Some(lab) = lab("replace") else { return };
+    lab.simple_service("bc-cli", "");
+    let old = lab.generate("carol", &[]);
+    let new = lab.generate("carol", &[]);
+    assert_eq!(lab.login("bc-cli", "carol", &[&old[0]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(lab.login("bc-cli", "carol", &[&new[0]]).result(), "PAM_SUCCESS");
+}
+
+#[test]
+fn usage_errors_exit_2_and_change_nothing() {
+    let Some(lab) = lab("usage") else { return };
+    for args in [
+        &["generate", "dave", "--count", "0"][..],
+        &["generate", "dave", "--count", "101"],
+        &["generate", "dave", "--length", "7"],
+        &["generate", "dave", "--alphabet", "digits", "--length", "21"],
+        &["generate", "dave", "--alphabet", "hex"],
+        &["generate", "dave", "--format", "yaml"],
+        &["status", "--format", "xml"],
+        &["revoke"],
+        &["frobnicate"],
+        &["--bogus", "status"],
+    ] {
+        let out = lab.cli().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty());
+    }
+    assert!(lab.store_listing().is_empty());
+}
+
+#[test]
+fn invalid_users_are_reported_and_the_others_done() {
+    let Some(lab) = lab("bad-users") else { return };
+    let long = "x".repeat(300);
+    let out = lab
+        .cli()
+        .args(["generate", "--", "erin", "../etc/passwd", ".hidden", "-dash", &long, "a b", "frank"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 5, "one line per bad name: {err}");
+    assert!(err.lines().all(|l| l.starts_with("backup-codes: ")), "{err}");
+    assert_eq!(lab.store_listing(), ["erin.toml", "frank.toml"]);
+}
+
+#[test]
+fn status_text_and_json_show_uses() {
+    let Some(lab) = lab("status") else { return };
+    lab.simple_service("bc-cli", "");
+    let codes = lab.generate("grace", &[]);
+    lab.generate("heidi", &["--count", "3"]);
+    assert_eq!(lab.login("bc-cli", "grace", &[&codes[0]]).result(), "PAM_SUCCESS");
+    lab.login("bc-cli", "grace", &["WRONG-WRONG"]);
+
+    let out = lab.cli().args(["status"]).output().unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("grace: 9 of 10 codes left"), "{text}");
+    assert!(text.contains("via bc-cli from 192.0.2.7"), "{text}");
+    assert!(text.contains("failures: 1"), "{text}");
+    assert!(text.contains("heidi: 3 of 3 codes left"), "{text}");
+
+    let out = lab.cli().args(["status", "--format", "json"]).output().unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let users: Vec<&str> = all.as_array().unwrap().iter().map(|u| u["user"].as_str().unwrap()).collect();
+    assert_eq!(users, ["grace", "heidi"]);
+    let grace = &all[0];
+    for key in ["enrolled", "created", "alphabet", "length", "total", "remaining", "uses", "failures", "locked", "locked_until"] {
+        assert!(grace.get(key).is_some(), "missing {key}: {grace}");
+    }
+    assert_eq!(grace["uses"][0]["service"], "bc-cli");
+    assert_eq!(grace["uses"][0]["rhost"], "192.0.2.7");
+    assert!(grace["uses"][0]["at"].as_str().unwrap().ends_with('Z'));
+
+    let out = lab.cli().args(["status", "--format", "json", "nobody"]).output().unwrap();
+    let nobody: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(nobody[0]["enrolled"], false);
+}
+
+#[test]
+fn revoke_and_unlock() {
+    let Some(lab) = lab("revoke") else { return };
+    lab.generate("ivan", &[]);
+    let out = lab.cli().args(["revoke", "ivan", "judy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "judy has no codes");
+    assert!(stderr(&out).contains("judy"));
+    assert!(stdout(&out).contains("ivan: codes revoked"));
+    assert!(lab.store_listing().is_empty());
+
+    lab.generate("ivan", &[]);
+    let out = lab.cli().args(["unlock", "ivan"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lab.cli().args(["unlock", "nobody"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn check_names_every_problem() {
+    let Some(lab) = lab("check") else { return };
+    lab.generate("kim", &[]);
+    lab.generate("lee", &[]);
+    let out = lab.cli().arg("check").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 user files valid"));
+
+    fs::set_permissions(lab.user_file("kim"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(lab.user_file("lee"), "version = 7\n").unwrap();
+    fs::write(lab.store.join("notes.txt"), "hello").unwrap();
+    let out = lab.cli().arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("kim.toml"), "{err}");
+    assert!(err.contains("lee.toml"), "{err}");
+    assert!(err.contains("notes.txt"), "{err}");
+    // check never repairs anything.
+    assert_eq!(fs::read_to_string(lab.user_file("lee")).unwrap(), "version = 7\n");
+}
+
+#[test]
+fn an_untrusted_store_is_refused_with_a_clear_line() {
+    let Some(lab) = lab("untrusted") else { return };
+    fs::set_permissions(&lab.store, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = lab.cli().args(["generate", "mia"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(lab.store.to_str().unwrap()), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "no codes printed that were not stored");
+    assert!(lab.store_listing().is_empty());
+
+    let missing = lab.path().join("missing");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+        .arg("--store")
+        .arg(&missing)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn output_file_and_directory_are_private() {
+    let Some(lab) = lab("output") else { return };
+    let sheet = lab.path().join("nina.txt");
+    let out = lab.cli().args(["generate", "nina", "--output"]).arg(&sheet).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::metadata(&sheet).unwrap().mode() & 0o777, 0o600);
+    assert!(fs::read_to_string(&sheet).unwrap().contains("Backup codes for nina"));
+
+    // An existing file is never overwritten, and the old set stays.
+    let before = fs::read(lab.user_file("nina")).unwrap();
+    let out = lab.cli().args(["generate", "nina", "--output"]).arg(&sheet).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fs::read(lab.user_file("nina")).unwrap(), before);
+
+    let dir = lab.path().join("sheets");
+    let out = lab
+        .cli()
+        .args(["generate", "oscar", "peggy", "--format", "json", "--output"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    for user in ["oscar", "peggy"] {
+        let path = dir.join(format!("{user}.json"));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        let value: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(value["user"], user);
+    }
+}
