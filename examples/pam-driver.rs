@@ -46,7 +46,8 @@ struct PamResponse {
     resp_retcode: c_int,
 }
 
-type ConvFn = unsafe extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
+type ConvFn =
+    unsafe extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
 
 #[repr(C)]
 struct PamConv {
@@ -231,7 +232,7 @@ struct Args {
 }
 
 fn parse_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2)
@@ -255,7 +256,10 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args_os().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{} needs a value", flag.to_string_lossy()));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{} needs a value", flag.to_string_lossy()))
+        };
         match flag.as_bytes() {
             b"--confdir" => args.confdir = value()?.into(),
             b"--service" => args.service = value()?,
@@ -264,7 +268,8 @@ fn parse_args() -> Result<Args, String> {
             b"--answer" => args.answers.push(value()?.into_vec()),
             b"--answer-hex" => {
                 let v = value()?;
-                args.answers.push(parse_hex(v.as_bytes()).ok_or("--answer-hex: not hex")?);
+                args.answers
+                    .push(parse_hex(v.as_bytes()).ok_or("--answer-hex: not hex")?);
             }
             b"--transactions" => {
                 args.transactions = value()?
@@ -323,7 +328,15 @@ fn private_dev_log(socket: &Path) -> Result<(), String> {
         let from = c_string(from.as_os_str().as_bytes(), "path")?;
         let to = c_string(to.as_os_str().as_bytes(), "path")?;
         // SAFETY: valid NUL-terminated paths; bind mounts take no data.
-        let rc = unsafe { libc::mount(from.as_ptr(), to.as_ptr(), std::ptr::null(), flags, std::ptr::null()) };
+        let rc = unsafe {
+            libc::mount(
+                from.as_ptr(),
+                to.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            )
+        };
         if rc == 0 { Ok(()) } else { Err(fail("mount")) }
     };
     // SAFETY: plain syscall; affects only this process from here on.
@@ -332,7 +345,13 @@ fn private_dev_log(socket: &Path) -> Result<(), String> {
     }
     // SAFETY: makes every mount private to the new namespace.
     let rc = unsafe {
-        libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null())
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         return Err(fail("make / private"));
@@ -353,7 +372,11 @@ fn run() -> Result<bool, String> {
     let service = c_string(args.service.as_bytes(), "service")?;
     let user = c_string(args.user.as_bytes(), "user")?;
     let confdir = c_string(args.confdir.as_os_str().as_bytes(), "confdir")?;
-    let rhost = args.rhost.as_ref().map(|h| c_string(h.as_bytes(), "rhost")).transpose()?;
+    let rhost = args
+        .rhost
+        .as_ref()
+        .map(|h| c_string(h.as_bytes(), "rhost"))
+        .transpose()?;
 
     // Anything the stack writes to stdout or stderr lands here, not in the report.
     let mut stray = tempfile::tempfile().map_err(|e| format!("temporary file: {e}"))?;
@@ -385,7 +408,11 @@ fn run() -> Result<bool, String> {
             appdata_ptr: (&raw mut conversation).cast(),
         };
         let mut pamh: *mut c_void = std::ptr::null_mut();
-        let user_ptr = if args.user.is_empty() { std::ptr::null() } else { user.as_ptr() };
+        let user_ptr = if args.user.is_empty() {
+            std::ptr::null()
+        } else {
+            user.as_ptr()
+        };
         // SAFETY: all pointers are valid for the call; `conv` and
         // `conversation` outlive the transaction (pam_end below).
         let rc = unsafe { pam_start_confdir(service.as_ptr(), user_ptr, &conv, confdir.as_ptr(), &mut pamh) };
@@ -431,7 +458,10 @@ fn run() -> Result<bool, String> {
     let fds_after = open_fds();
     let leaked: Vec<&String> = fds_after.iter().filter(|fd| !fds_before.contains(fd)).collect();
     let mut stray_bytes = Vec::new();
-    stray.rewind().and_then(|()| stray.read_to_end(&mut stray_bytes)).map_err(|e| e.to_string())?;
+    stray
+        .rewind()
+        .and_then(|()| stray.read_to_end(&mut stray_bytes))
+        .map_err(|e| e.to_string())?;
     drop(stray);
 
     let mut out = std::io::stdout().lock();
@@ -439,12 +469,21 @@ fn run() -> Result<bool, String> {
         writeln!(out, "{line}").map_err(|e| e.to_string())?;
     }
     if !stray_bytes.is_empty() {
-        writeln!(out, "stray-output: {} bytes: {}", stray_bytes.len(), show(&stray_bytes)).map_err(|e| e.to_string())?;
+        writeln!(
+            out,
+            "stray-output: {} bytes: {}",
+            stray_bytes.len(),
+            show(&stray_bytes)
+        )
+        .map_err(|e| e.to_string())?;
     }
     if !leaked.is_empty() {
         let targets: Vec<String> = leaked
             .iter()
-            .map(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).map_or_else(|_| fd.to_string(), |t| format!("{fd}->{}", t.display())))
+            .map(|fd| {
+                std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                    .map_or_else(|_| fd.to_string(), |t| format!("{fd}->{}", t.display()))
+            })
             .collect();
         writeln!(out, "fds-leaked: {} ({})", leaked.len(), targets.join(", ")).map_err(|e| e.to_string())?;
     }

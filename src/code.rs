@@ -268,12 +268,9 @@ mod tests {
         let format = CodeFormat::new(Alphabet::Digits, 12).unwrap();
         for code in format.generate(20).unwrap() {
             assert!(code.as_bytes().iter().all(u8::is_ascii_digit));
-            assert_eq!(&*code.display(), &format!(
-                "{}-{}-{}",
-                std::str::from_utf8(&code.as_bytes()[..5]).unwrap(),
-                std::str::from_utf8(&code.as_bytes()[5..10]).unwrap(),
-                std::str::from_utf8(&code.as_bytes()[10..]).unwrap()
-            ));
+            let plain = std::str::from_utf8(code.as_bytes()).unwrap();
+            let grouped = format!("{}-{}-{}", &plain[..5], &plain[5..10], &plain[10..]);
+            assert_eq!(&*code.display(), &grouped);
         }
     }
 
@@ -281,8 +278,7 @@ mod tests {
     fn every_symbol_appears() {
         // 3200 symbols: each of the 32 is missing with probability ~1e-43.
         let codes = crockford(32).generate(100).unwrap();
-        let seen: std::collections::HashSet<u8> =
-            codes.iter().flat_map(|c| c.as_bytes().to_vec()).collect();
+        let seen: std::collections::HashSet<u8> = codes.iter().flat_map(|c| c.as_bytes().to_vec()).collect();
         assert_eq!(seen.len(), 32);
     }
 

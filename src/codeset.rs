@@ -251,9 +251,7 @@ impl CodeSet {
     /// a code of this set is hashed as a fixed dummy of the same length (so it
     /// costs as much) and yields `None`.
     pub fn digest(&self, input: &[u8]) -> Result<Option<Zeroizing<Hash>>, KdfError> {
-        let format = self
-            .format()
-            .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        let format = self.format().map_err(|e| KdfError::Argon2(e.to_string()))?;
         match code::normalize(input, format) {
             Some(normalized) => self.kdf.params.hash(&self.kdf.salt, &normalized).map(Some),
             None => {
@@ -317,8 +315,8 @@ mod base64_array {
         deserializer: D,
     ) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(deserializer)?;
-        let bytes = Base64::decode_vec(&text)
-            .map_err(|_| D::Error::custom(format!("{text:?} is not base64")))?;
+        let bytes =
+            Base64::decode_vec(&text).map_err(|_| D::Error::custom(format!("{text:?} is not base64")))?;
         bytes
             .try_into()
             .map_err(|b: Vec<u8>| D::Error::custom(format!("{} bytes where {N} belong", b.len())))
@@ -353,10 +351,17 @@ mod tests {
     fn each_code_matches_its_own_entry() {
         let (mut set, plain) = sample();
         for (i, code) in plain.iter().enumerate() {
-            let digest = set.digest(&code.display().as_bytes().to_ascii_lowercase()).unwrap().unwrap();
+            let digest = set
+                .digest(&code.display().as_bytes().to_ascii_lowercase())
+                .unwrap()
+                .unwrap();
             assert_eq!(set.find(&digest), Match::Unused(i));
         }
-        set.codes[3].used = Some(CodeUse { at: NOW, service: "sshd".into(), rhost: None });
+        set.codes[3].used = Some(CodeUse {
+            at: NOW,
+            service: "sshd".into(),
+            rhost: None,
+        });
         let digest = set.digest(plain[3].as_bytes()).unwrap().unwrap();
         assert_eq!(set.find(&digest), Match::Used(3));
         assert_eq!(set.remaining(), 9);
@@ -376,13 +381,19 @@ mod tests {
         let (set, _) = sample();
         let good = set.to_toml();
         let cases: Vec<(String, &str)> = vec![
-            (good.replace("version = 1", "version = 2"), "unknown file version 2"),
+            (
+                good.replace("version = 1", "version = 2"),
+                "unknown file version 2",
+            ),
             (format!("{good}\nextra = 1\n"), "unknown field"),
             (good.replace("m_cost = 19456", "m_cost = 4194304"), "m_cost"),
             (good.replace("t_cost = 2", "t_cost = 0"), "t_cost"),
             (good.replace("\"argon2id\"", "\"argon2i\""), "argon2i"),
             (good.replace("length = 10", "length = 4"), "code length 4"),
-            (good.replace("alphabet = \"crockford\"", "alphabet = \"hex\""), "unknown variant"),
+            (
+                good.replace("alphabet = \"crockford\"", "alphabet = \"hex\""),
+                "unknown variant",
+            ),
             (good[..good.len() / 2].to_owned(), "invalid TOML"),
             (String::new(), "missing field"),
         ];

@@ -213,9 +213,7 @@ impl Config {
         };
         let text = match read_trusted(path) {
             Ok(text) => text,
-            Err(ConfigError::Io { source, .. })
-                if !required && source.kind() == io::ErrorKind::NotFound =>
-            {
+            Err(ConfigError::Io { source, .. }) if !required && source.kind() == io::ErrorKind::NotFound => {
                 return Ok(Self::default());
             }
             Err(e) => return Err(e),
@@ -239,10 +237,7 @@ impl Config {
         if !CodeFormat::COUNTS.contains(&self.codes.count) {
             return Err(FormatError::Count(self.codes.count).to_string());
         }
-        self.codes
-            .kdf()
-            .validate()
-            .map_err(|e: KdfError| e.to_string())?;
+        self.codes.kdf().validate().map_err(|e: KdfError| e.to_string())?;
         validate_prompt(&self.login.prompt)?;
         if !self.store.is_absolute() {
             return Err(format!("store {:?} is not an absolute path", self.store));
@@ -288,9 +283,7 @@ fn read_trusted(path: &Path) -> Result<String, ConfigError> {
         return Err(insecure(format!("larger than {MAX_SIZE} bytes")));
     }
     let mut text = String::new();
-    file.take(MAX_SIZE)
-        .read_to_string(&mut text)
-        .map_err(io_err)?;
+    file.take(MAX_SIZE).read_to_string(&mut text).map_err(io_err)?;
     Ok(text)
 }
 
@@ -343,10 +336,16 @@ mod tests {
         std::fs::set_permissions(&path, PermissionsExt::from_mode(0o644)).unwrap();
         assert!(Config::load(Some(&path)).unwrap().login.nullok);
         std::fs::set_permissions(&path, PermissionsExt::from_mode(0o666)).unwrap();
-        assert!(matches!(Config::load(Some(&path)), Err(ConfigError::Insecure { .. })));
+        assert!(matches!(
+            Config::load(Some(&path)),
+            Err(ConfigError::Insecure { .. })
+        ));
         std::fs::set_permissions(&path, PermissionsExt::from_mode(0o644)).unwrap();
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
-        assert!(matches!(Config::load(Some(&path)), Err(ConfigError::Insecure { .. })));
+        assert!(matches!(
+            Config::load(Some(&path)),
+            Err(ConfigError::Insecure { .. })
+        ));
         assert!(matches!(
             Config::load(Some(&tmp.path().join("missing"))),
             Err(ConfigError::Io { .. })

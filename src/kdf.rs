@@ -177,14 +177,35 @@ mod tests {
     fn out_of_range_parameters_are_refused_before_allocating() {
         let salt = [0u8; SALT_LEN];
         for params in [
-            KdfParams { m_cost: 4 * 1024 * 1024, ..KdfParams::default() },
-            KdfParams { m_cost: 1024, ..KdfParams::default() },
-            KdfParams { t_cost: 0, ..KdfParams::default() },
-            KdfParams { t_cost: 1000, ..KdfParams::default() },
-            KdfParams { p_cost: 0, ..KdfParams::default() },
-            KdfParams { p_cost: 64, ..KdfParams::default() },
+            KdfParams {
+                m_cost: 4 * 1024 * 1024,
+                ..KdfParams::default()
+            },
+            KdfParams {
+                m_cost: 1024,
+                ..KdfParams::default()
+            },
+            KdfParams {
+                t_cost: 0,
+                ..KdfParams::default()
+            },
+            KdfParams {
+                t_cost: 1000,
+                ..KdfParams::default()
+            },
+            KdfParams {
+                p_cost: 0,
+                ..KdfParams::default()
+            },
+            KdfParams {
+                p_cost: 64,
+                ..KdfParams::default()
+            },
         ] {
-            assert!(matches!(params.hash(&salt, b"x"), Err(KdfError::OutOfRange { .. })));
+            assert!(matches!(
+                params.hash(&salt, b"x"),
+                Err(KdfError::OutOfRange { .. })
+            ));
         }
     }
 

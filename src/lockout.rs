@@ -37,10 +37,18 @@ pub struct Tally {
     /// Consecutive failures in the current window.
     pub failures: u32,
     /// When the current window of failures began.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub first_failure: Option<OffsetDateTime>,
     /// When the codes were locked, if they are.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub locked_at: Option<OffsetDateTime>,
 }
 
@@ -137,7 +145,11 @@ mod tests {
 
     #[test]
     fn an_expired_lock_starts_a_new_window() {
-        let policy = Lockout { deny: 2, fail_interval: 900, unlock_time: 60 };
+        let policy = Lockout {
+            deny: 2,
+            fail_interval: 900,
+            unlock_time: 60,
+        };
         let mut tally = Tally::default();
         policy.record_failure(&mut tally, at(0));
         assert!(policy.record_failure(&mut tally, at(1)));
@@ -149,17 +161,27 @@ mod tests {
 
     #[test]
     fn unlock_time_zero_locks_until_reset() {
-        let policy = Lockout { deny: 1, fail_interval: 900, unlock_time: 0 };
+        let policy = Lockout {
+            deny: 1,
+            fail_interval: 900,
+            unlock_time: 0,
+        };
         let mut tally = Tally::default();
         assert!(policy.record_failure(&mut tally, at(0)));
-        assert_eq!(policy.locked_until(&tally, at(1_000_000)), Some(LockedUntil::Unlocked));
+        assert_eq!(
+            policy.locked_until(&tally, at(1_000_000)),
+            Some(LockedUntil::Unlocked)
+        );
         tally.reset();
         assert_eq!(policy.locked_until(&tally, at(1_000_000)), None);
     }
 
     #[test]
     fn deny_zero_never_locks() {
-        let policy = Lockout { deny: 0, ..Lockout::default() };
+        let policy = Lockout {
+            deny: 0,
+            ..Lockout::default()
+        };
         let mut tally = Tally::default();
         for i in 0..100 {
             assert!(!policy.record_failure(&mut tally, at(i)));

@@ -151,18 +151,31 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_or_create(&tmp.path().join("store")).unwrap();
         let user: UserName = "alice".parse().unwrap();
-        let (set, plain) =
-            CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc())
-                .unwrap();
+        let (set, plain) = CodeSet::generate(
+            CodeFormat::DEFAULT,
+            3,
+            KdfParams::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         store.lock().unwrap().write(&user, &set).unwrap();
         (tmp, store, user, plain)
     }
 
     fn origin() -> Origin {
-        Origin { service: "sshd".into(), rhost: Some("192.0.2.7".into()) }
+        Origin {
+            service: "sshd".into(),
+            rhost: Some("192.0.2.7".into()),
+        }
     }
 
-    fn try_code(store: &Store, user: &UserName, input: &[u8], policy: &Lockout, now: OffsetDateTime) -> Outcome {
+    fn try_code(
+        store: &Store,
+        user: &UserName,
+        input: &[u8],
+        policy: &Lockout,
+        now: OffsetDateTime,
+    ) -> Outcome {
         let snapshot = store.read(user).unwrap().unwrap();
         attempt(store, user, &snapshot, input, policy, &origin(), now).unwrap()
     }
@@ -173,9 +186,16 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let policy = Lockout::default();
         let code = plain[1].display();
-        assert_eq!(try_code(&store, &alice, code.as_bytes(), &policy, now), Outcome::Accepted { remaining: 2 });
+        assert_eq!(
+            try_code(&store, &alice, code.as_bytes(), &policy, now),
+            Outcome::Accepted { remaining: 2 }
+        );
         let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
-        let Outcome::Refused { reused: Some(used), locked: false } = again else {
+        let Outcome::Refused {
+            reused: Some(used),
+            locked: false,
+        } = again
+        else {
             panic!("{again:?}");
         };
         assert_eq!(used.service, "sshd");
@@ -189,13 +209,35 @@ mod tests {
     fn failures_lock_and_a_success_resets() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Lockout { deny: 2, fail_interval: 900, unlock_time: 60 };
-        assert_eq!(try_code(&store, &alice, b"x", &policy, now), Outcome::Refused { reused: None, locked: false });
-        assert_eq!(try_code(&store, &alice, b"y", &policy, now), Outcome::Refused { reused: None, locked: true });
+        let policy = Lockout {
+            deny: 2,
+            fail_interval: 900,
+            unlock_time: 60,
+        };
+        assert_eq!(
+            try_code(&store, &alice, b"x", &policy, now),
+            Outcome::Refused {
+                reused: None,
+                locked: false
+            }
+        );
+        assert_eq!(
+            try_code(&store, &alice, b"y", &policy, now),
+            Outcome::Refused {
+                reused: None,
+                locked: true
+            }
+        );
         // While locked even a good code is not looked at.
-        assert!(matches!(try_code(&store, &alice, plain[0].as_bytes(), &policy, now), Outcome::Locked(_)));
+        assert!(matches!(
+            try_code(&store, &alice, plain[0].as_bytes(), &policy, now),
+            Outcome::Locked(_)
+        ));
         let later = now + Duration::seconds(61);
-        assert_eq!(try_code(&store, &alice, plain[0].as_bytes(), &policy, later), Outcome::Accepted { remaining: 2 });
+        assert_eq!(
+            try_code(&store, &alice, plain[0].as_bytes(), &policy, later),
+            Outcome::Accepted { remaining: 2 }
+        );
         assert_eq!(store.read(&alice).unwrap().unwrap().tally, Default::default());
     }
 
@@ -203,14 +245,43 @@ mod tests {
     fn a_set_replaced_after_the_snapshot_is_matched_against_the_new_one() {
         let (_tmp, store, alice, old_plain) = setup();
         let snapshot = store.read(&alice).unwrap().unwrap();
-        let (new_set, new_plain) =
-            CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc()).unwrap();
+        let (new_set, new_plain) = CodeSet::generate(
+            CodeFormat::DEFAULT,
+            3,
+            KdfParams::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         store.lock().unwrap().write(&alice, &new_set).unwrap();
         let now = OffsetDateTime::now_utc();
         let policy = Lockout::default();
-        let old = attempt(&store, &alice, &snapshot, old_plain[0].as_bytes(), &policy, &origin(), now).unwrap();
-        assert_eq!(old, Outcome::Refused { reused: None, locked: false });
-        let new = attempt(&store, &alice, &snapshot, new_plain[0].as_bytes(), &policy, &origin(), now).unwrap();
+        let old = attempt(
+            &store,
+            &alice,
+            &snapshot,
+            old_plain[0].as_bytes(),
+            &policy,
+            &origin(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            Outcome::Refused {
+                reused: None,
+                locked: false
+            }
+        );
+        let new = attempt(
+            &store,
+            &alice,
+            &snapshot,
+            new_plain[0].as_bytes(),
+            &policy,
+            &origin(),
+            now,
+        )
+        .unwrap();
         assert_eq!(new, Outcome::Accepted { remaining: 2 });
     }
 
@@ -219,8 +290,23 @@ mod tests {
         let (_tmp, store, alice, plain) = setup();
         let snapshot = store.read(&alice).unwrap().unwrap();
         store.lock().unwrap().remove(&alice).unwrap();
-        let out = attempt(&store, &alice, &snapshot, plain[0].as_bytes(), &Lockout::default(), &origin(), OffsetDateTime::now_utc()).unwrap();
-        assert_eq!(out, Outcome::Refused { reused: None, locked: false });
+        let out = attempt(
+            &store,
+            &alice,
+            &snapshot,
+            plain[0].as_bytes(),
+            &Lockout::default(),
+            &origin(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            Outcome::Refused {
+                reused: None,
+                locked: false
+            }
+        );
         assert!(store.read(&alice).unwrap().is_none());
     }
 }

@@ -138,7 +138,10 @@ impl Store {
         if stat.st_mode & 0o022 != 0 {
             return Err(StoreError::insecure(
                 path.to_owned(),
-                format!("the directory has mode {:04o}, writable by group or others", stat.st_mode & 0o7777),
+                format!(
+                    "the directory has mode {:04o}, writable by group or others",
+                    stat.st_mode & 0o7777
+                ),
             ));
         }
         Ok(Self {
@@ -208,7 +211,10 @@ impl Store {
                 },
             })?;
         if text.len() as u64 > MAX_FILE_SIZE {
-            return Err(StoreError::insecure(path, format!("the file grew past {MAX_FILE_SIZE} bytes")));
+            return Err(StoreError::insecure(
+                path,
+                format!("the file grew past {MAX_FILE_SIZE} bytes"),
+            ));
         }
         CodeSet::parse(&text)
             .map(Some)
@@ -232,7 +238,10 @@ impl Store {
             action: "lock",
             source,
         })?;
-        Ok(StoreLock { store: self, _lock: file })
+        Ok(StoreLock {
+            store: self,
+            _lock: file,
+        })
     }
 
     /// The users that have a file in the store, sorted, and the names of any
@@ -245,8 +254,7 @@ impl Store {
             Mode::empty(),
         )
         .map_err(|e| StoreError::io(self.path.clone(), "open", e))?;
-        let mut dir = nix::dir::Dir::from_fd(fd)
-            .map_err(|e| StoreError::io(self.path.clone(), "list", e))?;
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| StoreError::io(self.path.clone(), "list", e))?;
         let mut users = Vec::new();
         let mut others = Vec::new();
         for entry in dir.iter() {
@@ -350,7 +358,10 @@ fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
     if stat.st_mode & 0o077 != 0 {
         return Err(StoreError::insecure(
             path(),
-            format!("the file has mode {:04o}, accessible to group or others", stat.st_mode & 0o7777),
+            format!(
+                "the file has mode {:04o}, accessible to group or others",
+                stat.st_mode & 0o7777
+            ),
         ));
     }
     if stat.st_nlink != 1 {
@@ -372,7 +383,11 @@ fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
 fn remove_if_present(store: &Store, name: &str) -> Result<(), StoreError> {
     match unlinkat(&store.dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(StoreError::io(store.path.join(name), "remove stale temporary file", e)),
+        Err(e) => Err(StoreError::io(
+            store.path.join(name),
+            "remove stale temporary file",
+            e,
+        )),
     }
 }
 
@@ -412,9 +427,14 @@ mod tests {
     }
 
     fn set() -> CodeSet {
-        CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc())
-            .unwrap()
-            .0
+        CodeSet::generate(
+            CodeFormat::DEFAULT,
+            3,
+            KdfParams::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+        .0
     }
 
     #[test]
@@ -459,40 +479,61 @@ mod tests {
             let err = store.read(&alice).unwrap_err().to_string();
             assert!(err.contains(want), "{want:?} not in {err:?}");
         };
-        check(&|| {
-            std::fs::write(&path, &good).unwrap();
-            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o644)).unwrap();
-        }, "mode 0644");
-        check(&|| {
-            let target = tmp.path().join("target.toml");
-            std::fs::write(&target, &good).unwrap();
-            std::fs::set_permissions(&target, PermissionsExt::from_mode(0o600)).unwrap();
-            symlink(&target, &path).unwrap();
-        }, "symbolic link");
-        check(&|| {
-            std::fs::write(&path, &good).unwrap();
-            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
-            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
-        }, "owned by uid 65534");
-        check(&|| {
-            let other = tmp.path().join("hardlink");
-            let _ = std::fs::remove_file(&other);
-            std::fs::write(&path, &good).unwrap();
-            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
-            std::fs::hard_link(&path, &other).unwrap();
-        }, "2 hard links");
-        check(&|| {
-            nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
-        }, "a FIFO");
+        check(
+            &|| {
+                std::fs::write(&path, &good).unwrap();
+                std::fs::set_permissions(&path, PermissionsExt::from_mode(0o644)).unwrap();
+            },
+            "mode 0644",
+        );
+        check(
+            &|| {
+                let target = tmp.path().join("target.toml");
+                std::fs::write(&target, &good).unwrap();
+                std::fs::set_permissions(&target, PermissionsExt::from_mode(0o600)).unwrap();
+                symlink(&target, &path).unwrap();
+            },
+            "symbolic link",
+        );
+        check(
+            &|| {
+                std::fs::write(&path, &good).unwrap();
+                std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+                std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            },
+            "owned by uid 65534",
+        );
+        check(
+            &|| {
+                let other = tmp.path().join("hardlink");
+                let _ = std::fs::remove_file(&other);
+                std::fs::write(&path, &good).unwrap();
+                std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+                std::fs::hard_link(&path, &other).unwrap();
+            },
+            "2 hard links",
+        );
+        check(
+            &|| {
+                nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+            },
+            "a FIFO",
+        );
         check(&|| std::fs::create_dir(&path).unwrap(), "a directory");
-        check(&|| {
-            std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize + 1]).unwrap();
-            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
-        }, "more than 1048576");
-        check(&|| {
-            std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
-            std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
-        }, "not UTF-8");
+        check(
+            &|| {
+                std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize + 1]).unwrap();
+                std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+            },
+            "more than 1048576",
+        );
+        check(
+            &|| {
+                std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+                std::fs::set_permissions(&path, PermissionsExt::from_mode(0o600)).unwrap();
+            },
+            "not UTF-8",
+        );
     }
 
     #[test]
@@ -508,7 +549,12 @@ mod tests {
         std::os::unix::fs::chown(&dir, Some(0), None).unwrap();
         let link = tmp.path().join("link");
         symlink(&dir, &link).unwrap();
-        assert!(Store::open(&link).unwrap_err().to_string().contains("symbolic link"));
+        assert!(
+            Store::open(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
         assert!(matches!(
             Store::open(&tmp.path().join("missing")),
             Err(StoreError::Io { .. })

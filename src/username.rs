@@ -35,9 +35,7 @@ impl fmt::Display for UserNameError {
                 UserName::MAX_LEN
             ),
             Self::BadStart => f.write_str("the user name starts with '.' or '-'"),
-            Self::BadCharacter => {
-                f.write_str("the user name has a character outside A-Z a-z 0-9 . _ - @")
-            }
+            Self::BadCharacter => f.write_str("the user name has a character outside A-Z a-z 0-9 . _ - @"),
         }
     }
 }
@@ -99,7 +97,15 @@ mod tests {
 
     #[test]
     fn ordinary_names_pass() {
-        for name in ["alice", "bob.smith", "svc_backup", "a-b", "x1", "alice@corp.example", "A"] {
+        for name in [
+            "alice",
+            "bob.smith",
+            "svc_backup",
+            "a-b",
+            "x1",
+            "alice@corp.example",
+            "A",
+        ] {
             assert_eq!(UserName::parse(name.as_bytes()).unwrap().as_str(), name);
         }
         let longest = "a".repeat(UserName::MAX_LEN);

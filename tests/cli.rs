@@ -50,7 +50,18 @@ fn generate_json_shape_and_formats() {
     let Some(lab) = lab("json") else { return };
     let out = lab
         .cli()
-        .args(["generate", "bob", "--format", "json", "--count", "12", "--alphabet", "digits", "--length", "12"])
+        .args([
+            "generate",
+            "bob",
+            "--format",
+            "json",
+            "--count",
+            "12",
+            "--alphabet",
+            "digits",
+            "--length",
+            "12",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -107,7 +118,17 @@ fn invalid_users_are_reported_and_the_others_done() {
     let long = "x".repeat(300);
     let out = lab
         .cli()
-        .args(["generate", "--", "erin", "../etc/passwd", ".hidden", "-dash", &long, "a b", "frank"])
+        .args([
+            "generate",
+            "--",
+            "erin",
+            "../etc/passwd",
+            ".hidden",
+            "-dash",
+            &long,
+            "a b",
+            "frank",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -136,17 +157,37 @@ fn status_text_and_json_show_uses() {
 
     let out = lab.cli().args(["status", "--format", "json"]).output().unwrap();
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let users: Vec<&str> = all.as_array().unwrap().iter().map(|u| u["user"].as_str().unwrap()).collect();
+    let users: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
     assert_eq!(users, ["grace", "heidi"]);
     let grace = &all[0];
-    for key in ["enrolled", "created", "alphabet", "length", "total", "remaining", "uses", "failures", "locked", "locked_until"] {
+    for key in [
+        "enrolled",
+        "created",
+        "alphabet",
+        "length",
+        "total",
+        "remaining",
+        "uses",
+        "failures",
+        "locked",
+        "locked_until",
+    ] {
         assert!(grace.get(key).is_some(), "missing {key}: {grace}");
     }
     assert_eq!(grace["uses"][0]["service"], "bc-cli");
     assert_eq!(grace["uses"][0]["rhost"], "192.0.2.7");
     assert!(grace["uses"][0]["at"].as_str().unwrap().ends_with('Z'));
 
-    let out = lab.cli().args(["status", "--format", "json", "nobody"]).output().unwrap();
+    let out = lab
+        .cli()
+        .args(["status", "--format", "json", "nobody"])
+        .output()
+        .unwrap();
     let nobody: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(nobody[0]["enrolled"], false);
 }
@@ -196,7 +237,11 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
     fs::set_permissions(&lab.store, fs::Permissions::from_mode(0o777)).unwrap();
     let out = lab.cli().args(["generate", "mia"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains(lab.store.to_str().unwrap()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(lab.store.to_str().unwrap()),
+        "{}",
+        stderr(&out)
+    );
     assert!(stdout(&out).is_empty(), "no codes printed that were not stored");
     assert!(lab.store_listing().is_empty());
 
@@ -215,14 +260,28 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
 fn output_file_and_directory_are_private() {
     let Some(lab) = lab("output") else { return };
     let sheet = lab.path().join("nina.txt");
-    let out = lab.cli().args(["generate", "nina", "--output"]).arg(&sheet).output().unwrap();
+    let out = lab
+        .cli()
+        .args(["generate", "nina", "--output"])
+        .arg(&sheet)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fs::metadata(&sheet).unwrap().mode() & 0o777, 0o600);
-    assert!(fs::read_to_string(&sheet).unwrap().contains("Backup codes for nina"));
+    assert!(
+        fs::read_to_string(&sheet)
+            .unwrap()
+            .contains("Backup codes for nina")
+    );
 
     // An existing file is never overwritten, and the old set stays.
     let before = fs::read(lab.user_file("nina")).unwrap();
-    let out = lab.cli().args(["generate", "nina", "--output"]).arg(&sheet).output().unwrap();
+    let out = lab
+        .cli()
+        .args(["generate", "nina", "--output"])
+        .arg(&sheet)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(fs::read(lab.user_file("nina")).unwrap(), before);
 

@@ -30,13 +30,21 @@ fn a_code_succeeds_once_and_status_names_service_and_host() {
     assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
     assert_eq!(first.prompts(), ["Backup code: "]);
     assert_eq!(first.infos(), ["9 backup codes left."]);
-    assert!(first.logged("user=alice service=bc-test rhost=192.0.2.7"), "{:?}", first.log);
+    assert!(
+        first.logged("user=alice service=bc-test rhost=192.0.2.7"),
+        "{:?}",
+        first.log
+    );
     assert!(first.logged("9 left"), "{:?}", first.log);
 
     let again = lab.login(SVC, "alice", &[&codes[3]]);
     assert_eq!(again.result(), "PAM_AUTH_ERR");
     assert!(again.delays().iter().all(|&d| d >= 1_000_000), "{again:?}");
-    assert!(again.logged("RE-USE"), "re-use is a logged security event: {:?}", again.log);
+    assert!(
+        again.logged("RE-USE"),
+        "re-use is a logged security event: {:?}",
+        again.log
+    );
 
     let status = lab.status("alice");
     assert_eq!(status["remaining"], 9);
@@ -70,7 +78,11 @@ fn typing_variants_are_accepted() {
         others[0].to_lowercase(),
         bare(others[1]),
         format!("  {} {} ", &others[2][..3], &others[2][3..]),
-        lookalike.replacen('0', "O", 1).replacen('0', "o", 9).replacen('1', "I", 1).replacen('1', "l", 9),
+        lookalike
+            .replacen('0', "O", 1)
+            .replacen('0', "o", 9)
+            .replacen('1', "I", 1)
+            .replacen('1', "l", 9),
     ];
     for variant in &variants {
         let login = lab.login(SVC, "bob", &[variant]);
@@ -98,7 +110,11 @@ fn wrong_empty_and_oversized_inputs_are_refused_and_consume_nothing() {
     }
     let status = lab.status("carol");
     assert_eq!(status["remaining"], 10, "nothing consumed");
-    assert_eq!(status["failures"], inputs.len(), "every refusal counted, none locked with deny=0");
+    assert_eq!(
+        status["failures"],
+        inputs.len(),
+        "every refusal counted, none locked with deny=0"
+    );
     assert_eq!(status["locked"], false);
     // 128 bytes are still considered: the same code padded to 128 works,
     // and the success resets the count.
@@ -129,20 +145,43 @@ fn nullok_ignores_users_without_codes_and_without_it_they_are_prompted() {
 
     // nullok does not let a user who has codes in without one.
     let codes = lab.generate("dave", &[]);
-    assert_eq!(lab.login("bc-nullok", "dave", &["ABCDE-FGHJK"]).result(), "PAM_AUTH_ERR");
-    assert_eq!(lab.login("bc-nullok", "dave", &[&codes[0]]).result(), "PAM_SUCCESS");
+    assert_eq!(
+        lab.login("bc-nullok", "dave", &["ABCDE-FGHJK"]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        lab.login("bc-nullok", "dave", &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
 }
 
 #[test]
 fn bad_options_fail_closed_with_service_err() {
     let Some(lab) = lab("options", "") else { return };
     lab.generate("erin", &[]);
-    for options in ["nulok", "deny=lots", "deny", "nullok=yes", "store=relative/dir", "config=/nonexistent/x.conf"] {
+    for options in [
+        "nulok",
+        "deny=lots",
+        "deny",
+        "nullok=yes",
+        "store=relative/dir",
+        "config=/nonexistent/x.conf",
+    ] {
         lab.simple_service("bc-bad", options);
         let login = lab.login("bc-bad", "erin", &["ABCDE-FGHJK"]);
         assert_eq!(login.result(), "PAM_SERVICE_ERR", "option {options:?}: {login:?}");
-        assert!(login.prompts().is_empty(), "no prompt before the options are sound");
-        assert!(login.log.iter().any(|l| l.contains("option") || l.contains("config")), "{:?}", login.log);
+        assert!(
+            login.prompts().is_empty(),
+            "no prompt before the options are sound"
+        );
+        assert!(
+            login
+                .log
+                .iter()
+                .any(|l| l.contains("option") || l.contains("config")),
+            "{:?}",
+            login.log
+        );
     }
 }
 
@@ -158,7 +197,10 @@ fn untrusted_or_corrupt_store_is_authinfo_unavail_and_untouched() {
         assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{what}: {login:?}");
         assert_eq!(fs::read(&file).ok(), before, "{what}: file changed");
         assert!(
-            login.log.iter().any(|l| l.contains(reason) && l.contains(lab.store.to_str().unwrap())),
+            login
+                .log
+                .iter()
+                .any(|l| l.contains(reason) && l.contains(lab.store.to_str().unwrap())),
             "{what}: log should name the path and say {reason:?}: {:?}",
             login.log
         );
@@ -184,7 +226,11 @@ fn untrusted_or_corrupt_store_is_authinfo_unavail_and_untouched() {
     fs::rename(&file, &elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
     check("symlinked file", "symbolic link");
-    assert_eq!(fs::read(&elsewhere).unwrap(), original, "symlink target untouched");
+    assert_eq!(
+        fs::read(&elsewhere).unwrap(),
+        original,
+        "symlink target untouched"
+    );
     fs::remove_file(&file).unwrap();
     fs::rename(&elsewhere, &file).unwrap();
 
@@ -202,7 +248,10 @@ fn invalid_user_names_are_user_unknown_and_touch_nothing() {
     let Some(lab) = lab("usernames", "") else { return };
     lab.generate("grace", &[]);
     let before = lab.store_listing();
-    let parent_before: Vec<_> = fs::read_dir(lab.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let parent_before: Vec<_> = fs::read_dir(lab.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let long = "a".repeat(300);
     for user in ["../x", ".x", "-x", "a/b", "grace\n", &long] {
         let login = lab.login(SVC, user, &["ABCDE-FGHJK"]);
@@ -215,8 +264,15 @@ fn invalid_user_names_are_user_unknown_and_touch_nothing() {
     let empty = lab.run(&mut cmd);
     assert_eq!(empty.result(), "PAM_USER_UNKNOWN", "{empty:?}");
     assert_eq!(lab.store_listing(), before);
-    let parent_after: Vec<_> = fs::read_dir(lab.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(parent_before.len(), parent_after.len(), "nothing created beside the store");
+    let parent_after: Vec<_> = fs::read_dir(lab.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        parent_before.len(),
+        parent_after.len(),
+        "nothing created beside the store"
+    );
 }
 
 #[test]
@@ -231,8 +287,15 @@ fn use_first_pass_takes_the_token_of_an_earlier_module() {
     );
     let login = lab.login("bc-first", "heidi", &[&codes[0]]);
     assert_eq!(login.result(), "PAM_SUCCESS", "{login:?}");
-    assert_eq!(login.prompts().len(), 1, "one prompt only (pam_unix's): {login:?}");
-    assert_eq!(lab.login("bc-first", "heidi", &[&codes[0]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(
+        login.prompts().len(),
+        1,
+        "one prompt only (pam_unix's): {login:?}"
+    );
+    assert_eq!(
+        lab.login("bc-first", "heidi", &[&codes[0]]).result(),
+        "PAM_AUTH_ERR"
+    );
 
     // use_first_pass with nothing before it: refused, never prompted.
     lab.simple_service("bc-alone", "use_first_pass");
@@ -264,12 +327,18 @@ fn conversation_failures_are_conv_err() {
         assert_eq!(login.result(), "PAM_CONV_ERR", "{flag}: {login:?}");
     }
     assert_eq!(lab.status("ivan")["remaining"], 10);
-    assert_eq!(lab.status("ivan")["failures"], 0, "a broken client is not a guess");
+    assert_eq!(
+        lab.status("ivan")["failures"],
+        0,
+        "a broken client is not a guess"
+    );
 }
 
 #[test]
 fn lockout_after_deny_failures_and_unlock() {
-    let Some(lab) = lab("lockout", "deny=3 unlock_time=600") else { return };
+    let Some(lab) = lab("lockout", "deny=3 unlock_time=600") else {
+        return;
+    };
     let codes = lab.generate("judy", &[]);
     for _ in 0..3 {
         assert_eq!(lab.login(SVC, "judy", &["ZZZZZ-ZZZZZ"]).result(), "PAM_AUTH_ERR");
@@ -289,7 +358,13 @@ fn lockout_after_deny_failures_and_unlock() {
     assert_eq!(lab.login(SVC, "judy", &[&codes[0]]).result(), "PAM_SUCCESS");
 
     // A success resets the count: two failures, a success, two failures: not locked.
-    for attempt in ["ZZZZZ-ZZZZZ", "ZZZZZ-ZZZZZ", &codes[1], "ZZZZZ-ZZZZZ", "ZZZZZ-ZZZZZ"] {
+    for attempt in [
+        "ZZZZZ-ZZZZZ",
+        "ZZZZZ-ZZZZZ",
+        &codes[1],
+        "ZZZZZ-ZZZZZ",
+        "ZZZZZ-ZZZZZ",
+    ] {
         lab.login(SVC, "judy", &[attempt]);
     }
     assert_eq!(lab.login(SVC, "judy", &[&codes[2]]).result(), "PAM_SUCCESS");
@@ -299,9 +374,20 @@ fn lockout_after_deny_failures_and_unlock() {
 fn messages_count_down_and_silent_suppresses_them() {
     let Some(lab) = lab("messages", "") else { return };
     let codes = lab.generate("mallory", &["--count", "3"]);
-    assert_eq!(lab.login(SVC, "mallory", &[&codes[0]]).infos(), ["Warning: only 2 backup codes left. Ask for a new set soon."]);
+    assert_eq!(
+        lab.login(SVC, "mallory", &[&codes[0]]).infos(),
+        ["Warning: only 2 backup codes left. Ask for a new set soon."]
+    );
     let mut cmd = lab.driver();
-    cmd.args(["--service", SVC, "--user", "mallory", "--silent", "--answer", &codes[1]]);
+    cmd.args([
+        "--service",
+        SVC,
+        "--user",
+        "mallory",
+        "--silent",
+        "--answer",
+        &codes[1],
+    ]);
     let silent = lab.run(&mut cmd);
     assert_eq!(silent.result(), "PAM_SUCCESS");
     assert!(silent.infos().is_empty(), "PAM_SILENT: {silent:?}");
@@ -313,10 +399,20 @@ fn messages_count_down_and_silent_suppresses_them() {
 
 #[test]
 fn setcred_succeeds_and_nodelay_asks_for_no_delay() {
-    let Some(lab) = lab("setcred", "nodelay") else { return };
+    let Some(lab) = lab("setcred", "nodelay") else {
+        return;
+    };
     let codes = lab.generate("niaj", &[]);
     let mut cmd = lab.driver();
-    cmd.args(["--service", SVC, "--user", "niaj", "--setcred", "--answer", &codes[0]]);
+    cmd.args([
+        "--service",
+        SVC,
+        "--user",
+        "niaj",
+        "--setcred",
+        "--answer",
+        &codes[0],
+    ]);
     let login = lab.run(&mut cmd);
     assert_eq!(login.lines("setcred: "), ["PAM_SUCCESS"]);
     let wrong = lab.login(SVC, "niaj", &["ZZZZZ-ZZZZZ"]);
@@ -336,12 +432,24 @@ fn config_file_sets_defaults_and_arguments_override_it() {
     assert_eq!(login.prompts(), ["Recovery code: "]);
     assert_eq!(login.result(), "PAM_SUCCESS");
 
-    lab.simple_service("bc-conf", &format!("config={} [prompt=Code please: ]", config.display()));
-    assert_eq!(lab.login("bc-conf", "olivia", &[&codes[1]]).prompts(), ["Code please: "]);
+    lab.simple_service(
+        "bc-conf",
+        &format!("config={} [prompt=Code please: ]", config.display()),
+    );
+    assert_eq!(
+        lab.login("bc-conf", "olivia", &[&codes[1]]).prompts(),
+        ["Code please: "]
+    );
 
     // A config file anyone could have written is not trusted.
     lab.chmod(&config, 0o666);
     lab.simple_service("bc-conf", &format!("config={}", config.display()));
-    assert_eq!(lab.login("bc-conf", "olivia", &[&codes[2]]).result(), "PAM_SERVICE_ERR");
-    assert_eq!(fs::metadata(&lab.store).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        lab.login("bc-conf", "olivia", &[&codes[2]]).result(),
+        "PAM_SERVICE_ERR"
+    );
+    assert_eq!(
+        fs::metadata(&lab.store).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 }

@@ -99,7 +99,11 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
             .map(|_| CodeSet::generate(format, count, params, OffsetDateTime::now_utc()))
             .collect();
         for (user, result) in batch.iter().zip(sets) {
-            let sheet = Sheet { user, host: &host, format: args.format };
+            let sheet = Sheet {
+                user,
+                host: &host,
+                format: args.format,
+            };
             if let Err(e) = provision(&store, &output, &sheet, result, &mut stdout) {
                 problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"));
             }
@@ -131,7 +135,9 @@ fn read_names(source: &Path) -> io::Result<Vec<String>> {
 }
 
 fn choose_output(path: Option<&Path>, users: usize) -> Result<Output, String> {
-    let Some(path) = path else { return Ok(Output::Stdout) };
+    let Some(path) = path else {
+        return Ok(Output::Stdout);
+    };
     if users == 1 && !path.is_dir() {
         return Ok(Output::File(path.to_owned()));
     }
@@ -140,7 +146,10 @@ fn choose_output(path: Option<&Path>, users: usize) -> Result<Output, String> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {
             Ok(Output::Dir(path.to_owned()))
         }
-        Err(e) => Err(format!("{}: cannot create the output directory: {e}", path.display())),
+        Err(e) => Err(format!(
+            "{}: cannot create the output directory: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -226,7 +235,12 @@ fn provision(
     }
     match sheet_path {
         Some(path) => {
-            eprintln!("{}: {} codes written to {}", sheet.user, codes.len(), path.display());
+            eprintln!(
+                "{}: {} codes written to {}",
+                sheet.user,
+                codes.len(),
+                path.display()
+            );
             Ok(())
         }
         None => stdout
@@ -262,10 +276,21 @@ mod tests {
 
     #[test]
     fn sheets_hold_every_code() {
-        let (set, codes) = CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), OffsetDateTime::now_utc()).unwrap();
+        let (set, codes) = CodeSet::generate(
+            CodeFormat::DEFAULT,
+            3,
+            KdfParams::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
         let user: UserName = "alice".parse().unwrap();
         for format in [Format::Text, Format::Json] {
-            let text = Sheet { user: &user, host: "h", format }.render(&set, &codes);
+            let text = Sheet {
+                user: &user,
+                host: "h",
+                format,
+            }
+            .render(&set, &codes);
             for code in &codes {
                 assert!(text.contains(code.display().as_str()));
             }

@@ -150,7 +150,9 @@ fn with_root_hint(e: impl std::fmt::Display) -> String {
 
 fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
     let users = parse_users(names, problems);
-    let Some(store) = open_store(ctx, problems) else { return };
+    let Some(store) = open_store(ctx, problems) else {
+        return;
+    };
     let lock = match store.lock() {
         Ok(lock) => lock,
         Err(e) => return problems.report(e),
@@ -166,7 +168,9 @@ fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
 
 fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
     let users = parse_users(names, problems);
-    let Some(store) = open_store(ctx, problems) else { return };
+    let Some(store) = open_store(ctx, problems) else {
+        return;
+    };
     let lock = match store.lock() {
         Ok(lock) => lock,
         Err(e) => return problems.report(e),
@@ -192,7 +196,9 @@ fn check(ctx: &Context, problems: &mut Problems) {
     if let Err(reason) = ctx.config.validate() {
         problems.report(format_args!("configuration: {reason}"));
     }
-    let Some(store) = open_store(ctx, problems) else { return };
+    let Some(store) = open_store(ctx, problems) else {
+        return;
+    };
     let (users, others) = match store.list() {
         Ok(listing) => listing,
         Err(e) => return problems.report(e),

@@ -9,7 +9,9 @@ use crate::lockout::{LockedUntil, Lockout};
 use crate::username::UserName;
 
 pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mut Problems) {
-    let Some(store) = open_store(ctx, problems) else { return };
+    let Some(store) = open_store(ctx, problems) else {
+        return;
+    };
     let users = if names.is_empty() {
         match store.list() {
             Ok((users, _)) => users,

@@ -96,7 +96,10 @@ impl Failure {
 
     /// A failure of the person at the keyboard, as opposed to the system.
     fn is_attempt(&self) -> bool {
-        matches!(self, Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } | Self::Locked(_))
+        matches!(
+            self,
+            Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } | Self::Locked(_)
+        )
     }
 }
 
@@ -120,7 +123,10 @@ impl fmt::Display for Failure {
             Self::Conversation(code) => write!(f, "conversation failed: {code:?}"),
             Self::NoAuthtok => f.write_str("use_first_pass, but no earlier module set a token"),
             Self::NoCodes => f.write_str("authentication failure: the user has no backup codes"),
-            Self::Wrong { reused: Some(used), locked } => write!(
+            Self::Wrong {
+                reused: Some(used),
+                locked,
+            } => write!(
                 f,
                 "RE-USE of a backup code used at {} via {} from {}{}",
                 used.at,
@@ -136,9 +142,9 @@ impl fmt::Display for Failure {
             Self::Locked(LockedUntil::Time(until)) => {
                 write!(f, "refused: codes locked after too many failures until {until}")
             }
-            Self::Locked(LockedUntil::Unlocked) => f.write_str(
-                "refused: codes locked after too many failures until `backup-codes unlock`",
-            ),
+            Self::Locked(LockedUntil::Unlocked) => {
+                f.write_str("refused: codes locked after too many failures until `backup-codes unlock`")
+            }
         }
     }
 }
@@ -168,9 +174,8 @@ impl<'h> Session<'h> {
         let args: Vec<&str> = args
             .iter()
             .map(|a| {
-                a.to_str().map_err(|_| {
-                    Failure::Options(OptionError::Unknown(a.to_string_lossy().into_owned()))
-                })
+                a.to_str()
+                    .map_err(|_| Failure::Options(OptionError::Unknown(a.to_string_lossy().into_owned())))
             })
             .collect::<Result<_, _>>()?;
         let options = Options::parse(&args).map_err(Failure::Options)?;
@@ -228,9 +233,7 @@ impl<'h> Session<'h> {
     /// and returns the PAM result.
     fn refuse(&mut self, failure: &Failure) -> PamResultCode {
         let priority = match failure {
-            Failure::Wrong { reused: Some(_), .. } | Failure::Wrong { locked: true, .. } => {
-                Priority::Warning
-            }
+            Failure::Wrong { reused: Some(_), .. } | Failure::Wrong { locked: true, .. } => Priority::Warning,
             Failure::Locked(_) | Failure::NoCodes | Failure::Wrong { .. } | Failure::NoAuthtok => {
                 Priority::Notice
             }
@@ -281,12 +284,19 @@ impl<'h> Session<'h> {
 
     /// The typed code, by prompt or from PAM_AUTHTOK as the options say.
     /// `None` is an empty answer.
-    fn read_code(&mut self, options: &Options, set: Option<&CodeSet>) -> Result<Option<SecretBytes>, Failure> {
+    fn read_code(
+        &mut self,
+        options: &Options,
+        set: Option<&CodeSet>,
+    ) -> Result<Option<SecretBytes>, Failure> {
         let token = match options.source {
             CodeSource::Prompt => None,
-            CodeSource::UseFirstPass | CodeSource::TryFirstPass => {
-                self.pamh.get_item::<AuthTok>().ok().flatten().map(|t| t.to_owned_secret())
-            }
+            CodeSource::UseFirstPass | CodeSource::TryFirstPass => self
+                .pamh
+                .get_item::<AuthTok>()
+                .ok()
+                .flatten()
+                .map(|t| t.to_owned_secret()),
         };
         match (options.source, token) {
             (CodeSource::UseFirstPass, Some(token)) => return Ok(Some(token)),

@@ -120,13 +120,11 @@ impl Options {
             ("fail_interval", Some(n)) => login.fail_interval = number(arg, n)?,
             ("unlock_time", Some(n)) => login.unlock_time = number(arg, n)?,
             ("warn_below", Some(n)) => login.warn_below = number(arg, n)?,
+            ("nullok" | "nodelay" | "debug" | "use_first_pass" | "try_first_pass", Some(_)) => {
+                return Err(malformed("takes no value"));
+            }
             (
-                "nullok" | "nodelay" | "debug" | "use_first_pass" | "try_first_pass",
-                Some(_),
-            ) => return Err(malformed("takes no value")),
-            (
-                "config" | "store" | "prompt" | "deny" | "fail_interval" | "unlock_time"
-                | "warn_below",
+                "config" | "store" | "prompt" | "deny" | "fail_interval" | "unlock_time" | "warn_below",
                 None,
             ) => return Err(malformed("needs a value, as NAME=VALUE")),
             _ => return Err(OptionError::Unknown(arg.to_owned())),
@@ -168,8 +166,14 @@ mod tests {
         let l = &o.login;
         assert!(l.nullok && l.nodelay && l.debug);
         assert_eq!(l.prompt, "Code please: ");
-        assert_eq!((l.deny, l.fail_interval, l.unlock_time, l.warn_below), (3, 60, 0, 5));
-        assert_eq!(parse(&["use_first_pass"]).unwrap().source, CodeSource::UseFirstPass);
+        assert_eq!(
+            (l.deny, l.fail_interval, l.unlock_time, l.warn_below),
+            (3, 60, 0, 5)
+        );
+        assert_eq!(
+            parse(&["use_first_pass"]).unwrap().source,
+            CodeSource::UseFirstPass
+        );
         assert_eq!(parse(&[]).unwrap().login, LoginSettings::default());
     }
 

@@ -55,13 +55,16 @@ impl Login {
     pub fn result(&self) -> &str {
         self.stdout
             .lines()
-            .filter_map(|l| l.strip_prefix("result: "))
-            .last()
+            .rev()
+            .find_map(|l| l.strip_prefix("result: "))
             .unwrap_or("(none)")
     }
 
     pub fn lines(&self, prefix: &str) -> Vec<&str> {
-        self.stdout.lines().filter_map(|l| l.strip_prefix(prefix)).collect()
+        self.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .collect()
     }
 
     pub fn prompts(&self) -> Vec<&str> {
@@ -88,7 +91,10 @@ impl Login {
 
 impl Lab {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("pam-backup-codes-test.").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-test.")
+            .tempdir()
+            .unwrap();
         let store = dir.path().join("store");
         fs::DirBuilder::new().mode(0o700).create(&store).unwrap();
         let confdir = dir.path().join("pam.d");
@@ -102,7 +108,14 @@ impl Lab {
         let log_path = logdir.join("log");
         let log = UnixDatagram::bind(&log_path).unwrap();
         log.set_nonblocking(true).unwrap();
-        Self { dir, store, confdir, module, log, log_path }
+        Self {
+            dir,
+            store,
+            confdir,
+            module,
+            log,
+            log_path,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -136,8 +149,17 @@ impl Lab {
 
     /// Generates a set and returns its codes as printed (`XXXXX-XXXXX`).
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
-        let out = self.cli().args(["generate", "--format", "json", user]).args(extra).output().unwrap();
-        assert!(out.status.success(), "generate failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .cli()
+            .args(["generate", "--format", "json", user])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "generate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         value["codes"]
             .as_array()
@@ -149,15 +171,26 @@ impl Lab {
 
     /// `status --format json` for one user.
     pub fn status(&self, user: &str) -> serde_json::Value {
-        let out = self.cli().args(["status", "--format", "json", user]).output().unwrap();
-        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .cli()
+            .args(["status", "--format", "json", user])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         value[0].clone()
     }
 
     pub fn driver(&self) -> Command {
         let mut cmd = Command::new(target_dir().join("examples").join("pam-driver"));
-        cmd.arg("--confdir").arg(&self.confdir).arg("--dev-log").arg(&self.log_path);
+        cmd.arg("--confdir")
+            .arg(&self.confdir)
+            .arg("--dev-log")
+            .arg(&self.log_path);
         cmd
     }
 
@@ -165,7 +198,8 @@ impl Lab {
     /// answering prompts with `answers`.
     pub fn login(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Login {
         let mut cmd = self.driver();
-        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"]).arg(user);
+        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"])
+            .arg(user);
         for answer in answers {
             cmd.args(["--answer", answer]);
         }
@@ -181,14 +215,24 @@ impl Lab {
             "driver error: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!stdout.contains("stray-output"), "the stack wrote to stdout/stderr:\n{stdout}");
-        assert!(!stdout.contains("fds-leaked"), "the stack leaked descriptors:\n{stdout}");
+        assert!(
+            !stdout.contains("stray-output"),
+            "the stack wrote to stdout/stderr:\n{stdout}"
+        );
+        assert!(
+            !stdout.contains("fds-leaked"),
+            "the stack leaked descriptors:\n{stdout}"
+        );
         let mut log = Vec::new();
         let mut buf = vec![0u8; 65536];
         while let Ok(n) = self.log.recv(&mut buf) {
             log.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
-        Login { stdout, status: out.status.code().unwrap_or(-1), log }
+        Login {
+            stdout,
+            status: out.status.code().unwrap_or(-1),
+            log,
+        }
     }
 
     /// Every file name in the store.
