@@ -194,12 +194,13 @@ impl<'h> Session<'h> {
             return self.no_codes(&options);
         };
         let policy = options.login.lockout();
-        let now = OffsetDateTime::now_utc();
-        if let Some(until) = policy.locked_until(&set.tally, now) {
+        if let Some(until) = policy.locked_until(&set.tally, OffsetDateTime::now_utc()) {
             return Err(Failure::Locked(until));
         }
         let input = self.read_code(&options, Some(&set))?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
+        // The time of the attempt is when the code was typed, not when asked for.
+        let now = OffsetDateTime::now_utc();
         match login::attempt(&store, &user, &set, input, &policy, &origin, now)? {
             Outcome::Accepted { remaining } => {
                 self.log(
