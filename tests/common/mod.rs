@@ -13,6 +13,10 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+/// Real users, /etc/pam.d and sudoers entries, sshd, pamtester: the
+/// end-to-end fixtures.
+pub mod system;
+
 /// The directory holding the built binaries of this profile.
 pub fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_backup-codes"))
