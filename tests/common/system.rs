@@ -556,7 +556,7 @@ impl SshClient {
         let mut cmd = Command::new("ssh");
         cmd.args(["-F", "none", "-p", &self.port.to_string()])
             .args(["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=no"])
-            .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
             .args(["-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=20"])
             .args([
                 "-o",

@@ -1,0 +1,95 @@
+//! Real SSH logins: a private sshd on 127.0.0.1 whose PAM service is the
+//! `sshd-key-then-code` example (with the freshly built module and a
+//! temporary store), and the OpenSSH client answering keyboard-interactive
+//! prompts through SSH_ASKPASS.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::Lab;
+use common::system::{SshClient, Sshd, TestUser, e2e_or_skip, example_for, keygen};
+
+const WRONG_CODE: &str = "00000-00000";
+
+fn setup(test: &str) -> Option<(Lab, TestUser)> {
+    e2e_or_skip(test, &["sshd", "ssh", "ssh-keygen"]).then(|| (Lab::new(), TestUser::new()))
+}
+
+/// The checks both setups share: a valid code runs the command as the user,
+/// the same code again and a wrong one are refused, and the store and
+/// `status` name the service and 127.0.0.1.
+fn code_works_once(lab: &Lab, user: &TestUser, sshd: &Sshd, client: &SshClient) {
+    let codes = lab.generate(&user.name, &[]);
+
+    let first = client.run(&codes[2], "id -un");
+    assert_eq!(first.status, Some(0), "{first:?}\nsshd: {:#?}", sshd.log());
+    assert_eq!(first.stdout.trim(), user.name, "the command ran as the user");
+    assert_eq!(first.prompts.len(), 1, "one prompt: {first:?}");
+    assert!(first.prompts[0].ends_with("Backup code: "), "{first:?}");
+    assert!(first.stderr.contains("9 backup codes left."), "{first:?}");
+    let accepted = format!("Accepted keyboard-interactive/pam for {} from 127.0.0.1", user.name);
+    assert!(sshd.logged(&accepted), "{:#?}", sshd.log());
+
+    let again = client.run(&codes[2], "id -un");
+    assert_eq!(again.status, Some(255), "the same code again is refused: {again:?}");
+    assert!(again.stdout.is_empty() && again.stderr.contains("Permission denied"), "{again:?}");
+
+    let wrong = client.run(WRONG_CODE, "id -un");
+    assert_eq!(wrong.status, Some(255), "a wrong code is refused: {wrong:?}");
+    assert!(wrong.stdout.is_empty(), "{wrong:?}");
+    let failed = format!("Failed keyboard-interactive/pam for {} from 127.0.0.1", user.name);
+    assert!(sshd.logged(&failed), "{:#?}", sshd.log());
+
+    let status = lab.status(&user.name);
+    assert_eq!(status["remaining"], 9);
+    assert_eq!(status["failures"], 2, "the re-use and the wrong code");
+    let uses = status["uses"].as_array().unwrap();
+    assert_eq!(uses.len(), 1);
+    assert_eq!(uses[0]["service"], sshd.service.name.as_str());
+    assert_eq!(uses[0]["rhost"], "127.0.0.1");
+    // The store file itself records the same.
+    let file = std::fs::read_to_string(lab.user_file(&user.name)).unwrap();
+    assert!(file.contains(&format!("\"{}\"", sshd.service.name)), "{file}");
+    assert!(file.contains("\"127.0.0.1\""), "{file}");
+}
+
+#[test]
+fn keyboard_interactive_alone_takes_a_code_once() {
+    let Some((lab, user)) = setup("sshd-kbdint") else { return };
+    let pam = example_for(&lab, "sshd-key-then-code");
+    let sshd = Sshd::start(&pam, &user.name, "AuthenticationMethods keyboard-interactive");
+    let client = SshClient::new(&user.name, sshd.port, None);
+    code_works_once(&lab, &user, &sshd, &client);
+}
+
+#[test]
+fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
+    let Some((lab, user)) = setup("sshd-key-then-code") else { return };
+    let key = user.home.join("id_ed25519");
+    keygen(&key);
+    let authorized = lab.path().join("authorized_keys");
+    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    let pam = example_for(&lab, "sshd-key-then-code");
+    let sshd = Sshd::start(
+        &pam,
+        &user.name,
+        &format!(
+            "PubkeyAuthentication yes\nAuthorizedKeysFile {}\n\
+             AuthenticationMethods publickey,keyboard-interactive",
+            authorized.display()
+        ),
+    );
+    let with_key = SshClient::new(&user.name, sshd.port, Some(key));
+    code_works_once(&lab, &user, &sshd, &with_key);
+    let partial = format!("Partial publickey for {} from 127.0.0.1", user.name);
+    assert!(sshd.logged(&partial), "the key came first: {:#?}", sshd.log());
+
+    // Without the key, keyboard-interactive is never offered: a valid code
+    // is not even asked for, and stays unused.
+    let codes = lab.generate(&user.name, &[]);
+    let without_key = SshClient::new(&user.name, sshd.port, None);
+    let refused = without_key.run(&codes[0], "id -un");
+    assert_eq!(refused.status, Some(255), "{refused:?}");
+    assert!(refused.prompts.is_empty(), "no prompt without the key: {refused:?}");
+    assert_eq!(lab.status(&user.name)["remaining"], 10);
+}
