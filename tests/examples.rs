@@ -11,9 +11,7 @@ mod common;
 use std::fs;
 
 use common::Lab;
-use common::system::{
-    PamService, TestUser, e2e_or_skip, example, example_for, pamtester, totp, wrong_totp,
-};
+use common::system::{PamService, TestUser, e2e_or_skip, example, example_for, pamtester, totp, wrong_totp};
 
 /// A well-known base32 test secret (RFC 4648 "Hello!\xDE\xAD\xBE\xEF").
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
@@ -62,10 +60,7 @@ fn every_example_opens_with_a_comment_and_has_one_module_line() {
             comment.len() >= 5,
             "{name} must open with a comment saying when to use it"
         );
-        assert!(
-            text.contains("Use it"),
-            "{name}: the comment says when to use it"
-        );
+        assert!(text.contains("Use it"), "{name}: the comment says when to use it");
         let module_lines: Vec<&str> = text
             .lines()
             .filter(|l| !l.trim_start().starts_with('#') && l.contains("pam_backup_codes.so"))
@@ -213,11 +208,7 @@ fn forward_pass_does_not_hand_a_backup_code_on() {
 
     let by_code = pamtester(&svc.name, &user.name, &[&codes[0]]);
     assert!(!by_code.success, "{by_code:?}");
-    assert_eq!(
-        by_code.prompts,
-        ["Password & verification code: "],
-        "{by_code:?}"
-    );
+    assert_eq!(by_code.prompts, ["Password & verification code: "], "{by_code:?}");
     let status = lab.status(&user.name);
     assert_eq!(status["remaining"], 10, "the code never reached the module");
     assert_eq!(status["failures"], 0);

@@ -27,12 +27,22 @@ fn code_works_once(lab: &Lab, user: &TestUser, sshd: &Sshd, client: &SshClient) 
     assert_eq!(first.prompts.len(), 1, "one prompt: {first:?}");
     assert!(first.prompts[0].ends_with("Backup code: "), "{first:?}");
     assert!(first.stderr.contains("9 backup codes left."), "{first:?}");
-    let accepted = format!("Accepted keyboard-interactive/pam for {} from 127.0.0.1", user.name);
+    let accepted = format!(
+        "Accepted keyboard-interactive/pam for {} from 127.0.0.1",
+        user.name
+    );
     assert!(sshd.logged(&accepted), "{:#?}", sshd.log());
 
     let again = client.run(&codes[2], "id -un");
-    assert_eq!(again.status, Some(255), "the same code again is refused: {again:?}");
-    assert!(again.stdout.is_empty() && again.stderr.contains("Permission denied"), "{again:?}");
+    assert_eq!(
+        again.status,
+        Some(255),
+        "the same code again is refused: {again:?}"
+    );
+    assert!(
+        again.stdout.is_empty() && again.stderr.contains("Permission denied"),
+        "{again:?}"
+    );
 
     let wrong = client.run(WRONG_CODE, "id -un");
     assert_eq!(wrong.status, Some(255), "a wrong code is refused: {wrong:?}");
@@ -55,7 +65,9 @@ fn code_works_once(lab: &Lab, user: &TestUser, sshd: &Sshd, client: &SshClient) 
 
 #[test]
 fn keyboard_interactive_alone_takes_a_code_once() {
-    let Some((lab, user)) = setup("sshd-kbdint") else { return };
+    let Some((lab, user)) = setup("sshd-kbdint") else {
+        return;
+    };
     let pam = example_for(&lab, "sshd-key-then-code");
     let sshd = Sshd::start(&pam, &user.name, "AuthenticationMethods keyboard-interactive");
     let client = SshClient::new(&user.name, sshd.port, None);
@@ -64,7 +76,9 @@ fn keyboard_interactive_alone_takes_a_code_once() {
 
 #[test]
 fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
-    let Some((lab, user)) = setup("sshd-key-then-code") else { return };
+    let Some((lab, user)) = setup("sshd-key-then-code") else {
+        return;
+    };
     let key = user.home.join("id_ed25519");
     keygen(&key);
     let authorized = lab.path().join("authorized_keys");
@@ -90,6 +104,9 @@ fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
     let without_key = SshClient::new(&user.name, sshd.port, None);
     let refused = without_key.run(&codes[0], "id -un");
     assert_eq!(refused.status, Some(255), "{refused:?}");
-    assert!(refused.prompts.is_empty(), "no prompt without the key: {refused:?}");
+    assert!(
+        refused.prompts.is_empty(),
+        "no prompt without the key: {refused:?}"
+    );
     assert_eq!(lab.status(&user.name)["remaining"], 10);
 }

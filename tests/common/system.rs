@@ -44,11 +44,7 @@ pub fn e2e_or_skip(test: &str, programs: &[&str]) -> bool {
     if !root_or_skip(test) {
         return false;
     }
-    let missing: Vec<&str> = programs
-        .iter()
-        .copied()
-        .filter(|p| which(p).is_none())
-        .collect();
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| which(p).is_none()).collect();
     if missing.is_empty() {
         return true;
     }
@@ -71,8 +67,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 
 /// Runs a command, failing the test with its output if it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Runs a command with `input` on stdin.
@@ -213,10 +208,7 @@ impl TestUser {
                 // locked by another useradd or userdel: try again.
                 _ => thread::sleep(Duration::from_millis(100)),
             }
-            eprintln!(
-                "useradd {name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+            eprintln!("useradd {name}: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         panic!("useradd kept failing");
     }
@@ -283,10 +275,7 @@ pub fn totp(secret: &str) -> String {
 /// codes from two steps back to two steps ahead (it accepts one either side).
 pub fn wrong_totp(secret: &str) -> String {
     let start = SystemTime::now() - Duration::from_secs(60);
-    let secs = start
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = start.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
     let out = run(Command::new("oathtool")
         .args(["--totp", "-b", secret, "-w", "4", "--now"])
         .arg(format!("@{secs}")));
@@ -411,11 +400,7 @@ impl Sshd {
             });
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let listening = log
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|l| l.contains("Server listening"));
+                let listening = log.lock().unwrap().iter().any(|l| l.contains("Server listening"));
                 if listening {
                     return Self {
                         port,
@@ -558,12 +543,7 @@ impl SshClient {
             .args(["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=no"])
             .args(["-o", "UserKnownHostsFile=/dev/null"])
             .args(["-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=20"])
-            .args([
-                "-o",
-                "PasswordAuthentication=no",
-                "-o",
-                "IdentitiesOnly=yes",
-            ]);
+            .args(["-o", "PasswordAuthentication=no", "-o", "IdentitiesOnly=yes"]);
         match &self.key {
             Some(key) => cmd.arg("-i").arg(key),
             None => cmd.args(["-o", "PubkeyAuthentication=no"]),
