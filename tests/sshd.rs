@@ -110,3 +110,32 @@ fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
     );
     assert_eq!(lab.status(&user.name)["remaining"], 10);
 }
+
+/// Why README and the example insist on `AuthenticationMethods`: without it
+/// sshd accepts any one method, and its "password" method hands the typed
+/// password to every PAM prompt, so a code typed as the password logs in
+/// alone, without the key.
+#[test]
+fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
+    let Some((lab, user)) = setup("sshd-password-method") else {
+        return;
+    };
+    let pam = example_for(&lab, "sshd-key-then-code");
+    let sshd = Sshd::start(
+        &pam,
+        &user.name,
+        "PasswordAuthentication yes\nKbdInteractiveAuthentication no",
+    );
+    let codes = lab.generate(&user.name, &[]);
+    let client = SshClient::new(&user.name, sshd.port, None);
+    let login = client.run_with(&["PasswordAuthentication=yes"], &codes[0], "id -un");
+    assert_eq!(login.status, Some(0), "{login:?}");
+    assert_eq!(login.stdout.trim(), user.name);
+    assert!(
+        login.prompts.iter().all(|p| p.ends_with("password: ")),
+        "{login:?}"
+    );
+    let accepted = format!("Accepted password for {} from 127.0.0.1", user.name);
+    assert!(sshd.logged(&accepted), "{:#?}", sshd.log());
+    assert_eq!(lab.status(&user.name)["remaining"], 9);
+}

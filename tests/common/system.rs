@@ -353,8 +353,8 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// Starts sshd with the PAM stack `pam_text` and these extra
-    /// sshd_config lines, allowing only `user`.
+    /// Starts sshd with the PAM stack `pam_text`, allowing only `user`;
+    /// the sshd_config lines in `config` override the defaults.
     pub fn start(pam_text: &str, user: &str, config: &str) -> Self {
         ensure_privsep_dir();
         let service = PamService::install("sshd-bc", pam_text);
@@ -369,13 +369,15 @@ impl Sshd {
         for attempt in 0.. {
             let port = free_port();
             let config_path = dir.path().join("sshd_config");
+            // sshd keeps the first value it reads for a keyword: the
+            // caller's lines come first and override the defaults after them.
             fs::write(
                 &config_path,
                 format!(
-                    "ListenAddress 127.0.0.1:{port}\nHostKey {}\nPidFile none\nUsePAM yes\n\
-                     KbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
+                    "{config}\nListenAddress 127.0.0.1:{port}\nHostKey {}\nPidFile none\n\
+                     UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
                      StrictModes no\nUseDNS no\nAllowUsers {user}\nMaxAuthTries 6\n\
-                     LogLevel VERBOSE\n{config}\n",
+                     LogLevel VERBOSE\n",
                     host_key.display()
                 ),
             )
@@ -535,10 +537,19 @@ impl SshClient {
 
     /// Runs `command` remotely, answering every prompt with `answer`.
     pub fn run(&self, answer: &str, command: &str) -> SshRun {
+        self.run_with(&[], answer, command)
+    }
+
+    /// Like `run`, with `-o` options that override the defaults below (ssh
+    /// keeps the first value it is given for an option).
+    pub fn run_with(&self, options: &[&str], answer: &str, command: &str) -> SshRun {
         fs::write(self.dir.path().join("answer"), format!("{answer}\n")).unwrap();
         let prompts_path = self.dir.path().join("prompts");
         let _ = fs::remove_file(&prompts_path);
         let mut cmd = Command::new("ssh");
+        for option in options {
+            cmd.args(["-o", option]);
+        }
         cmd.args(["-F", "none", "-p", &self.port.to_string()])
             .args(["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=no"])
             .args(["-o", "UserKnownHostsFile=/dev/null"])
