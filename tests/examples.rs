@@ -11,7 +11,9 @@ mod common;
 use std::fs;
 
 use common::Lab;
-use common::system::{PamService, TestUser, e2e_or_skip, example, example_for, pamtester, totp, wrong_totp};
+use common::system::{
+    PamService, TestUser, e2e_or_skip, example, example_for, pamtester, pamtester_login, totp, wrong_totp,
+};
 
 /// A well-known base32 test secret (RFC 4648 "Hello!\xDE\xAD\xBE\xEF").
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
@@ -83,7 +85,7 @@ fn sshd_key_then_code_takes_each_code_once_and_refuses_users_without_codes() {
     let svc = service(&lab, "sshd-key-then-code");
     let codes = lab.generate(&user.name, &[]);
 
-    let first = pamtester(&svc.name, &user.name, &[&codes[0]]);
+    let first = pamtester_login(&svc.name, &user.name, &[&codes[0]]);
     assert!(first.success, "{first:?}");
     assert_eq!(
         first.prompts,
@@ -126,7 +128,7 @@ fn sshd_totp_or_code_takes_a_totp_or_else_a_backup_code() {
     let codes = lab.generate(&user.name, &[]);
 
     // The TOTP alone: one prompt, the backup codes are not touched.
-    let by_totp = pamtester(&svc.name, &user.name, &[&totp(SECRET)]);
+    let by_totp = pamtester_login(&svc.name, &user.name, &[&totp(SECRET)]);
     assert!(by_totp.success, "{by_totp:?}");
     assert_eq!(by_totp.prompts, ["Verification code: "], "{by_totp:?}");
     assert_eq!(lab.status(&user.name)["remaining"], 10);
@@ -230,7 +232,7 @@ fn sudo_example_takes_each_code_once() {
     let svc = service(&lab, "sudo-backup-codes");
     let codes = lab.generate(&user.name, &[]);
 
-    let first = pamtester(&svc.name, &user.name, &[&codes[4]]);
+    let first = pamtester_login(&svc.name, &user.name, &[&codes[4]]);
     assert!(first.success, "{first:?}");
     assert_eq!(first.prompts, ["Backup code: "]);
     let again = pamtester(&svc.name, &user.name, &[&codes[4]]);
@@ -252,7 +254,7 @@ fn password_then_code_for_users_with_a_set(lab: &Lab, svc: &PamService) {
     plain.set_password("battery staple 2");
     let codes = lab.generate(&user.name, &[]);
 
-    let both = pamtester(&svc.name, &user.name, &["correct horse 1", &codes[0]]);
+    let both = pamtester_login(&svc.name, &user.name, &["correct horse 1", &codes[0]]);
     assert!(both.success, "{both:?}");
     assert_eq!(both.prompts, ["Password: ", "Backup code: "], "{both:?}");
 
@@ -271,7 +273,7 @@ fn password_then_code_for_users_with_a_set(lab: &Lab, svc: &PamService) {
     assert_eq!(status["uses"].as_array().unwrap().len(), 1);
 
     // Without a set: the password alone decides (nullok), not a lock-out.
-    let no_set = pamtester(&svc.name, &plain.name, &["battery staple 2"]);
+    let no_set = pamtester_login(&svc.name, &plain.name, &["battery staple 2"]);
     assert!(
         no_set.success,
         "nullok: a user without codes logs in with the password: {no_set:?}"

@@ -91,6 +91,10 @@ fn a_code_runs_the_command_as_root_once() {
     assert_eq!(status["remaining"], 9);
     assert_eq!(status["failures"], 1);
     assert_eq!(status["uses"][0]["service"], s.service.name.as_str());
+    assert!(
+        status["uses"][0]["rhost"].is_null(),
+        "sudo sets no remote host: {status}"
+    );
 }
 
 #[test]

@@ -313,19 +313,46 @@ impl PamTester {
 /// `pamtester SERVICE USER authenticate` from 127.0.0.1, with `answers` one
 /// a line on stdin (pamtester reads its answers from there).
 pub fn pamtester(service: &str, user: &str, answers: &[&str]) -> PamTester {
+    pamtester_ops(service, user, answers, &["authenticate"])
+}
+
+/// Like `pamtester`, then the account and session stacks too: the whole
+/// service file works, not only its auth lines.
+pub fn pamtester_login(service: &str, user: &str, answers: &[&str]) -> PamTester {
+    pamtester_ops(
+        service,
+        user,
+        answers,
+        &["authenticate", "acct_mgmt", "open_session", "close_session"],
+    )
+}
+
+fn pamtester_ops(service: &str, user: &str, answers: &[&str], ops: &[&str]) -> PamTester {
     let input: String = answers.iter().map(|a| format!("{a}\n")).collect();
     let out = run_with_input(
-        Command::new("pamtester").args(["-I", "rhost=127.0.0.1", service, user, "authenticate"]),
+        Command::new("pamtester")
+            .args(["-I", "rhost=127.0.0.1", service, user])
+            .args(ops),
         &input,
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // pamtester exits 0 only when every operation succeeded.
     let success = out.status.success();
-    assert_eq!(
-        success,
-        stdout.contains("successfully authenticated"),
-        "pamtester's exit status and message disagree: {stdout} {stderr}"
-    );
+    if success || ops.len() == 1 {
+        assert_eq!(
+            success,
+            stdout.contains("successfully authenticated"),
+            "pamtester's exit status and message disagree: {stdout} {stderr}"
+        );
+    }
+    if success && ops.contains(&"close_session") {
+        assert!(stdout.contains("account management done"), "{stdout}");
+        assert!(
+            stdout.contains("session has successfully been closed"),
+            "{stdout}"
+        );
+    }
     // The prompts go to stderr without a newline, between messages that
     // end in one: split at ": ", keep what follows the last newline.
     let prompts = stderr
