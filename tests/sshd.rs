@@ -7,9 +7,11 @@
 mod common;
 
 use common::Lab;
-use common::system::{SshClient, Sshd, TestUser, e2e_or_skip, example_for, keygen};
+use common::system::{SshClient, Sshd, TestUser, e2e_or_skip, example_for, keygen, totp};
 
 const WRONG_CODE: &str = "00000-00000";
+/// A well-known base32 test secret for pam_google_authenticator.
+const SECRET: &str = "JBSWY3DPEHPK3PXP";
 
 fn setup(test: &str) -> Option<(Lab, TestUser)> {
     e2e_or_skip(test, &["sshd", "ssh", "ssh-keygen"]).then(|| (Lab::new(), TestUser::new()))
@@ -138,4 +140,45 @@ fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
     let accepted = format!("Accepted password for {} from 127.0.0.1", user.name);
     assert!(sshd.logged(&accepted), "{:#?}", sshd.log());
     assert_eq!(lab.status(&user.name)["remaining"], 9);
+}
+
+/// The `sshd-totp-or-code` example over SSH: sshd turns each PAM prompt
+/// into a keyboard-interactive round. The TOTP alone logs in; a backup code
+/// typed at both prompts fails as a TOTP and is then taken as a code.
+#[test]
+fn totp_or_code_over_ssh() {
+    let Some((lab, user)) = setup("sshd-totp-or-code") else {
+        return;
+    };
+    if !e2e_or_skip("sshd-totp-or-code", &["oathtool"]) {
+        return;
+    }
+    user.home_file(
+        ".google_authenticator",
+        &format!("{SECRET}\n\" TOTP_AUTH\n"),
+        0o400,
+    );
+    let pam = example_for(&lab, "sshd-totp-or-code");
+    let sshd = Sshd::start(&pam, &user.name, "AuthenticationMethods keyboard-interactive");
+    let codes = lab.generate(&user.name, &[]);
+    let client = SshClient::new(&user.name, sshd.port, None);
+
+    let by_totp = client.run(&totp(SECRET), "id -un");
+    assert_eq!(by_totp.status, Some(0), "{by_totp:?}\nsshd: {:#?}", sshd.log());
+    assert_eq!(by_totp.stdout.trim(), user.name);
+    assert_eq!(by_totp.prompts.len(), 1, "{by_totp:?}");
+    assert!(by_totp.prompts[0].ends_with("Verification code: "), "{by_totp:?}");
+    assert_eq!(lab.status(&user.name)["remaining"], 10);
+
+    let by_code = client.run(&codes[0], "id -un");
+    assert_eq!(by_code.status, Some(0), "{by_code:?}\nsshd: {:#?}", sshd.log());
+    assert_eq!(by_code.stdout.trim(), user.name);
+    assert_eq!(by_code.prompts.len(), 2, "{by_code:?}");
+    assert!(by_code.prompts[1].ends_with("Backup code: "), "{by_code:?}");
+
+    let again = client.run(&codes[0], "id -un");
+    assert_eq!(again.status, Some(255), "{again:?}");
+    let status = lab.status(&user.name);
+    assert_eq!(status["remaining"], 9);
+    assert_eq!(status["uses"][0]["rhost"], "127.0.0.1");
 }
