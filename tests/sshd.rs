@@ -1,7 +1,7 @@
 //! Real SSH logins: a private sshd on 127.0.0.1 whose PAM service is the
-//! `sshd-key-then-code` example (with the freshly built module and a
-//! temporary store), and the OpenSSH client answering keyboard-interactive
-//! prompts through SSH_ASKPASS.
+//! `sshd-key-then-code` or `sshd-totp-or-code` example (with the freshly
+//! built module and a temporary store), and the OpenSSH client answering
+//! keyboard-interactive prompts through SSH_ASKPASS.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -14,7 +14,12 @@ const WRONG_CODE: &str = "00000-00000";
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 
 fn setup(test: &str) -> Option<(Lab, TestUser)> {
-    e2e_or_skip(test, &["sshd", "ssh", "ssh-keygen"]).then(|| (Lab::new(), TestUser::new()))
+    setup_with(test, &[])
+}
+
+fn setup_with(test: &str, programs: &[&str]) -> Option<(Lab, TestUser)> {
+    e2e_or_skip(test, &[&["sshd", "ssh", "ssh-keygen"], programs].concat())
+        .then(|| (Lab::new(), TestUser::new()))
 }
 
 /// The checks both setups share: a valid code runs the command as the user,
@@ -147,12 +152,9 @@ fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
 /// typed at both prompts fails as a TOTP and is then taken as a code.
 #[test]
 fn totp_or_code_over_ssh() {
-    let Some((lab, user)) = setup("sshd-totp-or-code") else {
+    let Some((lab, user)) = setup_with("sshd-totp-or-code", &["oathtool"]) else {
         return;
     };
-    if !e2e_or_skip("sshd-totp-or-code", &["oathtool"]) {
-        return;
-    }
     user.home_file(
         ".google_authenticator",
         &format!("{SECRET}\n\" TOTP_AUTH\n"),
