@@ -27,7 +27,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -238,9 +238,22 @@ impl Config {
             return Err(FormatError::Count(self.codes.count).to_string());
         }
         self.codes.kdf().validate().map_err(|e: KdfError| e.to_string())?;
-        validate_prompt(&self.login.prompt)?;
+        self.login.validate()?;
         if !self.store.is_absolute() {
             return Err(format!("store {:?} is not an absolute path", self.store));
+        }
+        Ok(())
+    }
+}
+
+impl LoginSettings {
+    /// Checks values whose type alone does not make them valid.
+    pub fn validate(&self) -> Result<(), String> {
+        validate_prompt(&self.prompt)?;
+        if self.fail_interval == 0 {
+            // A zero window would forget every failure at once: no lockout
+            // at all, silently. `deny = 0` is the way to say that.
+            return Err("fail_interval must be at least 1 second (deny = 0 disables the lockout)".into());
         }
         Ok(())
     }
@@ -265,7 +278,12 @@ fn read_trusted(path: &Path) -> Result<String, ConfigError> {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(io_err)?;
+    // O_NONBLOCK: a FIFO put in its place must not hang the host process.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
         return Err(insecure("not a regular file".into()));
@@ -291,6 +309,12 @@ fn read_trusted(path: &Path) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_zero_fail_interval_is_refused() {
+        let e = Config::parse("[login]\nfail_interval = 0\n").unwrap_err();
+        assert!(e.contains("fail_interval"), "{e}");
+    }
 
     #[test]
     fn empty_file_means_defaults() {

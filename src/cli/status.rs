@@ -68,8 +68,8 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
         out += &format!(
             "  used {} via {} from {}\n",
             human_time(used.at),
-            used.service,
-            used.rhost.as_deref().unwrap_or("(local)")
+            printable(&used.service),
+            used.rhost.as_deref().map_or_else(|| "(local)".to_owned(), printable)
         );
     }
     let lock = match lock_state(set, policy, now) {
@@ -79,6 +79,12 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
     };
     out += &format!("  failures: {}, {lock}\n", set.tally.failures);
     out
+}
+
+/// Service and host names come from the PAM application, often from the
+/// client: never let them put control characters on an admin's terminal.
+fn printable(text: &str) -> String {
+    text.chars().flat_map(char::escape_debug).collect()
 }
 
 fn to_json(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: OffsetDateTime) -> Value {

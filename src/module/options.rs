@@ -68,6 +68,13 @@ impl Options {
             .rev()
             .find_map(|a| a.strip_prefix("config="))
             .map(PathBuf::from);
+        // Relative to what? The host's working directory is no place for policy.
+        if let Some(path) = config_path.as_ref().filter(|p| !p.is_absolute()) {
+            return Err(OptionError::Malformed {
+                arg: format!("config={}", path.display()),
+                reason: "the config file must be an absolute path".to_owned(),
+            });
+        }
         let config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
         let mut options = Self {
             store: config.store,
@@ -77,6 +84,13 @@ impl Options {
         for &arg in args {
             options.apply(arg)?;
         }
+        options
+            .login
+            .validate()
+            .map_err(|reason| OptionError::Malformed {
+                arg: args.join(" "),
+                reason,
+            })?;
         Ok(options)
     }
 
@@ -189,6 +203,8 @@ mod tests {
             &["prompt="],
             &["use_first_pass", "try_first_pass"],
             &["config=/nonexistent/pam_backup_codes.conf"],
+            &["config=relative.conf"],
+            &["fail_interval=0"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
