@@ -82,10 +82,7 @@ backup\-codes check
 "#;
 
 fn page(cmd: clap::Command) -> Man {
-    Man::new(cmd)
-        .section(SECTION)
-        .manual(MANUAL)
-        .source(SOURCE)
+    Man::new(cmd).section(SECTION).manual(MANUAL).source(SOURCE)
 }
 
 fn write_main(cmd: clap::Command, dir: &Path) -> io::Result<()> {
