@@ -22,6 +22,11 @@ use pam_backup_codes::cli::Cli;
 
 const SECTION: &str = "8";
 const MANUAL: &str = "System Administration";
+const MAIN_ABOUT: &str = "manage single-use backup codes for pam_backup_codes(8)";
+const MAIN_DESCRIPTION: &str = "backup-codes generates sets of single-use backup codes for \
+pam_backup_codes(8), prints each set once and keeps only their Argon2id hashes in the store. \
+It shows what is left of each set and where codes were used, revokes sets, clears locks after \
+too many failures, and checks the configuration and the store. It needs root for the real store.";
 const SOURCE: &str = concat!("pam-backup-codes ", env!("CARGO_PKG_VERSION"));
 
 const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
@@ -109,7 +114,9 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
         written.push(man.get_filename());
     }
     written.push(page(cmd.clone()).get_filename());
-    write_main(cmd, dir)?;
+    // `about` is the package's description ("PAM module and admin CLI ..."),
+    // which --help shows; the page's NAME line describes the command alone.
+    write_main(cmd.about(MAIN_ABOUT).long_about(MAIN_DESCRIPTION), dir)?;
     Ok(written)
 }
 
