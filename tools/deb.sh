@@ -3,7 +3,8 @@
 # and checks it with lintian.
 #
 # dpkg-buildpackage writes its results next to the source tree, so the build
-# runs in a copy of the tree (the files git knows, tracked or new) at
+# runs in a copy of the tree (the files git knows, tracked or new; outside
+# git, everything but target/) at
 # target/debian/pam-backup-codes-VERSION/; everything stays inside target/.
 # CARGO_TARGET_DIR points back at this tree's target/, so the release build
 # is shared with `make release`. Cargo comes from PATH (rustup); see
@@ -19,9 +20,13 @@ src=$out/pam-backup-codes-$upstream
 
 rm -rf "$out"
 mkdir -p "$src"
-git ls-files -z --cached --others --exclude-standard \
-    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-    | tar --null -T - -cf - | tar -C "$src" -xf -
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard \
+        | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
+        | tar --null -T - -cf - | tar -C "$src" -xf -
+else
+    tar --exclude=./target --exclude=./.git -cf - . | tar -C "$src" -xf -
+fi
 # The upstream tarball a 3.0 (quilt) source package needs: the tree without debian/.
 tar -C "$out" --exclude="pam-backup-codes-$upstream/debian" \
     -cJf "$out/pam-backup-codes_$upstream.orig.tar.xz" "pam-backup-codes-$upstream"
