@@ -181,7 +181,8 @@ for page in pam_backup_codes backup-codes backup-codes-generate backup-codes-sta
     backup-codes-revoke backup-codes-unlock backup-codes-check; do
     [ -f "/usr/share/man/man8/$page.8.gz" ] || fail "no manual page $page(8)"
 done
-ok "module 0644, CLI 0755, store root:root 0700, profile, conffile, 7 manual pages"
+[ -f "/usr/share/doc/$PKG/examples/common-auth" ] || fail "no pam.d examples in /usr/share/doc/$PKG/examples"
+ok "module 0644, CLI 0755, store root:root 0700, profile, conffile, 7 manual pages, examples"
 cmp -s "$tmp/common-auth" "$COMMON" || fail "installing changed $COMMON (the profile is Default: no)"
 ok "common-auth unchanged by the installation"
 "$CLI" check >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out" >&2; fail "backup-codes check"; }
@@ -205,40 +206,44 @@ expect_login "bare-name service: the same code again" 1 1 "$svc_module" "$user" 
 expect_remaining 9
 
 # --- through common-auth, with the pam-auth-update profile ----------------
+# The profile is Additional: after a right password, a user who has a set
+# needs a code as well; a wrong password ends at pam_deny before any code.
 echo '@include common-auth' >"/etc/pam.d/$svc_common"
-expect_login "common-auth, profile off: the password" 0 1 \
+expect_login "common-auth, profile off: the password alone" 0 1 \
     "$svc_common" "$user" "Password: " "$password"
-expect_login "common-auth, profile off: a code instead of the password" 1 1 \
-    "$svc_common" "$user" "Password: " "${codes[1]}"
 
 pam-auth-update --enable backup-codes
 line=$(grep pam_backup_codes "$COMMON" || true)
-[[ "$line" =~ ^auth[[:space:]]+\[success=1\ default=ignore\][[:space:]]+pam_backup_codes.so\ nullok\ try_first_pass$ ]] ||
+[[ "$line" =~ ^auth[[:space:]]+required[[:space:]]+pam_backup_codes\.so\ nullok$ ]] ||
     fail "pam-auth-update --enable wrote: '$line'"
-order=$(grep -v '^#' "$COMMON" | grep -oE 'pam_(unix|backup_codes|deny)\.so' | tr '\n' ' ')
-[ "$order" = "pam_unix.so pam_backup_codes.so pam_deny.so " ] || fail "order in $COMMON: $order"
-ok "pam-auth-update --enable: '$line', after pam_unix, before pam_deny"
+order=$(grep -v '^#' "$COMMON" | grep -oE 'pam_[a-z_]+\.so' | tr '\n' ' ')
+[ "$order" = "pam_unix.so pam_deny.so pam_permit.so pam_backup_codes.so pam_cap.so " ] ||
+    [ "$order" = "pam_unix.so pam_deny.so pam_permit.so pam_backup_codes.so " ] ||
+    fail "order in $COMMON: $order"
+example=$(grep -v -e '^#' -e '^$' pam.d-examples/common-auth)
+[ "$(tr -s ' \t' ' ' <<<"$line")" = "$(tr -s ' \t' ' ' <<<"$example")" ] ||
+    fail "the profile's line '$line' is not pam.d-examples/common-auth: '$example'"
+ok "pam-auth-update --enable: '$line' after pam_permit, as in pam.d-examples/common-auth"
 
-expect_login "profile on: the password, no code asked" 0 1 \
-    "$svc_common" "$user" "Password: " "$password"
-expect_remaining 9
-expect_login "profile on: a wrong password, then a code" 0 2 \
-    "$svc_common" "$user" "Password: " "wrong password" "Backup code: " "${codes[1]}"
+expect_login "profile on: the password, then a code" 0 2 \
+    "$svc_common" "$user" "Password: " "$password" "Backup code: " "${codes[1]}"
+grep -q "8 backup codes left." <<<"$transcript" || fail "no '8 backup codes left.' message: $transcript"
 expect_remaining 8
-expect_login "profile on: a code at the password prompt (try_first_pass)" 0 1 \
+expect_login "profile on: a wrong password ends before the code prompt" 1 1 \
+    "$svc_common" "$user" "Password: " "wrong password"
+expect_login "profile on: a code instead of the password" 1 1 \
     "$svc_common" "$user" "Password: " "${codes[2]}"
-expect_remaining 7
-expect_login "profile on: a wrong password, then a wrong code" 1 2 \
-    "$svc_common" "$user" "Password: " "wrong password" "Backup code: " "00000-00000"
-expect_login "profile on: a wrong password, then a used code" 1 2 \
-    "$svc_common" "$user" "Password: " "wrong password" "Backup code: " "${codes[1]}"
-expect_remaining 7
-
-usermod --lock "$user"
-expect_login "profile on: locked password (key-only account), a code" 0 1 \
-    "$svc_common" "$user" "Password: " "${codes[3]}"
-usermod --unlock "$user"
-expect_remaining 6
+expect_remaining 8
+expect_login "profile on: the password, then a wrong code" 1 2 \
+    "$svc_common" "$user" "Password: " "$password" "Backup code: " "00000-00000"
+expect_login "profile on: the password, then a used code" 1 2 \
+    "$svc_common" "$user" "Password: " "$password" "Backup code: " "${codes[1]}"
+expect_login "profile on: the password, then no code" 1 2 \
+    "$svc_common" "$user" "Password: " "$password" "Backup code: " ""
+expect_remaining 8
+"$CLI" status "$user" --format json | grep -q '"failures":3' ||
+    fail "expected 3 failures: $("$CLI" status "$user" --format json)"
+ok "3 failed codes counted, none for the wrong password or the code alone"
 
 # The upgrade path: prerm upgrade keeps the profile, postinst puts the
 # store's mode right, the codes stay.
@@ -247,14 +252,14 @@ dpkg -i "$deb" >"$tmp/reinstall.log" 2>&1 || { cat "$tmp/reinstall.log" >&2; fai
 grep -q pam_backup_codes "$COMMON" || fail "reinstalling dropped the profile from $COMMON"
 [ "$(mode_of "$STORE")" = "root:root 700" ] || fail "$STORE after reinstall: $(mode_of "$STORE")"
 ok "reinstall: the profile stays enabled, the store is back to 0700"
-expect_remaining 6
+expect_remaining 8
 
 # A user without codes is not affected by the profile (nullok).
 "$CLI" revoke "$user"
-expect_login "profile on, no codes: a wrong password fails with no second prompt" 1 1 \
-    "$svc_common" "$user" "Password: " "wrong password"
-expect_login "profile on, no codes: the password" 0 1 \
+expect_login "profile on, no codes: the password alone (nullok)" 0 1 \
     "$svc_common" "$user" "Password: " "$password"
+expect_login "profile on, no codes: a wrong password" 1 1 \
+    "$svc_common" "$user" "Password: " "wrong password"
 "$CLI" generate "$user" >/dev/null
 
 # --- purge -----------------------------------------------------------------
