@@ -6,7 +6,7 @@ SBINDIR   ?= /usr/local/sbin
 STOREDIR  ?= /var/lib/pam-backup-codes
 DESTDIR   ?=
 
-.PHONY: all deps build release demo test lint install uninstall bench stress clean
+.PHONY: all deps build release demo test test-deb deb lint install uninstall bench stress clean
 
 all: release
 
@@ -26,6 +26,17 @@ demo: release
 test: deps
 	$(CARGO) build --locked --all-targets
 	$(CARGO) test --locked --all-targets
+	$(MAKE) test-deb
+
+# The Debian package, built into target/debian/ and checked by lintian.
+deb: deps
+	@bash tools/deb.sh
+
+# Installs the package system-wide, logs in through it (common-auth too) and
+# purges it: its own step, after cargo test, so that no other test meets the
+# changed common-auth.
+test-deb: deb
+	@bash tests/deb.sh
 
 lint:
 	$(CARGO) fmt --check

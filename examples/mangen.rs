@@ -1,0 +1,141 @@
+//! Writes the manual pages of `backup-codes` from its clap definition, so they
+//! say what `backup-codes --help` says: `backup-codes.8` and one page per
+//! command (`backup-codes-generate.8`, ...). The Debian package runs it at
+//! build time:
+//!
+//! ```text
+//! cargo run --release --example mangen -- OUT_DIR
+//! ```
+//!
+//! The main page gets sections clap does not know (exit status, files,
+//! examples, see also), written here in roff.
+#![allow(missing_docs)]
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::CommandFactory;
+use clap_mangen::Man;
+use pam_backup_codes::cli::Cli;
+
+const SECTION: &str = "8";
+const MANUAL: &str = "System Administration";
+const MAIN_ABOUT: &str = "manage single-use backup codes for pam_backup_codes(8)";
+const MAIN_DESCRIPTION: &str = "backup-codes generates sets of single-use backup codes for \
+pam_backup_codes(8), prints each set once and keeps only their Argon2id hashes in the store. \
+It shows what is left of each set and where codes were used, revokes sets, clears locks after \
+too many failures, and checks the configuration and the store. It needs root for the real store.";
+const SOURCE: &str = concat!("pam-backup-codes ", env!("CARGO_PKG_VERSION"));
+
+const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
+.TP
+.B 0
+Success.
+.TP
+.B 1
+A failure; one line per problem on standard error (for example a user without
+codes, an insecure store, a configuration file that does not parse).
+.TP
+.B 2
+A usage error.
+.SH FILES
+.TP
+.I /var/lib/pam\-backup\-codes/
+The store: one file per user,
+.IR user .toml,
+owned by root, mode 0600, in a directory owned by root, mode 0700. It holds
+Argon2id hashes of the codes, never the codes.
+.TP
+.I /etc/security/pam_backup_codes.conf
+The optional configuration (TOML): the store, the module's defaults and what
+.B generate
+makes. Trusted only if owned by root and not writable by group or others.
+.SH EXAMPLES
+Print a sheet of ten codes for alice, to hand over once:
+.PP
+.EX
+backup\-codes generate alice
+.EE
+.PP
+Write a set to a 0600 file instead, as JSON:
+.PP
+.EX
+backup\-codes generate alice \-\-format json \-\-output /root/alice\-codes.json
+.EE
+.PP
+Provision everyone listed in a file, one JSON object per line:
+.PP
+.EX
+backup\-codes generate \-\-users\-from staff.txt \-\-format json > sets.jsonl
+.EE
+.PP
+See codes left, uses, failures and locks; clear a lock; delete a set; check the
+configuration and the store:
+.PP
+.EX
+backup\-codes status
+backup\-codes unlock alice
+backup\-codes revoke alice
+backup\-codes check
+.EE
+.SH "SEE ALSO"
+.BR pam_backup_codes (8),
+.BR pam\-auth\-update (8),
+.BR pam.conf (5)
+"#;
+
+fn page(cmd: clap::Command) -> Man {
+    Man::new(cmd).section(SECTION).manual(MANUAL).source(SOURCE)
+}
+
+fn write_main(cmd: clap::Command, dir: &Path) -> io::Result<()> {
+    let man = page(cmd);
+    let mut out = File::create(dir.join(man.get_filename()))?;
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    man.render_subcommands_section(&mut out)?;
+    out.write_all(MAIN_EXTRA.as_bytes())?;
+    out.flush()
+}
+
+fn run(dir: &Path) -> io::Result<Vec<String>> {
+    fs::create_dir_all(dir)?;
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = page(sub.clone());
+        man.generate_to(dir)?;
+        written.push(man.get_filename());
+    }
+    written.push(page(cmd.clone()).get_filename());
+    // `about` is the package's description ("PAM module and admin CLI ..."),
+    // which --help shows; the page's NAME line describes the command alone.
+    write_main(cmd.about(MAIN_ABOUT).long_about(MAIN_DESCRIPTION), dir)?;
+    Ok(written)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir] = args.as_slice() else {
+        eprintln!("usage: mangen OUT_DIR");
+        return ExitCode::from(2);
+    };
+    match run(Path::new(dir)) {
+        Ok(pages) => {
+            for p in pages {
+                println!("{dir}/{p}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mangen: {dir}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The configuration file the Debian package installs as a conffile,
+//! `debian/pam_backup_codes.conf`: the module must accept it as shipped, and
+//! every value it shows (commented out) must be the real default.
+
+use pam_backup_codes::config::Config;
+
+const SHIPPED: &str = include_str!("../debian/pam_backup_codes.conf");
+
+/// The file with every commented-out `key = value` line made active.
+fn uncommented(text: &str) -> (String, usize) {
+    let mut keys = 0;
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => {
+                keys += 1;
+                rest
+            }
+            _ => line,
+        })
+        .collect();
+    (lines.join("\n"), keys)
+}
+
+#[test]
+fn the_shipped_conffile_parses_to_the_defaults() {
+    let config = Config::parse(SHIPPED).unwrap_or_else(|e| panic!("shipped conffile: {e}"));
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn every_value_shown_in_the_conffile_is_the_default() {
+    let (text, keys) = uncommented(SHIPPED);
+    // store, 8 [login] keys, 6 [codes] keys: all of them, as in src/config.rs.
+    assert_eq!(keys, 15, "commented-out keys in the conffile:\n{text}");
+    let config = Config::parse(&text).unwrap_or_else(|e| panic!("uncommented conffile: {e}"));
+    assert_eq!(config, Config::default());
+}
