@@ -453,3 +453,28 @@ fn config_file_sets_defaults_and_arguments_override_it() {
         0o700
     );
 }
+
+#[test]
+fn a_user_without_codes_is_treated_like_one_with_the_configured_format() {
+    let Some(lab) = lab("decoy_format", "") else {
+        return;
+    };
+    let config = lab.path().join("digits.conf");
+    fs::write(&config, "[codes]\nalphabet = \"digits\"\nlength = 8\n").unwrap();
+    lab.service(
+        "bc-digits",
+        &format!(
+            "auth optional pam_unix.so\nauth required MODULE store=STORE try_first_pass config={}\n",
+            config.display()
+        ),
+    );
+    // Someone with a digits set typing 8 digits at pam_unix's prompt is not
+    // asked again; neither is someone without codes (no disclosure).
+    let codes = lab.generate("quinn", &["--config", config.to_str().unwrap()]);
+    assert_eq!(codes[0].replace('-', "").len(), 8);
+    for user in ["quinn", "rupert"] {
+        let login = lab.login("bc-digits", user, &["12345678"]);
+        assert_eq!(login.result(), "PAM_AUTH_ERR", "{user}: {login:?}");
+        assert_eq!(login.prompts().len(), 1, "{user}: {login:?}");
+    }
+}

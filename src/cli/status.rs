@@ -69,7 +69,9 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
             "  used {} via {} from {}\n",
             human_time(used.at),
             printable(&used.service),
-            used.rhost.as_deref().map_or_else(|| "(local)".to_owned(), printable)
+            used.rhost
+                .as_deref()
+                .map_or_else(|| "(local)".to_owned(), printable)
         );
     }
     let lock = match lock_state(set, policy, now) {

@@ -15,9 +15,10 @@ use pam::module::{PamHandle, PamHooks};
 use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
-use crate::code::{self, CodeFormat};
+use crate::code;
 use crate::codeset::{CodeSet, CodeUse};
-use crate::kdf::{KdfError, KdfParams};
+use crate::config::CodeSettings;
+use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
 use crate::login::{self, LoginError, Origin, Outcome};
 use crate::store::{Store, StoreError};
@@ -226,7 +227,7 @@ impl<'h> Session<'h> {
         }
         let input = self.read_code(options, None)?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
-        login::decoy(&KdfParams::default(), input).map_err(Failure::Kdf)?;
+        login::decoy(&options.codes.kdf(), input).map_err(Failure::Kdf)?;
         Err(Failure::NoCodes)
     }
 
@@ -302,7 +303,9 @@ impl<'h> Session<'h> {
         match (options.source, token) {
             (CodeSource::UseFirstPass, Some(token)) => return Ok(Some(token)),
             (CodeSource::UseFirstPass, None) => return Err(Failure::NoAuthtok),
-            (CodeSource::TryFirstPass, Some(token)) if looks_like_code(set, token.as_bytes()) => {
+            (CodeSource::TryFirstPass, Some(token))
+                if looks_like_code(set, &options.codes, token.as_bytes()) =>
+            {
                 return Ok(Some(token));
             }
             _ => {}
@@ -352,7 +355,8 @@ impl<'h> Session<'h> {
 }
 
 /// Whether a token from an earlier module could be a code of this set.
-fn looks_like_code(set: Option<&CodeSet>, token: &[u8]) -> bool {
-    let format = set.map_or(Ok(CodeFormat::DEFAULT), CodeSet::format);
+/// Without a set, the configured format stands in, as for the decoy hash.
+fn looks_like_code(set: Option<&CodeSet>, settings: &CodeSettings, token: &[u8]) -> bool {
+    let format = set.map_or_else(|| settings.format(), CodeSet::format);
     format.is_ok_and(|f| code::normalize(token, f).is_some())
 }

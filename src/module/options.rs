@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{self, Config, ConfigError, LoginSettings};
+use crate::config::{self, CodeSettings, Config, ConfigError, LoginSettings};
 
 /// Where the code comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,9 @@ pub struct Options {
     pub login: LoginSettings,
     /// Where the code comes from.
     pub source: CodeSource,
+    /// What new sets look like: a user without codes is treated as if they
+    /// had such a set (same Argon2id cost, same idea of what a code is).
+    pub codes: CodeSettings,
 }
 
 /// An argument or the configuration file is wrong: the module fails closed.
@@ -80,6 +83,7 @@ impl Options {
             store: config.store,
             login: config.login,
             source: CodeSource::Prompt,
+            codes: config.codes,
         };
         for &arg in args {
             options.apply(arg)?;
