@@ -4,33 +4,48 @@
 //! `--output`), then the store file is replaced atomically, then the codes are
 //! printed (if not `--output`). A failure at any step leaves the old set in
 //! place and no sheet behind.
+//!
+//! Bulk runs: every thread of rayon's pool hashes one user at a time while
+//! this thread writes the finished sets out in list order, so the cores never
+//! wait for the disk. If the codes can no longer be printed (a closed pipe),
+//! the run stops there: a set stored but never seen would lock its user out.
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use clap::CommandFactory;
-use rayon::prelude::*;
 use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Cli, Context, Format, Problems, human_time, parse_users, rfc3339, with_root_hint};
+use super::progress::Progress;
+use super::{Cli, Context, Format, Problems, human_time, rfc3339, with_root_hint};
 use crate::code::{Alphabet, CodeFormat, PlainCode};
 use crate::codeset::{CodeSet, GenerateError};
 use crate::store::Store;
 use crate::username::UserName;
 
-/// Users hashed in parallel before their results are written out.
-const BATCH: usize = 64;
-
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Bulk provisioning: users come from the arguments, then from --users-from, one
+name per line; blank lines and everything from '#' to the end of a line are
+skipped. A name listed twice gets one set (noted on stderr). An invalid name,
+or a user whose set cannot be stored, is reported and skipped; the others are
+done and the exit status is 1. Sets are hashed on every core (set
+RAYON_NUM_THREADS to use fewer). A progress bar is shown on stderr when it is
+a terminal. With --format json, stdout has one JSON object per user per line
+(JSON Lines).")]
 pub(super) struct Args {
     /// Users to generate codes for
     #[arg(required_unless_present = "users_from")]
     users: Vec<String>,
-    /// Also read user names, one per line, from FILE ('-' for stdin; '#' starts a comment)
+    /// Also read user names, one per line, from FILE ('-' for stdin)
     #[arg(long, value_name = "FILE|-")]
     users_from: Option<PathBuf>,
     /// Codes per set (1..=100) [default: 10, or the config file's]
@@ -57,6 +72,13 @@ enum Output {
     Dir(PathBuf),
 }
 
+/// A user name as listed, and where, for messages.
+struct Listed {
+    name: String,
+    /// `FILE:LINE` for names read with `--users-from`.
+    place: Option<String>,
+}
+
 pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     let defaults = &ctx.config.codes;
     let format = CodeFormat::new(
@@ -70,14 +92,21 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     }
     let params = defaults.kdf();
 
-    let mut names = args.users.clone();
+    let mut listed: Vec<Listed> = args
+        .users
+        .iter()
+        .map(|name| Listed {
+            name: name.clone(),
+            place: None,
+        })
+        .collect();
     if let Some(source) = &args.users_from {
         match read_names(source) {
-            Ok(more) => names.extend(more),
+            Ok(more) => listed.extend(more),
             Err(e) => return problems.report(format_args!("{}: {e}", source.display())),
         }
     }
-    let users = parse_users(&names, problems);
+    let users = validate(&listed, problems);
     if users.is_empty() {
         return;
     }
@@ -93,22 +122,127 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "this host".to_owned());
     let mut stdout = io::stdout().lock();
-    for batch in users.chunks(BATCH) {
-        let sets: Vec<_> = batch
-            .par_iter()
-            .map(|_| CodeSet::generate(format, count, params, OffsetDateTime::now_utc()))
-            .collect();
-        for (user, result) in batch.iter().zip(sets) {
+    let mut progress = Progress::new("users", users.len());
+    let mut stored = 0;
+    let handled = for_each_in_order(
+        &users,
+        |_| CodeSet::generate(format, count, params, OffsetDateTime::now_utc()),
+        |user, generated| {
             let sheet = Sheet {
                 user,
                 host: &host,
                 format: args.format,
             };
-            if let Err(e) = provision(&store, &output, &sheet, result, &mut stdout) {
-                problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"));
+            let flow = match provision(&store, &output, &sheet, generated, &mut stdout) {
+                Ok(()) => {
+                    stored += 1;
+                    ControlFlow::Continue(())
+                }
+                Err(Failure::User(e)) => {
+                    progress.clear();
+                    problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"));
+                    ControlFlow::Continue(())
+                }
+                Err(Failure::Output(e)) => {
+                    progress.clear();
+                    problems.report(format_args!("{user}: {e}"));
+                    ControlFlow::Break(())
+                }
+            };
+            progress.tick();
+            flow
+        },
+    );
+    progress.finish();
+    if handled < users.len() {
+        problems.report(format_args!(
+            "stopped: the {} users after {} were not changed",
+            users.len() - handled,
+            users[handled - 1]
+        ));
+    }
+    if let Output::Dir(dir) = &output {
+        eprintln!(
+            "backup-codes: {stored} sheet{} written to {}",
+            if stored == 1 { "" } else { "s" },
+            dir.display()
+        );
+    }
+}
+
+/// Parses the listed names, reporting invalid ones and noting repeated ones;
+/// returns each valid user once, in first-listed order.
+fn validate(listed: &[Listed], problems: &mut Problems) -> Vec<UserName> {
+    let mut users = Vec::new();
+    let mut times: HashMap<UserName, usize> = HashMap::new();
+    for Listed { name, place } in listed {
+        match name.parse::<UserName>() {
+            Ok(user) => {
+                let seen = times.entry(user.clone()).or_default();
+                *seen += 1;
+                if *seen == 1 {
+                    users.push(user);
+                }
             }
+            Err(e) => match place {
+                Some(place) => problems.report(format_args!("{place}: {name:?}: {e}; skipped")),
+                None => problems.report(format_args!("{name:?}: {e}; skipped")),
+            },
         }
     }
+    for user in &users {
+        if let Some(&n @ 2..) = times.get(user) {
+            eprintln!("backup-codes: {user}: listed {n} times, given one set");
+        }
+    }
+    users
+}
+
+/// Runs `work` on every item, on every thread of rayon's pool, and hands the
+/// results to `sink` on this thread in the items' order as they come in.
+/// Stops taking new items once `sink` breaks. Returns how many items `sink`
+/// saw.
+///
+/// Workers take the next item from a shared counter rather than splitting
+/// the list, so results arrive nearly in order and few wait to be handed on.
+fn for_each_in_order<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+    mut sink: impl FnMut(&T, R) -> ControlFlow<()>,
+) -> usize {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // Bounded: if the sink is slow (a slow pipe, a slow disk), workers wait.
+    let (tx, rx) = mpsc::sync_channel(2 * rayon::current_num_threads());
+    std::thread::scope(|scope| {
+        let (next, stop, work) = (&next, &stop, &work);
+        scope.spawn(move || {
+            // Inside the spawned thread, so that this thread is free to write.
+            rayon::broadcast(|_| {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if tx.send((i, work(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        });
+        let mut waiting = BTreeMap::new();
+        let mut handed = 0;
+        for (i, result) in rx {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&handed) {
+                let flow = sink(&items[handed], result);
+                handed += 1;
+                if flow.is_break() {
+                    stop.store(true, Ordering::Relaxed);
+                    return handed;
+                }
+            }
+        }
+        handed
+    })
 }
 
 fn usage_error(message: &str) -> ! {
@@ -117,18 +251,23 @@ fn usage_error(message: &str) -> ! {
         .exit()
 }
 
-fn read_names(source: &Path) -> io::Result<Vec<String>> {
-    let reader: Box<dyn BufRead> = if source == Path::new("-") {
-        Box::new(io::stdin().lock())
+/// Reads names, one per line; blank lines and `#` comments are skipped.
+fn read_names(source: &Path) -> io::Result<Vec<Listed>> {
+    let (reader, label): (Box<dyn BufRead>, String) = if source == Path::new("-") {
+        (Box::new(io::stdin().lock()), "stdin".to_owned())
     } else {
-        Box::new(io::BufReader::new(File::open(source)?))
+        let file = File::open(source)?;
+        (Box::new(io::BufReader::new(file)), source.display().to_string())
     };
     let mut names = Vec::new();
-    for line in reader.lines() {
+    for (number, line) in reader.lines().enumerate() {
         let line = line?;
         let name = line.split('#').next().unwrap_or("").trim();
         if !name.is_empty() {
-            names.push(name.to_owned());
+            names.push(Listed {
+                name: name.to_owned(),
+                place: Some(format!("{label}:{}", number + 1)),
+            });
         }
     }
     Ok(names)
@@ -205,14 +344,22 @@ impl Sheet<'_> {
     }
 }
 
+/// Why a user was not provisioned.
+enum Failure {
+    /// This user only; the old set is unchanged and the run goes on.
+    User(String),
+    /// The set was stored but its codes could not be printed: stop the run.
+    Output(String),
+}
+
 fn provision(
     store: &Store,
     output: &Output,
     sheet: &Sheet<'_>,
     generated: Result<(CodeSet, Vec<PlainCode>), GenerateError>,
     stdout: &mut impl Write,
-) -> Result<(), String> {
-    let (set, codes) = generated.map_err(|e| e.to_string())?;
+) -> Result<(), Failure> {
+    let (set, codes) = generated.map_err(|e| Failure::User(e.to_string()))?;
     let text = sheet.render(&set, &codes);
     let sheet_path = match output {
         Output::Stdout => None,
@@ -221,20 +368,17 @@ fn provision(
     };
     if let Some(path) = &sheet_path {
         write_private(path, text.as_bytes())
-            .map_err(|e| format!("{}: cannot write the sheet: {e}", path.display()))?;
+            .map_err(|e| Failure::User(format!("{}: cannot write the sheet: {e}", path.display())))?;
     }
-    let stored = store
-        .lock()
-        .and_then(|lock| lock.write(sheet.user, &set))
-        .map_err(|e| e.to_string());
+    let stored = store.lock().and_then(|lock| lock.write(sheet.user, &set));
     if let Err(e) = stored {
         if let Some(path) = &sheet_path {
             let _ = std::fs::remove_file(path);
         }
-        return Err(e);
+        return Err(Failure::User(e.to_string()));
     }
-    match sheet_path {
-        Some(path) => {
+    match (sheet_path, output) {
+        (Some(path), Output::File(_)) => {
             eprintln!(
                 "{}: {} codes written to {}",
                 sheet.user,
@@ -243,10 +387,11 @@ fn provision(
             );
             Ok(())
         }
-        None => stdout
+        (Some(_), _) => Ok(()),
+        (None, _) => stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| format!("stored, but printing failed: {e}")),
+            .map_err(|e| Failure::Output(format!("stored, but printing the codes failed: {e}"))),
     }
 }
 
@@ -258,8 +403,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o600)
         .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if written.is_err() {
+        // Never leave half a sheet behind.
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -270,8 +419,77 @@ mod tests {
     #[test]
     fn names_file_skips_blanks_and_comments() {
         let tmp = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(tmp.path(), "alice\n\n  bob  # the builder\n# carol\n").unwrap();
-        assert_eq!(read_names(tmp.path()).unwrap(), vec!["alice", "bob"]);
+        std::fs::write(tmp.path(), "alice\n\n  bob  # the builder\n# carol\n\t\n").unwrap();
+        let listed = read_names(tmp.path()).unwrap();
+        let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob"]);
+        let place = format!("{}:3", tmp.path().display());
+        assert_eq!(listed[1].place.as_deref(), Some(place.as_str()));
+    }
+
+    #[test]
+    fn results_are_handed_on_in_order() {
+        let items: Vec<u64> = (0..500).collect();
+        let mut seen = Vec::new();
+        let handed = for_each_in_order(
+            &items,
+            |&i| {
+                // Uneven work, so that results finish out of order.
+                std::thread::sleep(std::time::Duration::from_micros((i * 7919) % 500));
+                i * 2
+            },
+            |&item, result| {
+                assert_eq!(result, item * 2);
+                seen.push(item);
+                ControlFlow::Continue(())
+            },
+        );
+        assert_eq!(handed, 500);
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn a_break_stops_the_work() {
+        let items: Vec<u32> = (0..10_000).collect();
+        let worked = AtomicUsize::new(0);
+        let handed = for_each_in_order(
+            &items,
+            |_| {
+                worked.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            },
+            |&item, ()| {
+                if item == 9 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+        );
+        assert_eq!(handed, 10);
+        // Past the break, only what was queued or in flight was worked on.
+        let worked = worked.into_inner();
+        let bound = 10 + 4 * rayon::current_num_threads();
+        assert!(
+            worked <= bound,
+            "{worked} items worked on after a break at 10 (bound {bound})"
+        );
+    }
+
+    #[test]
+    fn names_are_checked_and_given_once() {
+        let listed: Vec<Listed> = ["bob", "alice", "bad/name", "bob", "carol", "bob"]
+            .iter()
+            .map(|name| Listed {
+                name: (*name).to_owned(),
+                place: None,
+            })
+            .collect();
+        let mut problems = Problems::default();
+        let users = validate(&listed, &mut problems);
+        let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
+        assert_eq!(names, ["bob", "alice", "carol"]);
+        assert_eq!(problems.0, 1, "only the invalid name is a problem");
     }
 
     #[test]

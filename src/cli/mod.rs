@@ -4,6 +4,7 @@
 //! 2 usage error.
 
 mod generate;
+mod progress;
 mod status;
 
 use std::path::PathBuf;
