@@ -42,6 +42,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# Release-mode measurements against the design's targets (README, "Benchmarks").
+# Run as root: the PAM and bulk rows need a root-owned store.
+bench: release
+	$(CARGO) bench --locked --bench bench
+
 install: release
 	install -D -m 0644 target/release/libpam_backup_codes.so $(DESTDIR)$(PAMDIR)/pam_backup_codes.so
 	install -D -m 0755 target/release/backup-codes $(DESTDIR)$(SBINDIR)/backup-codes
