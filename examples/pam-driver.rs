@@ -308,12 +308,20 @@ fn open_fds() -> Vec<String> {
     fds
 }
 
+/// This process's peak resident set since it was exec'd, in KiB: VmHWM of
+/// /proc/self/status. Not getrusage's ru_maxrss, which keeps the parent's
+/// peak when the driver is started with vfork or posix_spawn (as Rust's
+/// `Command` does), so a big test or bench process would be reported instead.
 fn max_rss_kib() -> i64 {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(-1)
 }
 
 /// Gives this process a private /dev: the directory holding `socket`, which
