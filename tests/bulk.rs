@@ -61,12 +61,7 @@ impl Bulk {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -90,10 +85,7 @@ impl Bulk {
     fn assert_codes_work(&self, user: &str, codes: &[String]) {
         let set = CodeSet::parse(&fs::read_to_string(self.lab.user_file(user)).unwrap()).unwrap();
         assert_eq!(set.codes.len(), codes.len(), "{user}");
-        assert_eq!(
-            set.kdf.params.m_cost, 8192,
-            "{user}: the config's cheap KDF"
-        );
+        assert_eq!(set.kdf.params.m_cost, 8192, "{user}: the config's cheap KDF");
         // The first and last code: enough to show the sheet and the store agree.
         for i in [0, codes.len() - 1] {
             let digest = set.digest(codes[i].as_bytes()).unwrap().unwrap();
@@ -103,11 +95,7 @@ impl Bulk {
 
     /// `status --format json` of every user in the store.
     fn status_all(&self) -> Vec<serde_json::Value> {
-        let out = self
-            .cli()
-            .args(["status", "--format", "json"])
-            .output()
-            .unwrap();
+        let out = self.cli().args(["status", "--format", "json"]).output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         value.as_array().unwrap().clone()
@@ -150,10 +138,7 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
     };
     let list = bulk.lab.path().join("users.txt");
     fs::write(&list, user_list()).unwrap();
-    let out = bulk.generate(
-        &["--users-from", list.to_str().unwrap(), "--format", "json"],
-        "",
-    );
+    let out = bulk.generate(&["--users-from", list.to_str().unwrap(), "--format", "json"], "");
 
     assert_eq!(
         out.status.code(),
@@ -171,23 +156,13 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
         err.contains(&format!("backup-codes: {file}:10: \"-rf\": ")),
         "{err}"
     );
-    assert!(
-        err.contains("bulk0007: listed 3 times, given one set"),
-        "{err}"
-    );
+    assert!(err.contains("bulk0007: listed 3 times, given one set"), "{err}");
     assert!(!err.contains("bulk9999"), "comments are not names: {err}");
-    assert_eq!(
-        err.lines().count(),
-        3,
-        "one line per bad or repeated name: {err}"
-    );
+    assert_eq!(err.lines().count(), 3, "one line per bad or repeated name: {err}");
 
     // JSON Lines: one object per valid user, in list order, each once.
     let text = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let order: Vec<String> = lines
         .iter()
         .map(|v| v["user"].as_str().unwrap().to_owned())
@@ -196,10 +171,7 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
 
     let (stored, others) = bulk.stored();
     assert_eq!(stored, every_user());
-    assert!(
-        others.is_empty(),
-        "no temporary or partial files: {others:?}"
-    );
+    assert!(others.is_empty(), "no temporary or partial files: {others:?}");
     for value in &lines {
         let codes: Vec<String> = value["codes"]
             .as_array()
@@ -221,10 +193,7 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
     // And through real libpam: the repeated user's printed codes are the live ones.
     let seventh = lines.iter().find(|v| v["user"] == user(7)).unwrap();
     let code = seventh["codes"][1].as_str().unwrap();
-    assert_eq!(
-        bulk.lab.login(SVC, user(7), &[code]).result(),
-        "PAM_SUCCESS"
-    );
+    assert_eq!(bulk.lab.login(SVC, user(7), &[code]).result(), "PAM_SUCCESS");
     assert_eq!(bulk.lab.status(&user(7))["remaining"], COUNT - 1);
 }
 
@@ -276,10 +245,7 @@ fn users_from_stdin_into_a_directory_of_private_sheets() {
 
     let sheet = fs::read_to_string(sheets.join(format!("{}.txt", user(150)))).unwrap();
     let code = bare(&sheet_codes(&sheet)[2]);
-    assert_eq!(
-        bulk.lab.login(SVC, user(150), &[&code]).result(),
-        "PAM_SUCCESS"
-    );
+    assert_eq!(bulk.lab.login(SVC, user(150), &[&code]).result(), "PAM_SUCCESS");
 }
 
 /// The codes on a text sheet (`  1.  XXXXX-XXXXX`).
@@ -319,10 +285,7 @@ fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(
-        err.contains(&format!("backup-codes: {}: ", user(3))),
-        "{err}"
-    );
+    assert!(err.contains(&format!("backup-codes: {}: ", user(3))), "{err}");
     assert!(err.contains("the old set, if any, is unchanged"), "{err}");
     assert!(err.contains("19 sheets written"), "{err}");
 
@@ -337,11 +300,7 @@ fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
     );
     let (stored, others) = bulk.stored();
     assert_eq!(stored, names.iter().cloned().collect());
-    assert_eq!(
-        others,
-        [format!(".{}.tmp", user(3))],
-        "nothing but the blocker"
-    );
+    assert_eq!(others, [format!(".{}.tmp", user(3))], "nothing but the blocker");
     assert_eq!(fs::read_dir(&sheets).unwrap().count(), 19);
 }
 
@@ -367,10 +326,7 @@ fn a_closed_output_stops_the_run_before_more_sets_are_replaced() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!(
-            "{}: stored, but printing the codes failed",
-            user(0)
-        )),
+        err.contains(&format!("{}: stored, but printing the codes failed", user(0))),
         "{err}"
     );
     assert!(

@@ -140,9 +140,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                 }
                 Err(Failure::User(e)) => {
                     progress.clear();
-                    problems.report(format_args!(
-                        "{user}: {e}; the old set, if any, is unchanged"
-                    ));
+                    problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"));
                     ControlFlow::Continue(())
                 }
                 Err(Failure::Output(e)) => {
@@ -259,10 +257,7 @@ fn read_names(source: &Path) -> io::Result<Vec<Listed>> {
         (Box::new(io::stdin().lock()), "stdin".to_owned())
     } else {
         let file = File::open(source)?;
-        (
-            Box::new(io::BufReader::new(file)),
-            source.display().to_string(),
-        )
+        (Box::new(io::BufReader::new(file)), source.display().to_string())
     };
     let mut names = Vec::new();
     for (number, line) in reader.lines().enumerate() {
