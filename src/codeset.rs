@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
-use crate::kdf::{self, Hash, KdfError, KdfParams, Salt};
+use crate::kdf::{self, Hash, KdfError, KdfParams, Salt, Workspace};
 use crate::lockout::Tally;
 
 /// The file format version this build reads and writes.
@@ -159,6 +159,18 @@ impl CodeSet {
         params: KdfParams,
         now: OffsetDateTime,
     ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
+        Self::generate_in(&mut Workspace::default(), format, count, params, now)
+    }
+
+    /// [`generate`](Self::generate) with Argon2id memory kept in `workspace`
+    /// for the next set (bulk generation: one workspace per thread).
+    pub fn generate_in(
+        workspace: &mut Workspace,
+        format: CodeFormat,
+        count: usize,
+        params: KdfParams,
+        now: OffsetDateTime,
+    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
         if !CodeFormat::COUNTS.contains(&count) {
             return Err(GenerateError::Format(FormatError::Count(count)));
         }
@@ -171,7 +183,7 @@ impl CodeSet {
             .iter()
             .map(|code| {
                 Ok(CodeEntry {
-                    hash: *params.hash(&salt, code.as_bytes())?,
+                    hash: *params.hash_in(workspace, &salt, code.as_bytes())?,
                     used: None,
                 })
             })
