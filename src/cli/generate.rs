@@ -28,6 +28,7 @@ use super::progress::Progress;
 use super::{Cli, Context, Format, Problems, human_time, rfc3339, with_root_hint};
 use crate::code::{Alphabet, CodeFormat, PlainCode};
 use crate::codeset::{CodeSet, GenerateError};
+use crate::kdf::Workspace;
 use crate::store::Store;
 use crate::username::UserName;
 
@@ -126,7 +127,8 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     let mut stored = 0;
     let handled = for_each_in_order(
         &users,
-        |_| CodeSet::generate(format, count, params, OffsetDateTime::now_utc()),
+        Workspace::default,
+        |workspace, _| CodeSet::generate_in(workspace, format, count, params, OffsetDateTime::now_utc()),
         |user, generated| {
             let sheet = Sheet {
                 user,
@@ -201,13 +203,14 @@ fn validate(listed: &[Listed], problems: &mut Problems) -> Vec<UserName> {
 /// Runs `work` on every item, on every thread of rayon's pool, and hands the
 /// results to `sink` on this thread in the items' order as they come in.
 /// Stops taking new items once `sink` breaks. Returns how many items `sink`
-/// saw.
+/// saw. Each worker keeps a state made by `init` (its Argon2id memory).
 ///
 /// Workers take the next item from a shared counter rather than splitting
 /// the list, so results arrive nearly in order and few wait to be handed on.
-fn for_each_in_order<T: Sync, R: Send>(
+fn for_each_in_order<T: Sync, S, R: Send>(
     items: &[T],
-    work: impl Fn(&T) -> R + Sync,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, &T) -> R + Sync,
     mut sink: impl FnMut(&T, R) -> ControlFlow<()>,
 ) -> usize {
     let next = AtomicUsize::new(0);
@@ -215,14 +218,15 @@ fn for_each_in_order<T: Sync, R: Send>(
     // Bounded: if the sink is slow (a slow pipe, a slow disk), workers wait.
     let (tx, rx) = mpsc::sync_channel(2 * rayon::current_num_threads());
     std::thread::scope(|scope| {
-        let (next, stop, work) = (&next, &stop, &work);
+        let (next, stop, init, work) = (&next, &stop, &init, &work);
         scope.spawn(move || {
             // Inside the spawned thread, so that this thread is free to write.
             rayon::broadcast(|_| {
+                let mut state = init();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
-                    if tx.send((i, work(item))).is_err() {
+                    if tx.send((i, work(&mut state, item))).is_err() {
                         break;
                     }
                 }
@@ -433,7 +437,8 @@ mod tests {
         let mut seen = Vec::new();
         let handed = for_each_in_order(
             &items,
-            |&i| {
+            || (),
+            |(), &i| {
                 // Uneven work, so that results finish out of order.
                 std::thread::sleep(std::time::Duration::from_micros((i * 7919) % 500));
                 i * 2
@@ -454,7 +459,8 @@ mod tests {
         let worked = AtomicUsize::new(0);
         let handed = for_each_in_order(
             &items,
-            |_| {
+            || (),
+            |(), _| {
                 worked.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(std::time::Duration::from_micros(200));
             },
