@@ -462,7 +462,7 @@ mod tests {
             || (),
             |(), _| {
                 worked.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(std::time::Duration::from_micros(200));
+                std::thread::sleep(std::time::Duration::from_millis(1));
             },
             |&item, ()| {
                 if item == 9 {
@@ -473,13 +473,11 @@ mod tests {
             },
         );
         assert_eq!(handed, 10);
-        // Past the break, only what was queued or in flight was worked on.
+        // Past the break, only what was queued or in flight was worked on:
+        // a few items per thread, unless a stalled worker let others run
+        // ahead. Without the stop, all 10,000 (10 s of work) would be.
         let worked = worked.into_inner();
-        let bound = 10 + 4 * rayon::current_num_threads();
-        assert!(
-            worked <= bound,
-            "{worked} items worked on after a break at 10 (bound {bound})"
-        );
+        assert!(worked < 1_000, "{worked} items worked on after a break at 10");
     }
 
     #[test]
