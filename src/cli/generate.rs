@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use clap::CommandFactory;
-use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -304,40 +303,54 @@ struct Sheet<'a> {
 }
 
 impl Sheet<'_> {
+    /// The sheet, written straight into one zeroised buffer of its final
+    /// size: no temporary copy of a code is left behind in freed memory.
     fn render(&self, set: &CodeSet, codes: &[PlainCode]) -> Zeroizing<String> {
-        let shown: Vec<Zeroizing<String>> = codes.iter().map(PlainCode::display).collect();
-        match self.format {
-            Format::Json => {
-                let list: Vec<&str> = shown.iter().map(|c| c.as_str()).collect();
-                let mut line = Zeroizing::new(
-                    json!({
-                        "user": self.user.as_str(),
-                        "host": self.host,
-                        "created": rfc3339(set.created),
-                        "alphabet": set.alphabet.to_string(),
-                        "length": set.length,
-                        "codes": list,
-                    })
-                    .to_string(),
-                );
-                line.push('\n');
-                line
-            }
-            Format::Text => {
-                let mut text = Zeroizing::new(format!(
-                    "Backup codes for {} on {}\nGenerated {}. Each code works once; \
-                     a new set replaces all of these.\n\n",
-                    self.user,
-                    self.host,
-                    human_time(set.created)
-                ));
-                for (i, code) in shown.iter().enumerate() {
-                    text.push_str(&format!("  {:>3}.  {}\n", i + 1, code.as_str()));
-                }
-                text.push('\n');
-                text
-            }
+        let mut out = Zeroizing::new(String::with_capacity(512 + codes.len() * 48));
+        // Writing to a String cannot fail.
+        let _ = match self.format {
+            Format::Json => self.render_json(&mut out, set, codes),
+            Format::Text => self.render_text(&mut out, set, codes),
+        };
+        out
+    }
+
+    /// A sheet fit to print.
+    fn render_text(&self, out: &mut String, set: &CodeSet, codes: &[PlainCode]) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        write!(
+            out,
+            "Backup codes for {} on {}\nGenerated {}. Each code works once; \
+             a new set replaces all of these.\n\n",
+            self.user,
+            self.host,
+            human_time(set.created)
+        )?;
+        for (i, code) in codes.iter().enumerate() {
+            writeln!(out, "  {:>3}.  {}", i + 1, code.display().as_str())?;
         }
+        out.write_str("\n")
+    }
+
+    /// One JSON object on one line. The codes are `[0-9A-Z-]` and need no
+    /// escaping; the other strings go through serde_json.
+    fn render_json(&self, out: &mut String, set: &CodeSet, codes: &[PlainCode]) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        write!(
+            out,
+            "{{\"user\":{},\"host\":{},\"created\":{},\"alphabet\":{},\"length\":{},\"codes\":[",
+            quoted(self.user.as_str()),
+            quoted(self.host),
+            quoted(&rfc3339(set.created)),
+            quoted(&set.alphabet.to_string()),
+            set.length
+        )?;
+        for (i, code) in codes.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(out, "{sep}\"{}\"", code.display().as_str())?;
+        }
+        out.write_str("]}\n")
     }
 
     fn file_name(&self) -> String {
