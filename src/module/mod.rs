@@ -248,7 +248,9 @@ impl<'h> Session<'h> {
         if let Failure::Locked(until) = failure {
             let text = match until {
                 LockedUntil::Time(t) => {
-                    let minutes = (*t - OffsetDateTime::now_utc()).whole_minutes() + 1;
+                    // Rounded up, so that "in 15 min" is never too early.
+                    let seconds = (*t - OffsetDateTime::now_utc()).whole_seconds().max(1);
+                    let minutes = (seconds + 59) / 60;
                     format!("Backup codes are locked after too many failures; try again in {minutes} min.")
                 }
                 LockedUntil::Unlocked => {
