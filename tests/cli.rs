@@ -300,4 +300,23 @@ fn output_file_and_directory_are_private() {
         let value: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(value["user"], user);
     }
+
+    // A directory others can write to is refused before any set is replaced.
+    let open_dir = lab.path().join("open");
+    fs::create_dir(&open_dir).unwrap();
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let before = fs::read(lab.user_file("oscar")).unwrap();
+    let out = lab
+        .cli()
+        .args(["generate", "oscar", "peggy", "--output"])
+        .arg(&open_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("refused as output directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read(lab.user_file("oscar")).unwrap(), before);
 }

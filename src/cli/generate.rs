@@ -286,6 +286,7 @@ fn choose_output(path: Option<&Path>, users: usize) -> Result<Output, String> {
     match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => Ok(Output::Dir(path.to_owned())),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {
+            private_dir(path)?;
             Ok(Output::Dir(path.to_owned()))
         }
         Err(e) => Err(format!(
@@ -293,6 +294,28 @@ fn choose_output(path: Option<&Path>, users: usize) -> Result<Output, String> {
             path.display()
         )),
     }
+}
+
+/// An existing directory for sheets must be ours and closed to others:
+/// whoever can write to it can take the sheets away.
+fn private_dir(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let euid = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != euid {
+        return Err(format!(
+            "{}: refused as output directory: not a directory owned by uid {euid}",
+            path.display()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{}: refused as output directory: mode {:04o} lets group or others write to it",
+            path.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// Rendering of one user's plain codes.
