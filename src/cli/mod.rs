@@ -200,6 +200,18 @@ fn check(ctx: &Context, problems: &mut Problems) {
     let Some(store) = open_store(ctx, problems) else {
         return;
     };
+    // The module only needs the directory closed to writers; 0700 also
+    // keeps others from listing who has codes.
+    if let Ok(meta) = std::fs::metadata(store.path()) {
+        use std::os::unix::fs::MetadataExt;
+        if meta.mode() & 0o077 != 0 {
+            problems.report(format_args!(
+                "{}: mode {:04o}, should be 0700: others can see who has codes",
+                store.path().display(),
+                meta.mode() & 0o7777
+            ));
+        }
+    }
     let (users, others) = match store.list() {
         Ok(listing) => listing,
         Err(e) => return problems.report(e),
