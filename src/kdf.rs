@@ -8,6 +8,8 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+use crate::memory::HugeBlocks;
 use rand::TryRng;
 use rand::rngs::SysRng;
 use serde::{Deserialize, Serialize};
@@ -111,11 +113,18 @@ impl KdfParams {
         self.validate()?;
         let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
             .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        let blocks = params.block_count();
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; HASH_LEN]);
-        argon2
-            .hash_password_into(code, salt, &mut out[..])
-            .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        // Huge pages where the kernel gives them (see `crate::memory`),
+        // else the heap.
+        match HugeBlocks::new(blocks) {
+            Some(mut memory) => {
+                argon2.hash_password_into_with_memory(code, salt, &mut out[..], memory.as_mut_slice())
+            }
+            None => argon2.hash_password_into(code, salt, &mut out[..]),
+        }
+        .map_err(|e| KdfError::Argon2(e.to_string()))?;
         Ok(out)
     }
 
