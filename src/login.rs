@@ -75,6 +75,12 @@ impl From<KdfError> for LoginError {
 
 /// Tries `input` against `user`'s set. `snapshot` is the set as read before
 /// prompting; the Argon2id evaluation is done with it, outside the lock.
+///
+/// `clock` is read again once the store lock is held, so that the times
+/// recorded by concurrent attempts follow the order in which they were
+/// judged: a time taken before the hash (or the prompt) can be older than a
+/// failure another attempt has just recorded, and the lockout would take it
+/// for a clock that went backwards and reset the window, losing failures.
 pub fn attempt(
     store: &Store,
     user: &UserName,
@@ -82,14 +88,15 @@ pub fn attempt(
     input: &[u8],
     policy: &Lockout,
     origin: &Origin,
-    now: OffsetDateTime,
+    clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
-    if let Some(until) = policy.locked_until(&snapshot.tally, now) {
+    if let Some(until) = policy.locked_until(&snapshot.tally, clock()) {
         return Ok(Outcome::Locked(until));
     }
     let mut digest = snapshot.digest(input)?;
 
     let lock = store.lock()?;
+    let now = clock();
     let Some(mut set) = lock.read(user)? else {
         // Revoked while we were hashing: nothing to match, nothing to count.
         return Ok(Outcome::Refused {
@@ -177,7 +184,7 @@ mod tests {
         now: OffsetDateTime,
     ) -> Outcome {
         let snapshot = store.read(user).unwrap().unwrap();
-        attempt(store, user, &snapshot, input, policy, &origin(), now).unwrap()
+        attempt(store, user, &snapshot, input, policy, &origin(), || now).unwrap()
     }
 
     #[test]
@@ -262,7 +269,7 @@ mod tests {
             old_plain[0].as_bytes(),
             &policy,
             &origin(),
-            now,
+            || now,
         )
         .unwrap();
         assert_eq!(
@@ -279,10 +286,35 @@ mod tests {
             new_plain[0].as_bytes(),
             &policy,
             &origin(),
-            now,
+            || now,
         )
         .unwrap();
         assert_eq!(new, Outcome::Accepted { remaining: 2 });
+    }
+
+    #[test]
+    fn the_time_of_an_attempt_is_taken_under_the_store_lock() {
+        // Concurrent attempts must record times in the order they are judged
+        // (see `attempt`): the clock is read again once the lock is held.
+        let (_tmp, store, alice, _plain) = setup();
+        let snapshot = store.read(&alice).unwrap().unwrap();
+        let held = std::cell::RefCell::new(Vec::new());
+        let clock = || {
+            let probe = std::fs::File::open(store.path()).unwrap();
+            held.borrow_mut().push(probe.try_lock().is_err());
+            OffsetDateTime::now_utc()
+        };
+        attempt(
+            &store,
+            &alice,
+            &snapshot,
+            b"wrong",
+            &Lockout::default(),
+            &origin(),
+            clock,
+        )
+        .unwrap();
+        assert_eq!(*held.borrow(), [false, true]);
     }
 
     #[test]
@@ -297,7 +329,7 @@ mod tests {
             plain[0].as_bytes(),
             &Lockout::default(),
             &origin(),
-            OffsetDateTime::now_utc(),
+            OffsetDateTime::now_utc,
         )
         .unwrap();
         assert_eq!(

@@ -200,9 +200,17 @@ impl<'h> Session<'h> {
         }
         let input = self.read_code(&options, Some(&set))?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
-        // The time of the attempt is when the code was typed, not when asked for.
-        let now = OffsetDateTime::now_utc();
-        match login::attempt(&store, &user, &set, input, &policy, &origin, now)? {
+        // The time of the attempt is taken when it is judged, under the store
+        // lock (see `login::attempt`), not when the code was asked for.
+        match login::attempt(
+            &store,
+            &user,
+            &set,
+            input,
+            &policy,
+            &origin,
+            OffsetDateTime::now_utc,
+        )? {
             Outcome::Accepted { remaining } => {
                 self.log(
                     Priority::Notice,
