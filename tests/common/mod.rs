@@ -258,3 +258,235 @@ impl Lab {
 pub fn bare(code: &str) -> String {
     code.replace('-', "")
 }
+
+// ---------------------------------------------------------------------------
+// Additions for the hardening tests (concurrency, crashes, hostile stores).
+
+/// A byte-exact picture of a file: content and modification time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FileSnapshot {
+    pub bytes: Vec<u8>,
+    pub mtime: (i64, i64),
+    pub mode: u32,
+    pub ino: u64,
+}
+
+impl FileSnapshot {
+    /// Takes the picture without following a symbolic link at `path`.
+    pub fn of(path: &Path) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::symlink_metadata(path).unwrap();
+        let bytes = if meta.is_file() { fs::read(path).unwrap() } else { Vec::new() };
+        Self { bytes, mtime: (meta.mtime(), meta.mtime_nsec()), mode: meta.mode(), ino: meta.ino() }
+    }
+}
+
+impl Lab {
+    /// A driver command for one authentication, not yet run.
+    pub fn login_cmd(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Command {
+        let mut cmd = self.driver();
+        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"]).arg(user);
+        for answer in answers {
+            cmd.args(["--answer", answer]);
+        }
+        cmd
+    }
+
+    /// Starts a prepared driver command without waiting for it.
+    pub fn spawn(&self, cmd: &mut Command) -> std::process::Child {
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits for a spawned driver, checks it like [`Lab::run`] does, and
+    /// collects the log lines it sent.
+    pub fn finish(&self, child: std::process::Child) -> Login {
+        let (mut logins, log) = self.finish_all(vec![child], u64::MAX);
+        let mut login = logins.pop().unwrap();
+        login.log = log;
+        login
+    }
+
+    /// Waits for spawned drivers, reading the log socket meanwhile: the
+    /// kernel queues only a few datagrams (net.unix.max_dgram_qlen, often
+    /// 10), and a module blocked in syslog() would never finish. Fails the
+    /// test if they take longer than `secs` (a FIFO must not hang a login).
+    /// Returns each driver's report (without log) and every log line.
+    pub fn finish_all(&self, children: Vec<std::process::Child>, secs: u64) -> (Vec<Login>, Vec<String>) {
+        let start = std::time::Instant::now();
+        let mut children: Vec<Option<std::process::Child>> = children.into_iter().map(Some).collect();
+        let mut outputs: Vec<Option<Output>> = children.iter().map(|_| None).collect();
+        let mut log = Vec::new();
+        while outputs.iter().any(Option::is_none) {
+            log.extend(self.drain_log());
+            for (slot, out) in children.iter_mut().zip(outputs.iter_mut()) {
+                if out.is_none() && slot.as_mut().unwrap().try_wait().unwrap().is_some() {
+                    *out = Some(slot.take().unwrap().wait_with_output().unwrap());
+                }
+            }
+            if start.elapsed().as_secs() >= secs {
+                for child in children.iter_mut().flatten() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                panic!("a driver hung for more than {secs} s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        // Lines sent just before exit.
+        log.extend(self.drain_log());
+        let logins = outputs.into_iter().map(|out| self.report(out.unwrap())).collect();
+        (logins, log)
+    }
+
+    /// Runs a prepared driver command like [`Lab::run`], but draining the log
+    /// while it runs and killing it after `secs`.
+    pub fn run_timeout(&self, cmd: &mut Command, secs: u64) -> Login {
+        let child = self.spawn(cmd);
+        let (mut logins, log) = self.finish_all(vec![child], secs);
+        let mut login = logins.pop().unwrap();
+        login.log = log;
+        login
+    }
+
+    fn report(&self, out: Output) -> Login {
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.code() != Some(2),
+            "driver error: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.contains("stray-output"), "the stack wrote to stdout/stderr:\n{stdout}");
+        assert!(!stdout.contains("fds-leaked"), "the stack leaked descriptors:\n{stdout}");
+        Login { stdout, status: out.status.code().unwrap_or(-1), log: Vec::new() }
+    }
+
+    /// The log lines received and not yet collected.
+    pub fn drain_log(&self) -> Vec<String> {
+        let mut log = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.log.recv(&mut buf) {
+            log.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        log
+    }
+
+    /// Rewrites a user file through `edit` on its TOML table, as an
+    /// administrator would, keeping it root-owned and 0600.
+    pub fn edit_user_file(&self, user: &str, edit: impl FnOnce(&mut toml::Table)) {
+        let path = self.user_file(user);
+        let mut table: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
+        edit(&mut table);
+        fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+        self.chmod(&path, 0o600);
+    }
+
+    /// `backup-codes check`: (exit code, stdout, stderr).
+    pub fn check(&self) -> (i32, String, String) {
+        let out = self.cli().arg("check").output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// How many rounds a repeated test runs: `default` in `make test`, the
+/// `STRESS_ROUNDS` environment variable in `make stress`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("STRESS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(default)
+}
+
+/// A small deterministic generator for random instants; the seed is printed
+/// so that a failing run can be replayed with `TEST_SEED`.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(test: &str) -> Self {
+        let seed = std::env::var("TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            now.as_nanos() as u64 ^ u64::from(std::process::id())
+        });
+        eprintln!("{test}: TEST_SEED={seed}");
+        Self(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (n > 0), close enough for test timing.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Runs `body` on a thread of its own in a private mount namespace, so that
+/// the tmpfs and bind mounts it makes are seen by it and the processes it
+/// starts, and vanish with them; nothing is mounted in the host's view.
+pub fn in_private_mounts<T: Send>(body: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+            // Without this, mounts below would propagate back to the host.
+            nix::mount::mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                nix::mount::MsFlags::MS_REC | nix::mount::MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .expect("make / private");
+            body()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// A mount made in a private namespace, detached again on drop.
+pub struct Mounted(pub PathBuf);
+
+impl Mounted {
+    /// A tmpfs of `size` bytes at `dir`, root-owned with `mode`.
+    pub fn tmpfs(dir: &Path, size: u64, mode: u32) -> Self {
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={size},mode={mode:o},uid=0,gid=0").as_str()),
+        )
+        .expect("mount tmpfs");
+        Self(dir.to_path_buf())
+    }
+
+    /// A read-only bind mount of `dir` onto itself.
+    pub fn read_only(dir: &Path) -> Self {
+        use nix::mount::MsFlags;
+        nix::mount::mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+        let mounted = Self(dir.to_path_buf());
+        nix::mount::mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .expect("remount read-only");
+        mounted
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
