@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Lab, rounds, root_or_skip};
+use common::{Lab, root_or_skip, rounds};
 use pam_backup_codes::codeset::CodeSet;
 
 const SVC: &str = "bc-race";
@@ -43,7 +43,9 @@ fn count(results: &[String], name: &str) -> usize {
 
 #[test]
 fn one_code_in_32_simultaneous_logins_succeeds_exactly_once() {
-    let Some(lab) = lab("same_code", "nodelay deny=0") else { return };
+    let Some(lab) = lab("same_code", "nodelay deny=0") else {
+        return;
+    };
     let rounds = rounds(3);
     let mut codes = Vec::new();
     let mut used_before = 0;
@@ -55,32 +57,52 @@ fn one_code_in_32_simultaneous_logins_succeeds_exactly_once() {
         let code = &codes[round % 100];
         let (results, log) = race(&lab, "alice", &vec![code.clone(); PROCESSES]);
         assert_eq!(count(&results, "PAM_SUCCESS"), 1, "round {round}: {results:?}");
-        assert_eq!(count(&results, "PAM_AUTH_ERR"), PROCESSES - 1, "round {round}: {results:?}");
-        let successes = log.iter().filter(|l| l.contains("authenticated with a backup code")).count();
+        assert_eq!(
+            count(&results, "PAM_AUTH_ERR"),
+            PROCESSES - 1,
+            "round {round}: {results:?}"
+        );
+        let successes = log
+            .iter()
+            .filter(|l| l.contains("authenticated with a backup code"))
+            .count();
         let reuses = log.iter().filter(|l| l.contains("RE-USE")).count();
         assert_eq!((successes, reuses), (1, PROCESSES - 1), "round {round}: {log:?}");
 
         used_before += 1;
         let status = lab.status("alice");
         assert_eq!(status["remaining"], 100 - used_before, "round {round}");
-        assert_eq!(status["uses"].as_array().unwrap().len(), used_before, "round {round}");
+        assert_eq!(
+            status["uses"].as_array().unwrap().len(),
+            used_before,
+            "round {round}"
+        );
     }
     eprintln!("same_code: {rounds} rounds of {PROCESSES} processes, one success each");
 }
 
 #[test]
 fn different_codes_of_one_user_at_once_all_succeed_and_are_all_marked() {
-    let Some(lab) = lab("different_codes", "nodelay") else { return };
+    let Some(lab) = lab("different_codes", "nodelay") else {
+        return;
+    };
     let rounds = rounds(2).min(20);
     for round in 0..rounds {
         let codes = lab.generate("bob", &["--count", &PROCESSES.to_string()]);
         let (results, log) = race(&lab, "bob", &codes);
-        assert_eq!(count(&results, "PAM_SUCCESS"), PROCESSES, "round {round}: {results:?}");
+        assert_eq!(
+            count(&results, "PAM_SUCCESS"),
+            PROCESSES,
+            "round {round}: {results:?}"
+        );
         let status = lab.status("bob");
         assert_eq!(status["remaining"], 0, "round {round}");
         let uses = status["uses"].as_array().unwrap();
         assert_eq!(uses.len(), PROCESSES, "round {round}: every success is recorded");
-        assert!(uses.iter().all(|u| u["service"] == SVC && u["rhost"] == "192.0.2.7"));
+        assert!(
+            uses.iter()
+                .all(|u| u["service"] == SVC && u["rhost"] == "192.0.2.7")
+        );
         // Each success reported a distinct count of codes left: no two
         // logins saw the same version of the file.
         let mut left: Vec<usize> = log
@@ -98,12 +120,18 @@ fn different_codes_of_one_user_at_once_all_succeed_and_are_all_marked() {
 
 #[test]
 fn concurrent_failures_are_all_counted() {
-    let Some(lab) = lab("failures", "nodelay deny=0") else { return };
+    let Some(lab) = lab("failures", "nodelay deny=0") else {
+        return;
+    };
     lab.generate("carol", &[]);
     let wrong: Vec<String> = (0..PROCESSES).map(|i| format!("ZZZZZ-ZZ{i:03}")).collect();
     let (results, _) = race(&lab, "carol", &wrong);
     assert_eq!(count(&results, "PAM_AUTH_ERR"), PROCESSES, "{results:?}");
-    assert_eq!(lab.status("carol")["failures"], PROCESSES, "deny=0 counts every failure");
+    assert_eq!(
+        lab.status("carol")["failures"],
+        PROCESSES,
+        "deny=0 counts every failure"
+    );
 
     // A large deny counts them too, and does not lock below it.
     lab.simple_service(SVC, "nodelay deny=1000");
@@ -116,7 +144,9 @@ fn concurrent_failures_are_all_counted() {
 
 #[test]
 fn concurrent_failures_lock_after_exactly_deny() {
-    let Some(lab) = lab("deny_race", "nodelay deny=5") else { return };
+    let Some(lab) = lab("deny_race", "nodelay deny=5") else {
+        return;
+    };
     let rounds = rounds(2).min(50);
     for round in 0..rounds {
         let codes = lab.generate("dave", &[]);
@@ -125,8 +155,16 @@ fn concurrent_failures_lock_after_exactly_deny() {
         // Exactly `deny` attempts are judged and counted; every later one
         // finds the lock, under the store lock, and is refused unjudged.
         assert_eq!(count(&results, "PAM_AUTH_ERR"), 5, "round {round}: {results:?}");
-        assert_eq!(count(&results, "PAM_MAXTRIES"), PROCESSES - 5, "round {round}: {results:?}");
-        assert_eq!(log.iter().filter(|l| l.contains("codes now locked")).count(), 1, "{log:?}");
+        assert_eq!(
+            count(&results, "PAM_MAXTRIES"),
+            PROCESSES - 5,
+            "round {round}: {results:?}"
+        );
+        assert_eq!(
+            log.iter().filter(|l| l.contains("codes now locked")).count(),
+            1,
+            "{log:?}"
+        );
         let status = lab.status("dave");
         assert_eq!(status["failures"], 5);
         assert_eq!(status["locked"], true);
@@ -146,7 +184,10 @@ fn watch_file(path: &std::path::Path, stop: &AtomicBool) -> (usize, usize) {
         let salt = format!("{:?}", set.kdf.salt);
         let hashes: Vec<String> = set.codes.iter().map(|c| format!("{:?}", c.hash)).collect();
         let first = hashes_by_salt.entry(salt).or_insert_with(|| hashes.clone());
-        assert_eq!(*first, hashes, "two versions with one salt but different hashes: a mix");
+        assert_eq!(
+            *first, hashes,
+            "two versions with one salt but different hashes: a mix"
+        );
         reads += 1;
     }
     (reads, hashes_by_salt.len())
@@ -154,7 +195,9 @@ fn watch_file(path: &std::path::Path, stop: &AtomicBool) -> (usize, usize) {
 
 #[test]
 fn generate_racing_logins_never_mixes_sets() {
-    let Some(lab) = lab("generate_race", "nodelay deny=0") else { return };
+    let Some(lab) = lab("generate_race", "nodelay deny=0") else {
+        return;
+    };
     let rounds = rounds(2).min(50);
     for round in 0..rounds {
         let old = lab.generate("erin", &["--count", "16"]);
@@ -162,9 +205,13 @@ fn generate_racing_logins_never_mixes_sets() {
         let file = lab.user_file("erin");
         let (results, new_sets, (reads, versions)) = std::thread::scope(|s| {
             let watcher = s.spawn(|| watch_file(&file, &stop));
-            let children: Vec<_> = old.iter().map(|c| lab.spawn(&mut lab.login_cmd(SVC, "erin", &[c]))).collect();
+            let children: Vec<_> = old
+                .iter()
+                .map(|c| lab.spawn(&mut lab.login_cmd(SVC, "erin", &[c])))
+                .collect();
             // Replace the set twice while the logins run.
-            let new_sets: Vec<Vec<String>> = (0..2).map(|_| lab.generate("erin", &["--count", "16"])).collect();
+            let new_sets: Vec<Vec<String>> =
+                (0..2).map(|_| lab.generate("erin", &["--count", "16"])).collect();
             let (logins, _) = lab.finish_all(children, 300);
             stop.store(true, Ordering::Relaxed);
             let results: Vec<String> = logins.iter().map(|l| l.result().to_owned()).collect();
@@ -176,18 +223,29 @@ fn generate_racing_logins_never_mixes_sets() {
         let ok = count(&results, "PAM_SUCCESS");
         let refused = count(&results, "PAM_AUTH_ERR");
         assert_eq!(ok + refused, old.len(), "round {round}: {results:?}");
-        assert!(versions >= 3, "the watcher saw the old and both new sets ({versions})");
+        assert!(
+            versions >= 3,
+            "the watcher saw the old and both new sets ({versions})"
+        );
 
         // The file now holds the last set, untouched by the old codes: no use
         // recorded, at most one failure per refused old code.
         let status = lab.status("erin");
         assert_eq!(status["total"], 16);
-        assert_eq!(status["remaining"], 16, "round {round}: an old code marked a new set");
+        assert_eq!(
+            status["remaining"], 16,
+            "round {round}: an old code marked a new set"
+        );
         assert!(status["failures"].as_u64().unwrap() <= refused as u64);
         // The middle set is gone, the last one works.
         let last = &new_sets[1];
-        assert_eq!(lab.login(SVC, "erin", &[&new_sets[0][0]]).result(), "PAM_AUTH_ERR");
+        assert_eq!(
+            lab.login(SVC, "erin", &[&new_sets[0][0]]).result(),
+            "PAM_AUTH_ERR"
+        );
         assert_eq!(lab.login(SVC, "erin", &[&last[0]]).result(), "PAM_SUCCESS");
-        eprintln!("generate_race round {round}: {ok} old codes won, {refused} lost, {reads} reads of {versions} versions");
+        eprintln!(
+            "generate_race round {round}: {ok} old codes won, {refused} lost, {reads} reads of {versions} versions"
+        );
     }
 }

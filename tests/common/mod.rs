@@ -276,8 +276,17 @@ impl FileSnapshot {
     pub fn of(path: &Path) -> Self {
         use std::os::unix::fs::MetadataExt;
         let meta = fs::symlink_metadata(path).unwrap();
-        let bytes = if meta.is_file() { fs::read(path).unwrap() } else { Vec::new() };
-        Self { bytes, mtime: (meta.mtime(), meta.mtime_nsec()), mode: meta.mode(), ino: meta.ino() }
+        let bytes = if meta.is_file() {
+            fs::read(path).unwrap()
+        } else {
+            Vec::new()
+        };
+        Self {
+            bytes,
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            mode: meta.mode(),
+            ino: meta.ino(),
+        }
     }
 }
 
@@ -285,7 +294,8 @@ impl Lab {
     /// A driver command for one authentication, not yet run.
     pub fn login_cmd(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Command {
         let mut cmd = self.driver();
-        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"]).arg(user);
+        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"])
+            .arg(user);
         for answer in answers {
             cmd.args(["--answer", answer]);
         }
@@ -358,9 +368,19 @@ impl Lab {
             "driver error: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!stdout.contains("stray-output"), "the stack wrote to stdout/stderr:\n{stdout}");
-        assert!(!stdout.contains("fds-leaked"), "the stack leaked descriptors:\n{stdout}");
-        Login { stdout, status: out.status.code().unwrap_or(-1), log: Vec::new() }
+        assert!(
+            !stdout.contains("stray-output"),
+            "the stack wrote to stdout/stderr:\n{stdout}"
+        );
+        assert!(
+            !stdout.contains("fds-leaked"),
+            "the stack leaked descriptors:\n{stdout}"
+        );
+        Login {
+            stdout,
+            status: out.status.code().unwrap_or(-1),
+            log: Vec::new(),
+        }
     }
 
     /// The log lines received and not yet collected.
@@ -397,7 +417,10 @@ impl Lab {
 /// How many rounds a repeated test runs: `default` in `make test`, the
 /// `STRESS_ROUNDS` environment variable in `make stress`.
 pub fn rounds(default: usize) -> usize {
-    std::env::var("STRESS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(default)
+    std::env::var("STRESS_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A small deterministic generator for random instants; the seed is printed
@@ -406,10 +429,15 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(test: &str) -> Self {
-        let seed = std::env::var("TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-            now.as_nanos() as u64 ^ u64::from(std::process::id())
-        });
+        let seed = std::env::var("TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap();
+                now.as_nanos() as u64 ^ u64::from(std::process::id())
+            });
         eprintln!("{test}: TEST_SEED={seed}");
         Self(seed | 1)
     }
