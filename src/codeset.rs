@@ -42,8 +42,18 @@ use crate::lockout::Tally;
 pub const VERSION: u32 = 1;
 const ALGORITHM: &str = "argon2id";
 const ARGON2_VERSION: u32 = 0x13;
-/// The longest service or remote host name recorded with a use.
-const MAX_FIELD_LEN: usize = 255;
+/// The longest service or remote host name recorded with a use, in bytes.
+pub const MAX_FIELD_LEN: usize = 255;
+
+/// `text` cut to at most [`MAX_FIELD_LEN`] bytes, at a character boundary,
+/// so that what is recorded with a use is always accepted when read back.
+pub fn clip_field(text: &str) -> String {
+    let mut end = text.len().min(MAX_FIELD_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_owned()
+}
 
 /// One user's set of codes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -386,6 +396,31 @@ mod tests {
         assert_eq!(set.find(&digest), Match::None);
         assert_eq!(set.digest(b"not a code").unwrap(), None);
         assert_eq!(set.digest(&[b'A'; 129]).unwrap(), None);
+    }
+
+    #[test]
+    fn clipped_fields_fit_and_round_trip() {
+        for text in [
+            "sshd".to_owned(),
+            "x".repeat(300),
+            "é".repeat(200),
+            "ホ".repeat(100),
+            "\u{FFFD}".repeat(255),
+        ] {
+            let clipped = clip_field(&text);
+            assert!(
+                clipped.len() <= MAX_FIELD_LEN && text.starts_with(&clipped),
+                "{text}"
+            );
+            assert!(clipped.len() > MAX_FIELD_LEN - 4 || clipped == text);
+            let (mut set, _) = sample();
+            set.codes[0].used = Some(CodeUse {
+                at: NOW,
+                service: clipped.clone(),
+                rhost: Some(clipped),
+            });
+            assert_eq!(CodeSet::parse(&set.to_toml()).unwrap(), set);
+        }
     }
 
     #[test]

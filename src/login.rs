@@ -6,7 +6,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::codeset::{CodeSet, CodeUse, Match};
+use crate::codeset::{CodeSet, CodeUse, Match, clip_field};
 use crate::kdf::{KdfError, KdfParams, Salt};
 use crate::lockout::{LockedUntil, Lockout};
 use crate::store::{Store, StoreError};
@@ -115,10 +115,13 @@ pub fn attempt(
     let outcome = match found {
         Match::Unused(i) => {
             if let Some(entry) = set.codes.get_mut(i) {
+                // Clipped to what the parser accepts: the remote host comes
+                // from the client side, and a field too long would make the
+                // file unreadable, locking the user out after one success.
                 entry.used = Some(CodeUse {
                     at: now,
-                    service: origin.service.clone(),
-                    rhost: origin.rhost.clone(),
+                    service: clip_field(&origin.service),
+                    rhost: origin.rhost.as_deref().map(clip_field),
                 });
             }
             set.tally.reset();

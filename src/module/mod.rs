@@ -16,7 +16,7 @@ use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
 use crate::code;
-use crate::codeset::{CodeSet, CodeUse};
+use crate::codeset::{CodeSet, CodeUse, clip_field};
 use crate::config::CodeSettings;
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
@@ -285,7 +285,7 @@ impl<'h> Session<'h> {
     }
 
     fn origin(&self) -> Origin {
-        let text = |item: Option<&CStr>| item.map(|s| s.to_string_lossy().chars().take(255).collect());
+        let text = |item: Option<&CStr>| item.map(|s| clip_field(&s.to_string_lossy()));
         let service = self.pamh.get_item::<Service>().ok().flatten().map(|s| s.0);
         let rhost = self.pamh.get_item::<RHost>().ok().flatten().map(|s| s.0);
         Origin {
