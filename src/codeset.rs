@@ -218,7 +218,7 @@ impl CodeSet {
 
     /// Parses and validates a store file.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let set: Self = toml::from_str(text).map_err(|e| ParseError::Toml(e.to_string()))?;
+        let set: Self = toml::from_str(text).map_err(|e| ParseError::Toml(one_line(&e, text)))?;
         set.validate()?;
         Ok(set)
     }
@@ -296,6 +296,20 @@ impl CodeSet {
     /// a digest made for one is valid for the other.
     pub fn same_kdf(&self, other: &Self) -> bool {
         self.kdf == other.kdf && self.alphabet == other.alphabet && self.length == other.length
+    }
+}
+
+/// A TOML error as one line, for syslog: the position and the message, not
+/// the multi-line excerpt of the file that `Display` draws.
+fn one_line(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match error.span() {
+        Some(span) => {
+            let before = text.as_bytes().get(..span.start).unwrap_or(text.as_bytes());
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
     }
 }
 
@@ -447,6 +461,7 @@ mod tests {
         for (text, want) in cases {
             let err = CodeSet::parse(&text).unwrap_err().to_string();
             assert!(err.contains(want), "{want:?} not in {err:?}");
+            assert!(!err.contains('\n'), "one line, for syslog: {err:?}");
         }
         // A hash of the wrong length.
         let short = base64ct::Base64::encode_string(&[0u8; 31]);
