@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! pam-driver --confdir DIR --service NAME --user NAME [--rhost HOST]
-//!            [--answer TEXT | --answer-hex HEX]... [--conv-fail | --no-reply]
+//!            [--answer TEXT | --answer-hex HEX | --answer-file PATH]... [--conv-fail | --no-reply]
 //!            [--silent] [--setcred] [--real-delay] [--transactions N]
 //!            [--dev-log SOCKET]
 //! ```
@@ -270,6 +270,11 @@ fn parse_args() -> Result<Args, String> {
                 let v = value()?;
                 args.answers
                     .push(parse_hex(v.as_bytes()).ok_or("--answer-hex: not hex")?);
+            }
+            b"--answer-file" => {
+                let path = value()?;
+                args.answers
+                    .push(std::fs::read(&path).map_err(|e| format!("--answer-file: {e}"))?);
             }
             b"--transactions" => {
                 args.transactions = value()?
