@@ -381,6 +381,12 @@ fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
 }
 
 fn remove_if_present(store: &Store, name: &str) -> Result<(), StoreError> {
+    // Look first: unlink reports EROFS even for a name that is not there, and
+    // "cannot remove stale temporary file" would send an administrator of a
+    // read-only store after a file that does not exist.
+    if let Err(Errno::ENOENT) = fstatat(&store.dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        return Ok(());
+    }
     match unlinkat(&store.dir, name, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(StoreError::io(
