@@ -67,7 +67,12 @@ fn seconds(s: u64) -> Duration {
 
 impl Lockout {
     /// Whether the tally locks the codes at `now`, and until when.
+    /// `deny = 0` disables the lockout, a lock already recorded included (as
+    /// pam_faillock does).
     pub fn locked_until(&self, tally: &Tally, now: OffsetDateTime) -> Option<LockedUntil> {
+        if self.deny == 0 {
+            return None;
+        }
         let locked_at = tally.locked_at?;
         if self.unlock_time == 0 {
             return Some(LockedUntil::Unlocked);
@@ -188,5 +193,8 @@ mod tests {
         }
         assert_eq!(policy.locked_until(&tally, at(100)), None);
         assert_eq!(tally.failures, 100);
+        // A lock recorded under an earlier policy is not enforced either.
+        tally.locked_at = Some(at(99));
+        assert_eq!(policy.locked_until(&tally, at(100)), None);
     }
 }
