@@ -38,6 +38,17 @@ deb: deps
 test-deb: deb
 	@bash tests/deb.sh
 
+# Long runs of the hardening tests (not in CI): STRESS_ROUNDS rounds of
+# concurrent logins and of SIGKILLs during a login, PROPTEST_CASES cases of
+# each property test. `make test` runs the same tests briefly.
+STRESS_ROUNDS  ?= 300
+PROPTEST_CASES ?= 20000
+stress: deps
+	$(CARGO) build --locked --all-targets
+	STRESS_ROUNDS=$(STRESS_ROUNDS) $(CARGO) test --locked --test concurrency --test crash \
+		-- --test-threads=1 --nocapture
+	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --locked --release --test properties
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
