@@ -51,6 +51,9 @@ fn write_private(path: &Path, bytes: &[u8]) {
     fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
+/// What puts a hostile file in place.
+type Setup<'a> = Box<dyn Fn() + 'a>;
+
 #[test]
 fn hostile_store_files_are_refused_logged_and_never_rewritten() {
     let Some(lab) = lab("hostile_store", "") else {
@@ -76,7 +79,7 @@ fn hostile_store_files_are_refused_logged_and_never_rewritten() {
     while oversized.len() <= 1024 * 1024 {
         oversized.push_str("# padding padding padding padding padding padding padding\n");
     }
-    let cases: Vec<(&str, &str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<(&str, &str, Setup)> = vec![
         (
             "hard link",
             "2 hard links",
