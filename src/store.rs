@@ -2,8 +2,9 @@
 //!
 //! Every file is opened relative to a descriptor of the store directory with
 //! `O_NOFOLLOW`, and trusted only after `fstat` on the opened descriptor says
-//! it is a regular, root-owned, private file with one link and at most
-//! [`MAX_FILE_SIZE`] bytes (the lesson of CVE-2024-47191 in pam_oath).
+//! it is a regular, root-owned, private file with no second link and at most
+//! [`MAX_FILE_SIZE`] bytes (the lesson of CVE-2024-47191 in pam_oath). (No
+//! link at all is a version replaced by a writer while it was being read.)
 //!
 //! Writers hold an exclusive `flock` on the store directory itself, which is
 //! never replaced, so a waiter never reads a file that was renamed away under
@@ -364,7 +365,11 @@ fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
             ),
         ));
     }
-    if stat.st_nlink != 1 {
+    // Reads take no lock, so a writer may rename a new file over the name
+    // between the lookup and the stat, or between open and fstat: the inode
+    // seen is then the previous version, whole, with no link left. Zero links
+    // is that race; two or more is a hard link, refused.
+    if stat.st_nlink > 1 {
         return Err(StoreError::insecure(
             path(),
             format!("the file has {} hard links", stat.st_nlink),
@@ -566,6 +571,34 @@ mod tests {
             Err(StoreError::Io { .. })
         ));
         assert!(Store::open(&dir).is_ok());
+    }
+
+    #[test]
+    fn unlocked_reads_racing_writes_always_see_a_whole_trusted_version() {
+        // A reader may open the file just before a writer renames a new one
+        // over it: the descriptor then names an unlinked file (0 links),
+        // which is a whole earlier version, not an attack.
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        let sets = [set(), set()];
+        store.lock().unwrap().write(&alice, &sets[0]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..2000 {
+                    store.lock().unwrap().write(&alice, &sets[i % 2]).unwrap();
+                }
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let read = store
+                    .read(&alice)
+                    .unwrap_or_else(|e| panic!("after {reads} reads: {e}"));
+                assert!(sets.contains(&read.unwrap()));
+                reads += 1;
+            }
+        });
     }
 
     #[test]
