@@ -344,6 +344,17 @@ fn a_symlinked_store_directory_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "check refuses it too: {err}");
     assert!(err.contains("symbolic link"), "{err}");
+    // A regular file where the store directory belongs.
+    let plain = lab.path().join("plain-file");
+    fs::write(&plain, "").unwrap();
+    lab.simple_service("bc-plain", &format!("store={}", plain.display()));
+    let login = lab.login("bc-plain", "gina", &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL");
+    assert!(
+        login.logged(&format!("{}: refused, not a directory", plain.display())),
+        "{:?}",
+        login.log
+    );
     // A store that does not exist is a store problem too, never a pass.
     lab.simple_service("bc-missing", &format!("store={}/missing", lab.path().display()));
     let missing = lab.login("bc-missing", "gina", &[&codes[0]]);
@@ -671,5 +682,33 @@ fn fifty_transactions_mixing_outcomes_leak_nothing() {
         max_rss_kib(&run) < 128 * 1024,
         "{} KiB after 50 transactions",
         max_rss_kib(&run)
+    );
+}
+
+#[test]
+fn broken_conversations_over_many_transactions_leak_nothing() {
+    let Some(lab) = lab("broken_conversations", "") else {
+        return;
+    };
+    lab.generate("mia", &[]);
+    for flag in ["--conv-fail", "--no-reply"] {
+        let mut cmd = lab.driver();
+        cmd.args(["--service", SVC, "--user", "mia", "--transactions", "20", flag]);
+        let run = lab.run_timeout(&mut cmd, 120);
+        let results = run.lines("result: ");
+        assert_eq!(results.len(), 20, "{flag}: {run:?}");
+        assert!(
+            results.iter().all(|r| *r == "PAM_CONV_ERR"),
+            "{flag}: {results:?}"
+        );
+        assert!(
+            run.delays().iter().all(|&d| d == 0),
+            "{flag}: a broken client is not a guess: {run:?}"
+        );
+    }
+    let status = lab.status("mia");
+    assert_eq!(
+        (status["remaining"].as_u64(), status["failures"].as_u64()),
+        (Some(10), Some(0))
     );
 }
