@@ -285,7 +285,10 @@ impl<'h> Session<'h> {
     }
 
     fn origin(&self) -> Origin {
-        let text = |item: Option<&CStr>| item.map(|s| clip_field(&s.to_string_lossy()));
+        // Both come from the application, the remote host often from the
+        // client: control characters are escaped before they reach a log
+        // line, the store or an admin's terminal.
+        let text = |item: Option<&CStr>| item.map(|s| clip_field(&escape_controls(&s.to_string_lossy())));
         let service = self.pamh.get_item::<Service>().ok().flatten().map(|s| s.0);
         let rhost = self.pamh.get_item::<RHost>().ok().flatten().map(|s| s.0);
         Origin {
@@ -362,6 +365,19 @@ impl<'h> Session<'h> {
         };
         ffi::syslog(self.pamh, priority, &line);
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`, …).
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether a token from an earlier module could be a code of this set.
