@@ -70,7 +70,9 @@ pub fn parse_store(data: &[u8]) {
         return;
     };
     if let Ok(set) = CodeSet::parse(text) {
-        let written = set.to_toml();
+        let written = set
+            .to_toml()
+            .unwrap_or_else(|e| panic!("accepted {text:?}, but cannot write it back: {e}"));
         let again = CodeSet::parse(&written)
             .unwrap_or_else(|e| panic!("accepted {text:?}, but not its own output {written:?}: {e}"));
         assert_eq!(again, set);

@@ -252,11 +252,17 @@ impl CodeSet {
         Ok(())
     }
 
-    /// Serialises the set to its file form.
-    pub fn to_toml(&self) -> String {
-        // Serialising plain data structures to TOML cannot fail; should it
-        // ever, an empty string is refused by `parse` and never written.
-        toml::to_string(self).unwrap_or_default()
+    /// Serialises the set to its file form, and proves that the text reads
+    /// back as this very set: a file the module could not read later would
+    /// lock its user out, so such a set is refused before it is written.
+    pub fn to_toml(&self) -> Result<String, ParseError> {
+        let text = toml::to_string(self).map_err(|e| ParseError::Toml(e.to_string()))?;
+        if Self::parse(&text)? != *self {
+            return Err(ParseError::Toml(
+                "the set does not read back as written".to_owned(),
+            ));
+        }
+        Ok(text)
     }
 
     /// The format of the codes.
@@ -373,7 +379,7 @@ mod tests {
     #[test]
     fn generated_set_round_trips_and_holds_no_plain_code() {
         let (set, plain) = sample();
-        let text = set.to_toml();
+        let text = set.to_toml().unwrap();
         assert_eq!(CodeSet::parse(&text).unwrap(), set);
         for code in &plain {
             let code = std::str::from_utf8(code.as_bytes()).unwrap();
@@ -433,14 +439,14 @@ mod tests {
                 service: clipped.clone(),
                 rhost: Some(clipped),
             });
-            assert_eq!(CodeSet::parse(&set.to_toml()).unwrap(), set);
+            assert_eq!(CodeSet::parse(&set.to_toml().unwrap()).unwrap(), set);
         }
     }
 
     #[test]
     fn hostile_files_are_refused() {
         let (set, _) = sample();
-        let good = set.to_toml();
+        let good = set.to_toml().unwrap();
         let cases: Vec<(String, &str)> = vec![
             (
                 good.replace("version = 1", "version = 2"),

@@ -61,6 +61,13 @@ pub enum StoreError {
         /// What is wrong.
         reason: ParseError,
     },
+    /// A set that would not read back; the file was left as it was.
+    Unwritable {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with the set.
+        reason: ParseError,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -73,6 +80,13 @@ impl fmt::Display for StoreError {
                 write!(f, "{}: refused, {reason}", path.display())
             }
             Self::Corrupt { path, reason } => write!(f, "{}: corrupt, {reason}", path.display()),
+            Self::Unwritable { path, reason } => {
+                write!(
+                    f,
+                    "{}: not rewritten, the new content would be invalid: {reason}",
+                    path.display()
+                )
+            }
         }
     }
 }
@@ -81,7 +95,7 @@ impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
-            Self::Corrupt { reason, .. } => Some(reason),
+            Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
             Self::Insecure { .. } => None,
         }
     }
@@ -291,6 +305,10 @@ impl StoreLock<'_> {
     /// Replaces a user's file atomically and durably.
     pub fn write(&self, user: &UserName, set: &CodeSet) -> Result<(), StoreError> {
         let store = self.store;
+        let text = set.to_toml().map_err(|reason| StoreError::Unwritable {
+            path: store.user_path(user),
+            reason,
+        })?;
         let temp = temp_name(user);
         let temp_path = store.path.join(&temp);
         remove_if_present(store, &temp)?;
@@ -301,7 +319,7 @@ impl StoreLock<'_> {
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| StoreError::io(temp_path.clone(), "create", e))?;
-        let written = write_and_sync(fd, set.to_toml().as_bytes(), &temp_path).and_then(|()| {
+        let written = write_and_sync(fd, text.as_bytes(), &temp_path).and_then(|()| {
             renameat(&store.dir, temp.as_str(), &store.dir, file_name(user).as_str())
                 .map_err(|e| StoreError::io(store.user_path(user), "rename into place", e))
         });
@@ -467,6 +485,25 @@ mod tests {
     }
 
     #[test]
+    fn a_set_that_would_not_read_back_is_never_written() {
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        let good = set();
+        store.lock().unwrap().write(&alice, &good).unwrap();
+        let before = std::fs::read(store.user_path(&alice)).unwrap();
+        let mut bad = good.clone();
+        bad.codes[0].used = Some(crate::codeset::CodeUse {
+            at: OffsetDateTime::now_utc(),
+            service: "s".repeat(300),
+            rhost: None,
+        });
+        let e = store.lock().unwrap().write(&alice, &bad).unwrap_err();
+        assert!(matches!(e, StoreError::Unwritable { .. }), "{e}");
+        assert_eq!(std::fs::read(store.user_path(&alice)).unwrap(), before);
+        assert!(!store.path().join(".alice.tmp").exists());
+    }
+
+    #[test]
     fn stale_temporary_file_is_replaced_and_never_listed() {
         let (_tmp, store) = test_store();
         let alice = user("alice");
@@ -482,7 +519,7 @@ mod tests {
         let (tmp, store) = test_store();
         let alice = user("alice");
         let path = store.user_path(&alice);
-        let good = set().to_toml();
+        let good = set().to_toml().unwrap();
         let check = |setup: &dyn Fn(), want: &str| {
             let _ = std::fs::remove_file(&path);
             let _ = std::fs::remove_dir(&path);

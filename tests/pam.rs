@@ -481,18 +481,30 @@ fn a_user_without_codes_is_treated_like_one_with_the_configured_format() {
 
 #[test]
 fn control_characters_in_the_remote_host_are_escaped_everywhere() {
-    let Some(lab) = lab("rhost_controls", "") else { return };
+    let Some(lab) = lab("rhost_controls", "") else {
+        return;
+    };
     let codes = lab.generate("sybil", &[]);
     let mut cmd = lab.driver();
     cmd.args(["--service", SVC, "--user", "sybil", "--answer", &codes[0]])
         .args(["--rhost", "evil\nJan  1 00:00:00 host sshd: forged\x1b[2J"]);
     let login = lab.run(&mut cmd);
     assert_eq!(login.result(), "PAM_SUCCESS", "{login:?}");
-    let line = login.log.iter().find(|l| l.contains("left")).expect("a success line");
+    let line = login
+        .log
+        .iter()
+        .find(|l| l.contains("left"))
+        .expect("a success line");
     assert!(!line.contains('\n') && !line.contains('\x1b'), "{line:?}");
     assert!(line.contains("evil\\nJan"), "{line:?}");
-    let rhost = lab.status("sybil")["uses"][0]["rhost"].as_str().unwrap().to_owned();
+    let rhost = lab.status("sybil")["uses"][0]["rhost"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(rhost, "evil\\nJan  1 00:00:00 host sshd: forged\\u{1b}[2J");
     let text = lab.cli().arg("status").output().unwrap();
-    assert!(!text.stdout.contains(&0x1b), "no escape sequence reaches the terminal");
+    assert!(
+        !text.stdout.contains(&0x1b),
+        "no escape sequence reaches the terminal"
+    );
 }

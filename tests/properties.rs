@@ -139,7 +139,7 @@ proptest! {
 
     #[test]
     fn any_valid_set_round_trips(set in code_set()) {
-        let text = set.to_toml();
+        let text = set.to_toml().unwrap();
         prop_assert_eq!(CodeSet::parse(&text).unwrap(), set);
         bodies::parse_store(text.as_bytes());
     }
@@ -154,7 +154,7 @@ proptest! {
         set in code_set(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<u8>()), 1..8),
     ) {
-        let mut bytes = set.to_toml().into_bytes();
+        let mut bytes = set.to_toml().unwrap().into_bytes();
         for (at, how, byte) in edits {
             let i = at.index(bytes.len() + 1);
             match how {
