@@ -11,19 +11,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Lab, root_or_skip, rounds};
+use common::{Lab, rounds};
 use pam_backup_codes::codeset::CodeSet;
 
 const SVC: &str = "bc-race";
 const PROCESSES: usize = 32;
 
 fn lab(test: &str, options: &str) -> Option<Lab> {
-    if !root_or_skip(test) {
-        return None;
-    }
-    let lab = Lab::new();
-    lab.simple_service(SVC, options);
-    Some(lab)
+    common::lab_with_service(test, SVC, options)
 }
 
 /// Starts `answers.len()` drivers at once, one answer each, and returns their

@@ -14,17 +14,12 @@ use std::time::{Duration, Instant};
 
 use pam_backup_codes::codeset::CodeSet;
 
-use common::{FileSnapshot, Lab, Rng, root_or_skip, rounds};
+use common::{FileSnapshot, Lab, Rng, rounds};
 
 const SVC: &str = "bc-crash";
 
 fn lab(test: &str, options: &str) -> Option<Lab> {
-    if !root_or_skip(test) {
-        return None;
-    }
-    let lab = Lab::new();
-    lab.simple_service(SVC, options);
-    Some(lab)
+    common::lab_with_service(test, SVC, options)
 }
 
 fn temp_files(lab: &Lab) -> Vec<String> {

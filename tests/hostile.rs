@@ -17,12 +17,7 @@ use common::{FileSnapshot, Lab, Mounted, bare, in_private_mounts, root_or_skip};
 const SVC: &str = "bc-hostile";
 
 fn lab(test: &str, options: &str) -> Option<Lab> {
-    if !root_or_skip(test) {
-        return None;
-    }
-    let lab = Lab::new();
-    lab.simple_service(SVC, options);
-    Some(lab)
+    common::lab_with_service(test, SVC, options)
 }
 
 fn max_rss_kib(login: &common::Login) -> u64 {

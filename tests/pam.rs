@@ -7,17 +7,12 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::{Lab, bare, root_or_skip};
+use common::{Lab, bare};
 
 const SVC: &str = "bc-test";
 
 fn lab(test: &str, options: &str) -> Option<Lab> {
-    if !root_or_skip(test) {
-        return None;
-    }
-    let lab = Lab::new();
-    lab.simple_service(SVC, options);
-    Some(lab)
+    common::lab_with_service(test, SVC, options)
 }
 
 #[test]

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreError, StoreLock};
 use crate::username::UserName;
 
 /// Manage single-use backup codes for pam_backup_codes.
@@ -149,7 +149,14 @@ fn with_root_hint(e: impl std::fmt::Display) -> String {
     }
 }
 
-fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
+/// Runs `change` for each valid user, all under one store lock; its error
+/// or "has no backup codes" (`Ok(None)`) is reported, its message printed.
+fn for_each_locked(
+    ctx: &Context,
+    names: &[String],
+    problems: &mut Problems,
+    change: impl Fn(&StoreLock<'_>, &UserName) -> Result<Option<String>, StoreError>,
+) {
     let users = parse_users(names, problems);
     let Some(store) = open_store(ctx, problems) else {
         return;
@@ -159,37 +166,30 @@ fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
         Err(e) => return problems.report(e),
     };
     for user in users {
-        match lock.remove(&user) {
-            Ok(true) => println!("{user}: codes revoked"),
-            Ok(false) => problems.report(format_args!("{user}: has no backup codes")),
+        match change(&lock, &user) {
+            Ok(Some(done)) => println!("{user}: {done}"),
+            Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
             Err(e) => problems.report(e),
         }
     }
 }
 
+fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
+    for_each_locked(ctx, names, problems, |lock, user| {
+        Ok(lock.remove(user)?.then(|| "codes revoked".to_owned()))
+    });
+}
+
 fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
-    let users = parse_users(names, problems);
-    let Some(store) = open_store(ctx, problems) else {
-        return;
-    };
-    let lock = match store.lock() {
-        Ok(lock) => lock,
-        Err(e) => return problems.report(e),
-    };
-    for user in users {
-        match lock.read(&user) {
-            Ok(Some(mut set)) => {
-                let failures = set.tally.failures;
-                set.tally.reset();
-                match lock.write(&user, &set) {
-                    Ok(()) => println!("{user}: unlocked ({failures} failures cleared)"),
-                    Err(e) => problems.report(e),
-                }
-            }
-            Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
-            Err(e) => problems.report(e),
-        }
-    }
+    for_each_locked(ctx, names, problems, |lock, user| {
+        let Some(mut set) = lock.read(user)? else {
+            return Ok(None);
+        };
+        let failures = set.tally.failures;
+        set.tally.reset();
+        lock.write(user, &set)?;
+        Ok(Some(format!("unlocked ({failures} failures cleared)")))
+    });
 }
 
 fn check(ctx: &Context, problems: &mut Problems) {

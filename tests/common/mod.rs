@@ -25,6 +25,17 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// A lab with `service` set up as our module alone with `options`, or
+/// `None` when a root-only test is skipped (see [`root_or_skip`]).
+pub fn lab_with_service(test: &str, service: &str, options: &str) -> Option<Lab> {
+    if !root_or_skip(test) {
+        return None;
+    }
+    let lab = Lab::new();
+    lab.simple_service(service, options);
+    Some(lab)
+}
+
 /// Whether root-only tests can run. Outside CI, a non-root run skips them
 /// with a note; in CI they must run, so a non-root CI run fails.
 pub fn root_or_skip(test: &str) -> bool {
@@ -212,31 +223,9 @@ impl Lab {
 
     /// Runs a prepared driver command and collects what it reported.
     pub fn run(&self, cmd: &mut Command) -> Login {
-        let out: Output = cmd.output().unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            out.status.code() != Some(2),
-            "driver error: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !stdout.contains("stray-output"),
-            "the stack wrote to stdout/stderr:\n{stdout}"
-        );
-        assert!(
-            !stdout.contains("fds-leaked"),
-            "the stack leaked descriptors:\n{stdout}"
-        );
-        let mut log = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        while let Ok(n) = self.log.recv(&mut buf) {
-            log.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        Login {
-            stdout,
-            status: out.status.code().unwrap_or(-1),
-            log,
-        }
+        let mut login = self.report(cmd.output().unwrap());
+        login.log = self.drain_log();
+        login
     }
 
     /// Every file name in the store.
