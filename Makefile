@@ -4,6 +4,7 @@ MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -
 PAMDIR    ?= /usr/lib/$(MULTIARCH)/security
 SBINDIR   ?= /usr/local/sbin
 STOREDIR  ?= /var/lib/pam-backup-codes
+MANDIR    ?= /usr/local/share/man
 DESTDIR   ?=
 
 .PHONY: all deps build release demo test test-deb deb lint install uninstall bench stress clean
@@ -62,10 +63,12 @@ install: release
 	install -D -m 0644 target/release/libpam_backup_codes.so $(DESTDIR)$(PAMDIR)/pam_backup_codes.so
 	install -D -m 0755 target/release/backup-codes $(DESTDIR)$(SBINDIR)/backup-codes
 	install -d -m 0700 $(DESTDIR)$(STOREDIR)
+	install -D -m 0644 man/pam_backup_codes.8 $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8
 	@echo "Installed. Nothing in /etc/pam.d was changed: see README, 'Wiring it in'."
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_backup_codes.so $(DESTDIR)$(SBINDIR)/backup-codes
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8
 	@echo "The store $(STOREDIR) was kept; remove it yourself if you mean to."
 
 clean:
