@@ -21,6 +21,34 @@ pub struct Origin {
     pub rhost: Option<String>,
 }
 
+impl Origin {
+    /// An origin fit to be logged and recorded. Both names come from the
+    /// application, the remote host often from the client: control
+    /// characters are escaped (no forged log lines, no escape sequences on
+    /// an admin's terminal) and each is cut to what the store file accepts
+    /// (a longer one would make the file unreadable after one success).
+    pub fn new(service: &str, rhost: Option<&str>) -> Self {
+        let clean = |text: &str| clip_field(&escape_controls(text));
+        Self {
+            service: clean(service),
+            rhost: rhost.filter(|h| !h.is_empty()).map(clean),
+        }
+    }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`, …).
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What became of an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,7 +102,9 @@ impl From<KdfError> for LoginError {
 }
 
 /// Tries `input` against `user`'s set. `snapshot` is the set as read before
-/// prompting; the Argon2id evaluation is done with it, outside the lock.
+/// prompting; the Argon2id evaluation is done with it, outside the lock. The
+/// caller checks the snapshot's lock state before prompting (no prompt while
+/// locked); the check that counts is made here, under the store lock.
 ///
 /// `clock` is read again once the store lock is held, so that the times
 /// recorded by concurrent attempts follow the order in which they were
@@ -90,9 +120,6 @@ pub fn attempt(
     origin: &Origin,
     clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
-    if let Some(until) = policy.locked_until(&snapshot.tally, clock()) {
-        return Ok(Outcome::Locked(until));
-    }
     let mut digest = snapshot.digest(input)?;
 
     let lock = store.lock()?;
@@ -114,16 +141,19 @@ pub fn attempt(
     let found = digest.as_ref().map_or(Match::None, |d| set.find(d));
     let outcome = match found {
         Match::Unused(i) => {
-            if let Some(entry) = set.codes.get_mut(i) {
-                // Clipped to what the parser accepts: the remote host comes
-                // from the client side, and a field too long would make the
-                // file unreadable, locking the user out after one success.
-                entry.used = Some(CodeUse {
-                    at: now,
-                    service: clip_field(&origin.service),
-                    rhost: origin.rhost.as_deref().map(clip_field),
+            let Some(entry) = set.codes.get_mut(i) else {
+                // `find` only returns indices into `set.codes`; were that
+                // ever wrong, refuse rather than accept an unmarked code.
+                return Ok(Outcome::Refused {
+                    reused: None,
+                    locked: false,
                 });
-            }
+            };
+            entry.used = Some(CodeUse {
+                at: now,
+                service: origin.service.clone(),
+                rhost: origin.rhost.clone(),
+            });
             set.tally.reset();
             Outcome::Accepted {
                 remaining: set.remaining(),
@@ -317,7 +347,21 @@ mod tests {
             clock,
         )
         .unwrap();
-        assert_eq!(*held.borrow(), [false, true]);
+        // Read once, and under the lock.
+        assert_eq!(*held.borrow(), [true]);
+    }
+
+    #[test]
+    fn an_origin_is_escaped_and_fits_the_store() {
+        let origin = Origin::new("sshd", Some("evil\nhost\u{1b}[2J"));
+        assert_eq!(origin.rhost.as_deref(), Some("evil\\nhost\\u{1b}[2J"));
+        assert_eq!(Origin::new("sudo", Some("")).rhost, None);
+        let long = Origin::new(&"é".repeat(200), Some(&"\u{7}".repeat(100)));
+        assert!(long.service.len() <= crate::codeset::MAX_FIELD_LEN);
+        assert!(
+            long.rhost
+                .is_some_and(|h| h.len() <= crate::codeset::MAX_FIELD_LEN)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
 use crate::code;
-use crate::codeset::{CodeSet, CodeUse, clip_field};
+use crate::codeset::{CodeSet, CodeUse};
 use crate::config::CodeSettings;
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
@@ -285,16 +285,19 @@ impl<'h> Session<'h> {
     }
 
     fn origin(&self) -> Origin {
-        // Both come from the application, the remote host often from the
-        // client: control characters are escaped before they reach a log
-        // line, the store or an admin's terminal.
-        let text = |item: Option<&CStr>| item.map(|s| clip_field(&escape_controls(&s.to_string_lossy())));
-        let service = self.pamh.get_item::<Service>().ok().flatten().map(|s| s.0);
-        let rhost = self.pamh.get_item::<RHost>().ok().flatten().map(|s| s.0);
-        Origin {
-            service: text(service).unwrap_or_default(),
-            rhost: text(rhost).filter(|h: &String| !h.is_empty()),
-        }
+        let service = self
+            .pamh
+            .get_item::<Service>()
+            .ok()
+            .flatten()
+            .map(|s| s.0.to_string_lossy());
+        let rhost = self
+            .pamh
+            .get_item::<RHost>()
+            .ok()
+            .flatten()
+            .map(|s| s.0.to_string_lossy());
+        Origin::new(service.as_deref().unwrap_or_default(), rhost.as_deref())
     }
 
     /// The typed code, by prompt or from PAM_AUTHTOK as the options say.
@@ -367,20 +370,6 @@ impl<'h> Session<'h> {
     }
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`, …).
-fn escape_controls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Whether a token from an earlier module could be a code of this set.
 /// Without a set, the configured format stands in, as for the decoy hash.
 fn looks_like_code(set: Option<&CodeSet>, settings: &CodeSettings, token: &[u8]) -> bool {
     let format = set.map_or_else(|| settings.format(), CodeSet::format);
