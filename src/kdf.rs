@@ -108,24 +108,15 @@ impl KdfParams {
         Ok(())
     }
 
-    /// Hashes one normalised code: the single Argon2id evaluation of a login.
+    /// Hashes one normalised code: the single Argon2id evaluation of a login,
+    /// in memory on huge pages where the kernel gives them (see
+    /// `crate::memory`), else on the heap.
     pub fn hash(&self, salt: &Salt, code: &[u8]) -> Result<Zeroizing<Hash>, KdfError> {
-        self.validate()?;
-        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
-            .map_err(|e| KdfError::Argon2(e.to_string()))?;
-        let blocks = params.block_count();
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut out = Zeroizing::new([0u8; HASH_LEN]);
-        // Huge pages where the kernel gives them (see `crate::memory`),
-        // else the heap.
-        match HugeBlocks::new(blocks) {
-            Some(mut memory) => {
-                argon2.hash_password_into_with_memory(code, salt, &mut out[..], memory.as_mut_slice())
-            }
-            None => argon2.hash_password_into(code, salt, &mut out[..]),
+        let params = self.params()?;
+        match HugeBlocks::new(params.block_count()) {
+            Some(mut memory) => hash_with(params, memory.as_mut_slice(), salt, code),
+            None => self.hash_in(&mut Workspace::default(), salt, code),
         }
-        .map_err(|e| KdfError::Argon2(e.to_string()))?;
-        Ok(out)
     }
 
     /// Like [`hash`](Self::hash), but in `workspace`'s memory, which stays
@@ -137,17 +128,31 @@ impl KdfParams {
         salt: &Salt,
         code: &[u8],
     ) -> Result<Zeroizing<Hash>, KdfError> {
-        self.validate()?;
-        let params = Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
-            .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        let params = self.params()?;
         workspace.0.resize(params.block_count(), Block::new());
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut out = Zeroizing::new([0u8; HASH_LEN]);
-        argon2
-            .hash_password_into_with_memory(code, salt, &mut out[..], &mut workspace.0[..])
-            .map_err(|e| KdfError::Argon2(e.to_string()))?;
-        Ok(out)
+        hash_with(params, &mut workspace.0, salt, code)
     }
+
+    /// The validated Argon2 parameters: nothing is allocated before this.
+    fn params(&self) -> Result<Params, KdfError> {
+        self.validate()?;
+        Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
+            .map_err(|e| KdfError::Argon2(e.to_string()))
+    }
+}
+
+/// One Argon2id v1.3 evaluation in `memory` (at least `params.block_count()` blocks).
+fn hash_with(
+    params: Params,
+    memory: &mut [Block],
+    salt: &Salt,
+    code: &[u8],
+) -> Result<Zeroizing<Hash>, KdfError> {
+    let mut out = Zeroizing::new([0u8; HASH_LEN]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into_with_memory(code, salt, &mut out[..], memory)
+        .map_err(|e| KdfError::Argon2(e.to_string()))?;
+    Ok(out)
 }
 
 /// Argon2id working memory reused by [`KdfParams::hash_in`]; wiped when dropped.

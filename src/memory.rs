@@ -54,19 +54,19 @@ impl HugeBlocks {
             return None;
         }
         let map = NonNull::new(map)?;
-        let offset = map.as_ptr().cast::<u8>().align_offset(HUGE_PAGE);
+        let offset = map.cast::<u8>().align_offset(HUGE_PAGE);
         // SAFETY: `offset < HUGE_PAGE`, so the aligned start and the `bytes`
         // after it lie inside the `map_len = bytes + HUGE_PAGE` mapping.
-        let start = unsafe { map.as_ptr().cast::<u8>().add(offset) };
+        let start = unsafe { map.cast::<u8>().add(offset) };
         let advised = bytes.next_multiple_of(HUGE_PAGE).min(map_len - offset);
         // SAFETY: advice on a range inside our own mapping; a kernel without
         // huge pages refuses it and nothing changes.
-        unsafe { libc::madvise(start.cast(), advised, libc::MADV_HUGEPAGE) };
+        unsafe { libc::madvise(start.as_ptr().cast(), advised, libc::MADV_HUGEPAGE) };
         Some(Self {
             map,
             map_len,
             // The start is 2 MiB aligned, more than a Block's 64 bytes.
-            blocks: NonNull::new(start.cast::<Block>())?,
+            blocks: start.cast::<Block>(),
             len,
         })
     }
