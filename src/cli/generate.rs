@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use clap::CommandFactory;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::progress::Progress;
 use super::{Cli, Context, Format, Problems, human_time, rfc3339, with_root_hint};
 use crate::code::{Alphabet, CodeFormat, PlainCode};
 use crate::codeset::{CodeSet, GenerateError};
@@ -122,7 +122,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "this host".to_owned());
     let mut stdout = io::stdout().lock();
-    let mut progress = Progress::new("users", users.len());
+    let progress = progress_bar(users.len());
     let mut stored = 0;
     let handled = for_each_in_order(
         &users,
@@ -140,26 +140,28 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                     ControlFlow::Continue(())
                 }
                 Err(Failure::User(e)) => {
-                    progress.clear();
-                    problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"));
+                    progress.suspend(|| {
+                        problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"))
+                    });
                     ControlFlow::Continue(())
                 }
                 Err(Failure::Output(e)) => {
-                    progress.clear();
-                    problems.report(format_args!("{user}: {e}"));
+                    progress.suspend(|| problems.report(format_args!("{user}: {e}")));
                     ControlFlow::Break(())
                 }
             };
-            progress.tick();
+            progress.inc(1);
             flow
         },
     );
-    progress.finish();
+    progress.finish_and_clear();
     if handled < users.len() {
+        let after = handled
+            .checked_sub(1)
+            .map_or_else(|| "none".to_owned(), |last| users[last].to_string());
         problems.report(format_args!(
-            "stopped: the {} users after {} were not changed",
-            users.len() - handled,
-            users[handled - 1]
+            "stopped: the {} users after {after} were not changed",
+            users.len() - handled
         ));
     }
     if let Output::Dir(dir) = &output {
@@ -169,6 +171,20 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
             dir.display()
         );
     }
+}
+
+/// A progress bar on stderr for `total` users, drawn only when stderr is a
+/// terminal and there is more than one user.
+fn progress_bar(total: usize) -> ProgressBar {
+    if total < 2 {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} users, {per_sec}, {eta} left")
+        .map_or_else(
+            |_| ProgressStyle::default_bar(),
+            |style| style.progress_chars("#-"),
+        );
+    ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr()).with_style(style)
 }
 
 /// Parses the listed names, reporting invalid ones and noting repeated ones;

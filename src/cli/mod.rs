@@ -4,7 +4,6 @@
 //! 2 usage error.
 
 mod generate;
-mod progress;
 mod status;
 
 use std::path::PathBuf;
