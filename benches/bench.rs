@@ -548,10 +548,7 @@ impl Pam {
     fn new() -> Result<Self, String> {
         need_root()?;
         let release = release_dir()?;
-        let dir = tempfile::Builder::new()
-            .prefix("pam-backup-codes-bench.")
-            .tempdir()
-            .map_err(|e| e.to_string())?;
+        let dir = bench_dir()?;
         let store = dir.path().join("store");
         fs::DirBuilder::new()
             .mode(0o700)
@@ -627,10 +624,7 @@ impl Pam {
 /// top of the hash, on the disk that holds the temporary directory.
 fn store_write(runs: usize) -> Result<Stats, String> {
     need_root()?;
-    let dir = tempfile::Builder::new()
-        .prefix("pam-backup-codes-bench.")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
+    let dir = bench_dir()?;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
     let store = Store::open(dir.path()).map_err(|e| e.to_string())?;
     let cheap = KdfParams {
@@ -650,15 +644,20 @@ fn store_write(runs: usize) -> Result<Stats, String> {
     Ok(Stats::of(&samples[0]))
 }
 
+/// A temporary directory for one benchmark, removed when dropped.
+fn bench_dir() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("pam-backup-codes-bench.")
+        .tempdir()
+        .map_err(|e| e.to_string())
+}
+
 /// `backup-codes generate` of 200 users x 10 codes into fresh stores: one
 /// thread, all threads, and the per-pair speed-up.
 fn bulk(runs: usize) -> Result<Bulk, String> {
     need_root()?;
     let release = release_dir()?;
-    let dir = tempfile::Builder::new()
-        .prefix("pam-backup-codes-bench.")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
+    let dir = bench_dir()?;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
     let list = dir.path().join("users");
     let names: String = (0..200).map(|i| format!("bulk{i:03}\n")).collect();

@@ -260,12 +260,14 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
 fn output_file_and_directory_are_private() {
     let Some(lab) = lab("output") else { return };
     let sheet = lab.path().join("nina.txt");
-    let out = lab
-        .cli()
-        .args(["generate", "nina", "--output"])
-        .arg(&sheet)
-        .output()
-        .unwrap();
+    let generate_nina = || {
+        lab.cli()
+            .args(["generate", "nina", "--output"])
+            .arg(&sheet)
+            .output()
+            .unwrap()
+    };
+    let out = generate_nina();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fs::metadata(&sheet).unwrap().mode() & 0o777, 0o600);
     assert!(
@@ -276,12 +278,7 @@ fn output_file_and_directory_are_private() {
 
     // An existing file is never overwritten, and the old set stays.
     let before = fs::read(lab.user_file("nina")).unwrap();
-    let out = lab
-        .cli()
-        .args(["generate", "nina", "--output"])
-        .arg(&sheet)
-        .output()
-        .unwrap();
+    let out = generate_nina();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(fs::read(lab.user_file("nina")).unwrap(), before);
 
