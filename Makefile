@@ -7,13 +7,19 @@ STOREDIR  ?= /var/lib/pam-backup-codes
 MANDIR    ?= /usr/local/share/man
 DESTDIR   ?=
 
-.PHONY: all deps build release demo test test-deb deb lint install uninstall bench stress clean
+.PHONY: all deps deps-test deps-deb build release demo test test-deb deb lint install uninstall bench stress clean
 
 all: release
 
-# Debian packages the build and the tests need (apt-get, when root).
+# Debian packages each target needs (apt-get, when root): see tools/deps.sh.
 deps:
-	@sh tools/deps.sh
+	@sh tools/deps.sh build
+
+deps-test:
+	@sh tools/deps.sh test
+
+deps-deb:
+	@sh tools/deps.sh deb
 
 build: deps
 	$(CARGO) build --locked --all-targets
@@ -24,13 +30,13 @@ release: deps
 demo: release
 	@sh tools/demo.sh
 
-test: deps
+test: deps-test
 	$(CARGO) build --locked --all-targets
 	$(CARGO) test --locked --all-targets
 	$(MAKE) test-deb
 
 # The Debian package, built into target/debian/ and checked by lintian.
-deb: deps
+deb: deps-deb
 	@bash tools/deb.sh
 
 # Installs the package system-wide, logs in through it (common-auth too) and
@@ -44,13 +50,13 @@ test-deb: deb
 # each property test. `make test` runs the same tests briefly.
 STRESS_ROUNDS  ?= 300
 PROPTEST_CASES ?= 20000
-stress: deps
+stress: deps-test
 	$(CARGO) build --locked --all-targets
 	STRESS_ROUNDS=$(STRESS_ROUNDS) $(CARGO) test --locked --test concurrency --test crash \
 		-- --test-threads=1 --nocapture
 	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --locked --release --test properties
 
-lint:
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 

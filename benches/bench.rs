@@ -20,7 +20,8 @@
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does), it only checks,
 //! with cheap parameters, that the verifiers it times find the right code.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// A benchmark program: a failed setup step ends the run with its message.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
 use std::fs;

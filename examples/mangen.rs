@@ -18,7 +18,12 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 use clap_mangen::Man;
-use pam_backup_codes::cli::Cli;
+
+// The command line itself, shared with the binary (as rage does).
+#[path = "../src/bin/backup-codes/args.rs"]
+#[allow(dead_code)]
+mod args;
+use args::Cli;
 
 const SECTION: &str = "8";
 const MANUAL: &str = "System Administration";

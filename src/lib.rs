@@ -2,13 +2,12 @@
 //!
 //! The crate has two halves. The core ([`code`], [`kdf`], [`codeset`],
 //! [`lockout`], [`store`], [`login`], [`config`], [`username`]) knows nothing
-//! of PAM and is shared by the PAM module and the `backup-codes` CLI. The PAM
-//! glue lives in the private `module` module. `unsafe` code lives in two
-//! small private modules only: `module::ffi` (the PAM entry points and two
-//! libpam calls) and `memory` (Argon2 memory on huge pages).
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+//! of PAM and is shared by the PAM module and the `backup-codes` CLI (a
+//! binary of its own, `src/bin/backup-codes/`, so the module sshd loads does
+//! not carry it). The PAM glue lives in the private `pam_glue`. `unsafe` code
+//! lives in two small private modules only: `pam_glue::ffi` (the PAM entry
+//! points and two libpam calls) and `memory` (Argon2 memory on huge pages).
 
-pub mod cli;
 pub mod code;
 pub mod codeset;
 pub mod config;
@@ -16,6 +15,6 @@ pub mod kdf;
 pub mod lockout;
 pub mod login;
 mod memory;
-mod module;
+mod pam_glue;
 pub mod store;
 pub mod username;

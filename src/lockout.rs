@@ -57,8 +57,8 @@ pub struct Tally {
 pub enum LockedUntil {
     /// Until this instant.
     Time(OffsetDateTime),
-    /// Until an administrator runs `backup-codes unlock`.
-    Unlocked,
+    /// Until an administrator runs `backup-codes unlock` (`unlock_time = 0`).
+    AdminUnlock,
 }
 
 fn seconds(s: u64) -> Duration {
@@ -75,7 +75,7 @@ impl Lockout {
         }
         let locked_at = tally.locked_at?;
         if self.unlock_time == 0 {
-            return Some(LockedUntil::Unlocked);
+            return Some(LockedUntil::AdminUnlock);
         }
         let until = locked_at.saturating_add(seconds(self.unlock_time));
         (now < until).then_some(LockedUntil::Time(until))
@@ -175,7 +175,7 @@ mod tests {
         assert!(policy.record_failure(&mut tally, at(0)));
         assert_eq!(
             policy.locked_until(&tally, at(1_000_000)),
-            Some(LockedUntil::Unlocked)
+            Some(LockedUntil::AdminUnlock)
         );
         tally.reset();
         assert_eq!(policy.locked_until(&tally, at(1_000_000)), None);

@@ -1,6 +1,7 @@
 //! Black-box tests of the `backup-codes` command: exit codes, output shapes,
 //! and errors that lose nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![cfg(test)]
+#![allow(missing_docs)]
 
 mod common;
 

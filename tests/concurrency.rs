@@ -3,7 +3,8 @@
 //! process, against one user file.
 //!
 //! `make test` runs a few rounds; `make stress` sets `STRESS_ROUNDS`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![cfg(test)]
+#![allow(missing_docs)]
 
 mod common;
 

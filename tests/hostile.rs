@@ -3,7 +3,8 @@
 //! never a crash, and the store is never rewritten by a refused login.
 //! (tests/pam.rs covers the first few: modes 0644/0770, wrong owners, a
 //! symlinked file, garbage content, the simplest bad user names.)
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![cfg(test)]
+#![allow(missing_docs)]
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! Property tests for normalisation and the store parser. The byte-level
 //! bodies are the fuzz targets' (`fuzz/bodies.rs`); `PROPTEST_CASES` sets the
 //! number of cases (256 in `make test`, far more in `make stress`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![cfg(test)]
+#![allow(missing_docs)]
 
 #[path = "../fuzz/bodies.rs"]
 mod bodies;

@@ -1,11 +1,22 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need, when missing.
+# Installs the Debian packages one make target needs, when missing:
+#   tools/deps.sh build   what builds the crate and runs libpam (make build, make demo)
+#   tools/deps.sh test    that, and the end-to-end tools of make test
+#   tools/deps.sh deb     that, and what builds and checks the Debian package
 # As root it runs apt-get itself; otherwise it names what to install.
 set -eu
 
-PACKAGES="build-essential pkg-config libpam0g-dev libpam-modules libpam-runtime
-pamtester openssh-server openssh-client sudo libpam-google-authenticator oathtool
-lintian debhelper dpkg-dev fakeroot util-linux procps"
+BUILD="build-essential pkg-config libpam0g-dev libpam-modules libpam-runtime"
+TEST="pamtester openssh-server openssh-client sudo libpam-google-authenticator oathtool
+util-linux procps"
+DEB="lintian debhelper dpkg-dev fakeroot"
+
+case "${1:-build}" in
+    build) PACKAGES="$BUILD" ;;
+    test) PACKAGES="$BUILD $TEST $DEB" ;;
+    deb) PACKAGES="$BUILD $DEB" ;;
+    *) echo "deps: unknown group '$1' (build, test or deb)" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do

@@ -2,7 +2,7 @@
 //! configuration directory holding the freshly built module, the
 //! `backup-codes` CLI and the `pam-driver` example, which runs real libpam
 //! transactions with `pam_start_confdir`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(dead_code, missing_docs)]
 
 use std::ffi::OsStr;
 use std::fs;

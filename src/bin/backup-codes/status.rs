@@ -3,10 +3,11 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Context, Format, Problems, human_time, open_store, parse_users, rfc3339};
-use crate::codeset::CodeSet;
-use crate::lockout::{LockedUntil, Lockout};
-use crate::username::UserName;
+use super::args::Format;
+use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
+use pam_backup_codes::codeset::CodeSet;
+use pam_backup_codes::lockout::{LockedUntil, Lockout};
+use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mut Problems) {
     let Some(store) = open_store(ctx, problems) else {
@@ -77,7 +78,7 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
     let lock = match lock_state(set, policy, now) {
         None => "not locked".to_owned(),
         Some(LockedUntil::Time(t)) => format!("LOCKED until {}", human_time(t)),
-        Some(LockedUntil::Unlocked) => "LOCKED until `backup-codes unlock`".to_owned(),
+        Some(LockedUntil::AdminUnlock) => "LOCKED until `backup-codes unlock`".to_owned(),
     };
     out += &format!("  failures: {}, {lock}\n", set.tally.failures);
     out
@@ -113,7 +114,7 @@ fn to_json(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
         "locked": lock.is_some(),
         "locked_until": match lock {
             Some(LockedUntil::Time(t)) => Value::from(rfc3339(t)),
-            Some(LockedUntil::Unlocked) => Value::from("unlock"),
+            Some(LockedUntil::AdminUnlock) => Value::from("unlock"),
             None => Value::Null,
         },
     })

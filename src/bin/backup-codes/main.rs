@@ -1,71 +1,22 @@
-//! The `backup-codes` administration command.
+//! `backup-codes`: the administration command of pam-backup-codes.
 //!
 //! Exit status: 0 success, 1 failure (one line per problem on stderr),
 //! 2 usage error.
 
+mod args;
 mod generate;
 mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use time::OffsetDateTime;
 
-use crate::config::Config;
-use crate::store::{Store, StoreError, StoreLock};
-use crate::username::UserName;
-
-/// Manage single-use backup codes for pam_backup_codes.
-#[derive(Debug, Parser)]
-#[command(name = "backup-codes", version, about, long_about = None)]
-pub struct Cli {
-    /// Store directory [default: from the config file, else /var/lib/pam-backup-codes]
-    #[arg(long, global = true, value_name = "DIR")]
-    store: Option<PathBuf>,
-    /// Configuration file [default: /etc/security/pam_backup_codes.conf]
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people.
-    Text,
-    /// For programs.
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Generate a new set for each user, replacing any old one at once
-    Generate(generate::Args),
-    /// Show codes left, each use (when, service, host), failures and lock state
-    Status {
-        /// Users to show [default: every user in the store]
-        users: Vec<String>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Delete users' sets
-    Revoke {
-        /// Users whose codes to delete
-        #[arg(required = true)]
-        users: Vec<String>,
-    },
-    /// Clear users' failure counts and locks
-    Unlock {
-        /// Users to unlock
-        #[arg(required = true)]
-        users: Vec<String>,
-    },
-    /// Check the configuration, the store's ownership and modes, and every file
-    Check,
-}
+use args::{Cli, Command};
+use pam_backup_codes::config::Config;
+use pam_backup_codes::store::{Store, StoreError, StoreLock};
+use pam_backup_codes::username::UserName;
 
 /// Everything a command needs: the configuration and the chosen store path.
 struct Context {
@@ -93,8 +44,7 @@ impl Problems {
     }
 }
 
-/// Runs the command line; the whole of `main`.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,

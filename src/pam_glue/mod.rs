@@ -34,10 +34,10 @@ pub struct BackupCodes;
 
 impl PamHooks for BackupCodes {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let mut session = Session::new(pamh, flags);
-        match session.authenticate(&args) {
+        let mut transaction = Transaction::new(pamh, flags);
+        match transaction.authenticate(&args) {
             Ok(pass) => pass.code(),
-            Err(failure) => session.refuse(&failure),
+            Err(failure) => transaction.refuse(&failure),
         }
     }
 
@@ -143,7 +143,7 @@ impl fmt::Display for Failure {
             Self::Locked(LockedUntil::Time(until)) => {
                 write!(f, "refused: codes locked after too many failures until {until}")
             }
-            Self::Locked(LockedUntil::Unlocked) => {
+            Self::Locked(LockedUntil::AdminUnlock) => {
                 f.write_str("refused: codes locked after too many failures until `backup-codes unlock`")
             }
         }
@@ -151,7 +151,7 @@ impl fmt::Display for Failure {
 }
 
 /// One call into the module: the handle, and what is known so far.
-struct Session<'h> {
+struct Transaction<'h> {
     pamh: &'h mut PamHandle,
     silent: bool,
     nodelay: bool,
@@ -160,7 +160,7 @@ struct Session<'h> {
     context: String,
 }
 
-impl<'h> Session<'h> {
+impl<'h> Transaction<'h> {
     fn new(pamh: &'h mut PamHandle, flags: PamFlag) -> Self {
         Self {
             pamh,
@@ -261,7 +261,7 @@ impl<'h> Session<'h> {
                     let minutes = (seconds + 59) / 60;
                     format!("Backup codes are locked after too many failures; try again in {minutes} min.")
                 }
-                LockedUntil::Unlocked => {
+                LockedUntil::AdminUnlock => {
                     "Backup codes are locked after too many failures; ask an administrator.".to_owned()
                 }
             };

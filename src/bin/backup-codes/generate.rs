@@ -24,46 +24,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use super::{Cli, Context, Format, Problems, human_time, rfc3339, with_root_hint};
-use crate::code::{Alphabet, CodeFormat, PlainCode};
-use crate::codeset::{CodeSet, GenerateError};
-use crate::kdf::Workspace;
-use crate::store::Store;
-use crate::username::UserName;
-
-#[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Bulk provisioning: users come from the arguments, then from --users-from, one
-name per line; blank lines and everything from '#' to the end of a line are
-skipped. A name listed twice gets one set (noted on stderr). An invalid name,
-or a user whose set cannot be stored, is reported and skipped; the others are
-done and the exit status is 1. Sets are hashed on every core (set
-RAYON_NUM_THREADS to use fewer). A progress bar is shown on stderr when it is
-a terminal. With --format json, stdout has one JSON object per user per line
-(JSON Lines).")]
-pub(super) struct Args {
-    /// Users to generate codes for
-    #[arg(required_unless_present = "users_from")]
-    users: Vec<String>,
-    /// Also read user names, one per line, from FILE ('-' for stdin)
-    #[arg(long, value_name = "FILE|-")]
-    users_from: Option<PathBuf>,
-    /// Codes per set (1..=100) [default: 10, or the config file's]
-    #[arg(long)]
-    count: Option<usize>,
-    /// Symbols per code (crockford 8..=32, digits 8..=20) [default: 10, or the config file's]
-    #[arg(long)]
-    length: Option<usize>,
-    /// Alphabet: crockford or digits [default: crockford, or the config file's]
-    #[arg(long)]
-    alphabet: Option<Alphabet>,
-    /// Output format: a printable sheet, or one JSON object per user per line
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// Write the codes to this 0600 file (one user) or into this directory, one 0600 sheet per user
-    #[arg(long, value_name = "PATH")]
-    output: Option<PathBuf>,
-}
+use super::args::{Cli, Format, GenerateArgs as Args};
+use super::{Context, Problems, human_time, rfc3339, with_root_hint};
+use pam_backup_codes::code::{CodeFormat, PlainCode};
+use pam_backup_codes::codeset::{CodeSet, GenerateError};
+use pam_backup_codes::kdf::Workspace;
+use pam_backup_codes::store::Store;
+use pam_backup_codes::username::UserName;
 
 /// Where the plain codes go.
 enum Output {
@@ -88,7 +55,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     .unwrap_or_else(|e| usage_error(&e.to_string()));
     let count = args.count.unwrap_or(defaults.count);
     if !CodeFormat::COUNTS.contains(&count) {
-        usage_error(&crate::code::FormatError::Count(count).to_string());
+        usage_error(&pam_backup_codes::code::FormatError::Count(count).to_string());
     }
     let params = defaults.kdf();
 
@@ -139,13 +106,13 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                     stored += 1;
                     ControlFlow::Continue(())
                 }
-                Err(Failure::User(e)) => {
+                Err(ProvisionError::User(e)) => {
                     progress.suspend(|| {
                         problems.report(format_args!("{user}: {e}; the old set, if any, is unchanged"))
                     });
                     ControlFlow::Continue(())
                 }
-                Err(Failure::Output(e)) => {
+                Err(ProvisionError::Output(e)) => {
                     progress.suspend(|| problems.report(format_args!("{user}: {e}")));
                     ControlFlow::Break(())
                 }
@@ -401,7 +368,7 @@ impl Sheet<'_> {
 }
 
 /// Why a user was not provisioned.
-enum Failure {
+enum ProvisionError {
     /// This user only; the old set is unchanged and the run goes on.
     User(String),
     /// The set was stored but its codes could not be printed: stop the run.
@@ -414,8 +381,8 @@ fn provision(
     sheet: &Sheet<'_>,
     generated: Result<(CodeSet, Vec<PlainCode>), GenerateError>,
     stdout: &mut impl Write,
-) -> Result<(), Failure> {
-    let (set, codes) = generated.map_err(|e| Failure::User(e.to_string()))?;
+) -> Result<(), ProvisionError> {
+    let (set, codes) = generated.map_err(|e| ProvisionError::User(e.to_string()))?;
     let text = sheet.render(&set, &codes);
     let sheet_path = match output {
         Output::Stdout => None,
@@ -424,14 +391,14 @@ fn provision(
     };
     if let Some(path) = &sheet_path {
         write_private(path, text.as_bytes())
-            .map_err(|e| Failure::User(format!("{}: cannot write the sheet: {e}", path.display())))?;
+            .map_err(|e| ProvisionError::User(format!("{}: cannot write the sheet: {e}", path.display())))?;
     }
     let stored = store.lock().and_then(|lock| lock.write(sheet.user, &set));
     if let Err(e) = stored {
         if let Some(path) = &sheet_path {
             let _ = std::fs::remove_file(path);
         }
-        return Err(Failure::User(e.to_string()));
+        return Err(ProvisionError::User(e.to_string()));
     }
     match (sheet_path, output) {
         (Some(path), Output::File(_)) => {
@@ -447,7 +414,7 @@ fn provision(
         (None, _) => stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| Failure::Output(format!("stored, but printing the codes failed: {e}"))),
+            .map_err(|e| ProvisionError::Output(format!("stored, but printing the codes failed: {e}"))),
     }
 }
 
@@ -470,7 +437,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kdf::KdfParams;
+    use pam_backup_codes::kdf::KdfParams;
 
     #[test]
     fn names_file_skips_blanks_and_comments() {

@@ -1,0 +1,94 @@
+//! The command line of `backup-codes`, apart from what runs it so that
+//! `examples/mangen.rs` can include this file and write the manual pages.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pam_backup_codes::code::Alphabet;
+
+/// Manage single-use backup codes for pam_backup_codes.
+#[derive(Debug, Parser)]
+#[command(name = "backup-codes", version, about, long_about = None)]
+pub struct Cli {
+    /// Store directory [default: from the config file, else /var/lib/pam-backup-codes]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Configuration file [default: /etc/security/pam_backup_codes.conf]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a new set for each user, replacing any old one at once
+    Generate(GenerateArgs),
+    /// Show codes left, each use (when, service, host), failures and lock state
+    Status {
+        /// Users to show [default: every user in the store]
+        users: Vec<String>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Delete users' sets
+    Revoke {
+        /// Users whose codes to delete
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+    /// Clear users' failure counts and locks
+    Unlock {
+        /// Users to unlock
+        #[arg(required = true)]
+        users: Vec<String>,
+    },
+    /// Check the configuration, the store's ownership and modes, and every file
+    Check,
+}
+
+/// The arguments of `generate`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Bulk provisioning: users come from the arguments, then from --users-from, one
+name per line; blank lines and everything from '#' to the end of a line are
+skipped. A name listed twice gets one set (noted on stderr). An invalid name,
+or a user whose set cannot be stored, is reported and skipped; the others are
+done and the exit status is 1. Sets are hashed on every core (set
+RAYON_NUM_THREADS to use fewer). A progress bar is shown on stderr when it is
+a terminal. With --format json, stdout has one JSON object per user per line
+(JSON Lines).")]
+pub struct GenerateArgs {
+    /// Users to generate codes for
+    #[arg(required_unless_present = "users_from")]
+    pub users: Vec<String>,
+    /// Also read user names, one per line, from FILE ('-' for stdin)
+    #[arg(long, value_name = "FILE|-")]
+    pub users_from: Option<PathBuf>,
+    /// Codes per set (1..=100) [default: 10, or the config file's]
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Symbols per code (crockford 8..=32, digits 8..=20) [default: 10, or the config file's]
+    #[arg(long)]
+    pub length: Option<usize>,
+    /// Alphabet: crockford or digits [default: crockford, or the config file's]
+    #[arg(long)]
+    pub alphabet: Option<Alphabet>,
+    /// Output format: a printable sheet, or one JSON object per user per line
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the codes to this 0600 file (one user) or into this directory, one 0600 sheet per user
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+}
