@@ -33,7 +33,7 @@ use std::time::Instant;
 use pam_backup_codes::code::{CodeFormat, normalize};
 use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
 use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
-use pam_backup_codes::store::Store;
+use pam_backup_codes::store::DirStore;
 use pam_backup_codes::username::{UserName, UserNameError};
 use time::OffsetDateTime;
 
@@ -621,13 +621,13 @@ impl Pam {
     }
 }
 
-/// `StoreLock::write` of a 10-code set: what marking a code used costs on
+/// `DirLock::write` of a 10-code set: what marking a code used costs on
 /// top of the hash, on the disk that holds the temporary directory.
 fn store_write(runs: usize) -> Result<Stats, String> {
     need_root()?;
     let dir = bench_dir()?;
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())?;
-    let store = Store::open(dir.path()).map_err(|e| e.to_string())?;
+    let store = DirStore::open(dir.path()).map_err(|e| e.to_string())?;
     let cheap = KdfParams {
         m_cost: 8192,
         t_cost: 1,

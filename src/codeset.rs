@@ -275,17 +275,18 @@ impl CodeSet {
         self.codes.iter().filter(|c| c.used.is_none()).count()
     }
 
-    /// Hashes an attempt: exactly one Argon2id evaluation. Input that cannot be
-    /// a code of this set is hashed as a fixed dummy of the same length (so it
-    /// costs as much) and yields `None`.
+    /// Hashes an attempt: exactly one Argon2id evaluation (see
+    /// [`Hashing::digest`]).
     pub fn digest(&self, input: &[u8]) -> Result<Option<Zeroizing<Hash>>, KdfError> {
-        let format = self.format().map_err(|e| KdfError::Argon2(e.to_string()))?;
-        match code::normalize(input, format) {
-            Some(normalized) => self.kdf.params.hash(&self.kdf.salt, &normalized).map(Some),
-            None => {
-                let dummy = vec![b'0'; self.length];
-                self.kdf.params.hash(&self.kdf.salt, &dummy).map(|_| None)
-            }
+        self.hashing().digest(input)
+    }
+
+    /// How an attempt against this set is hashed.
+    pub fn hashing(&self) -> Hashing {
+        Hashing {
+            alphabet: self.alphabet,
+            length: self.length,
+            kdf: self.kdf.clone(),
         }
     }
 
@@ -301,7 +302,41 @@ impl CodeSet {
     /// Whether `other` was hashed with the same parameters and salt, so that
     /// a digest made for one is valid for the other.
     pub fn same_kdf(&self, other: &Self) -> bool {
-        self.kdf == other.kdf && self.alphabet == other.alphabet && self.length == other.length
+        self.hashing() == other.hashing()
+    }
+}
+
+/// What a login needs to hash an attempt, and nothing more: the code format,
+/// the KDF parameters and the salt of a set, without its hashes (the fleet
+/// store never shows those to a login).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hashing {
+    /// The alphabet of the codes.
+    pub alphabet: Alphabet,
+    /// Symbols per code.
+    pub length: usize,
+    /// The KDF, its parameters and the set's salt.
+    pub kdf: Kdf,
+}
+
+impl Hashing {
+    /// The format of the codes.
+    pub fn format(&self) -> Result<CodeFormat, FormatError> {
+        CodeFormat::new(self.alphabet, self.length)
+    }
+
+    /// Hashes an attempt: exactly one Argon2id evaluation. Input that cannot be
+    /// a code of this set is hashed as a fixed dummy of the same length (so it
+    /// costs as much) and yields `None`.
+    pub fn digest(&self, input: &[u8]) -> Result<Option<Zeroizing<Hash>>, KdfError> {
+        let format = self.format().map_err(|e| KdfError::Argon2(e.to_string()))?;
+        match code::normalize(input, format) {
+            Some(normalized) => self.kdf.params.hash(&self.kdf.salt, &normalized).map(Some),
+            None => {
+                let dummy = vec![b'0'; self.length];
+                self.kdf.params.hash(&self.kdf.salt, &dummy).map(|_| None)
+            }
+        }
     }
 }
 

@@ -1,15 +1,15 @@
-//! One login attempt against the store, free of PAM: hash once, then under the
-//! store lock re-read the file, match, and durably record the outcome before
-//! reporting it.
+//! One login attempt against the store, free of PAM: hash once, then have the
+//! store judge the digest under its lock (match, mark used or count the
+//! failure) and durably record the outcome before reporting it.
 
 use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::codeset::{CodeSet, CodeUse, Match, clip_field};
+use crate::codeset::{CodeSet, CodeUse, Hashing, Match, clip_field};
 use crate::kdf::{KdfError, KdfParams, Salt};
 use crate::lockout::{LockedUntil, Lockout};
-use crate::store::{Store, StoreError};
+use crate::store::{Attempt, Judgement, Store, StoreError};
 use crate::username::UserName;
 
 /// Where a login comes from, recorded with the code it uses.
@@ -101,10 +101,12 @@ impl From<KdfError> for LoginError {
     }
 }
 
-/// Tries `input` against `user`'s set. `snapshot` is the set as read before
-/// prompting; the Argon2id evaluation is done with it, outside the lock. The
-/// caller checks the snapshot's lock state before prompting (no prompt while
-/// locked); the check that counts is made here, under the store lock.
+/// Tries `input` against `user`'s set. `hashing` is what the store said
+/// before prompting ([`Store::login_info`]); the one Argon2id evaluation is
+/// done with it, on this host and outside any lock, and the store then judges
+/// the digest under its lock ([`Store::judge`]). The caller checks the lock
+/// state before prompting (no prompt while locked); the check that counts is
+/// the store's, under the lock.
 ///
 /// `clock` is read again once the store lock is held, so that the times
 /// recorded by concurrent attempts follow the order in which they were
@@ -114,45 +116,59 @@ impl From<KdfError> for LoginError {
 pub fn attempt(
     store: &Store,
     user: &UserName,
-    snapshot: &CodeSet,
+    hashing: &Hashing,
     input: &[u8],
     policy: &Lockout,
     origin: &Origin,
     clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
-    let mut digest = snapshot.digest(input)?;
+    let mut hashing = hashing.clone();
+    // A new set replacing the old one while we hashed (rare) costs a second
+    // hash; a second replacement during one login is refused.
+    for _ in 0..2 {
+        let digest = hashing.digest(input)?;
+        let attempt = Attempt {
+            user,
+            hashing: &hashing,
+            digest: digest.as_deref(),
+            policy,
+            origin,
+        };
+        match store.judge(&attempt, &clock)? {
+            Judgement::Judged(outcome) => return Ok(outcome),
+            Judgement::Rehash(new) => hashing = new,
+        }
+    }
+    Ok(Outcome::Refused {
+        reused: None,
+        locked: false,
+    })
+}
 
-    let lock = store.lock()?;
-    let now = clock();
-    let Some(mut set) = lock.read(user)? else {
-        // Revoked while we were hashing: nothing to match, nothing to count.
-        return Ok(Outcome::Refused {
-            reused: None,
-            locked: false,
-        });
-    };
-    if !set.same_kdf(snapshot) {
-        // A new set replaced the old one meanwhile (rare): hash again for it.
-        digest = set.digest(input)?;
-    }
+/// The judgement itself, on a set read under the store's lock: the lock
+/// state, then the digest against every hash; the code is marked used (and
+/// the tally reset) or the failure counted in `set`, which the store then
+/// writes back unless the outcome is [`Outcome::Locked`].
+pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> Outcome {
+    let policy = attempt.policy;
     if let Some(until) = policy.locked_until(&set.tally, now) {
-        return Ok(Outcome::Locked(until));
+        return Outcome::Locked(until);
     }
-    let found = digest.as_ref().map_or(Match::None, |d| set.find(d));
-    let outcome = match found {
+    let found = attempt.digest.map_or(Match::None, |d| set.find(d));
+    match found {
         Match::Unused(i) => {
             let Some(entry) = set.codes.get_mut(i) else {
                 // `find` only returns indices into `set.codes`; were that
                 // ever wrong, refuse rather than accept an unmarked code.
-                return Ok(Outcome::Refused {
+                return Outcome::Refused {
                     reused: None,
                     locked: false,
-                });
+                };
             };
             entry.used = Some(CodeUse {
                 at: now,
-                service: origin.service.clone(),
-                rhost: origin.rhost.clone(),
+                service: attempt.origin.service.clone(),
+                rhost: attempt.origin.rhost.clone(),
             });
             set.tally.reset();
             Outcome::Accepted {
@@ -167,10 +183,7 @@ pub fn attempt(
             reused: None,
             locked: policy.record_failure(&mut set.tally, now),
         },
-    };
-    // Durable before reporting: if this fails, so does the attempt.
-    lock.write(user, &set)?;
-    Ok(outcome)
+    }
 }
 
 /// Burns one Argon2id evaluation at `params` with a random salt, so that a
@@ -198,7 +211,7 @@ mod tests {
             OffsetDateTime::now_utc(),
         )
         .unwrap();
-        store.lock().unwrap().write(&user, &set).unwrap();
+        store.put(&user, set).unwrap();
         (tmp, store, user, plain)
     }
 
@@ -216,8 +229,8 @@ mod tests {
         policy: &Lockout,
         now: OffsetDateTime,
     ) -> Outcome {
-        let snapshot = store.read(user).unwrap().unwrap();
-        attempt(store, user, &snapshot, input, policy, &origin(), || now).unwrap()
+        let hashing = store.read(user).unwrap().unwrap().hashing();
+        attempt(store, user, &hashing, input, policy, &origin(), || now).unwrap()
     }
 
     #[test]
@@ -284,7 +297,7 @@ mod tests {
     #[test]
     fn a_set_replaced_after_the_snapshot_is_matched_against_the_new_one() {
         let (_tmp, store, alice, old_plain) = setup();
-        let snapshot = store.read(&alice).unwrap().unwrap();
+        let snapshot = store.read(&alice).unwrap().unwrap().hashing();
         let (new_set, new_plain) = CodeSet::generate(
             CodeFormat::DEFAULT,
             3,
@@ -292,7 +305,7 @@ mod tests {
             OffsetDateTime::now_utc(),
         )
         .unwrap();
-        store.lock().unwrap().write(&alice, &new_set).unwrap();
+        store.put(&alice, new_set).unwrap();
         let now = OffsetDateTime::now_utc();
         let policy = Lockout::default();
         let old = attempt(
@@ -330,10 +343,10 @@ mod tests {
         // Concurrent attempts must record times in the order they are judged
         // (see `attempt`): the clock is read again once the lock is held.
         let (_tmp, store, alice, _plain) = setup();
-        let snapshot = store.read(&alice).unwrap().unwrap();
+        let snapshot = store.read(&alice).unwrap().unwrap().hashing();
         let held = std::cell::RefCell::new(Vec::new());
         let clock = || {
-            let probe = std::fs::File::open(store.path()).unwrap();
+            let probe = std::fs::File::open(store.location()).unwrap();
             held.borrow_mut().push(probe.try_lock().is_err());
             OffsetDateTime::now_utc()
         };
@@ -367,8 +380,8 @@ mod tests {
     #[test]
     fn a_revoked_set_refuses() {
         let (_tmp, store, alice, plain) = setup();
-        let snapshot = store.read(&alice).unwrap().unwrap();
-        store.lock().unwrap().remove(&alice).unwrap();
+        let snapshot = store.read(&alice).unwrap().unwrap().hashing();
+        store.edit(&alice, |_| (crate::store::Edit::Remove, ())).unwrap();
         let out = attempt(
             &store,
             &alice,

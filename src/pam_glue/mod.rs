@@ -16,7 +16,7 @@ use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
 use crate::code;
-use crate::codeset::{CodeSet, CodeUse};
+use crate::codeset::{CodeUse, Hashing};
 use crate::config::CodeSettings;
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
@@ -191,21 +191,24 @@ impl<'h> Transaction<'h> {
         );
 
         let store = Store::open(&options.store).map_err(Failure::Store)?;
-        let Some(set) = store.read(&user).map_err(Failure::Store)? else {
+        let policy = options.login.lockout();
+        let info = store
+            .login_info(&user, &policy, &origin, OffsetDateTime::now_utc())
+            .map_err(Failure::Store)?;
+        let Some(info) = info else {
             return self.no_codes(&options);
         };
-        let policy = options.login.lockout();
-        if let Some(until) = policy.locked_until(&set.tally, OffsetDateTime::now_utc()) {
+        if let Some(until) = info.locked {
             return Err(Failure::Locked(until));
         }
-        let input = self.read_code(&options, Some(&set))?;
+        let input = self.read_code(&options, Some(&info.hashing))?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
         // The time of the attempt is taken when it is judged, under the store
         // lock (see `login::attempt`), not when the code was asked for.
         match login::attempt(
             &store,
             &user,
-            &set,
+            &info.hashing,
             input,
             &policy,
             &origin,
@@ -305,7 +308,7 @@ impl<'h> Transaction<'h> {
     fn read_code(
         &mut self,
         options: &Options,
-        set: Option<&CodeSet>,
+        set: Option<&Hashing>,
     ) -> Result<Option<SecretBytes>, Failure> {
         let token = match options.source {
             CodeSource::Prompt => None,
@@ -371,7 +374,7 @@ impl<'h> Transaction<'h> {
 }
 
 /// Without a set, the configured format stands in, as for the decoy hash.
-fn looks_like_code(set: Option<&CodeSet>, settings: &CodeSettings, token: &[u8]) -> bool {
-    let format = set.map_or_else(|| settings.format(), CodeSet::format);
+fn looks_like_code(set: Option<&Hashing>, settings: &CodeSettings, token: &[u8]) -> bool {
+    let format = set.map_or_else(|| settings.format(), Hashing::format);
     format.is_ok_and(|f| code::normalize(token, f).is_some())
 }

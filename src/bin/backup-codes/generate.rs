@@ -393,7 +393,7 @@ fn provision(
         write_private(path, text.as_bytes())
             .map_err(|e| ProvisionError::User(format!("{}: cannot write the sheet: {e}", path.display())))?;
     }
-    let stored = store.lock().and_then(|lock| lock.write(sheet.user, &set));
+    let stored = store.put(sheet.user, set);
     if let Err(e) = stored {
         if let Some(path) = &sheet_path {
             let _ = std::fs::remove_file(path);

@@ -14,8 +14,9 @@ use clap::Parser;
 use time::OffsetDateTime;
 
 use args::{Cli, Command};
+use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
-use pam_backup_codes::store::{Store, StoreError, StoreLock};
+use pam_backup_codes::store::{Edit, Store};
 use pam_backup_codes::username::UserName;
 
 /// Everything a command needs: the configuration and the chosen store path.
@@ -98,24 +99,28 @@ fn with_root_hint(e: impl std::fmt::Display) -> String {
     }
 }
 
-/// Runs `change` for each valid user, all under one store lock; its error
-/// or "has no backup codes" (`Ok(None)`) is reported, its message printed.
+/// Runs `change` on each valid user's set under the store's lock (see
+/// [`Store::edit`]); "has no backup codes" (`None`) and store errors are
+/// reported, the message of a change printed.
 fn for_each_locked(
     ctx: &Context,
     names: &[String],
     problems: &mut Problems,
-    change: impl Fn(&StoreLock<'_>, &UserName) -> Result<Option<String>, StoreError>,
+    change: impl Fn(CodeSet) -> (Edit, String),
 ) {
     let users = parse_users(names, problems);
     let Some(store) = open_store(ctx, problems) else {
         return;
     };
-    let lock = match store.lock() {
-        Ok(lock) => lock,
-        Err(e) => return problems.report(e),
-    };
     for user in users {
-        match change(&lock, &user) {
+        let edited = store.edit(&user, |set| match set {
+            Some(set) => {
+                let (edit, done) = change(set);
+                (edit, Some(done))
+            }
+            None => (Edit::Keep, None),
+        });
+        match edited {
             Ok(Some(done)) => println!("{user}: {done}"),
             Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
             Err(e) => problems.report(e),
@@ -124,20 +129,19 @@ fn for_each_locked(
 }
 
 fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
-    for_each_locked(ctx, names, problems, |lock, user| {
-        Ok(lock.remove(user)?.then(|| "codes revoked".to_owned()))
+    for_each_locked(ctx, names, problems, |_| {
+        (Edit::Remove, "codes revoked".to_owned())
     });
 }
 
 fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
-    for_each_locked(ctx, names, problems, |lock, user| {
-        let Some(mut set) = lock.read(user)? else {
-            return Ok(None);
-        };
+    for_each_locked(ctx, names, problems, |mut set| {
         let failures = set.tally.failures;
         set.tally.reset();
-        lock.write(user, &set)?;
-        Ok(Some(format!("unlocked ({failures} failures cleared)")))
+        (
+            Edit::Write(set),
+            format!("unlocked ({failures} failures cleared)"),
+        )
     });
 }
 
@@ -149,41 +153,15 @@ fn check(ctx: &Context, problems: &mut Problems) {
     let Some(store) = open_store(ctx, problems) else {
         return;
     };
-    // The module only needs the directory closed to writers; 0700 also
-    // keeps others from listing who has codes.
-    if let Ok(meta) = std::fs::metadata(store.path()) {
-        use std::os::unix::fs::MetadataExt;
-        if meta.mode() & 0o077 != 0 {
-            problems.report(format_args!(
-                "{}: mode {:04o}, should be 0700: others can see who has codes",
-                store.path().display(),
-                meta.mode() & 0o7777
-            ));
-        }
-    }
-    let (users, others) = match store.list() {
-        Ok(listing) => listing,
+    let report = match store.check() {
+        Ok(report) => report,
         Err(e) => return problems.report(e),
     };
-    for name in others {
-        problems.report(format_args!(
-            "{}: unexpected entry in the store",
-            store.path().join(name).display()
-        ));
-    }
-    let mut good = 0;
-    for user in &users {
-        match store.read(user) {
-            Ok(_) => good += 1,
-            Err(e) => problems.report(e),
-        }
+    for problem in report.problems {
+        problems.report(problem);
     }
     if problems.0 == 0 {
-        println!(
-            "ok: {} is trusted, {good} user file{} valid",
-            store.path().display(),
-            if good == 1 { "" } else { "s" }
-        );
+        println!("ok: {}", report.summary);
     }
 }
 

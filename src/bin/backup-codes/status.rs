@@ -14,8 +14,8 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
         return;
     };
     let users = if names.is_empty() {
-        match store.list() {
-            Ok((users, _)) => users,
+        match store.users() {
+            Ok(users) => users,
             Err(e) => return problems.report(e),
         }
     } else {
@@ -40,7 +40,7 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
         }
         Format::Text => {
             if names.is_empty() && entries.is_empty() && problems.0 == 0 {
-                println!("no user has backup codes in {}", store.path().display());
+                println!("no user has backup codes in {}", store.location());
             }
             for (user, set) in &entries {
                 print!("{}", to_text(user, set.as_ref(), &policy, now));

@@ -1,4 +1,4 @@
-//! The store: one root-owned TOML file per user in a root-owned directory.
+//! The file store: one root-owned TOML file per user in a root-owned directory.
 //!
 //! Every file is opened relative to a descriptor of the store directory with
 //! `O_NOFOLLOW`, and trusted only after `fstat` on the opened descriptor says
@@ -14,7 +14,6 @@
 //! temporary file from a crash is removed by the next writer, under the lock,
 //! and is never read.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -25,6 +24,7 @@ use nix::fcntl::{AtFlags, OFlag, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
 
+use super::{CheckReport, StoreError};
 use crate::codeset::{CodeSet, ParseError};
 use crate::username::UserName;
 
@@ -34,93 +34,9 @@ pub const DEFAULT_DIR: &str = "/var/lib/pam-backup-codes";
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const FILE_SUFFIX: &str = ".toml";
 
-/// A problem with the store, naming the path and what is wrong with it.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A system call failed.
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What was being done ("open", "write", "rename"…).
-        action: &'static str,
-        /// The error.
-        source: io::Error,
-    },
-    /// The file or directory fails an ownership, type or mode check.
-    Insecure {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The file's content is not a valid code set.
-    Corrupt {
-        /// The file concerned.
-        path: PathBuf,
-        /// What is wrong.
-        reason: ParseError,
-    },
-    /// A set that would not read back; the file was left as it was.
-    Unwritable {
-        /// The file concerned.
-        path: PathBuf,
-        /// What is wrong with the set.
-        reason: ParseError,
-    },
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Io { path, action, source } => {
-                write!(f, "{}: cannot {action}: {source}", path.display())
-            }
-            Self::Insecure { path, reason } => {
-                write!(f, "{}: refused, {reason}", path.display())
-            }
-            Self::Corrupt { path, reason } => write!(f, "{}: corrupt, {reason}", path.display()),
-            Self::Unwritable { path, reason } => {
-                write!(
-                    f,
-                    "{}: not rewritten, the new content would be invalid: {reason}",
-                    path.display()
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
-            Self::Insecure { .. } => None,
-        }
-    }
-}
-
-impl StoreError {
-    fn io(path: PathBuf, action: &'static str, errno: Errno) -> Self {
-        Self::Io {
-            path,
-            action,
-            source: io::Error::from(errno),
-        }
-    }
-
-    fn insecure(path: PathBuf, reason: impl Into<String>) -> Self {
-        Self::Insecure {
-            path,
-            reason: reason.into(),
-        }
-    }
-}
-
 /// An open store directory.
 #[derive(Debug)]
-pub struct Store {
+pub struct DirStore {
     dir: OwnedFd,
     path: PathBuf,
 }
@@ -129,7 +45,7 @@ fn file_type(stat: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
 }
 
-impl Store {
+impl DirStore {
     /// Opens an existing store directory and checks that it is trusted.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let dir = nix::fcntl::open(
@@ -237,7 +153,7 @@ impl Store {
     }
 
     /// Takes the store's exclusive lock; writers must hold it.
-    pub fn lock(&self) -> Result<StoreLock<'_>, StoreError> {
+    pub fn lock(&self) -> Result<DirLock<'_>, StoreError> {
         // A descriptor of our own: flock belongs to the open file description,
         // so sharing `self.dir` would let two threads "hold" it at once.
         let fd = openat(
@@ -253,7 +169,7 @@ impl Store {
             action: "lock",
             source,
         })?;
-        Ok(StoreLock {
+        Ok(DirLock {
             store: self,
             _lock: file,
         })
@@ -289,15 +205,55 @@ impl Store {
     }
 }
 
+impl DirStore {
+    /// What `backup-codes check` reports: the directory's mode, entries that
+    /// are not user files, and every user file that does not read.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut problems = Vec::new();
+        // The module only needs the directory closed to writers; 0700 also
+        // keeps others from listing who has codes.
+        let stat = fstat(&self.dir).map_err(|e| StoreError::io(self.path.clone(), "stat", e))?;
+        if stat.st_mode & 0o077 != 0 {
+            problems.push(format!(
+                "{}: mode {:04o}, should be 0700: others can see who has codes",
+                self.path.display(),
+                stat.st_mode & 0o7777
+            ));
+        }
+        let (users, others) = self.list()?;
+        for name in others {
+            problems.push(format!(
+                "{}: unexpected entry in the store",
+                self.path.join(name).display()
+            ));
+        }
+        let mut good = 0;
+        for user in &users {
+            match self.read(user) {
+                Ok(_) => good += 1,
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        Ok(CheckReport {
+            problems,
+            summary: format!(
+                "{} is trusted, {good} user file{} valid",
+                self.path.display(),
+                if good == 1 { "" } else { "s" }
+            ),
+        })
+    }
+}
+
 /// Holds the store's lock; released on drop.
 #[derive(Debug)]
-pub struct StoreLock<'a> {
-    store: &'a Store,
+pub struct DirLock<'a> {
+    store: &'a DirStore,
     _lock: File,
 }
 
-impl StoreLock<'_> {
-    /// Reads a user's set (see [`Store::read`]).
+impl DirLock<'_> {
+    /// Reads a user's set (see [`DirStore::read`]).
     pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
         self.store.read(user)
     }
@@ -403,7 +359,7 @@ fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn remove_if_present(store: &Store, name: &str) -> Result<(), StoreError> {
+fn remove_if_present(store: &DirStore, name: &str) -> Result<(), StoreError> {
     // Look first: unlink reports EROFS even for a name that is not there, and
     // "cannot remove stale temporary file" would send an administrator of a
     // read-only store after a file that does not exist.
@@ -430,16 +386,16 @@ fn write_and_sync(fd: OwnedFd, bytes: &[u8], path: &Path) -> Result<(), StoreErr
     fsync(file.as_fd()).map_err(|e| StoreError::io(path.to_owned(), "fsync", e))
 }
 
-fn sync_dir(store: &Store) -> Result<(), StoreError> {
+fn sync_dir(store: &DirStore) -> Result<(), StoreError> {
     fsync(&store.dir).map_err(|e| StoreError::io(store.path.clone(), "fsync the directory", e))
 }
 
 /// Creates a subdirectory for tests, root-owned 0700.
 #[cfg(test)]
-fn test_store() -> (tempfile::TempDir, Store) {
+fn test_store() -> (tempfile::TempDir, DirStore) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("store");
-    let store = Store::open_or_create(&path).unwrap();
+    let store = DirStore::open_or_create(&path).unwrap();
     (tmp, store)
 }
 
@@ -590,24 +546,34 @@ mod tests {
         let dir = tmp.path().join("store");
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o770)).unwrap();
-        assert!(Store::open(&dir).unwrap_err().to_string().contains("mode 0770"));
+        assert!(
+            DirStore::open(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("mode 0770")
+        );
         std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o700)).unwrap();
         std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
-        assert!(Store::open(&dir).unwrap_err().to_string().contains("uid 65534"));
+        assert!(
+            DirStore::open(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("uid 65534")
+        );
         std::os::unix::fs::chown(&dir, Some(0), None).unwrap();
         let link = tmp.path().join("link");
         symlink(&dir, &link).unwrap();
         assert!(
-            Store::open(&link)
+            DirStore::open(&link)
                 .unwrap_err()
                 .to_string()
                 .contains("symbolic link")
         );
         assert!(matches!(
-            Store::open(&tmp.path().join("missing")),
+            DirStore::open(&tmp.path().join("missing")),
             Err(StoreError::Io { .. })
         ));
-        assert!(Store::open(&dir).is_ok());
+        assert!(DirStore::open(&dir).is_ok());
     }
 
     #[test]

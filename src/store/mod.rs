@@ -1,0 +1,295 @@
+//! The store: where users' code sets live, behind one interface.
+//!
+//! The PAM glue ([`crate::login`]) and every command of the CLI talk to
+//! [`Store`] and never to a backend. A login asks for what it needs to hash
+//! ([`Store::login_info`]: the KDF parameters, salt, code format and lock
+//! state, never a hash), hashes once on this host, then has the digest judged
+//! under the store's lock ([`Store::judge`]): matched against every stored
+//! hash, the code marked used or the failure counted, durably, before the
+//! answer. Administration reads a whole [`CodeSet`] and writes it back under
+//! the same lock ([`Store::edit`]), so a command needs no code of its own per
+//! backend.
+//!
+//! The backend is a directory of TOML files ([`dir`], the embedded default).
+
+pub mod dir;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use time::OffsetDateTime;
+
+use crate::codeset::{CodeSet, Hashing, ParseError};
+use crate::kdf::Hash;
+use crate::lockout::{LockedUntil, Lockout};
+use crate::login::{self, Origin, Outcome};
+use crate::username::UserName;
+pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
+
+/// A problem with the store, naming the path and what is wrong with it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A system call failed.
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What was being done ("open", "write", "rename"…).
+        action: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file or directory fails an ownership, type or mode check.
+    Insecure {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's content is not a valid code set.
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: ParseError,
+    },
+    /// A set that would not read back; the file was left as it was.
+    Unwritable {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with the set.
+        reason: ParseError,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, action, source } => {
+                write!(f, "{}: cannot {action}: {source}", path.display())
+            }
+            Self::Insecure { path, reason } => {
+                write!(f, "{}: refused, {reason}", path.display())
+            }
+            Self::Corrupt { path, reason } => write!(f, "{}: corrupt, {reason}", path.display()),
+            Self::Unwritable { path, reason } => {
+                write!(
+                    f,
+                    "{}: not rewritten, the new content would be invalid: {reason}",
+                    path.display()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
+            Self::Insecure { .. } => None,
+        }
+    }
+}
+
+impl StoreError {
+    pub(crate) fn io(path: PathBuf, action: &'static str, errno: Errno) -> Self {
+        Self::Io {
+            path,
+            action,
+            source: io::Error::from(errno),
+        }
+    }
+
+    pub(crate) fn insecure(path: PathBuf, reason: impl Into<String>) -> Self {
+        Self::Insecure {
+            path,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// An open store, whichever the backend.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Store {
+    /// A directory of one TOML file per user.
+    Dir(DirStore),
+}
+
+/// What a login learns before it prompts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginInfo {
+    /// How to hash the attempt.
+    pub hashing: Hashing,
+    /// Whether the codes are locked for this login, and until when. Advisory:
+    /// the judgement checks again under the lock.
+    pub locked: Option<LockedUntil>,
+}
+
+/// One hashed attempt, to be judged under the store's lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    /// Whose codes.
+    pub user: &'a UserName,
+    /// What the digest was made with.
+    pub hashing: &'a Hashing,
+    /// The digest of the typed code; `None` for input that cannot be a code.
+    pub digest: Option<&'a Hash>,
+    /// The lockout policy.
+    pub policy: &'a Lockout,
+    /// Where the login comes from.
+    pub origin: &'a Origin,
+}
+
+/// The store's answer to an [`Attempt`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// Judged, and the result is durable.
+    Judged(Outcome),
+    /// The set was replaced since the attempt was hashed: hash again with this
+    /// and retry. Nothing was counted.
+    Rehash(Hashing),
+}
+
+/// What [`Store::edit`] does with a user's set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Leave it as it is.
+    Keep,
+    /// Replace it (or enrol the user) with this set.
+    Write(CodeSet),
+    /// Delete it: the user is no longer enrolled.
+    Remove,
+}
+
+/// What `backup-codes check` found in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// One line per problem.
+    pub problems: Vec<String>,
+    /// What was verified, for when there is no problem.
+    pub summary: String,
+}
+
+impl Store {
+    /// Opens an existing store and checks that it is trusted.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        DirStore::open(path).map(Self::Dir)
+    }
+
+    /// Opens the store, creating a missing store directory (root, 0700).
+    pub fn open_or_create(path: &Path) -> Result<Self, StoreError> {
+        DirStore::open_or_create(path).map(Self::Dir)
+    }
+
+    /// Where the store is, for messages.
+    pub fn location(&self) -> String {
+        match self {
+            Self::Dir(store) => store.path().display().to_string(),
+        }
+    }
+
+    /// What a login needs before prompting; `None` if the user has no set.
+    pub fn login_info(
+        &self,
+        user: &UserName,
+        policy: &Lockout,
+        _origin: &Origin,
+        now: OffsetDateTime,
+    ) -> Result<Option<LoginInfo>, StoreError> {
+        match self {
+            Self::Dir(store) => Ok(store.read(user)?.map(|set| LoginInfo {
+                hashing: set.hashing(),
+                locked: policy.locked_until(&set.tally, now),
+            })),
+        }
+    }
+
+    /// Judges a hashed attempt under the store's lock and records the result
+    /// durably before returning it. `clock` is read once the lock is held
+    /// (see [`login::attempt`]).
+    pub fn judge(
+        &self,
+        attempt: &Attempt<'_>,
+        clock: &dyn Fn() -> OffsetDateTime,
+    ) -> Result<Judgement, StoreError> {
+        match self {
+            Self::Dir(store) => {
+                let lock = store.lock()?;
+                let now = clock();
+                let Some(mut set) = lock.read(attempt.user)? else {
+                    // Revoked while we were hashing: nothing to match or count.
+                    return Ok(Judgement::Judged(Outcome::Refused {
+                        reused: None,
+                        locked: false,
+                    }));
+                };
+                let hashing = set.hashing();
+                if hashing != *attempt.hashing {
+                    return Ok(Judgement::Rehash(hashing));
+                }
+                let outcome = login::judge(&mut set, attempt, now);
+                if !matches!(outcome, Outcome::Locked(_)) {
+                    // Durable before reporting: if this fails, so does the attempt.
+                    lock.write(attempt.user, &set)?;
+                }
+                Ok(Judgement::Judged(outcome))
+            }
+        }
+    }
+
+    /// The users that have a set, sorted.
+    pub fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        match self {
+            Self::Dir(store) => store.list().map(|(users, _)| users),
+        }
+    }
+
+    /// A user's whole set (administration), `None` if the user has none.
+    pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
+        match self {
+            Self::Dir(store) => store.read(user),
+        }
+    }
+
+    /// Reads a user's set under the store's lock, lets `change` decide what to
+    /// do with it, and does it before the lock is released. Returns what
+    /// `change` returned.
+    pub fn edit<T>(
+        &self,
+        user: &UserName,
+        change: impl FnOnce(Option<CodeSet>) -> (Edit, T),
+    ) -> Result<T, StoreError> {
+        match self {
+            Self::Dir(store) => {
+                let lock = store.lock()?;
+                let (edit, result) = change(lock.read(user)?);
+                match edit {
+                    Edit::Keep => {}
+                    Edit::Write(set) => lock.write(user, &set)?,
+                    Edit::Remove => {
+                        lock.remove(user)?;
+                    }
+                }
+                Ok(result)
+            }
+        }
+    }
+
+    /// Replaces (or creates) a user's set.
+    pub fn put(&self, user: &UserName, set: CodeSet) -> Result<(), StoreError> {
+        self.edit(user, |_| (Edit::Write(set), ()))
+    }
+
+    /// Checks the store as `backup-codes check` reports it: the backend's own
+    /// trust checks, and that every set reads.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        match self {
+            Self::Dir(store) => store.check(),
+        }
+    }
+}
