@@ -1,7 +1,10 @@
 //! `backup-codes status`: what is left, where each code went, and lock state.
 
-use serde_json::{Value, json};
+use std::io::Write;
+
+use serde::Serialize;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use super::args::Format;
 use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
@@ -32,11 +35,20 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
     }
     match format {
         Format::Json => {
-            let list: Vec<Value> = entries
+            let list: Vec<JsonEntry<'_>> = entries
                 .iter()
-                .map(|(user, set)| to_json(user, set.as_ref(), &policy, now))
+                .map(|(user, set)| JsonEntry::new(user, set.as_ref(), &policy, now))
                 .collect();
-            println!("{}", Value::Array(list));
+            let mut out = Zeroizing::new(Vec::new());
+            let written = serde_json::to_writer(&mut *out, &list)
+                .map_err(std::io::Error::from)
+                .and_then(|()| {
+                    out.push(b'\n');
+                    std::io::stdout().lock().write_all(&out)
+                });
+            if let Err(e) = written {
+                problems.report(format_args!("printing the status failed: {e}"));
+            }
         }
         Format::Text => {
             if names.is_empty() && entries.is_empty() && problems.0 == 0 {
@@ -90,32 +102,72 @@ fn printable(text: &str) -> String {
     text.chars().flat_map(char::escape_debug).collect()
 }
 
-fn to_json(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: OffsetDateTime) -> Value {
-    let Some(set) = set else {
-        return json!({ "user": user.as_str(), "enrolled": false });
-    };
-    let uses: Vec<Value> = set
-        .codes
-        .iter()
-        .filter_map(|c| c.used.as_ref())
-        .map(|u| json!({ "at": rfc3339(u.at), "service": u.service, "rhost": u.rhost }))
-        .collect();
-    let lock = lock_state(set, policy, now);
-    json!({
-        "user": user.as_str(),
-        "enrolled": true,
-        "created": rfc3339(set.created),
-        "alphabet": set.alphabet.to_string(),
-        "length": set.length,
-        "total": set.codes.len(),
-        "remaining": set.remaining(),
-        "uses": uses,
-        "failures": set.tally.failures,
-        "locked": lock.is_some(),
-        "locked_until": match lock {
-            Some(LockedUntil::Time(t)) => Value::from(rfc3339(t)),
-            Some(LockedUntil::AdminUnlock) => Value::from("unlock"),
-            None => Value::Null,
-        },
-    })
+/// One user in `status --format json`. The keys are in alphabetical order,
+/// the order the output has always had.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonEntry<'a> {
+    Enrolled {
+        alphabet: String,
+        created: String,
+        enrolled: bool,
+        failures: u32,
+        length: usize,
+        locked: bool,
+        /// An RFC 3339 time, `"unlock"` (until `backup-codes unlock`) or null.
+        locked_until: Option<String>,
+        remaining: usize,
+        total: usize,
+        user: &'a str,
+        uses: Vec<JsonUse<'a>>,
+    },
+    Missing {
+        enrolled: bool,
+        user: &'a str,
+    },
+}
+
+/// One use of a code.
+#[derive(Serialize)]
+struct JsonUse<'a> {
+    at: String,
+    rhost: Option<&'a str>,
+    service: &'a str,
+}
+
+impl<'a> JsonEntry<'a> {
+    fn new(user: &'a UserName, set: Option<&'a CodeSet>, policy: &Lockout, now: OffsetDateTime) -> Self {
+        let Some(set) = set else {
+            return Self::Missing {
+                enrolled: false,
+                user: user.as_str(),
+            };
+        };
+        let lock = lock_state(set, policy, now);
+        Self::Enrolled {
+            alphabet: set.alphabet.to_string(),
+            created: rfc3339(set.created),
+            enrolled: true,
+            failures: set.tally.failures,
+            length: set.length,
+            locked: lock.is_some(),
+            locked_until: lock.map(|until| match until {
+                LockedUntil::Time(t) => rfc3339(t),
+                LockedUntil::AdminUnlock => "unlock".to_owned(),
+            }),
+            remaining: set.remaining(),
+            total: set.codes.len(),
+            user: user.as_str(),
+            uses: set
+                .codes
+                .iter()
+                .filter_map(|c| c.used.as_ref())
+                .map(|u| JsonUse {
+                    at: rfc3339(u.at),
+                    rhost: u.rhost.as_deref(),
+                    service: &u.service,
+                })
+                .collect(),
+        }
+    }
 }
