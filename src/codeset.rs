@@ -134,31 +134,78 @@ pub enum Match {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseError {
+    /// Not UTF-8 text.
+    NotUtf8(std::str::Utf8Error),
     /// Not valid TOML, or not the expected fields.
-    Toml(String),
+    Toml {
+        /// The line the error is on, when known.
+        line: Option<usize>,
+        /// What TOML or the schema says.
+        source: Box<toml::de::Error>,
+    },
     /// A version this build does not know.
     Version(u32),
-    /// The KDF is not Argon2id v1.3, or its parameters are out of range.
-    Kdf(String),
+    /// The KDF is not Argon2id v1.3.
+    Algorithm {
+        /// The algorithm named in the file.
+        algorithm: String,
+        /// The version named in the file.
+        version: u32,
+    },
+    /// The KDF parameters are out of range.
+    Kdf(KdfError),
     /// Alphabet/length or number of codes out of range.
     Format(FormatError),
     /// A recorded use with an oversized field.
     Field(&'static str),
+    /// The set could not be written as TOML.
+    Serialize(Box<toml::ser::Error>),
+    /// The set's TOML does not read back as the same set.
+    RoundTrip,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Toml(reason) => write!(f, "invalid TOML: {}", reason.trim_end()),
+            Self::NotUtf8(_) => f.write_str("invalid TOML: the file is not UTF-8"),
+            Self::Toml { line, source } => {
+                // One line, for syslog: the position and the message, not
+                // the multi-line excerpt of the file that toml's Display draws.
+                let message = source.message().split_whitespace().collect::<Vec<_>>().join(" ");
+                match line {
+                    Some(line) => write!(f, "invalid TOML: line {line}: {message}"),
+                    None => write!(f, "invalid TOML: {message}"),
+                }
+            }
             Self::Version(v) => write!(f, "unknown file version {v} (this build reads {VERSION})"),
-            Self::Kdf(reason) => write!(f, "unsupported KDF: {reason}"),
+            Self::Algorithm { algorithm, version } => write!(
+                f,
+                "unsupported KDF: {algorithm} version {version} (expected {ALGORITHM} version {ARGON2_VERSION})"
+            ),
+            Self::Kdf(e) => write!(f, "unsupported KDF: {e}"),
             Self::Format(e) => write!(f, "{e}"),
             Self::Field(name) => write!(f, "field {name} is longer than {MAX_FIELD_LEN} bytes"),
+            Self::Serialize(e) => {
+                let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                write!(f, "invalid TOML: {message}")
+            }
+            Self::RoundTrip => f.write_str("invalid TOML: the set does not read back as written"),
         }
     }
 }
 
-impl std::error::Error for ParseError {}
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::NotUtf8(e) => Some(e),
+            Self::Toml { source, .. } => Some(&**source),
+            Self::Kdf(e) => Some(e),
+            Self::Format(e) => Some(e),
+            Self::Serialize(e) => Some(&**e),
+            Self::Version(_) | Self::Algorithm { .. } | Self::Field(_) | Self::RoundTrip => None,
+        }
+    }
+}
 
 impl CodeSet {
     /// Generates `count` codes of `format`, hashed with `params` under one
@@ -187,7 +234,7 @@ impl CodeSet {
         params.validate().map_err(GenerateError::Kdf)?;
         let plain = format
             .generate(count)
-            .map_err(|e| GenerateError::Kdf(KdfError::Random(e.to_string())))?;
+            .map_err(|e| GenerateError::Kdf(KdfError::Random(e)))?;
         let salt = kdf::new_salt().map_err(GenerateError::Kdf)?;
         let codes = plain
             .iter()
@@ -218,7 +265,10 @@ impl CodeSet {
 
     /// Parses and validates a store file.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let set: Self = toml::from_str(text).map_err(|e| ParseError::Toml(one_line(&e, text)))?;
+        let set: Self = toml::from_str(text).map_err(|source| ParseError::Toml {
+            line: line_of(&source, text),
+            source: Box::new(source),
+        })?;
         set.validate()?;
         Ok(set)
     }
@@ -228,15 +278,12 @@ impl CodeSet {
             return Err(ParseError::Version(self.version));
         }
         if self.kdf.algorithm != ALGORITHM || self.kdf.version != ARGON2_VERSION {
-            return Err(ParseError::Kdf(format!(
-                "{} version {} (expected {ALGORITHM} version {ARGON2_VERSION})",
-                self.kdf.algorithm, self.kdf.version
-            )));
+            return Err(ParseError::Algorithm {
+                algorithm: self.kdf.algorithm.clone(),
+                version: self.kdf.version,
+            });
         }
-        self.kdf
-            .params
-            .validate()
-            .map_err(|e| ParseError::Kdf(e.to_string()))?;
+        self.kdf.params.validate().map_err(ParseError::Kdf)?;
         self.format().map_err(ParseError::Format)?;
         if !CodeFormat::COUNTS.contains(&self.codes.len()) {
             return Err(ParseError::Format(FormatError::Count(self.codes.len())));
@@ -256,11 +303,9 @@ impl CodeSet {
     /// back as this very set: a file the module could not read later would
     /// lock its user out, so such a set is refused before it is written.
     pub fn to_toml(&self) -> Result<String, ParseError> {
-        let text = toml::to_string(self).map_err(|e| ParseError::Toml(e.to_string()))?;
+        let text = toml::to_string(self).map_err(|e| ParseError::Serialize(Box::new(e)))?;
         if Self::parse(&text)? != *self {
-            return Err(ParseError::Toml(
-                "the set does not read back as written".to_owned(),
-            ));
+            return Err(ParseError::RoundTrip);
         }
         Ok(text)
     }
@@ -329,7 +374,7 @@ impl Hashing {
     /// a code of this set is hashed as a fixed dummy of the same length (so it
     /// costs as much) and yields `None`.
     pub fn digest(&self, input: &[u8]) -> Result<Option<Zeroizing<Hash>>, KdfError> {
-        let format = self.format().map_err(|e| KdfError::Argon2(e.to_string()))?;
+        let format = self.format().map_err(KdfError::Format)?;
         match code::normalize(input, format) {
             Some(normalized) => self.kdf.params.hash(&self.kdf.salt, &normalized).map(Some),
             None => {
@@ -340,18 +385,11 @@ impl Hashing {
     }
 }
 
-/// A TOML error as one line, for syslog: the position and the message, not
-/// the multi-line excerpt of the file that `Display` draws.
-fn one_line(error: &toml::de::Error, text: &str) -> String {
-    let message = error.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    match error.span() {
-        Some(span) => {
-            let before = text.as_bytes().get(..span.start).unwrap_or(text.as_bytes());
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            format!("line {line}: {message}")
-        }
-        None => message,
-    }
+/// The line of a TOML error in `text`, when the error has a position.
+fn line_of(error: &toml::de::Error, text: &str) -> Option<usize> {
+    let span = error.span()?;
+    let before = text.as_bytes().get(..span.start).unwrap_or(text.as_bytes());
+    Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
 }
 
 /// A set could not be generated.
@@ -373,7 +411,14 @@ impl fmt::Display for GenerateError {
     }
 }
 
-impl std::error::Error for GenerateError {}
+impl std::error::Error for GenerateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Format(e) => Some(e),
+            Self::Kdf(e) => Some(e),
+        }
+    }
+}
 
 /// Serde for fixed-size byte arrays as standard base64.
 mod base64_array {

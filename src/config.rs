@@ -24,6 +24,10 @@
 //!
 //! The file decides whether logins need a code, so it is trusted only if it
 //! is a regular file owned by root and not writable by group or others.
+//!
+//! `store` and the `[login]` keys are [`Setting`]s: one table of names and
+//! one setter ([`Config::set`]) serve this file and the module's pam.d
+//! arguments alike, as pam_faillock's options do.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -44,8 +48,7 @@ const MAX_SIZE: u64 = 64 * 1024;
 pub const DEFAULT_PROMPT: &str = "Backup code: ";
 
 /// The whole configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The store directory.
     pub store: PathBuf,
@@ -55,9 +58,9 @@ pub struct Config {
     pub codes: CodeSettings,
 }
 
-/// How the module behaves; each has a pam.d argument of the same name.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// How the module behaves; each is a [`Setting`], a `[login]` key and a
+/// pam.d argument of the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginSettings {
     /// Users without codes are ignored (PAM_IGNORE) instead of refused.
     pub nullok: bool,
@@ -178,14 +181,14 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: Insecurity,
     },
     /// Its content is invalid.
     Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        source: InvalidConfig,
     },
 }
 
@@ -194,14 +197,287 @@ impl fmt::Display for ConfigError {
         match self {
             Self::Io { path, source } => write!(f, "{}: cannot read: {source}", path.display()),
             Self::Insecure { path, reason } => write!(f, "{}: refused, {reason}", path.display()),
-            Self::Invalid { path, reason } => {
-                write!(f, "{}: invalid, {}", path.display(), reason.trim_end())
-            }
+            Self::Invalid { path, source } => write!(f, "{}: invalid, {source}", path.display()),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Insecure { .. } => None,
+            Self::Invalid { source, .. } => Some(source),
+        }
+    }
+}
+
+/// Why the file is not trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Insecurity {
+    /// Not a regular file.
+    NotRegular,
+    /// Owned by this uid, not root.
+    Owner(u32),
+    /// Group or others may write to it (the permission bits).
+    Writable(u32),
+    /// Larger than the limit.
+    TooLarge,
+}
+
+impl fmt::Display for Insecurity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRegular => f.write_str("not a regular file"),
+            Self::Owner(uid) => write!(f, "owned by uid {uid}, not root"),
+            Self::Writable(mode) => write!(f, "mode {mode:04o} is writable by group or others"),
+            Self::TooLarge => write!(f, "larger than {MAX_SIZE} bytes"),
+        }
+    }
+}
+
+/// What is wrong with the configuration's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidConfig {
+    /// Not TOML, or a key or type TOML's schema refuses.
+    Toml(Box<toml::de::Error>),
+    /// A `[login]` key that is not a login setting.
+    UnknownLogin(String),
+    /// A setting with a bad value.
+    Setting {
+        /// The setting.
+        setting: Setting,
+        /// What is wrong with its value.
+        problem: ValueError,
+    },
+    /// `[codes]`: alphabet, length or count out of range.
+    Format(FormatError),
+    /// `[codes]`: Argon2id parameters out of range.
+    Kdf(KdfError),
+}
+
+impl fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Toml(e) => f.write_str(e.to_string().trim_end()),
+            Self::UnknownLogin(name) => {
+                write!(f, "unknown field `{name}` in [login], expected one of")?;
+                let login = Setting::ALL.iter().filter(|s| s.in_login_section());
+                for (i, setting) in login.enumerate() {
+                    write!(f, "{} `{}`", if i == 0 { "" } else { "," }, setting.name())?;
+                }
+                Ok(())
+            }
+            Self::Setting { setting, problem } => write!(f, "{}: {problem}", setting.name()),
+            Self::Format(e) => write!(f, "{e}"),
+            Self::Kdf(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for InvalidConfig {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Toml(e) => Some(&**e),
+            Self::Setting { problem, .. } => Some(problem),
+            Self::Format(e) => Some(e),
+            Self::Kdf(e) => Some(e),
+            Self::UnknownLogin(_) => None,
+        }
+    }
+}
+
+/// A setting of the module, named the same in the configuration file (the
+/// top-level `store`, the rest under `[login]`) and as a pam.d argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Setting {
+    /// `store`: the store directory, an absolute path.
+    Store,
+    /// `nullok`: users without codes are ignored instead of refused.
+    Nullok,
+    /// `prompt`: the prompt text.
+    Prompt,
+    /// `deny`: failures that lock; 0 never locks.
+    Deny,
+    /// `fail_interval`: seconds within which `deny` failures lock; at least 1.
+    FailInterval,
+    /// `unlock_time`: seconds a lock lasts; 0 until `backup-codes unlock`.
+    UnlockTime,
+    /// `nodelay`: no delay after a failure.
+    Nodelay,
+    /// `warn_below`: warn when fewer codes than this remain.
+    WarnBelow,
+    /// `debug`: log more.
+    Debug,
+}
+
+impl Setting {
+    /// Every setting, in the order the documentation lists them.
+    pub const ALL: [Self; 9] = [
+        Self::Store,
+        Self::Nullok,
+        Self::Prompt,
+        Self::Deny,
+        Self::FailInterval,
+        Self::UnlockTime,
+        Self::Nodelay,
+        Self::WarnBelow,
+        Self::Debug,
+    ];
+
+    /// The name, in the file and as a pam.d argument.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Store => "store",
+            Self::Nullok => "nullok",
+            Self::Prompt => "prompt",
+            Self::Deny => "deny",
+            Self::FailInterval => "fail_interval",
+            Self::UnlockTime => "unlock_time",
+            Self::Nodelay => "nodelay",
+            Self::WarnBelow => "warn_below",
+            Self::Debug => "debug",
+        }
+    }
+
+    /// The setting of this name.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// A flag is true or false in the file, and a bare name in pam.d.
+    pub const fn is_flag(self) -> bool {
+        matches!(self, Self::Nullok | Self::Nodelay | Self::Debug)
+    }
+
+    /// Whether the file has it under `[login]` (all but `store`).
+    pub const fn in_login_section(self) -> bool {
+        !matches!(self, Self::Store)
+    }
+}
+
+/// A setting's value as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// A TOML boolean, or a bare pam.d flag (true).
+    Bool(bool),
+    /// A TOML integer.
+    Integer(i64),
+    /// A TOML string.
+    String(&'a str),
+    /// The text after `NAME=` of a pam.d argument, to be read as the
+    /// setting's type.
+    Arg(&'a str),
+    /// A TOML value of another type.
+    Other,
+}
+
+impl<'a> From<&'a toml::Value> for Value<'a> {
+    fn from(value: &'a toml::Value) -> Self {
+        match value {
+            toml::Value::Boolean(b) => Self::Bool(*b),
+            toml::Value::Integer(n) => Self::Integer(*n),
+            toml::Value::String(s) => Self::String(s),
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Why a setting's value was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// A flag given something other than true or false.
+    NotBool,
+    /// A number that is not a whole number in range.
+    NotNumber,
+    /// Text given something other than a string.
+    NotText,
+    /// A path that is not absolute.
+    RelativePath,
+    /// A prompt that is empty, too long or not printable.
+    Prompt,
+    /// `fail_interval = 0`.
+    ZeroInterval,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotBool => "invalid value, expected true or false",
+            Self::NotNumber => "invalid value, expected a non-negative whole number",
+            Self::NotText => "invalid value, expected a string",
+            Self::RelativePath => "must be an absolute path",
+            Self::Prompt => "must be 1 to 256 bytes of printable text",
+            // A zero window would forget every failure at once: no lockout
+            // at all, silently. `deny = 0` is the way to say that.
+            Self::ZeroInterval => "must be at least 1 second (deny = 0 disables the lockout)",
+        })
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+fn flag(value: Value<'_>) -> Result<bool, ValueError> {
+    match value {
+        Value::Bool(b) => Ok(b),
+        _ => Err(ValueError::NotBool),
+    }
+}
+
+fn number<T: TryFrom<i64> + std::str::FromStr>(value: Value<'_>) -> Result<T, ValueError> {
+    let n = match value {
+        Value::Integer(n) => T::try_from(n).ok(),
+        Value::Arg(text) => text.parse().ok(),
+        _ => None,
+    };
+    n.ok_or(ValueError::NotNumber)
+}
+
+fn text(value: Value<'_>) -> Result<&str, ValueError> {
+    match value {
+        Value::String(text) | Value::Arg(text) => Ok(text),
+        _ => Err(ValueError::NotText),
+    }
+}
+
+fn check_store(path: &Path) -> Result<(), ValueError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(ValueError::RelativePath)
+    }
+}
+
+/// A prompt must be printable text of sensible length.
+fn check_prompt(prompt: &str) -> Result<(), ValueError> {
+    if prompt.is_empty() || prompt.len() > 256 || prompt.chars().any(char::is_control) {
+        return Err(ValueError::Prompt);
+    }
+    Ok(())
+}
+
+fn check_fail_interval(seconds: u64) -> Result<(), ValueError> {
+    if seconds == 0 {
+        return Err(ValueError::ZeroInterval);
+    }
+    Ok(())
+}
+
+/// The file as TOML sees it: `[codes]` is typed by serde, while `store` and
+/// `[login]` go through [`Config::set`], the setter the pam.d arguments use.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    store: Option<toml::Value>,
+    #[serde(default)]
+    login: toml::Table,
+    #[serde(default)]
+    codes: CodeSettings,
+}
 
 impl Config {
     /// Loads the file at `path`, or the default file if `path` is `None`. A
@@ -218,55 +494,86 @@ impl Config {
             }
             Err(e) => return Err(e),
         };
-        Self::parse(&text).map_err(|reason| ConfigError::Invalid {
+        Self::parse(&text).map_err(|source| ConfigError::Invalid {
             path: path.to_owned(),
-            reason,
+            source,
         })
     }
 
     /// Parses and validates configuration text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, InvalidConfig> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| InvalidConfig::Toml(Box::new(e)))?;
+        let mut config = Self {
+            codes: file.codes,
+            ..Self::default()
+        };
+        let top = file.store.iter().map(|value| (Setting::Store, value));
+        let login = file.login.iter().map(|(name, value)| {
+            Setting::named(name)
+                .filter(|s| s.in_login_section())
+                .map(|setting| (setting, value))
+                .ok_or_else(|| InvalidConfig::UnknownLogin(name.clone()))
+        });
+        for given in top.map(Ok).chain(login) {
+            let (setting, value) = given?;
+            config
+                .set(setting, Value::from(value))
+                .map_err(|problem| InvalidConfig::Setting { setting, problem })?;
+        }
         config.validate()?;
         Ok(config)
     }
 
+    /// Sets `setting` to `value`, checked: the one place both the file and
+    /// the pam.d arguments go through.
+    pub fn set(&mut self, setting: Setting, value: Value<'_>) -> Result<(), ValueError> {
+        let login = &mut self.login;
+        match setting {
+            Setting::Store => {
+                let path = PathBuf::from(text(value)?);
+                check_store(&path)?;
+                self.store = path;
+            }
+            Setting::Nullok => login.nullok = flag(value)?,
+            Setting::Prompt => {
+                let prompt = text(value)?;
+                check_prompt(prompt)?;
+                prompt.clone_into(&mut login.prompt);
+            }
+            Setting::Deny => login.deny = number(value)?,
+            Setting::FailInterval => {
+                let seconds = number(value)?;
+                check_fail_interval(seconds)?;
+                login.fail_interval = seconds;
+            }
+            Setting::UnlockTime => login.unlock_time = number(value)?,
+            Setting::Nodelay => login.nodelay = flag(value)?,
+            Setting::WarnBelow => login.warn_below = number(value)?,
+            Setting::Debug => login.debug = flag(value)?,
+        }
+        Ok(())
+    }
+
     /// Checks values whose type alone does not make them valid.
-    pub fn validate(&self) -> Result<(), String> {
-        self.codes.format().map_err(|e| e.to_string())?;
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        self.codes.format().map_err(InvalidConfig::Format)?;
         if !CodeFormat::COUNTS.contains(&self.codes.count) {
-            return Err(FormatError::Count(self.codes.count).to_string());
+            return Err(InvalidConfig::Format(FormatError::Count(self.codes.count)));
         }
-        self.codes.kdf().validate().map_err(|e: KdfError| e.to_string())?;
-        self.login.validate()?;
-        if !self.store.is_absolute() {
-            return Err(format!("store {:?} is not an absolute path", self.store));
-        }
-        Ok(())
-    }
-}
-
-impl LoginSettings {
-    /// Checks values whose type alone does not make them valid.
-    pub fn validate(&self) -> Result<(), String> {
-        validate_prompt(&self.prompt)?;
-        if self.fail_interval == 0 {
-            // A zero window would forget every failure at once: no lockout
-            // at all, silently. `deny = 0` is the way to say that.
-            return Err("fail_interval must be at least 1 second (deny = 0 disables the lockout)".into());
+        self.codes.kdf().validate().map_err(InvalidConfig::Kdf)?;
+        let checks = [
+            (Setting::Prompt, check_prompt(&self.login.prompt)),
+            (
+                Setting::FailInterval,
+                check_fail_interval(self.login.fail_interval),
+            ),
+            (Setting::Store, check_store(&self.store)),
+        ];
+        for (setting, check) in checks {
+            check.map_err(|problem| InvalidConfig::Setting { setting, problem })?;
         }
         Ok(())
     }
-}
-
-/// A prompt must be printable text of sensible length.
-pub fn validate_prompt(prompt: &str) -> Result<(), String> {
-    if prompt.is_empty() || prompt.len() > 256 || prompt.chars().any(char::is_control) {
-        return Err(format!(
-            "prompt {prompt:?} must be 1 to 256 bytes of printable text"
-        ));
-    }
-    Ok(())
 }
 
 fn read_trusted(path: &Path) -> Result<String, ConfigError> {
@@ -274,7 +581,7 @@ fn read_trusted(path: &Path) -> Result<String, ConfigError> {
         path: path.to_owned(),
         source,
     };
-    let insecure = |reason: String| ConfigError::Insecure {
+    let insecure = |reason| ConfigError::Insecure {
         path: path.to_owned(),
         reason,
     };
@@ -286,19 +593,16 @@ fn read_trusted(path: &Path) -> Result<String, ConfigError> {
         .map_err(io_err)?;
     let meta = file.metadata().map_err(io_err)?;
     if !meta.is_file() {
-        return Err(insecure("not a regular file".into()));
+        return Err(insecure(Insecurity::NotRegular));
     }
     if meta.uid() != 0 {
-        return Err(insecure(format!("owned by uid {}, not root", meta.uid())));
+        return Err(insecure(Insecurity::Owner(meta.uid())));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(insecure(format!(
-            "mode {:04o} is writable by group or others",
-            meta.mode() & 0o7777
-        )));
+        return Err(insecure(Insecurity::Writable(meta.mode() & 0o7777)));
     }
     if meta.len() > MAX_SIZE {
-        return Err(insecure(format!("larger than {MAX_SIZE} bytes")));
+        return Err(insecure(Insecurity::TooLarge));
     }
     let mut text = String::new();
     file.take(MAX_SIZE).read_to_string(&mut text).map_err(io_err)?;
@@ -312,7 +616,9 @@ mod tests {
 
     #[test]
     fn a_zero_fail_interval_is_refused() {
-        let e = Config::parse("[login]\nfail_interval = 0\n").unwrap_err();
+        let e = Config::parse("[login]\nfail_interval = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fail_interval"), "{e}");
     }
 
@@ -340,6 +646,9 @@ mod tests {
         for (text, want) in [
             ("nulok = true", "unknown field"),
             ("[login]\nnulok = true", "unknown field"),
+            ("[login]\nstore = \"/srv\"", "unknown field"),
+            ("[login]\nnullok = 1", "true or false"),
+            ("[login]\ndeny = \"5\"", "invalid value"),
             ("[codes]\nlength = 6", "code length 6"),
             ("[codes]\ncount = 0", "code count 0"),
             ("[codes]\nm_cost = 4194304", "m_cost"),
@@ -347,7 +656,7 @@ mod tests {
             ("[login]\nprompt = \"\"", "prompt"),
             ("store = \"relative\"", "absolute"),
         ] {
-            let err = Config::parse(text).unwrap_err();
+            let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{want:?} not in {err:?}");
         }
     }

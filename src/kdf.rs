@@ -9,6 +9,7 @@ use std::ops::RangeInclusive;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
+use crate::code::FormatError;
 use crate::memory::HugeBlocks;
 use rand::TryRng;
 use rand::rngs::SysRng;
@@ -64,9 +65,12 @@ pub enum KdfError {
         range: RangeInclusive<u32>,
     },
     /// The Argon2 implementation refused (should not happen after validation).
-    Argon2(String),
+    Argon2(argon2::Error),
     /// The OS random number generator failed.
-    Random(String),
+    Random(rand::rngs::SysError),
+    /// The set's code format is invalid, so no input can be hashed as one
+    /// of its codes (a set read from the store never has this).
+    Format(FormatError),
 }
 
 impl fmt::Display for KdfError {
@@ -80,11 +84,21 @@ impl fmt::Display for KdfError {
             ),
             Self::Argon2(reason) => write!(f, "Argon2id failed: {reason}"),
             Self::Random(reason) => write!(f, "the OS random number generator failed: {reason}"),
+            Self::Format(e) => write!(f, "cannot hash for this set: {e}"),
         }
     }
 }
 
-impl std::error::Error for KdfError {}
+impl std::error::Error for KdfError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::OutOfRange { .. } => None,
+            Self::Argon2(e) => Some(e),
+            Self::Random(e) => Some(e),
+            Self::Format(e) => Some(e),
+        }
+    }
+}
 
 impl KdfParams {
     /// Memory accepted, in KiB: 8 MiB to 256 MiB.
@@ -136,8 +150,7 @@ impl KdfParams {
     /// The validated Argon2 parameters: nothing is allocated before this.
     fn params(&self) -> Result<Params, KdfError> {
         self.validate()?;
-        Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
-            .map_err(|e| KdfError::Argon2(e.to_string()))
+        Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN)).map_err(KdfError::Argon2)
     }
 }
 
@@ -151,7 +164,7 @@ fn hash_with(
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into_with_memory(code, salt, &mut out[..], memory)
-        .map_err(|e| KdfError::Argon2(e.to_string()))?;
+        .map_err(KdfError::Argon2)?;
     Ok(out)
 }
 
@@ -162,9 +175,7 @@ pub struct Workspace(Zeroizing<Vec<Block>>);
 /// A fresh random salt from the OS CSPRNG.
 pub fn new_salt() -> Result<Salt, KdfError> {
     let mut salt = [0u8; SALT_LEN];
-    SysRng
-        .try_fill_bytes(&mut salt)
-        .map_err(|e| KdfError::Random(e.to_string()))?;
+    SysRng.try_fill_bytes(&mut salt).map_err(KdfError::Random)?;
     Ok(salt)
 }
 

@@ -87,7 +87,14 @@ impl fmt::Display for LoginError {
     }
 }
 
-impl std::error::Error for LoginError {}
+impl std::error::Error for LoginError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            Self::Kdf(e) => Some(e),
+        }
+    }
+}
 
 impl From<StoreError> for LoginError {
     fn from(e: StoreError) -> Self {

@@ -1,6 +1,7 @@
 //! The PAM glue: arguments, conversation, logging and result codes. The
 //! decisions are the core's ([`crate::login`]); this module turns them into
-//! PAM results in one place, [`Failure::code`].
+//! PAM results and log priorities in one place, [`Failure::code`] and
+//! [`Failure::priority`] side by side.
 
 mod ffi;
 mod options;
@@ -92,6 +93,22 @@ impl Failure {
             Self::Conversation(_) => R::PAM_CONV_ERR,
             Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } => R::PAM_AUTH_ERR,
             Self::Locked(_) => R::PAM_MAXTRIES,
+        }
+    }
+
+    /// How loud the log line is: a re-used code or a new lock is a sign of
+    /// attack (warning); an ordinary refusal is notice; a broken system
+    /// (options, store, KDF, conversation) is an error.
+    fn priority(&self) -> Priority {
+        match self {
+            Self::Wrong { reused: Some(_), .. } | Self::Wrong { locked: true, .. } => Priority::Warning,
+            Self::Locked(_) | Self::NoCodes | Self::Wrong { .. } | Self::NoAuthtok => Priority::Notice,
+            Self::Options(_)
+            | Self::User(..)
+            | Self::NoUser(_)
+            | Self::Store(_)
+            | Self::Kdf(_)
+            | Self::Conversation(_) => Priority::Err,
         }
     }
 
@@ -245,14 +262,7 @@ impl<'h> Transaction<'h> {
     /// Logs a failure, asks for the delay, tells the user what they may know,
     /// and returns the PAM result.
     fn refuse(&mut self, failure: &Failure) -> PamResultCode {
-        let priority = match failure {
-            Failure::Wrong { reused: Some(_), .. } | Failure::Wrong { locked: true, .. } => Priority::Warning,
-            Failure::Locked(_) | Failure::NoCodes | Failure::Wrong { .. } | Failure::NoAuthtok => {
-                Priority::Notice
-            }
-            _ => Priority::Err,
-        };
-        self.log(priority, &failure.to_string());
+        self.log(failure.priority(), &failure.to_string());
         if failure.is_attempt() && !self.nodelay {
             ffi::fail_delay(self.pamh, FAIL_DELAY_USEC);
         }

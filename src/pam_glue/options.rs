@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{self, CodeSettings, Config, ConfigError, LoginSettings};
+use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, Setting, Value, ValueError};
 
 /// Where the code comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +15,12 @@ pub enum CodeSource {
     /// Take PAM_AUTHTOK if it looks like a code of the user's set, else ask.
     TryFirstPass,
 }
+
+/// The arguments that only pam.d has; every other one is a [`Setting`],
+/// shared with the configuration file.
+const CONFIG: &str = "config";
+const USE_FIRST_PASS: &str = "use_first_pass";
+const TRY_FIRST_PASS: &str = "try_first_pass";
 
 /// Everything the module needs to know, arguments applied over the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,15 +39,23 @@ pub struct Options {
 /// An argument or the configuration file is wrong: the module fails closed.
 #[derive(Debug)]
 pub enum OptionError {
-    /// An argument the module does not know.
+    /// An argument the module does not know (or that is not UTF-8).
     Unknown(String),
-    /// A known argument with a bad value.
+    /// A setting with a bad value.
     Malformed {
         /// The argument as given.
         arg: String,
         /// What is wrong.
-        reason: String,
+        reason: ValueError,
     },
+    /// A flag given a value.
+    TakesNoValue(String),
+    /// A setting given without `=VALUE`.
+    NeedsValue(String),
+    /// Both `use_first_pass` and `try_first_pass`.
+    FirstPassConflict,
+    /// `config=` with a relative path.
+    RelativeConfig(String),
     /// The configuration file.
     Config(ConfigError),
 }
@@ -51,104 +65,99 @@ impl fmt::Display for OptionError {
         match self {
             Self::Unknown(arg) => write!(f, "unknown option {arg:?}"),
             Self::Malformed { arg, reason } => write!(f, "bad option {arg:?}: {reason}"),
+            Self::TakesNoValue(arg) => write!(f, "bad option {arg:?}: takes no value"),
+            Self::NeedsValue(arg) => write!(f, "bad option {arg:?}: needs a value, as NAME=VALUE"),
+            Self::FirstPassConflict => write!(
+                f,
+                "bad options: {USE_FIRST_PASS} and {TRY_FIRST_PASS} exclude each other"
+            ),
+            Self::RelativeConfig(arg) => {
+                write!(f, "bad option {arg:?}: the config file must be an absolute path")
+            }
             Self::Config(e) => write!(f, "configuration: {e}"),
         }
     }
 }
 
-fn number<T: std::str::FromStr>(arg: &str, value: &str) -> Result<T, OptionError> {
-    value.parse().map_err(|_| OptionError::Malformed {
-        arg: arg.to_owned(),
-        reason: "not a non-negative whole number".to_owned(),
-    })
+impl std::error::Error for OptionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Malformed { reason, .. } => Some(reason),
+            Self::Config(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl Options {
     /// Parses the arguments; `config=FILE` is read first, wherever it stands.
     pub fn parse(args: &[&str]) -> Result<Self, OptionError> {
-        let config_path = args
-            .iter()
-            .rev()
-            .find_map(|a| a.strip_prefix("config="))
+        let config_arg = args.iter().rev().find(|a| a.starts_with("config="));
+        let config_path = config_arg
+            .and_then(|a| a.strip_prefix("config="))
             .map(PathBuf::from);
         // Relative to what? The host's working directory is no place for policy.
-        if let Some(path) = config_path.as_ref().filter(|p| !p.is_absolute()) {
-            return Err(OptionError::Malformed {
-                arg: format!("config={}", path.display()),
-                reason: "the config file must be an absolute path".to_owned(),
-            });
+        if let (Some(arg), Some(path)) = (config_arg, &config_path)
+            && !path.is_absolute()
+        {
+            return Err(OptionError::RelativeConfig((*arg).to_owned()));
         }
-        let config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
-        let mut options = Self {
+        let mut config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
+        let mut source = CodeSource::Prompt;
+        for &arg in args {
+            apply(&mut config, &mut source, arg)?;
+        }
+        Ok(Self {
             store: config.store,
             login: config.login,
-            source: CodeSource::Prompt,
+            source,
             codes: config.codes,
-        };
-        for &arg in args {
-            options.apply(arg)?;
-        }
-        options
-            .login
-            .validate()
-            .map_err(|reason| OptionError::Malformed {
-                arg: args.join(" "),
-                reason,
-            })?;
-        Ok(options)
+        })
     }
+}
 
-    fn apply(&mut self, arg: &str) -> Result<(), OptionError> {
-        let login = &mut self.login;
-        let (name, value) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value)),
-            None => (arg, None),
-        };
-        let malformed = |reason: &str| OptionError::Malformed {
-            arg: arg.to_owned(),
-            reason: reason.to_owned(),
-        };
-        match (name, value) {
-            ("nullok", None) => login.nullok = true,
-            ("nodelay", None) => login.nodelay = true,
-            ("debug", None) => login.debug = true,
-            ("use_first_pass" | "try_first_pass", None) => {
-                let source = if name == "use_first_pass" {
-                    CodeSource::UseFirstPass
-                } else {
-                    CodeSource::TryFirstPass
-                };
-                if self.source != CodeSource::Prompt && self.source != source {
-                    return Err(malformed("use_first_pass and try_first_pass exclude each other"));
-                }
-                self.source = source;
-            }
-            ("config", Some(_)) => {} // read before the other arguments
-            ("store", Some(dir)) => {
-                if !dir.starts_with('/') {
-                    return Err(malformed("the store must be an absolute path"));
-                }
-                self.store = PathBuf::from(dir);
-            }
-            ("prompt", Some(text)) => {
-                config::validate_prompt(text).map_err(|reason| malformed(&reason))?;
-                login.prompt = text.to_owned();
-            }
-            ("deny", Some(n)) => login.deny = number(arg, n)?,
-            ("fail_interval", Some(n)) => login.fail_interval = number(arg, n)?,
-            ("unlock_time", Some(n)) => login.unlock_time = number(arg, n)?,
-            ("warn_below", Some(n)) => login.warn_below = number(arg, n)?,
-            ("nullok" | "nodelay" | "debug" | "use_first_pass" | "try_first_pass", Some(_)) => {
-                return Err(malformed("takes no value"));
-            }
-            (
-                "config" | "store" | "prompt" | "deny" | "fail_interval" | "unlock_time" | "warn_below",
-                None,
-            ) => return Err(malformed("needs a value, as NAME=VALUE")),
-            _ => return Err(OptionError::Unknown(arg.to_owned())),
+/// Applies one argument: a pam.d-only one here, a [`Setting`] through the
+/// setter the configuration file uses.
+fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), OptionError> {
+    let (name, value) = match arg.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (arg, None),
+    };
+    let first_pass = match name {
+        USE_FIRST_PASS => Some(CodeSource::UseFirstPass),
+        TRY_FIRST_PASS => Some(CodeSource::TryFirstPass),
+        _ => None,
+    };
+    if let Some(wanted) = first_pass {
+        if value.is_some() {
+            return Err(OptionError::TakesNoValue(arg.to_owned()));
         }
-        Ok(())
+        if *source != CodeSource::Prompt && *source != wanted {
+            return Err(OptionError::FirstPassConflict);
+        }
+        *source = wanted;
+        return Ok(());
     }
+    if name == CONFIG {
+        // Read before the other arguments.
+        return match value {
+            Some(_) => Ok(()),
+            None => Err(OptionError::NeedsValue(arg.to_owned())),
+        };
+    }
+    let setting = Setting::named(name).ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
+    let value = match (setting.is_flag(), value) {
+        (true, None) => Value::Bool(true),
+        (false, Some(text)) => Value::Arg(text),
+        (true, Some(_)) => return Err(OptionError::TakesNoValue(arg.to_owned())),
+        (false, None) => return Err(OptionError::NeedsValue(arg.to_owned())),
+    };
+    config
+        .set(setting, value)
+        .map_err(|reason| OptionError::Malformed {
+            arg: arg.to_owned(),
+            reason,
+        })
 }
 
 #[cfg(test)]
@@ -193,6 +202,32 @@ mod tests {
             CodeSource::UseFirstPass
         );
         assert_eq!(parse(&[]).unwrap().login, LoginSettings::default());
+    }
+
+    #[test]
+    fn every_setting_is_a_file_key_and_an_argument_of_the_same_name() {
+        for setting in Setting::ALL {
+            let name = setting.name();
+            let (file_value, arg) = match setting {
+                Setting::Store => ("\"/srv/codes\"".to_owned(), format!("{name}=/srv/codes")),
+                Setting::Prompt => ("\"Code: \"".to_owned(), format!("{name}=Code: ")),
+                _ if setting.is_flag() => ("true".to_owned(), name.to_owned()),
+                _ => ("7".to_owned(), format!("{name}=7")),
+            };
+            let section = if setting.in_login_section() {
+                "[login]\n"
+            } else {
+                ""
+            };
+            let from_file = Config::parse(&format!("{section}{name} = {file_value}\n")).unwrap();
+            let from_arg = parse(&[&arg]).unwrap();
+            assert_ne!(from_file, Config::default(), "{name} changed nothing in the file");
+            assert_eq!(
+                (&from_arg.store, &from_arg.login),
+                (&from_file.store, &from_file.login),
+                "{name}"
+            );
+        }
     }
 
     #[test]

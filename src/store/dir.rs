@@ -126,28 +126,26 @@ impl DirStore {
         // The descriptor is what gets read, so it is what gets checked.
         let stat = fstat(&fd).map_err(|e| StoreError::io(path.clone(), "stat", e))?;
         check_file(&path, &stat)?;
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         File::from(fd)
             .take(MAX_FILE_SIZE + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => StoreError::Corrupt {
-                    path: path.clone(),
-                    reason: ParseError::Toml("the file is not UTF-8".into()),
-                },
-                _ => StoreError::Io {
-                    path: path.clone(),
-                    action: "read",
-                    source: e,
-                },
+            .read_to_end(&mut bytes)
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                action: "read",
+                source: e,
             })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: ParseError::NotUtf8(e),
+        })?;
         if text.len() as u64 > MAX_FILE_SIZE {
             return Err(StoreError::insecure(
                 path,
                 format!("the file grew past {MAX_FILE_SIZE} bytes"),
             ));
         }
-        CodeSet::parse(&text)
+        CodeSet::parse(text)
             .map(Some)
             .map_err(|reason| StoreError::Corrupt { path, reason })
     }
