@@ -14,8 +14,10 @@
 //! p_cost = 1
 //! salt = "base64"
 //!
-//! [tally]
-//! failures = 0
+//! [tally]                # failures and lock state: see crate::lockout
+//! remote = ["2026-11-24T12:01:00Z"]
+//! remote_in_a_row = 1
+//! last_failure = { at = "2026-11-24T12:01:00Z", service = "sshd", rhost = "192.0.2.9" }
 //!
 //! [[codes]]
 //! hash = "base64"
@@ -27,6 +29,10 @@
 //!
 //! Unknown fields are an error. Used codes keep their entry, so a re-use is
 //! recognised and `status` can say when and where each code went.
+//!
+//! A revoked set (`backup-codes revoke`) carries `revoked = TIME` after
+//! `created`: the user stays enrolled, every code is refused, and a code of
+//! the revoked set that is tried is recognised and logged.
 
 use std::fmt;
 
@@ -36,7 +42,7 @@ use zeroize::Zeroizing;
 
 use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
 use crate::kdf::{self, Hash, KdfError, KdfParams, Salt, Workspace};
-use crate::lockout::Tally;
+use crate::lockout::{MAX_DENY, Tally};
 
 /// The file format version this build reads and writes.
 pub const VERSION: u32 = 1;
@@ -64,6 +70,14 @@ pub struct CodeSet {
     /// When the set was generated.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// When the set was revoked: no code of it is valid any more, but its
+    /// user stays enrolled (so `nullok` does not let them in without one).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked: Option<OffsetDateTime>,
     /// The alphabet of the codes.
     pub alphabet: Alphabet,
     /// Symbols per code.
@@ -156,12 +170,14 @@ pub enum ParseError {
     Kdf(KdfError),
     /// Alphabet/length or number of codes out of range.
     Format(FormatError),
-    /// A recorded use with an oversized field.
+    /// A recorded use or failure with an oversized field.
     Field(&'static str),
     /// The set could not be written as TOML.
     Serialize(Box<toml::ser::Error>),
     /// The set's TOML does not read back as the same set.
     RoundTrip,
+    /// A tally with more failure times than any policy keeps.
+    Tally(usize),
 }
 
 impl fmt::Display for ParseError {
@@ -190,6 +206,7 @@ impl fmt::Display for ParseError {
                 write!(f, "invalid TOML: {message}")
             }
             Self::RoundTrip => f.write_str("invalid TOML: the set does not read back as written"),
+            Self::Tally(n) => write!(f, "the tally holds {n} failure times, more than {MAX_DENY}"),
         }
     }
 }
@@ -202,7 +219,9 @@ impl std::error::Error for ParseError {
             Self::Kdf(e) => Some(e),
             Self::Format(e) => Some(e),
             Self::Serialize(e) => Some(&**e),
-            Self::Version(_) | Self::Algorithm { .. } | Self::Field(_) | Self::RoundTrip => None,
+            Self::Version(_) | Self::Algorithm { .. } | Self::Field(_) | Self::RoundTrip | Self::Tally(_) => {
+                None
+            }
         }
     }
 }
@@ -249,6 +268,7 @@ impl CodeSet {
         let set = Self {
             version: VERSION,
             created: now,
+            revoked: None,
             alphabet: format.alphabet(),
             length: format.length(),
             kdf: Kdf {
@@ -288,13 +308,21 @@ impl CodeSet {
         if !CodeFormat::COUNTS.contains(&self.codes.len()) {
             return Err(ParseError::Format(FormatError::Count(self.codes.len())));
         }
-        for used in self.codes.iter().filter_map(|c| c.used.as_ref()) {
-            if used.service.len() > MAX_FIELD_LEN {
+        let recorded = self.codes.iter().filter_map(|c| c.used.as_ref());
+        let fields = recorded
+            .map(|u| (&u.service, &u.rhost))
+            .chain(self.tally.last_failure.iter().map(|f| (&f.service, &f.rhost)));
+        for (service, rhost) in fields {
+            if service.len() > MAX_FIELD_LEN {
                 return Err(ParseError::Field("service"));
             }
-            if used.rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
+            if rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
                 return Err(ParseError::Field("rhost"));
             }
+        }
+        let kept = self.tally.local.len().max(self.tally.remote.len());
+        if kept > MAX_DENY as usize {
+            return Err(ParseError::Tally(kept));
         }
         Ok(())
     }
@@ -315,8 +343,11 @@ impl CodeSet {
         CodeFormat::new(self.alphabet, self.length)
     }
 
-    /// Codes not yet used.
+    /// Codes not yet used; none once the set is revoked.
     pub fn remaining(&self) -> usize {
+        if self.revoked.is_some() {
+            return 0;
+        }
         self.codes.iter().filter(|c| c.used.is_none()).count()
     }
 

@@ -38,7 +38,7 @@ use serde::Deserialize;
 
 use crate::code::{Alphabet, CodeFormat, FormatError};
 use crate::kdf::{KdfError, KdfParams};
-use crate::lockout::Lockout;
+use crate::lockout::{Lockout, MAX_DENY};
 use crate::store::DEFAULT_DIR;
 
 /// Where the configuration file is looked for by default.
@@ -66,7 +66,7 @@ pub struct LoginSettings {
     pub nullok: bool,
     /// The prompt text.
     pub prompt: String,
-    /// Consecutive failures that lock the codes; 0 never locks.
+    /// Failures within `fail_interval` that lock the codes; 0 never locks.
     pub deny: u32,
     /// Seconds within which `deny` failures lock.
     pub fail_interval: u64,
@@ -402,6 +402,8 @@ pub enum ValueError {
     Prompt,
     /// `fail_interval = 0`.
     ZeroInterval,
+    /// `deny` above [`MAX_DENY`].
+    TooManyDeny,
 }
 
 impl fmt::Display for ValueError {
@@ -415,6 +417,7 @@ impl fmt::Display for ValueError {
             // A zero window would forget every failure at once: no lockout
             // at all, silently. `deny = 0` is the way to say that.
             Self::ZeroInterval => "must be at least 1 second (deny = 0 disables the lockout)",
+            Self::TooManyDeny => "must be at most 1000",
         })
     }
 }
@@ -456,6 +459,13 @@ fn check_store(path: &Path) -> Result<(), ValueError> {
 fn check_prompt(prompt: &str) -> Result<(), ValueError> {
     if prompt.is_empty() || prompt.len() > 256 || prompt.chars().any(char::is_control) {
         return Err(ValueError::Prompt);
+    }
+    Ok(())
+}
+
+fn check_deny(deny: u32) -> Result<(), ValueError> {
+    if deny > MAX_DENY {
+        return Err(ValueError::TooManyDeny);
     }
     Ok(())
 }
@@ -540,7 +550,11 @@ impl Config {
                 check_prompt(prompt)?;
                 prompt.clone_into(&mut login.prompt);
             }
-            Setting::Deny => login.deny = number(value)?,
+            Setting::Deny => {
+                let deny = number(value)?;
+                check_deny(deny)?;
+                login.deny = deny;
+            }
             Setting::FailInterval => {
                 let seconds = number(value)?;
                 check_fail_interval(seconds)?;
@@ -563,6 +577,7 @@ impl Config {
         self.codes.kdf().validate().map_err(InvalidConfig::Kdf)?;
         let checks = [
             (Setting::Prompt, check_prompt(&self.login.prompt)),
+            (Setting::Deny, check_deny(self.login.deny)),
             (
                 Setting::FailInterval,
                 check_fail_interval(self.login.fail_interval),

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::codeset::{CodeSet, CodeUse, Hashing, Match, clip_field};
 use crate::kdf::{KdfError, KdfParams, Salt};
-use crate::lockout::{LockedUntil, Lockout};
+use crate::lockout::{LastFailure, LockedUntil, Lockout, Scope};
 use crate::store::{Attempt, Judgement, Store, StoreError};
 use crate::username::UserName;
 
@@ -28,25 +28,58 @@ impl Origin {
     /// an admin's terminal) and each is cut to what the store file accepts
     /// (a longer one would make the file unreadable after one success).
     pub fn new(service: &str, rhost: Option<&str>) -> Self {
-        let clean = |text: &str| clip_field(&escape_controls(text));
+        let clean = |text: &str| clip_field(&escape_deceptive(text));
         Self {
             service: clean(service),
             rhost: rhost.filter(|h| !h.is_empty()).map(clean),
         }
     }
+
+    /// The lockout scope: remote when PAM knew a remote host.
+    pub fn scope(&self) -> Scope {
+        if self.rhost.is_some() {
+            Scope::Remote
+        } else {
+            Scope::Local
+        }
+    }
+
+    fn failure_at(&self, at: OffsetDateTime) -> LastFailure {
+        LastFailure {
+            at,
+            service: self.service.clone(),
+            rhost: self.rhost.clone(),
+        }
+    }
 }
 
-/// `text` with control characters escaped (`\n`, `\u{1b}`, …).
-fn escape_controls(text: &str) -> String {
+/// `text` with every [`is_deceptive`] character escaped (`\n`, `\u{1b}`,
+/// `\u{202e}`, …).
+pub fn escape_deceptive(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if is_deceptive(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Characters that must not reach a log or a terminal as they are: controls
+/// (line breaks, escape sequences), line and paragraph separators, and the
+/// bidirectional overrides and isolates that make text display in another
+/// order than it reads ("Trojan Source").
+pub fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{061c}' | '\u{200e}' | '\u{200f}' // bidi marks
+            | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+        )
 }
 
 /// What became of an attempt.
@@ -57,15 +90,30 @@ pub enum Outcome {
         /// Unused codes left.
         remaining: usize,
     },
-    /// No unused code matched.
+    /// No unused code matched; the failure was counted.
     Refused {
-        /// The code was valid once and was used before.
-        reused: Option<CodeUse>,
+        /// Why.
+        refusal: Refusal,
         /// This failure locked the codes.
         locked: bool,
     },
     /// The codes are locked; nothing was hashed or counted.
     Locked(LockedUntil),
+}
+
+/// Why an attempt was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing matched (or the user was removed meanwhile).
+    Wrong,
+    /// The code was valid once and was used then.
+    Reused(CodeUse),
+    /// The set is revoked; `matched` if the input was one of its codes
+    /// (someone holds the revoked sheet).
+    Revoked {
+        /// The input matched a code of the revoked set.
+        matched: bool,
+    },
 }
 
 /// The store or the KDF failed; the attempt must be refused.
@@ -147,50 +195,55 @@ pub fn attempt(
         }
     }
     Ok(Outcome::Refused {
-        reused: None,
+        refusal: Refusal::Wrong,
         locked: false,
     })
 }
 
 /// The judgement itself, on a set read under the store's lock: the lock
-/// state, then the digest against every hash; the code is marked used (and
-/// the tally reset) or the failure counted in `set`, which the store then
-/// writes back unless the outcome is [`Outcome::Locked`].
+/// state for the login's scope, then the digest against every hash; the
+/// code is marked used (and the tally reset) or the failure counted in
+/// `set`, which the store then writes back unless the outcome is
+/// [`Outcome::Locked`]. Every code of a revoked set is refused.
 pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> Outcome {
-    let policy = attempt.policy;
-    if let Some(until) = policy.locked_until(&set.tally, now) {
+    let (policy, origin) = (attempt.policy, attempt.origin);
+    let scope = origin.scope();
+    if let Some(until) = policy.locked_until(&set.tally, now, scope) {
         return Outcome::Locked(until);
     }
     let found = attempt.digest.map_or(Match::None, |d| set.find(d));
-    match found {
+    let refusal = match found {
+        _ if set.revoked.is_some() => Refusal::Revoked {
+            matched: found != Match::None,
+        },
         Match::Unused(i) => {
             let Some(entry) = set.codes.get_mut(i) else {
                 // `find` only returns indices into `set.codes`; were that
                 // ever wrong, refuse rather than accept an unmarked code.
                 return Outcome::Refused {
-                    reused: None,
+                    refusal: Refusal::Wrong,
                     locked: false,
                 };
             };
             entry.used = Some(CodeUse {
                 at: now,
-                service: attempt.origin.service.clone(),
-                rhost: attempt.origin.rhost.clone(),
+                service: origin.service.clone(),
+                rhost: origin.rhost.clone(),
             });
             set.tally.reset();
-            Outcome::Accepted {
+            return Outcome::Accepted {
                 remaining: set.remaining(),
-            }
+            };
         }
-        Match::Used(i) => Outcome::Refused {
-            reused: set.codes.get(i).and_then(|c| c.used.clone()),
-            locked: policy.record_failure(&mut set.tally, now),
-        },
-        Match::None => Outcome::Refused {
-            reused: None,
-            locked: policy.record_failure(&mut set.tally, now),
-        },
-    }
+        Match::Used(i) => set
+            .codes
+            .get(i)
+            .and_then(|c| c.used.clone())
+            .map_or(Refusal::Wrong, Refusal::Reused),
+        Match::None => Refusal::Wrong,
+    };
+    let locked = policy.record_failure(&mut set.tally, now, scope, origin.failure_at(now));
+    Outcome::Refused { refusal, locked }
 }
 
 /// Burns one Argon2id evaluation at `params` with a random salt, so that a
@@ -252,7 +305,7 @@ mod tests {
         );
         let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
         let Outcome::Refused {
-            reused: Some(used),
+            refusal: Refusal::Reused(used),
             locked: false,
         } = again
         else {
@@ -262,7 +315,10 @@ mod tests {
         assert_eq!(used.rhost.as_deref(), Some("192.0.2.7"));
         let set = store.read(&alice).unwrap().unwrap();
         assert_eq!(set.remaining(), 2);
-        assert_eq!(set.tally.failures, 1);
+        assert_eq!(set.tally.remote.len(), 1);
+        assert_eq!(set.tally.remote_in_a_row, 1);
+        let last = set.tally.last_failure.unwrap();
+        assert_eq!((last.at, last.service.as_str()), (now, "sshd"));
     }
 
     #[test]
@@ -277,14 +333,14 @@ mod tests {
         assert_eq!(
             try_code(&store, &alice, b"x", &policy, now),
             Outcome::Refused {
-                reused: None,
+                refusal: Refusal::Wrong,
                 locked: false
             }
         );
         assert_eq!(
             try_code(&store, &alice, b"y", &policy, now),
             Outcome::Refused {
-                reused: None,
+                refusal: Refusal::Wrong,
                 locked: true
             }
         );
@@ -298,7 +354,9 @@ mod tests {
             try_code(&store, &alice, plain[0].as_bytes(), &policy, later),
             Outcome::Accepted { remaining: 2 }
         );
-        assert_eq!(store.read(&alice).unwrap().unwrap().tally, Default::default());
+        let tally = store.read(&alice).unwrap().unwrap().tally;
+        assert_eq!((tally.failures(), tally.remote_in_a_row), (0, 0));
+        assert!(tally.last_failure.is_some(), "kept for status");
     }
 
     #[test]
@@ -328,7 +386,7 @@ mod tests {
         assert_eq!(
             old,
             Outcome::Refused {
-                reused: None,
+                refusal: Refusal::Wrong,
                 locked: false
             }
         );
@@ -375,6 +433,11 @@ mod tests {
     fn an_origin_is_escaped_and_fits_the_store() {
         let origin = Origin::new("sshd", Some("evil\nhost\u{1b}[2J"));
         assert_eq!(origin.rhost.as_deref(), Some("evil\\nhost\\u{1b}[2J"));
+        let origin = Origin::new("sshd", Some("a\u{202e}b\u{2028}c\u{2067}d\u{85}é"));
+        assert_eq!(
+            origin.rhost.as_deref(),
+            Some("a\\u{202e}b\\u{2028}c\\u{2067}d\\u{85}é")
+        );
         assert_eq!(Origin::new("sudo", Some("")).rhost, None);
         let long = Origin::new(&"é".repeat(200), Some(&"\u{7}".repeat(100)));
         assert!(long.service.len() <= crate::codeset::MAX_FIELD_LEN);
@@ -385,7 +448,72 @@ mod tests {
     }
 
     #[test]
-    fn a_revoked_set_refuses() {
+    fn a_revoked_set_refuses_its_codes_and_counts_the_attempt() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        store
+            .edit(&alice, |set| {
+                let mut set = set.unwrap();
+                set.revoked = Some(now);
+                (crate::store::Edit::Write(set), ())
+            })
+            .unwrap();
+        let policy = Lockout::default();
+        assert_eq!(
+            try_code(&store, &alice, plain[0].as_bytes(), &policy, now),
+            Outcome::Refused {
+                refusal: Refusal::Revoked { matched: true },
+                locked: false
+            }
+        );
+        assert_eq!(
+            try_code(&store, &alice, b"00000-00000", &policy, now),
+            Outcome::Refused {
+                refusal: Refusal::Revoked { matched: false },
+                locked: false
+            }
+        );
+        let set = store.read(&alice).unwrap().unwrap();
+        assert_eq!((set.remaining(), set.tally.remote.len()), (0, 2));
+        assert!(set.codes.iter().all(|c| c.used.is_none()));
+    }
+
+    #[test]
+    fn a_remote_lock_leaves_local_logins_open() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        let policy = Lockout {
+            deny: 2,
+            ..Lockout::default()
+        };
+        try_code(&store, &alice, b"x", &policy, now);
+        try_code(&store, &alice, b"y", &policy, now);
+        assert!(matches!(
+            try_code(&store, &alice, plain[0].as_bytes(), &policy, now),
+            Outcome::Locked(_)
+        ));
+        let snapshot = store.read(&alice).unwrap().unwrap().hashing();
+        let console = Origin::new("login", None);
+        let local = attempt(
+            &store,
+            &alice,
+            &snapshot,
+            plain[0].as_bytes(),
+            &policy,
+            &console,
+            || now,
+        )
+        .unwrap();
+        assert_eq!(local, Outcome::Accepted { remaining: 2 });
+        // The success reset both scopes: remote logins are open again.
+        assert_eq!(
+            try_code(&store, &alice, plain[1].as_bytes(), &policy, now),
+            Outcome::Accepted { remaining: 1 }
+        );
+    }
+
+    #[test]
+    fn an_unenrolled_user_is_refused() {
         let (_tmp, store, alice, plain) = setup();
         let snapshot = store.read(&alice).unwrap().unwrap().hashing();
         store.edit(&alice, |_| (crate::store::Edit::Remove, ())).unwrap();
@@ -402,7 +530,7 @@ mod tests {
         assert_eq!(
             out,
             Outcome::Refused {
-                reused: None,
+                refusal: Refusal::Wrong,
                 locked: false
             }
         );

@@ -153,7 +153,8 @@ fn status_text_and_json_show_uses() {
     let text = stdout(&out);
     assert!(text.contains("grace: 9 of 10 codes left"), "{text}");
     assert!(text.contains("via bc-cli from 192.0.2.7"), "{text}");
-    assert!(text.contains("failures: 1"), "{text}");
+    assert!(text.contains("remote failures: 1 (1 in a row)"), "{text}");
+    assert!(text.contains("last failure "), "{text}");
     assert!(text.contains("heidi: 3 of 3 codes left"), "{text}");
 
     let out = lab.cli().args(["status", "--format", "json"]).output().unwrap();
@@ -177,6 +178,10 @@ fn status_text_and_json_show_uses() {
         "failures",
         "locked",
         "locked_until",
+        "revoked",
+        "local",
+        "remote",
+        "last_failure",
     ] {
         assert!(grace.get(key).is_some(), "missing {key}: {grace}");
     }
@@ -194,15 +199,70 @@ fn status_text_and_json_show_uses() {
 }
 
 #[test]
-fn revoke_and_unlock() {
+fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
     let Some(lab) = lab("revoke") else { return };
-    lab.generate("ivan", &[]);
+    // nullok, as in the pam-auth-update profile: a user without a set
+    // passes on to pam_permit, so a revoked user must not look like one.
+    lab.service(
+        "bc-revoke",
+        "auth [success=done ignore=ignore default=die] MODULE store=STORE nullok nodelay\nauth required pam_permit.so\n",
+    );
+    let codes = lab.generate("ivan", &[]);
     let out = lab.cli().args(["revoke", "ivan", "judy"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "judy has no codes");
     assert!(stderr(&out).contains("judy"));
-    assert!(stdout(&out).contains("ivan: codes revoked"));
-    assert!(lab.store_listing().is_empty());
+    assert!(
+        stdout(&out).contains("ivan: codes revoked; still enrolled"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(lab.store_listing(), ["ivan.toml"]);
 
+    for answer in [codes[0].as_str(), "", "ZZZZZ-ZZZZZ"] {
+        let login = lab.login("bc-revoke", "ivan", &[answer]);
+        assert_eq!(login.result(), "PAM_AUTH_ERR", "{answer:?}: {login:?}");
+        assert_eq!(login.prompts(), ["Backup code: "], "prompted like anyone");
+    }
+    let tried = lab.login("bc-revoke", "ivan", &[&codes[1]]);
+    assert!(
+        tried.logged("a code of the REVOKED set was tried"),
+        "{:?}",
+        tried.log
+    );
+    let status = lab.status("ivan");
+    assert!(status["revoked"].is_string(), "{status}");
+    assert_eq!(
+        (status["enrolled"].as_bool(), status["remaining"].as_u64()),
+        (Some(true), Some(0))
+    );
+    let text = stdout(&lab.cli().args(["status", "ivan"]).output().unwrap());
+    assert!(text.starts_with("ivan: revoked "), "{text}");
+    let again = lab.cli().args(["revoke", "ivan"]).output().unwrap();
+    assert!(again.status.success() && stdout(&again).contains("already revoked"));
+
+    // A new set works again.
+    let fresh = lab.generate("ivan", &[]);
+    assert_eq!(
+        lab.login("bc-revoke", "ivan", &[&fresh[0]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(lab.status("ivan")["revoked"], serde_json::Value::Null);
+
+    // --unenroll removes the user: with nullok, the password alone decides.
+    let out = lab.cli().args(["revoke", "--unenroll", "ivan"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ivan: unenrolled"));
+    assert!(lab.store_listing().is_empty());
+    let ignored = lab.login("bc-revoke", "ivan", &[]);
+    assert!(
+        ignored.prompts().is_empty() && ignored.result() == "PAM_SUCCESS",
+        "{ignored:?}"
+    );
+}
+
+#[test]
+fn unlock() {
+    let Some(lab) = lab("unlock") else { return };
     lab.generate("ivan", &[]);
     let out = lab.cli().args(["unlock", "ivan"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -317,4 +377,70 @@ fn output_file_and_directory_are_private() {
         stderr(&out)
     );
     assert_eq!(fs::read(lab.user_file("oscar")).unwrap(), before);
+}
+
+#[test]
+fn status_escapes_bidi_and_line_separators() {
+    let Some(lab) = lab("bidi") else { return };
+    lab.simple_service("bc-bidi", "nodelay");
+    let codes = lab.generate("rita", &[]);
+    // A remote host name chosen by the client: recorded escaped.
+    let hostile = "evil\u{202e}moc.elgoog\u{2028}forged line\u{2066}";
+    let mut login = lab.driver();
+    login.args([
+        "--service",
+        "bc-bidi",
+        "--user",
+        "rita",
+        "--rhost",
+        hostile,
+        "--answer",
+        &codes[0],
+    ]);
+    let login = lab.run(&mut login);
+    assert_eq!(login.result(), "PAM_SUCCESS");
+    // One written by an older version, or by hand, is escaped when shown.
+    lab.edit_user_file("rita", |t| {
+        let used = t["codes"][1].as_table_mut().unwrap();
+        let mut record = toml::Table::new();
+        record.insert("at".into(), toml::Value::String("2026-11-24T12:00:00Z".into()));
+        record.insert(
+            "service".into(),
+            toml::Value::String("ssh\u{2029}d\u{200f}".into()),
+        );
+        record.insert("rhost".into(), toml::Value::String(hostile.into()));
+        used.insert("used".into(), toml::Value::Table(record));
+    });
+    let deceptive = ['\u{202e}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{200f}'];
+    for format in ["text", "json"] {
+        let out = lab
+            .cli()
+            .args(["status", "--format", format, "rita"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains(&deceptive[..]), "{format}: {text:?}");
+        assert!(
+            text.contains("202e") && text.contains("2028"),
+            "{format}: {text:?}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_slice(
+        &lab.cli()
+            .args(["status", "--format", "json", "rita"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        json[0]["uses"][1]["rhost"], hostile,
+        "the JSON escape means the same"
+    );
+    assert!(
+        login.log.iter().all(|l| !l.contains(&deceptive[..])),
+        "{:?}",
+        login.log
+    );
 }

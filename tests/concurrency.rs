@@ -124,18 +124,20 @@ fn concurrent_failures_are_all_counted() {
     let (results, _) = race(&lab, "carol", &wrong);
     assert_eq!(count(&results, "PAM_AUTH_ERR"), PROCESSES, "{results:?}");
     assert_eq!(
-        lab.status("carol")["failures"],
+        lab.status("carol")["remote"]["in_a_row"],
         PROCESSES,
-        "deny=0 counts every failure"
+        "deny=0 counts every failure in a row"
     );
 
-    // A large deny counts them too, and does not lock below it.
+    // A large deny keeps every one, and does not lock below it.
     lab.simple_service(SVC, "nodelay deny=1000");
     let (results, _) = race(&lab, "carol", &wrong);
     assert_eq!(count(&results, "PAM_AUTH_ERR"), PROCESSES);
     let status = lab.status("carol");
-    assert_eq!(status["failures"], 2 * PROCESSES);
-    assert_eq!(status["locked"], false);
+    assert_eq!(status["remote"]["failures"], PROCESSES);
+    assert_eq!(status["remote"]["in_a_row"], 2 * PROCESSES);
+    let judged = lab.login(SVC, "carol", &["ZZZZZ-ZZZZZ"]);
+    assert_eq!(judged.result(), "PAM_AUTH_ERR", "not locked below deny");
 }
 
 #[test]

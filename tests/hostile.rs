@@ -259,10 +259,20 @@ fn hostile_store_files_are_refused_logged_and_never_rewritten() {
             }),
         ),
         (
-            "negative failures",
+            "negative failure count",
             "invalid",
             Box::new(|| {
-                write_private(&file, set_line(&good, "failures", "failures = -5").as_bytes());
+                let text = good.replacen("[tally]\n", "[tally]\nremote_in_a_row = -5\n", 1);
+                write_private(&file, text.as_bytes());
+            }),
+        ),
+        (
+            "a tally longer than any policy keeps",
+            "1001 failure times",
+            Box::new(|| {
+                let times = vec!["\"2026-11-24T12:00:00Z\""; 1001].join(", ");
+                let text = good.replacen("[tally]\n", &format!("[tally]\nlocal = [{times}]\n"), 1);
+                write_private(&file, text.as_bytes());
             }),
         ),
     ];
@@ -412,7 +422,7 @@ fn a_full_store_refuses_a_valid_code_and_keeps_it_usable() {
         );
         assert_eq!(lab.status("hank")["remaining"], 9);
         assert_eq!(
-            lab.status("hank")["failures"],
+            lab.status("hank")["remote"]["in_a_row"],
             0,
             "the refused wrong code could not be counted"
         );
@@ -514,8 +524,16 @@ fn hostile_input_is_refused_and_consumes_nothing() {
         // Raw bytes through a file: 100,000 bytes in hex exceed an argument's limit.
         fs::write(&answer, input).unwrap();
         let mut cmd = lab.driver();
-        cmd.args(["--service", SVC, "--user", "judy", "--answer-file"])
-            .arg(&answer);
+        cmd.args([
+            "--service",
+            SVC,
+            "--rhost",
+            "192.0.2.7",
+            "--user",
+            "judy",
+            "--answer-file",
+        ])
+        .arg(&answer);
         let login = lab.run_timeout(&mut cmd, 30);
         assert_eq!(login.result(), "PAM_AUTH_ERR", "{what}: {login:?}");
         assert!(login.logged("wrong backup code"), "{what}: {:?}", login.log);
@@ -525,7 +543,11 @@ fn hostile_input_is_refused_and_consumes_nothing() {
     }
     let status = lab.status("judy");
     assert_eq!(status["remaining"], 20, "nothing consumed");
-    assert_eq!(status["failures"], inputs.len(), "every refusal counted");
+    assert_eq!(
+        status["remote"]["in_a_row"],
+        inputs.len(),
+        "every refusal counted"
+    );
     // The code they imitated still works.
     assert_eq!(lab.login(SVC, "judy", &[&code]).result(), "PAM_SUCCESS");
 }

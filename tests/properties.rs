@@ -10,7 +10,7 @@ mod bodies;
 use pam_backup_codes::code::{Alphabet, CodeFormat, normalize};
 use pam_backup_codes::codeset::{CodeEntry, CodeSet, CodeUse, Kdf, MAX_FIELD_LEN};
 use pam_backup_codes::kdf::KdfParams;
-use pam_backup_codes::lockout::Tally;
+use pam_backup_codes::lockout::{LastFailure, Tally};
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -67,35 +67,47 @@ fn code_set() -> impl Strategy<Value = CodeSet> {
         });
     let entry =
         (any::<[u8; 32]>(), prop::option::of(code_use())).prop_map(|(hash, used)| CodeEntry { hash, used });
-    let tally = (any::<u32>(), prop::option::of(time()), prop::option::of(time())).prop_map(
-        |(failures, first_failure, locked_at)| Tally {
-            failures,
-            first_failure,
-            locked_at,
+    let times = || prop::collection::vec(time(), 0..20);
+    let last_failure = prop::option::of(code_use()).prop_map(|last| {
+        last.map(|u| LastFailure {
+            at: u.at,
+            service: u.service,
+            rhost: u.rhost,
+        })
+    });
+    let tally = (times(), times(), any::<u32>(), last_failure).prop_map(
+        |(local, remote, remote_in_a_row, last_failure)| Tally {
+            local,
+            remote,
+            remote_in_a_row,
+            last_failure,
         },
     );
     (
-        time(),
+        (time(), prop::option::of(time())),
         format(),
         params,
         any::<[u8; 16]>(),
         tally,
         prop::collection::vec(entry, 1..=100),
     )
-        .prop_map(|(created, format, params, salt, tally, codes)| CodeSet {
-            version: 1,
-            created,
-            alphabet: format.alphabet(),
-            length: format.length(),
-            kdf: Kdf {
-                algorithm: "argon2id".into(),
-                version: 19,
-                params,
-                salt,
+        .prop_map(
+            |((created, revoked), format, params, salt, tally, codes)| CodeSet {
+                version: 1,
+                created,
+                revoked,
+                alphabet: format.alphabet(),
+                length: format.length(),
+                kdf: Kdf {
+                    algorithm: "argon2id".into(),
+                    version: 19,
+                    params,
+                    salt,
+                },
+                tally,
+                codes,
             },
-            tally,
-            codes,
-        })
+        )
 }
 
 proptest! {

@@ -17,11 +17,11 @@ use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
 use crate::code;
-use crate::codeset::{CodeUse, Hashing};
+use crate::codeset::Hashing;
 use crate::config::CodeSettings;
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
-use crate::login::{self, LoginError, Origin, Outcome};
+use crate::login::{self, LoginError, Origin, Outcome, Refusal};
 use crate::store::{Store, StoreError};
 use crate::username::{UserName, UserNameError};
 use ffi::Priority;
@@ -75,7 +75,7 @@ enum Failure {
     Conversation(PamResultCode),
     NoAuthtok,
     NoCodes,
-    Wrong { reused: Option<CodeUse>, locked: bool },
+    Refused { refusal: Refusal, locked: bool },
     Locked(LockedUntil),
 }
 
@@ -91,7 +91,7 @@ impl Failure {
             },
             Self::Store(_) | Self::Kdf(_) => R::PAM_AUTHINFO_UNAVAIL,
             Self::Conversation(_) => R::PAM_CONV_ERR,
-            Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } => R::PAM_AUTH_ERR,
+            Self::NoAuthtok | Self::NoCodes | Self::Refused { .. } => R::PAM_AUTH_ERR,
             Self::Locked(_) => R::PAM_MAXTRIES,
         }
     }
@@ -101,8 +101,12 @@ impl Failure {
     /// (options, store, KDF, conversation) is an error.
     fn priority(&self) -> Priority {
         match self {
-            Self::Wrong { reused: Some(_), .. } | Self::Wrong { locked: true, .. } => Priority::Warning,
-            Self::Locked(_) | Self::NoCodes | Self::Wrong { .. } | Self::NoAuthtok => Priority::Notice,
+            Self::Refused {
+                refusal: Refusal::Reused(_) | Refusal::Revoked { matched: true },
+                ..
+            }
+            | Self::Refused { locked: true, .. } => Priority::Warning,
+            Self::Locked(_) | Self::NoCodes | Self::Refused { .. } | Self::NoAuthtok => Priority::Notice,
             Self::Options(_)
             | Self::User(..)
             | Self::NoUser(_)
@@ -116,7 +120,7 @@ impl Failure {
     fn is_attempt(&self) -> bool {
         matches!(
             self,
-            Self::NoAuthtok | Self::NoCodes | Self::Wrong { .. } | Self::Locked(_)
+            Self::NoAuthtok | Self::NoCodes | Self::Refused { .. } | Self::Locked(_)
         )
     }
 }
@@ -141,22 +145,28 @@ impl fmt::Display for Failure {
             Self::Conversation(code) => write!(f, "conversation failed: {code:?}"),
             Self::NoAuthtok => f.write_str("use_first_pass, but no earlier module set a token"),
             Self::NoCodes => f.write_str("authentication failure: the user has no backup codes"),
-            Self::Wrong {
-                reused: Some(used),
-                locked,
-            } => write!(
-                f,
-                "RE-USE of a backup code used at {} via {} from {}{}",
-                used.at,
-                used.service,
-                used.rhost.as_deref().unwrap_or("(local)"),
-                if *locked { "; codes now locked" } else { "" }
-            ),
-            Self::Wrong { reused: None, locked } => write!(
-                f,
-                "authentication failure: wrong backup code{}",
-                if *locked { "; codes now locked" } else { "" }
-            ),
+            Self::Refused { refusal, locked } => {
+                match refusal {
+                    Refusal::Reused(used) => write!(
+                        f,
+                        "RE-USE of a backup code used at {} via {} from {}",
+                        used.at,
+                        used.service,
+                        used.rhost.as_deref().unwrap_or("(local)"),
+                    )?,
+                    Refusal::Revoked { matched: true } => {
+                        f.write_str("refused: a code of the REVOKED set was tried")?;
+                    }
+                    Refusal::Revoked { matched: false } => {
+                        f.write_str("authentication failure: the backup codes are revoked")?;
+                    }
+                    Refusal::Wrong => f.write_str("authentication failure: wrong backup code")?,
+                }
+                if *locked {
+                    f.write_str("; codes now locked")?;
+                }
+                Ok(())
+            }
             Self::Locked(LockedUntil::Time(until)) => {
                 write!(f, "refused: codes locked after too many failures until {until}")
             }
@@ -239,7 +249,7 @@ impl<'h> Transaction<'h> {
                 self.tell_remaining(remaining, options.login.warn_below);
                 Ok(Pass::Success)
             }
-            Outcome::Refused { reused, locked } => Err(Failure::Wrong { reused, locked }),
+            Outcome::Refused { refusal, locked } => Err(Failure::Refused { refusal, locked }),
             Outcome::Locked(until) => Err(Failure::Locked(until)),
         }
     }

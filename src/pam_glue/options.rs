@@ -236,6 +236,7 @@ mod tests {
             &["nulok"][..],
             &["deny=five"],
             &["deny=-1"],
+            &["deny=1001"],
             &["deny"],
             &["nullok=1"],
             &["store=relative/dir"],

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::codeset::{CodeSet, Hashing, ParseError};
 use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout};
-use crate::login::{self, Origin, Outcome};
+use crate::login::{self, Origin, Outcome, Refusal};
 use crate::username::UserName;
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
 
@@ -157,6 +157,9 @@ pub enum Judgement {
 
 /// What [`Store::edit`] does with a user's set.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// One short-lived value per edit, moved once: boxing the set would only add
+// an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Edit {
     /// Leave it as it is.
     Keep,
@@ -198,13 +201,13 @@ impl Store {
         &self,
         user: &UserName,
         policy: &Lockout,
-        _origin: &Origin,
+        origin: &Origin,
         now: OffsetDateTime,
     ) -> Result<Option<LoginInfo>, StoreError> {
         match self {
             Self::Dir(store) => Ok(store.read(user)?.map(|set| LoginInfo {
                 hashing: set.hashing(),
-                locked: policy.locked_until(&set.tally, now),
+                locked: policy.locked_until(&set.tally, now, origin.scope()),
             })),
         }
     }
@@ -222,9 +225,9 @@ impl Store {
                 let lock = store.lock()?;
                 let now = clock();
                 let Some(mut set) = lock.read(attempt.user)? else {
-                    // Revoked while we were hashing: nothing to match or count.
+                    // Unenrolled while we were hashing: nothing to match or count.
                     return Ok(Judgement::Judged(Outcome::Refused {
-                        reused: None,
+                        refusal: Refusal::Wrong,
                         locked: false,
                     }));
                 };

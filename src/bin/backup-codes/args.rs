@@ -34,7 +34,7 @@ pub enum Format {
 pub enum Command {
     /// Generate a new set for each user, replacing any old one at once
     Generate(GenerateArgs),
-    /// Show codes left, each use (when, service, host), failures and lock state
+    /// Show codes left, each use (when, service, host), failures, last failure and lock state
     Status {
         /// Users to show [default: every user in the store]
         users: Vec<String>,
@@ -42,13 +42,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Delete users' sets
+    /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     Revoke {
-        /// Users whose codes to delete
+        /// Users whose codes to revoke
         #[arg(required = true)]
         users: Vec<String>,
+        /// Remove the users from the store instead: with `nullok` they then log in without a code
+        #[arg(long)]
+        unenroll: bool,
     },
-    /// Clear users' failure counts and locks
+    /// Clear users' failures and locks, local and remote
     Unlock {
         /// Users to unlock
         #[arg(required = true)]

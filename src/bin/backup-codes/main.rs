@@ -62,7 +62,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args, &mut problems),
         Command::Status { users, format } => status::run(&ctx, &users, format, &mut problems),
-        Command::Revoke { users } => revoke(&ctx, &users, &mut problems),
+        Command::Revoke { users, unenroll } => revoke(&ctx, &users, unenroll, &mut problems),
         Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
         Command::Check => check(&ctx, &mut problems),
     }
@@ -128,16 +128,30 @@ fn for_each_locked(
     }
 }
 
-fn revoke(ctx: &Context, names: &[String], problems: &mut Problems) {
-    for_each_locked(ctx, names, problems, |_| {
-        (Edit::Remove, "codes revoked".to_owned())
+/// Revoking keeps the user enrolled with no valid code: removing the file
+/// would let `nullok` stacks in with the password alone, the opposite of
+/// what revoking a stolen sheet is for. `--unenroll` removes it.
+fn revoke(ctx: &Context, names: &[String], unenroll: bool, problems: &mut Problems) {
+    for_each_locked(ctx, names, problems, |mut set| {
+        if unenroll {
+            return (Edit::Remove, "unenrolled (the set was removed)".to_owned());
+        }
+        if let Some(at) = set.revoked {
+            return (Edit::Keep, format!("already revoked at {}", human_time(at)));
+        }
+        set.revoked = Some(OffsetDateTime::now_utc());
+        (
+            Edit::Write(set),
+            "codes revoked; still enrolled, refused until a new set".to_owned(),
+        )
     });
 }
 
 fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
     for_each_locked(ctx, names, problems, |mut set| {
-        let failures = set.tally.failures;
-        set.tally.reset();
+        let tally = &set.tally;
+        let failures = tally.local.len() + tally.remote.len().max(tally.remote_in_a_row as usize);
+        set.tally.clear();
         (
             Edit::Write(set),
             format!("unlocked ({failures} failures cleared)"),

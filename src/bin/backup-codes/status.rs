@@ -1,4 +1,5 @@
-//! `backup-codes status`: what is left, where each code went, and lock state.
+//! `backup-codes status`: what is left, where each code went, failures and
+//! locks in both scopes, and the last failure.
 
 use std::io::Write;
 
@@ -9,7 +10,8 @@ use zeroize::Zeroizing;
 use super::args::Format;
 use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
 use pam_backup_codes::codeset::CodeSet;
-use pam_backup_codes::lockout::{LockedUntil, Lockout};
+use pam_backup_codes::lockout::{LastFailure, LockedUntil, Lockout};
+use pam_backup_codes::login::is_deceptive;
 use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mut Problems) {
@@ -43,8 +45,9 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
             let written = serde_json::to_writer(&mut *out, &list)
                 .map_err(std::io::Error::from)
                 .and_then(|()| {
-                    out.push(b'\n');
-                    std::io::stdout().lock().write_all(&out)
+                    let mut text = escape_json(&out);
+                    text.push('\n');
+                    std::io::stdout().lock().write_all(text.as_bytes())
                 });
             if let Err(e) = written {
                 problems.report(format_args!("printing the status failed: {e}"));
@@ -61,22 +64,28 @@ pub(super) fn run(ctx: &Context, names: &[String], format: Format, problems: &mu
     }
 }
 
-fn lock_state(set: &CodeSet, policy: &Lockout, now: OffsetDateTime) -> Option<LockedUntil> {
-    policy.locked_until(&set.tally, now)
-}
-
 fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: OffsetDateTime) -> String {
     let Some(set) = set else {
         return format!("{user}: no backup codes\n");
     };
-    let mut out = format!(
-        "{user}: {} of {} codes left ({}, {} symbols), created {}\n",
-        set.remaining(),
-        set.codes.len(),
-        set.alphabet,
-        set.length,
-        human_time(set.created)
-    );
+    let mut out = match set.revoked {
+        Some(at) => format!(
+            "{user}: revoked {}: no valid code, refused until a new set ({} codes, {}, {} symbols, created {})\n",
+            human_time(at),
+            set.codes.len(),
+            set.alphabet,
+            set.length,
+            human_time(set.created)
+        ),
+        None => format!(
+            "{user}: {} of {} codes left ({}, {} symbols), created {}\n",
+            set.remaining(),
+            set.codes.len(),
+            set.alphabet,
+            set.length,
+            human_time(set.created)
+        ),
+    };
     for used in set.codes.iter().filter_map(|c| c.used.as_ref()) {
         out += &format!(
             "  used {} via {} from {}\n",
@@ -87,39 +96,91 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
                 .map_or_else(|| "(local)".to_owned(), printable)
         );
     }
-    let lock = match lock_state(set, policy, now) {
+    let lock = |until: Option<LockedUntil>| match until {
         None => "not locked".to_owned(),
         Some(LockedUntil::Time(t)) => format!("LOCKED until {}", human_time(t)),
         Some(LockedUntil::AdminUnlock) => "LOCKED until `backup-codes unlock`".to_owned(),
     };
-    out += &format!("  failures: {}, {lock}\n", set.tally.failures);
+    let state = policy.state(&set.tally, now);
+    let tally = &set.tally;
+    out += &format!("  local failures: {}, {}\n", tally.local.len(), lock(state.local));
+    out += &format!(
+        "  remote failures: {} ({} in a row), {}\n",
+        tally.remote.len(),
+        tally.remote_in_a_row,
+        lock(state.remote)
+    );
+    if let Some(last) = &tally.last_failure {
+        out += &format!(
+            "  last failure {} via {} from {}\n",
+            human_time(last.at),
+            printable(&last.service),
+            last.rhost
+                .as_deref()
+                .map_or_else(|| "(local)".to_owned(), printable)
+        );
+    }
     out
 }
 
 /// Service and host names come from the PAM application, often from the
-/// client: never let them put control characters on an admin's terminal.
+/// client: never let them put control, line-separator or bidi characters
+/// on an admin's terminal.
 fn printable(text: &str) -> String {
     text.chars().flat_map(char::escape_debug).collect()
+}
+
+/// JSON text with every deceptive character escaped as `\uXXXX`: serde_json
+/// leaves U+2028 or U+202E as they are, and a terminal shows them raw. They
+/// can only stand inside JSON strings, where the escape means the same.
+fn escape_json(json: &[u8]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(json.len()));
+    for c in String::from_utf8_lossy(json).chars() {
+        if is_deceptive(c) && !c.is_ascii() {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A lock as JSON: an RFC 3339 time, `"unlock"` (until `backup-codes
+/// unlock`) or null.
+fn lock_json(until: Option<LockedUntil>) -> Option<String> {
+    until.map(|until| match until {
+        LockedUntil::Time(t) => rfc3339(t),
+        LockedUntil::AdminUnlock => "unlock".to_owned(),
+    })
 }
 
 /// One user in `status --format json`. The keys are in alphabetical order,
 /// the order the output has always had.
 #[derive(Serialize)]
 #[serde(untagged)]
+// Made and serialised once per user: boxing would only add allocations.
+#[allow(clippy::large_enum_variant)]
 enum JsonEntry<'a> {
     Enrolled {
         alphabet: String,
         created: String,
         enrolled: bool,
-        failures: u32,
+        /// Failures on record in both scopes.
+        failures: usize,
+        last_failure: Option<JsonEvent<'a>>,
         length: usize,
+        local: JsonScope,
+        /// Either scope.
         locked: bool,
-        /// An RFC 3339 time, `"unlock"` (until `backup-codes unlock`) or null.
+        /// The later of the two scopes' locks.
         locked_until: Option<String>,
         remaining: usize,
+        remote: JsonScope,
+        /// When the set was revoked, or null.
+        revoked: Option<String>,
         total: usize,
         user: &'a str,
-        uses: Vec<JsonUse<'a>>,
+        uses: Vec<JsonEvent<'a>>,
     },
     Missing {
         enrolled: bool,
@@ -127,9 +188,20 @@ enum JsonEntry<'a> {
     },
 }
 
-/// One use of a code.
+/// One scope of the lockout.
 #[derive(Serialize)]
-struct JsonUse<'a> {
+struct JsonScope {
+    failures: usize,
+    /// Remote only: failures since the last success or unlock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_a_row: Option<u32>,
+    locked: bool,
+    locked_until: Option<String>,
+}
+
+/// A use of a code, or a failure: when and where.
+#[derive(Serialize)]
+struct JsonEvent<'a> {
     at: String,
     rhost: Option<&'a str>,
     service: &'a str,
@@ -143,26 +215,42 @@ impl<'a> JsonEntry<'a> {
                 user: user.as_str(),
             };
         };
-        let lock = lock_state(set, policy, now);
+        let state = policy.state(&set.tally, now);
+        let tally = &set.tally;
         Self::Enrolled {
             alphabet: set.alphabet.to_string(),
             created: rfc3339(set.created),
             enrolled: true,
-            failures: set.tally.failures,
-            length: set.length,
-            locked: lock.is_some(),
-            locked_until: lock.map(|until| match until {
-                LockedUntil::Time(t) => rfc3339(t),
-                LockedUntil::AdminUnlock => "unlock".to_owned(),
+            failures: tally.failures(),
+            last_failure: tally.last_failure.as_ref().map(|f: &'a LastFailure| JsonEvent {
+                at: rfc3339(f.at),
+                rhost: f.rhost.as_deref(),
+                service: &f.service,
             }),
+            length: set.length,
+            local: JsonScope {
+                failures: tally.local.len(),
+                in_a_row: None,
+                locked: state.local.is_some(),
+                locked_until: lock_json(state.local),
+            },
+            locked: state.local.is_some() || state.remote.is_some(),
+            locked_until: lock_json(state.local.max(state.remote)),
             remaining: set.remaining(),
+            remote: JsonScope {
+                failures: tally.remote.len(),
+                in_a_row: Some(tally.remote_in_a_row),
+                locked: state.remote.is_some(),
+                locked_until: lock_json(state.remote),
+            },
+            revoked: set.revoked.map(rfc3339),
             total: set.codes.len(),
             user: user.as_str(),
             uses: set
                 .codes
                 .iter()
                 .filter_map(|c| c.used.as_ref())
-                .map(|u| JsonUse {
+                .map(|u| JsonEvent {
                     at: rfc3339(u.at),
                     rhost: u.rhost.as_deref(),
                     service: &u.service,
