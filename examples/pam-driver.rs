@@ -25,21 +25,31 @@
 #![allow(unsafe_code, missing_docs)]
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, OsString, c_char, c_int, c_uint, c_void};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int, c_uint, c_void};
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{CommandFactory, FromArgMatches, Parser};
 use nix::libc;
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{dup, dup2_stderr, dup2_stdout};
+use pam::constants::{
+    PAM_ERROR_MSG, PAM_ESTABLISH_CRED, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO,
+    PamResultCode,
+};
+use pam::items::ItemType;
 
+/// `struct pam_message` of <security/pam_appl.h>.
 #[repr(C)]
 struct PamMessage {
     msg_style: c_int,
     msg: *const c_char,
 }
 
+/// `struct pam_response`.
 #[repr(C)]
 struct PamResponse {
     resp: *mut c_char,
@@ -49,6 +59,7 @@ struct PamResponse {
 type ConvFn =
     unsafe extern "C" fn(c_int, *mut *const PamMessage, *mut *mut PamResponse, *mut c_void) -> c_int;
 
+/// `struct pam_conv`.
 #[repr(C)]
 struct PamConv {
     conv: Option<ConvFn>,
@@ -57,6 +68,8 @@ struct PamConv {
 
 type DelayFn = unsafe extern "C" fn(c_int, c_uint, *mut c_void);
 
+// The application side of libpam, which pam-bindings (a module's view)
+// does not bind.
 #[link(name = "pam")]
 unsafe extern "C" {
     fn pam_start_confdir(
@@ -72,53 +85,12 @@ unsafe extern "C" {
     fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
 }
 
-const PAM_SUCCESS: c_int = 0;
-const PAM_CONV_ERR: c_int = 19;
-const PAM_RHOST: c_int = 4;
-const PAM_FAIL_DELAY: c_int = 10;
-const PAM_SILENT: c_int = 0x8000;
-const PAM_ESTABLISH_CRED: c_int = 0x2;
+const PAM_SUCCESS: c_int = PamResultCode::PAM_SUCCESS as c_int;
+const PAM_CONV_ERR: c_int = PamResultCode::PAM_CONV_ERR as c_int;
 
-const RESULT_NAMES: [&str; 32] = [
-    "PAM_SUCCESS",
-    "PAM_OPEN_ERR",
-    "PAM_SYMBOL_ERR",
-    "PAM_SERVICE_ERR",
-    "PAM_SYSTEM_ERR",
-    "PAM_BUF_ERR",
-    "PAM_PERM_DENIED",
-    "PAM_AUTH_ERR",
-    "PAM_CRED_INSUFFICIENT",
-    "PAM_AUTHINFO_UNAVAIL",
-    "PAM_USER_UNKNOWN",
-    "PAM_MAXTRIES",
-    "PAM_NEW_AUTHTOK_REQD",
-    "PAM_ACCT_EXPIRED",
-    "PAM_SESSION_ERR",
-    "PAM_CRED_UNAVAIL",
-    "PAM_CRED_EXPIRED",
-    "PAM_CRED_ERR",
-    "PAM_NO_MODULE_DATA",
-    "PAM_CONV_ERR",
-    "PAM_AUTHTOK_ERR",
-    "PAM_AUTHTOK_RECOVERY_ERR",
-    "PAM_AUTHTOK_LOCK_BUSY",
-    "PAM_AUTHTOK_DISABLE_AGING",
-    "PAM_TRY_AGAIN",
-    "PAM_IGNORE",
-    "PAM_ABORT",
-    "PAM_AUTHTOK_EXPIRED",
-    "PAM_MODULE_UNKNOWN",
-    "PAM_BAD_ITEM",
-    "PAM_CONV_AGAIN",
-    "PAM_INCOMPLETE",
-];
-
+/// The name of a PAM result, as <security/_pam_types.h> spells it.
 fn result_name(code: c_int) -> String {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| RESULT_NAMES.get(i))
-        .map_or_else(|| format!("PAM_UNKNOWN({code})"), |s| (*s).to_owned())
+    PamResultCode::try_from(code).map_or_else(|code| format!("PAM_UNKNOWN({code})"), |r| format!("{r:?}"))
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -172,10 +144,10 @@ unsafe extern "C" fn converse(
         // SAFETY: each message text is a NUL-terminated string.
         let text = show(unsafe { CStr::from_ptr(m.msg) }.to_bytes());
         let (label, wants_answer) = match m.msg_style {
-            1 => ("prompt", true),
-            2 => ("prompt-echo-on", true),
-            3 => ("error", false),
-            4 => ("info", false),
+            PAM_PROMPT_ECHO_OFF => ("prompt", true),
+            PAM_PROMPT_ECHO_ON => ("prompt-echo-on", true),
+            PAM_ERROR_MSG => ("error", false),
+            PAM_TEXT_INFO => ("info", false),
             _ => ("message", false),
         };
         conv.lines.push(format!("{label}: {text}"));
@@ -217,84 +189,93 @@ unsafe extern "C" fn record_delay(_status: c_int, usec: c_uint, _appdata: *mut c
     DELAYS.with(|d| d.borrow_mut().push(usec));
 }
 
+/// Runs real libpam transactions from a private configuration directory.
+#[derive(Parser)]
+#[command(name = "pam-driver")]
 struct Args {
+    /// The PAM configuration directory (pam_start_confdir)
+    #[arg(long)]
     confdir: PathBuf,
+    /// The service name
+    #[arg(long, allow_hyphen_values = true)]
     service: OsString,
-    user: OsString,
+    /// The user name [default, or empty: none, the stack asks]
+    #[arg(long, allow_hyphen_values = true)]
+    user: Option<OsString>,
+    /// PAM_RHOST
+    #[arg(long, allow_hyphen_values = true)]
     rhost: Option<OsString>,
-    answers: Vec<Vec<u8>>,
-    mode: ConvMode,
+    /// Answer to the next prompt, as given
+    #[arg(long, allow_hyphen_values = true)]
+    answer: Vec<OsString>,
+    /// Answer to the next prompt, in hexadecimal
+    #[arg(long, value_parser = parse_hex)]
+    answer_hex: Vec<Bytes>,
+    /// Answer to the next prompt, the content of a file
+    #[arg(long)]
+    answer_file: Vec<PathBuf>,
+    /// The conversation fails (PAM_CONV_ERR)
+    #[arg(long, conflicts_with = "no_reply")]
+    conv_fail: bool,
+    /// The conversation returns PAM_SUCCESS with no replies
+    #[arg(long)]
+    no_reply: bool,
+    /// PAM_SILENT
+    #[arg(long)]
     silent: bool,
+    /// pam_setcred after a success
+    #[arg(long)]
     setcred: bool,
+    /// Let libpam sleep the fail delay instead of recording it
+    #[arg(long)]
     real_delay: bool,
+    /// Transactions to run, one after the other
+    #[arg(long, default_value_t = 1)]
     transactions: u32,
+    /// A datagram socket named `log` to serve as /dev/log
+    #[arg(long)]
     dev_log: Option<PathBuf>,
 }
 
-fn parse_hex(s: &[u8]) -> Option<Vec<u8>> {
+/// Bytes given in hexadecimal.
+#[derive(Clone)]
+struct Bytes(Vec<u8>);
+
+fn parse_hex(s: &str) -> Result<Bytes, String> {
+    let s = s.as_bytes();
     if !s.len().is_multiple_of(2) {
-        return None;
+        return Err("an odd number of hex digits".to_owned());
     }
     s.chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
+        .collect::<Option<Vec<u8>>>()
+        .map(Bytes)
+        .ok_or_else(|| "not hex".to_owned())
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        confdir: PathBuf::new(),
-        service: OsString::new(),
-        user: OsString::new(),
-        rhost: None,
-        answers: Vec::new(),
-        mode: ConvMode::Answer,
-        silent: false,
-        setcred: false,
-        real_delay: false,
-        transactions: 1,
-        dev_log: None,
+/// The arguments, and the answers in the order they were given, whatever
+/// their kind.
+fn parse_args() -> Result<(Args, Vec<Vec<u8>>, ConvMode), String> {
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let indices = |id: &str| matches.indices_of(id).into_iter().flatten();
+    let mut answers: Vec<(usize, Vec<u8>)> = indices("answer")
+        .zip(args.answer.iter().map(|a| a.clone().into_vec()))
+        .chain(indices("answer_hex").zip(args.answer_hex.iter().map(|b| b.0.clone())))
+        .collect();
+    for (index, path) in indices("answer_file").zip(&args.answer_file) {
+        let bytes = std::fs::read(path).map_err(|e| format!("--answer-file {}: {e}", path.display()))?;
+        answers.push((index, bytes));
+    }
+    answers.sort_by_key(|(index, _)| *index);
+    let mode = if args.conv_fail {
+        ConvMode::Fail
+    } else if args.no_reply {
+        ConvMode::NoReply
+    } else {
+        ConvMode::Answer
     };
-    let mut it = std::env::args_os().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{} needs a value", flag.to_string_lossy()))
-        };
-        match flag.as_bytes() {
-            b"--confdir" => args.confdir = value()?.into(),
-            b"--service" => args.service = value()?,
-            b"--user" => args.user = value()?,
-            b"--rhost" => args.rhost = Some(value()?),
-            b"--answer" => args.answers.push(value()?.into_vec()),
-            b"--answer-hex" => {
-                let v = value()?;
-                args.answers
-                    .push(parse_hex(v.as_bytes()).ok_or("--answer-hex: not hex")?);
-            }
-            b"--answer-file" => {
-                let path = value()?;
-                args.answers
-                    .push(std::fs::read(&path).map_err(|e| format!("--answer-file: {e}"))?);
-            }
-            b"--transactions" => {
-                args.transactions = value()?
-                    .to_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("--transactions: not a number")?;
-            }
-            b"--dev-log" => args.dev_log = Some(value()?.into()),
-            b"--conv-fail" => args.mode = ConvMode::Fail,
-            b"--no-reply" => args.mode = ConvMode::NoReply,
-            b"--silent" => args.silent = true,
-            b"--setcred" => args.setcred = true,
-            b"--real-delay" => args.real_delay = true,
-            other => return Err(format!("unknown argument {}", show(other))),
-        }
-    }
-    if args.confdir.as_os_str().is_empty() || args.service.is_empty() {
-        return Err("--confdir and --service are required".to_owned());
-    }
-    Ok(args)
+    Ok((args, answers.into_iter().map(|(_, a)| a).collect(), mode))
 }
 
 fn c_string(s: &[u8], what: &str) -> Result<CString, String> {
@@ -332,58 +313,43 @@ fn max_rss_kib() -> i64 {
 /// Gives this process a private /dev: the directory holding `socket`, which
 /// must be named `log`, with the usual character devices bound into it.
 fn private_dev_log(socket: &Path) -> Result<(), String> {
-    let fail = |what: &str| format!("--dev-log: {what}: {}", std::io::Error::last_os_error());
-    if socket.file_name() != Some(std::ffi::OsStr::new("log")) {
+    if socket.file_name() != Some(OsStr::new("log")) {
         return Err("--dev-log: the socket must be named `log`".to_owned());
     }
     let dir = socket.parent().unwrap_or(Path::new("."));
-    let mount = |from: &Path, to: &Path, flags: libc::c_ulong| -> Result<(), String> {
-        let from = c_string(from.as_os_str().as_bytes(), "path")?;
-        let to = c_string(to.as_os_str().as_bytes(), "path")?;
-        // SAFETY: valid NUL-terminated paths; bind mounts take no data.
-        let rc = unsafe {
-            libc::mount(
-                from.as_ptr(),
-                to.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            )
-        };
-        if rc == 0 { Ok(()) } else { Err(fail("mount")) }
+    let bind = |from: &Path, to: &Path, flags: MsFlags| {
+        mount(Some(from), to, None::<&str>, flags, None::<&str>)
+            .map_err(|e| format!("--dev-log: mount {} on {}: {e}", from.display(), to.display()))
     };
-    // SAFETY: plain syscall; affects only this process from here on.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(fail("unshare"));
-    }
-    // SAFETY: makes every mount private to the new namespace.
-    let rc = unsafe {
-        libc::mount(
-            c"none".as_ptr(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return Err(fail("make / private"));
-    }
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("--dev-log: unshare: {e}"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| format!("--dev-log: make / private: {e}"))?;
     for name in ["null", "zero", "random", "urandom", "full"] {
         let target = dir.join(name);
         std::fs::File::create(&target).map_err(|e| format!("--dev-log: {e}"))?;
-        mount(&Path::new("/dev").join(name), &target, libc::MS_BIND)?;
+        bind(&Path::new("/dev").join(name), &target, MsFlags::MS_BIND)?;
     }
-    mount(dir, Path::new("/dev"), libc::MS_BIND | libc::MS_REC)
+    bind(dir, Path::new("/dev"), MsFlags::MS_BIND | MsFlags::MS_REC)
 }
 
 fn run() -> Result<bool, String> {
-    let args = parse_args()?;
+    let (args, answers, mode) = parse_args()?;
     if let Some(socket) = &args.dev_log {
         private_dev_log(socket)?;
     }
     let service = c_string(args.service.as_bytes(), "service")?;
-    let user = c_string(args.user.as_bytes(), "user")?;
+    let user = args
+        .user
+        .as_ref()
+        .filter(|u| !u.is_empty())
+        .map(|u| c_string(u.as_bytes(), "user"))
+        .transpose()?;
     let confdir = c_string(args.confdir.as_os_str().as_bytes(), "confdir")?;
     let rhost = args
         .rhost
@@ -393,26 +359,26 @@ fn run() -> Result<bool, String> {
 
     // Anything the stack writes to stdout or stderr lands here, not in the report.
     let mut stray = tempfile::tempfile().map_err(|e| format!("temporary file: {e}"))?;
-    // SAFETY: dup of the standard descriptors, restored below.
-    let (saved_out, saved_err) = unsafe { (libc::dup(1), libc::dup(2)) };
+    fn io(what: &'static str) -> impl Fn(nix::Error) -> String {
+        move |e| format!("{what}: {e}")
+    }
+    let saved_out = dup(std::io::stdout()).map_err(io("dup stdout"))?;
+    let saved_err = dup(std::io::stderr()).map_err(io("dup stderr"))?;
     std::io::stdout().flush().ok();
     // A host's syslog connection is libc's, opened once and kept: open it
     // now so that it is not counted as a descriptor the stack leaked.
     // SAFETY: a NULL ident keeps the program name; the flags are valid.
     unsafe { libc::openlog(std::ptr::null(), libc::LOG_NDELAY, libc::LOG_AUTHPRIV) };
     let fds_before = open_fds();
-    // SAFETY: redirect the standard descriptors to the temporary file.
-    unsafe {
-        libc::dup2(stray.as_raw_fd(), 1);
-        libc::dup2(stray.as_raw_fd(), 2);
-    }
+    dup2_stdout(&stray).map_err(io("redirect stdout"))?;
+    dup2_stderr(&stray).map_err(io("redirect stderr"))?;
 
     let mut report = Vec::new();
     let mut all_ok = true;
     for _ in 0..args.transactions {
         let mut conversation = Conversation {
-            mode: args.mode,
-            answers: args.answers.clone(),
+            mode,
+            answers: answers.clone(),
             next: 0,
             lines: Vec::new(),
         };
@@ -421,11 +387,7 @@ fn run() -> Result<bool, String> {
             appdata_ptr: (&raw mut conversation).cast(),
         };
         let mut pamh: *mut c_void = std::ptr::null_mut();
-        let user_ptr = if args.user.is_empty() {
-            std::ptr::null()
-        } else {
-            user.as_ptr()
-        };
+        let user_ptr = user.as_ref().map_or(std::ptr::null(), |u| u.as_ptr());
         // SAFETY: all pointers are valid for the call; `conv` and
         // `conversation` outlive the transaction (pam_end below).
         let rc = unsafe { pam_start_confdir(service.as_ptr(), user_ptr, &conv, confdir.as_ptr(), &mut pamh) };
@@ -436,14 +398,14 @@ fn run() -> Result<bool, String> {
         }
         if let Some(host) = &rhost {
             // SAFETY: libpam copies the string.
-            unsafe { pam_set_item(pamh, PAM_RHOST, host.as_ptr().cast()) };
+            unsafe { pam_set_item(pamh, ItemType::RHost as c_int, host.as_ptr().cast()) };
         }
         if !args.real_delay {
             let delay: DelayFn = record_delay;
             // SAFETY: PAM_FAIL_DELAY takes a function pointer as the item.
-            unsafe { pam_set_item(pamh, PAM_FAIL_DELAY, delay as *const c_void) };
+            unsafe { pam_set_item(pamh, ItemType::FailDelay as c_int, delay as *const c_void) };
         }
-        let flags = if args.silent { PAM_SILENT } else { 0 };
+        let flags = if args.silent { PAM_SILENT as c_int } else { 0 };
         // SAFETY: live handle from pam_start_confdir.
         let mut result = unsafe { pam_authenticate(pamh, flags) };
         report.append(&mut conversation.lines);
@@ -453,7 +415,7 @@ fn run() -> Result<bool, String> {
         report.push(format!("result: {}", result_name(result)));
         if args.setcred && result == PAM_SUCCESS {
             // SAFETY: live handle.
-            result = unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED | flags) };
+            result = unsafe { pam_setcred(pamh, PAM_ESTABLISH_CRED as c_int | flags) };
             report.push(format!("setcred: {}", result_name(result)));
         }
         all_ok &= result == PAM_SUCCESS;
@@ -461,13 +423,9 @@ fn run() -> Result<bool, String> {
         unsafe { pam_end(pamh, result) };
     }
 
-    // SAFETY: restore the standard descriptors saved above.
-    unsafe {
-        libc::dup2(saved_out, 1);
-        libc::dup2(saved_err, 2);
-        libc::close(saved_out);
-        libc::close(saved_err);
-    }
+    dup2_stdout(&saved_out).map_err(io("restore stdout"))?;
+    dup2_stderr(&saved_err).map_err(io("restore stderr"))?;
+    drop((saved_out, saved_err));
     let fds_after = open_fds();
     let leaked: Vec<&String> = fds_after.iter().filter(|fd| !fds_before.contains(fd)).collect();
     let mut stray_bytes = Vec::new();

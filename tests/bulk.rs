@@ -11,12 +11,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{Lab, bare, root_or_skip};
+use common::system::run_with_input;
+use common::{Lab, bare, or_skip, stderr};
 use pam_backup_codes::codeset::{CodeSet, Match};
 
 const SVC: &str = "bc-bulk";
@@ -29,12 +29,8 @@ struct Bulk {
 }
 
 impl Bulk {
-    fn new(test: &str) -> Option<Self> {
-        if !root_or_skip(test) {
-            return None;
-        }
-        let lab = Lab::new();
-        lab.simple_service(SVC, "");
+    fn new() -> Self {
+        let lab = Lab::with_service(SVC, "");
         let config = lab.path().join("fast.conf");
         fs::write(
             &config,
@@ -42,7 +38,7 @@ impl Bulk {
         )
         .unwrap();
         fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
-        Some(Self { lab, config })
+        Self { lab, config }
     }
 
     fn cli(&self) -> Command {
@@ -53,17 +49,7 @@ impl Bulk {
 
     /// Runs `generate ARGS`, with `input` on stdin.
     fn generate(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self
-            .cli()
-            .arg("generate")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        run_with_input(self.cli().arg("generate").args(args), input)
     }
 
     /// The store's user files, without the `.toml`, and any other entry.
@@ -96,15 +82,12 @@ impl Bulk {
 
     /// `status --format json` of every user in the store.
     fn status_all(&self) -> Vec<serde_json::Value> {
-        let out = self.cli().args(["status", "--format", "json"]).output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let config = self.config.to_str().unwrap();
+        let value = self
+            .lab
+            .cli_json(&["--config", config, "status", "--format", "json"]);
         value.as_array().unwrap().clone()
     }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn user(i: usize) -> String {
@@ -134,9 +117,7 @@ fn every_user() -> BTreeSet<String> {
 
 #[test]
 fn users_from_a_file_get_working_sets_as_json_lines() {
-    let Some(bulk) = Bulk::new("bulk-file") else {
-        return;
-    };
+    let bulk = or_skip!(Bulk::new());
     let list = bulk.lab.path().join("users.txt");
     fs::write(&list, user_list()).unwrap();
     let out = bulk.generate(&["--users-from", list.to_str().unwrap(), "--format", "json"], "");
@@ -200,9 +181,7 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
 
 #[test]
 fn users_from_stdin_into_a_directory_of_private_sheets() {
-    let Some(bulk) = Bulk::new("bulk-stdin") else {
-        return;
-    };
+    let bulk = or_skip!(Bulk::new());
     let sheets = bulk.lab.path().join("sheets");
     let out = bulk.generate(
         &["--users-from", "-", "--output", sheets.to_str().unwrap()],
@@ -260,9 +239,7 @@ fn sheet_codes(text: &str) -> Vec<String> {
 
 #[test]
 fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
-    let Some(bulk) = Bulk::new("bulk-fail") else {
-        return;
-    };
+    let bulk = or_skip!(Bulk::new());
     let names: Vec<String> = (0..20).map(user).collect();
     // An old set for bulk0003, then something that makes replacing it fail:
     // the file's temporary name is taken by a directory.
@@ -307,9 +284,7 @@ fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
 
 #[test]
 fn a_closed_output_stops_the_run_before_more_sets_are_replaced() {
-    let Some(bulk) = Bulk::new("bulk-pipe") else {
-        return;
-    };
+    let bulk = or_skip!(Bulk::new());
     let names: Vec<String> = (0..50).map(user).collect();
     let list = bulk.lab.path().join("users.txt");
     fs::write(&list, names.join("\n")).unwrap();

@@ -7,25 +7,12 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::Output;
 
-use common::{Lab, root_or_skip};
-
-fn lab(test: &str) -> Option<Lab> {
-    root_or_skip(test).then(Lab::new)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Lab, or_skip, stderr, stdout};
 
 #[test]
 fn generate_prints_a_sheet_and_stores_only_hashes() {
-    let Some(lab) = lab("sheet") else { return };
+    let lab = or_skip!(Lab::new());
     let out = lab.cli().args(["generate", "alice"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -48,7 +35,7 @@ fn generate_prints_a_sheet_and_stores_only_hashes() {
 
 #[test]
 fn generate_json_shape_and_formats() {
-    let Some(lab) = lab("json") else { return };
+    let lab = or_skip!(Lab::new());
     let out = lab
         .cli()
         .args([
@@ -83,7 +70,7 @@ fn generate_json_shape_and_formats() {
 
 #[test]
 fn a_new_set_replaces_the_old_at_once() {
-    let Some(lab) = lab("replace") else { return };
+    let lab = or_skip!(Lab::new());
     lab.simple_service("bc-cli", "");
     let old = lab.generate("carol", &[]);
     let new = lab.generate("carol", &[]);
@@ -93,7 +80,7 @@ fn a_new_set_replaces_the_old_at_once() {
 
 #[test]
 fn usage_errors_exit_2_and_change_nothing() {
-    let Some(lab) = lab("usage") else { return };
+    let lab = or_skip!(Lab::new());
     for args in [
         &["generate", "dave", "--count", "0"][..],
         &["generate", "dave", "--count", "101"],
@@ -115,7 +102,7 @@ fn usage_errors_exit_2_and_change_nothing() {
 
 #[test]
 fn invalid_users_are_reported_and_the_others_done() {
-    let Some(lab) = lab("bad-users") else { return };
+    let lab = or_skip!(Lab::new());
     let long = "x".repeat(300);
     let out = lab
         .cli()
@@ -141,7 +128,7 @@ fn invalid_users_are_reported_and_the_others_done() {
 
 #[test]
 fn status_text_and_json_show_uses() {
-    let Some(lab) = lab("status") else { return };
+    let lab = or_skip!(Lab::new());
     lab.simple_service("bc-cli", "");
     let codes = lab.generate("grace", &[]);
     lab.generate("heidi", &["--count", "3"]);
@@ -200,7 +187,7 @@ fn status_text_and_json_show_uses() {
 
 #[test]
 fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
-    let Some(lab) = lab("revoke") else { return };
+    let lab = or_skip!(Lab::new());
     // nullok, as in the pam-auth-update profile: a user without a set
     // passes on to pam_permit, so a revoked user must not look like one.
     lab.service(
@@ -262,7 +249,7 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
 
 #[test]
 fn unlock() {
-    let Some(lab) = lab("unlock") else { return };
+    let lab = or_skip!(Lab::new());
     lab.generate("ivan", &[]);
     let out = lab.cli().args(["unlock", "ivan"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -272,7 +259,7 @@ fn unlock() {
 
 #[test]
 fn check_names_every_problem() {
-    let Some(lab) = lab("check") else { return };
+    let lab = or_skip!(Lab::new());
     lab.generate("kim", &[]);
     lab.generate("lee", &[]);
     let out = lab.cli().arg("check").output().unwrap();
@@ -294,7 +281,7 @@ fn check_names_every_problem() {
 
 #[test]
 fn an_untrusted_store_is_refused_with_a_clear_line() {
-    let Some(lab) = lab("untrusted") else { return };
+    let lab = or_skip!(Lab::new());
     fs::set_permissions(&lab.store, fs::Permissions::from_mode(0o777)).unwrap();
     let out = lab.cli().args(["generate", "mia"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -319,7 +306,7 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
 
 #[test]
 fn output_file_and_directory_are_private() {
-    let Some(lab) = lab("output") else { return };
+    let lab = or_skip!(Lab::new());
     let sheet = lab.path().join("nina.txt");
     let generate_nina = || {
         lab.cli()
@@ -381,7 +368,7 @@ fn output_file_and_directory_are_private() {
 
 #[test]
 fn status_escapes_bidi_and_line_separators() {
-    let Some(lab) = lab("bidi") else { return };
+    let lab = or_skip!(Lab::new());
     lab.simple_service("bc-bidi", "nodelay");
     let codes = lab.generate("rita", &[]);
     // A remote host name chosen by the client: recorded escaped.

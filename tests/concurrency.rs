@@ -12,14 +12,15 @@ use std::collections::HashMap;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{Lab, rounds};
+use common::{Lab, or_skip, rounds};
 use pam_backup_codes::codeset::CodeSet;
 
 const SVC: &str = "bc-race";
 const PROCESSES: usize = 32;
 
-fn lab(test: &str, options: &str) -> Option<Lab> {
-    common::lab_with_service(test, SVC, options)
+/// The suite's lab: [`SVC`] is the module alone with `options`.
+fn lab(options: &str) -> Lab {
+    Lab::with_service(SVC, options)
 }
 
 /// Starts `answers.len()` drivers at once, one answer each, and returns their
@@ -39,9 +40,7 @@ fn count(results: &[String], name: &str) -> usize {
 
 #[test]
 fn one_code_in_32_simultaneous_logins_succeeds_exactly_once() {
-    let Some(lab) = lab("same_code", "nodelay deny=0") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay deny=0"));
     let rounds = rounds(3);
     let mut codes = Vec::new();
     let mut used_before = 0;
@@ -79,9 +78,7 @@ fn one_code_in_32_simultaneous_logins_succeeds_exactly_once() {
 
 #[test]
 fn different_codes_of_one_user_at_once_all_succeed_and_are_all_marked() {
-    let Some(lab) = lab("different_codes", "nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay"));
     let rounds = rounds(2).min(20);
     for round in 0..rounds {
         let codes = lab.generate("bob", &["--count", &PROCESSES.to_string()]);
@@ -116,9 +113,7 @@ fn different_codes_of_one_user_at_once_all_succeed_and_are_all_marked() {
 
 #[test]
 fn concurrent_failures_are_all_counted() {
-    let Some(lab) = lab("failures", "nodelay deny=0") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay deny=0"));
     lab.generate("carol", &[]);
     let wrong: Vec<String> = (0..PROCESSES).map(|i| format!("ZZZZZ-ZZ{i:03}")).collect();
     let (results, _) = race(&lab, "carol", &wrong);
@@ -142,9 +137,7 @@ fn concurrent_failures_are_all_counted() {
 
 #[test]
 fn concurrent_failures_lock_after_exactly_deny() {
-    let Some(lab) = lab("deny_race", "nodelay deny=5") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay deny=5"));
     let rounds = rounds(2).min(50);
     for round in 0..rounds {
         let codes = lab.generate("dave", &[]);
@@ -193,9 +186,7 @@ fn watch_file(path: &std::path::Path, stop: &AtomicBool) -> (usize, usize) {
 
 #[test]
 fn generate_racing_logins_never_mixes_sets() {
-    let Some(lab) = lab("generate_race", "nodelay deny=0") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay deny=0"));
     let rounds = rounds(2).min(50);
     let (mut won, mut lost) = (0, 0);
     for round in 0..rounds {

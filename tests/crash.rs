@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use pam_backup_codes::codeset::CodeSet;
 
-use common::{FileSnapshot, Lab, Rng, rounds};
+use common::{FileSnapshot, Lab, Rng, or_skip, rounds};
 
 const SVC: &str = "bc-crash";
 
-fn lab(test: &str, options: &str) -> Option<Lab> {
-    common::lab_with_service(test, SVC, options)
+/// The suite's lab: [`SVC`] is the module alone with `options`.
+fn lab(options: &str) -> Lab {
+    Lab::with_service(SVC, options)
 }
 
 fn temp_files(lab: &Lab) -> Vec<String> {
@@ -32,9 +33,7 @@ fn temp_files(lab: &Lab) -> Vec<String> {
 
 #[test]
 fn sigkill_at_random_instants_never_corrupts_or_loses_a_reported_success() {
-    let Some(lab) = lab("sigkill", "nodelay deny=0") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay deny=0"));
     let mut rng = Rng::new("sigkill");
     let rounds = rounds(30);
 
@@ -146,9 +145,7 @@ fn sigkill_at_random_instants_never_corrupts_or_loses_a_reported_success() {
 
 #[test]
 fn a_planted_temporary_file_is_never_trusted_and_is_cleaned() {
-    let Some(lab) = lab("planted", "nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay"));
     let mallory_codes = lab.generate("mallory", &[]);
     let alice_codes = lab.generate("alice", &[]);
     let temp = lab.store.join(".alice.tmp");
@@ -200,9 +197,7 @@ fn a_planted_temporary_file_is_never_trusted_and_is_cleaned() {
 
 #[test]
 fn a_symlink_at_the_temporary_name_does_not_redirect_the_write() {
-    let Some(lab) = lab("temp_symlink", "nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay"));
     let codes = lab.generate("alice", &[]);
     let victim = lab.path().join("victim");
     fs::write(&victim, "precious\n").unwrap();
@@ -223,9 +218,7 @@ fn a_symlink_at_the_temporary_name_does_not_redirect_the_write() {
 
 #[test]
 fn a_temporary_name_that_cannot_be_removed_fails_closed() {
-    let Some(lab) = lab("temp_dir", "nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay"));
     let codes = lab.generate("alice", &[]);
     let temp = lab.store.join(".alice.tmp");
     fs::create_dir(&temp).unwrap();

@@ -11,18 +11,14 @@ mod common;
 
 use std::fs;
 
-use common::Lab;
 use common::system::{
-    PamService, TestUser, e2e_or_skip, example, example_for, pamtester, pamtester_login, totp, wrong_totp,
+    PamService, TestUser, example, example_for, pamtester, pamtester_login, totp, wrong_totp,
 };
+use common::{Lab, or_skip};
 
 /// A well-known base32 test secret (RFC 4648 "Hello!\xDE\xAD\xBE\xEF").
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
 const WRONG_CODE: &str = "00000-00000";
-
-fn setup(test: &str, programs: &[&str]) -> Option<Lab> {
-    e2e_or_skip(test, &[&["pamtester"], programs].concat()).then(Lab::new)
-}
 
 /// Installs the example as a PAM service with a unique name.
 fn service(lab: &Lab, name: &str) -> PamService {
@@ -78,9 +74,7 @@ fn every_example_opens_with_a_comment_and_has_one_module_line() {
 
 #[test]
 fn sshd_key_then_code_takes_each_code_once_and_refuses_users_without_codes() {
-    let Some(lab) = setup("sshd-key-then-code", &[]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester");
     let user = TestUser::new();
     let stranger = TestUser::new();
     let svc = service(&lab, "sshd-key-then-code");
@@ -120,9 +114,7 @@ fn sshd_key_then_code_takes_each_code_once_and_refuses_users_without_codes() {
 
 #[test]
 fn sshd_totp_or_code_takes_a_totp_or_else_a_backup_code() {
-    let Some(lab) = setup("sshd-totp-or-code", &["oathtool"]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester", "oathtool");
     let user = TestUser::new();
     enrol_totp(&user);
     let svc = service(&lab, "sshd-totp-or-code");
@@ -169,9 +161,7 @@ fn sshd_totp_or_code_takes_a_totp_or_else_a_backup_code() {
 
 #[test]
 fn sshd_totp_or_code_lets_users_without_a_totp_in_with_a_code() {
-    let Some(lab) = setup("sshd-totp-or-code-no-totp", &[]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester");
     let user = TestUser::new();
     let svc = service(&lab, "sshd-totp-or-code");
     let codes = lab.generate(&user.name, &[]);
@@ -195,9 +185,7 @@ fn sshd_totp_or_code_lets_users_without_a_totp_in_with_a_code() {
 /// pam_google_authenticator changed and a one-prompt example becomes possible.
 #[test]
 fn forward_pass_does_not_hand_a_backup_code_on() {
-    let Some(lab) = setup("forward-pass", &["oathtool"]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester", "oathtool");
     let user = TestUser::new();
     enrol_totp(&user);
     let stack = format!(
@@ -225,9 +213,7 @@ fn forward_pass_does_not_hand_a_backup_code_on() {
 
 #[test]
 fn sudo_example_takes_each_code_once() {
-    let Some(lab) = setup("sudo-backup-codes", &[]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester");
     let user = TestUser::new();
     let stranger = TestUser::new();
     let svc = service(&lab, "sudo-backup-codes");
@@ -286,18 +272,14 @@ fn password_then_code_for_users_with_a_set(lab: &Lab, svc: &PamService) {
 
 #[test]
 fn login_asks_a_code_after_the_password_only_from_users_with_a_set() {
-    let Some(lab) = setup("login", &[]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester");
     let svc = service(&lab, "login");
     password_then_code_for_users_with_a_set(&lab, &svc);
 }
 
 #[test]
 fn common_auth_line_asks_a_code_after_the_password_only_from_users_with_a_set() {
-    let Some(lab) = setup("common-auth", &[]) else {
-        return;
-    };
+    let lab = or_skip!(Lab::new(), "pamtester");
     // What pam-auth-update would write: the system's common-auth with the
     // profile's line at the end of its "Additional" block.
     let common = fs::read_to_string("/etc/pam.d/common-auth").unwrap();

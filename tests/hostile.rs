@@ -13,12 +13,13 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use common::{FileSnapshot, Lab, Mounted, bare, in_private_mounts, root_or_skip};
+use common::{FileSnapshot, Lab, Mounted, bare, in_private_mounts, or_skip, skip_unless};
 
 const SVC: &str = "bc-hostile";
 
-fn lab(test: &str, options: &str) -> Option<Lab> {
-    common::lab_with_service(test, SVC, options)
+/// The suite's lab: [`SVC`] is the module alone with `options`.
+fn lab(options: &str) -> Lab {
+    Lab::with_service(SVC, options)
 }
 
 fn max_rss_kib(login: &common::Login) -> u64 {
@@ -52,9 +53,7 @@ type Setup<'a> = Box<dyn Fn() + 'a>;
 
 #[test]
 fn hostile_store_files_are_refused_logged_and_never_rewritten() {
-    let Some(lab) = lab("hostile_store", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("frank", &[]);
     let file = lab.user_file("frank");
     let good = fs::read_to_string(&file).unwrap();
@@ -322,9 +321,7 @@ fn base64(bytes: &[u8]) -> String {
 
 #[test]
 fn a_symlinked_store_directory_is_refused() {
-    let Some(lab) = lab("store_symlink", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("gina", &[]);
     let link = lab.path().join("store-link");
     std::os::unix::fs::symlink(&lab.store, &link).unwrap();
@@ -370,9 +367,7 @@ fn a_symlinked_store_directory_is_refused() {
 
 #[test]
 fn a_full_store_refuses_a_valid_code_and_keeps_it_usable() {
-    if !root_or_skip("full_store") {
-        return;
-    }
+    skip_unless!();
     in_private_mounts(|| {
         let lab = Lab::new();
         lab.simple_service(SVC, "nodelay");
@@ -431,9 +426,7 @@ fn a_full_store_refuses_a_valid_code_and_keeps_it_usable() {
 
 #[test]
 fn a_read_only_store_refuses_a_valid_code_and_keeps_it_usable() {
-    if !root_or_skip("read_only_store") {
-        return;
-    }
+    skip_unless!();
     in_private_mounts(|| {
         let lab = Lab::new();
         lab.simple_service(SVC, "nodelay");
@@ -461,9 +454,7 @@ fn a_read_only_store_refuses_a_valid_code_and_keeps_it_usable() {
 
 #[test]
 fn hostile_input_is_refused_and_consumes_nothing() {
-    let Some(lab) = lab("hostile_input", "deny=0 nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("deny=0 nodelay"));
     let codes = lab.generate("judy", &["--count", "20"]);
     // A code with a 0, a 1 and a letter if there is one, for look-alikes.
     let code = codes
@@ -554,7 +545,7 @@ fn hostile_input_is_refused_and_consumes_nothing() {
 
 #[test]
 fn spec_user_names_are_checked_before_any_path() {
-    let Some(lab) = lab("user_names", "") else { return };
+    let lab = or_skip!(lab(""));
     // Valid names, up to the longest a file name allows, work end to end.
     let longest = "a".repeat(250);
     for user in ["alice@corp.example", "a.b_c-d", "X", longest.as_str()] {
@@ -609,7 +600,7 @@ fn a_recorded_remote_host_or_service_never_makes_the_file_unreadable() {
     // The remote host comes from the client side; a long multi-byte one
     // (or invalid UTF-8, shown as U+FFFD) must be recorded in a form the
     // store parser accepts, or one success would lock the user out.
-    let Some(lab) = lab("long_rhost", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("kate", &[]);
     let rhosts: Vec<Vec<u8>> = vec![
         "é".repeat(200).into_bytes(),
@@ -652,9 +643,7 @@ fn a_recorded_remote_host_or_service_never_makes_the_file_unreadable() {
 
 #[test]
 fn fifty_transactions_mixing_outcomes_leak_nothing() {
-    let Some(lab) = lab("transactions", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("liam", &[]);
     let insecure = lab.path().join("insecure");
     fs::create_dir(&insecure).unwrap();
@@ -705,9 +694,7 @@ fn fifty_transactions_mixing_outcomes_leak_nothing() {
 
 #[test]
 fn broken_conversations_over_many_transactions_leak_nothing() {
-    let Some(lab) = lab("broken_conversations", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     lab.generate("mia", &[]);
     for flag in ["--conv-fail", "--no-reply"] {
         let mut cmd = lab.driver();

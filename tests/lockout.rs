@@ -12,9 +12,9 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use common::{Lab, root_or_skip};
+use common::{Lab, or_skip, stdout};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -23,16 +23,13 @@ const WRONG: &str = "ZZZZZ-ZZZZZ";
 
 /// A lab whose module and CLI share one policy, from a config file, so that
 /// `status` judges the lock as the module does.
-fn lab(test: &str, login: &str) -> Option<(Lab, PathBuf)> {
-    if !root_or_skip(test) {
-        return None;
-    }
+fn lab(login: &str) -> (Lab, PathBuf) {
     let lab = Lab::new();
     let config = lab.path().join("pam_backup_codes.conf");
     fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
     lab.chmod(&config, 0o644);
     lab.simple_service(SVC, &format!("config={}", config.display()));
-    Some((lab, config))
+    (lab, config)
 }
 
 fn ago(seconds: i64) -> toml::Value {
@@ -67,7 +64,7 @@ fn tally_field(lab: &Lab, user: &str, field: &str, value: toml::Value) {
     assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600));
 }
 
-fn status_text(lab: &Lab, config: &PathBuf, user: &str) -> String {
+fn status_text(lab: &Lab, config: &Path, user: &str) -> String {
     let out = lab
         .cli()
         .arg("--config")
@@ -76,26 +73,17 @@ fn status_text(lab: &Lab, config: &PathBuf, user: &str) -> String {
         .output()
         .unwrap();
     assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    stdout(&out)
 }
 
-fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
-    let out = lab
-        .cli()
-        .arg("--config")
-        .arg(config)
-        .args(["status", "--format", "json", user])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+fn status_json(lab: &Lab, config: &Path, user: &str) -> serde_json::Value {
+    let config = config.to_str().unwrap();
+    lab.cli_json(&["--config", config, "status", "--format", "json", user])[0].clone()
 }
 
 #[test]
 fn remote_failures_lock_remote_logins_only_and_status_shows_both_scopes() {
-    let Some((lab, config)) = lab("scopes", "deny = 3\nunlock_time = 600\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 3\nunlock_time = 600\n"));
     let codes = lab.generate("alice", &[]);
     for i in 1..=2 {
         assert_eq!(lab.login(SVC, "alice", &[WRONG]).result(), "PAM_AUTH_ERR");
@@ -167,9 +155,7 @@ fn remote_failures_lock_remote_logins_only_and_status_shows_both_scopes() {
 
 #[test]
 fn local_failures_lock_every_login() {
-    let Some((lab, config)) = lab("local", "deny = 2\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 2\n"));
     let codes = lab.generate("lou", &[]);
     assert_eq!(local_login(&lab, "lou", WRONG).result(), "PAM_AUTH_ERR");
     assert_eq!(local_login(&lab, "lou", WRONG).result(), "PAM_AUTH_ERR");
@@ -189,9 +175,7 @@ fn local_failures_lock_every_login() {
 
 #[test]
 fn the_window_slides() {
-    let Some((lab, config)) = lab("sliding", "deny = 3\nfail_interval = 60\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 3\nfail_interval = 60\n"));
     let codes = lab.generate("bob", &[]);
     // Two failures well apart: the next two do not make three within 60 s...
     lab.login(SVC, "bob", &[WRONG]);
@@ -225,9 +209,7 @@ fn the_window_slides() {
 
 #[test]
 fn a_lock_expires_after_unlock_time_and_forgives_its_failures() {
-    let Some((lab, config)) = lab("unlock_time", "deny = 2\nunlock_time = 300\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 2\nunlock_time = 300\n"));
     let codes = lab.generate("carol", &[]);
     lab.login(SVC, "carol", &[WRONG]);
     lab.login(SVC, "carol", &[WRONG]);
@@ -260,9 +242,7 @@ fn a_lock_expires_after_unlock_time_and_forgives_its_failures() {
 
 #[test]
 fn a_hundred_remote_failures_in_a_row_lock_remote_logins_until_an_unlock() {
-    let Some((lab, config)) = lab("nist", "deny = 5\nfail_interval = 60\nunlock_time = 60\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 5\nfail_interval = 60\nunlock_time = 60\n"));
     let codes = lab.generate("nora", &[]);
     lab.login(SVC, "nora", &[WRONG]);
     // 98 more, spread so that no 5 fall within 60 s: only the count in a row.
@@ -294,9 +274,7 @@ fn a_hundred_remote_failures_in_a_row_lock_remote_logins_until_an_unlock() {
 
 #[test]
 fn unlock_time_zero_locks_until_an_administrator_unlocks() {
-    let Some((lab, config)) = lab("unlock_time_0", "deny = 1\nunlock_time = 0\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 1\nunlock_time = 0\n"));
     let codes = lab.generate("dave", &[]);
     lab.login(SVC, "dave", &[WRONG]);
     tally_field(&lab, "dave", "remote", times_ago(&[365 * 24 * 3600]));
@@ -345,9 +323,7 @@ fn unlock_time_zero_locks_until_an_administrator_unlocks() {
 
 #[test]
 fn a_success_resets_the_count_and_a_reuse_counts_as_a_failure() {
-    let Some((lab, config)) = lab("reset", "deny = 3\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 3\n"));
     let codes = lab.generate("erin", &[]);
     lab.login(SVC, "erin", &[WRONG]);
     lab.login(SVC, "erin", &[WRONG]);
@@ -371,9 +347,7 @@ fn a_success_resets_the_count_and_a_reuse_counts_as_a_failure() {
 
 #[test]
 fn deny_zero_never_locks() {
-    let Some((lab, config)) = lab("deny_0", "deny = 0\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 0\n"));
     let codes = lab.generate("frank", &[]);
     for _ in 0..20 {
         assert_eq!(lab.login(SVC, "frank", &[WRONG]).result(), "PAM_AUTH_ERR");
@@ -396,9 +370,7 @@ fn deny_zero_never_locks() {
 
 #[test]
 fn a_pam_option_overrides_the_config_policy() {
-    let Some((lab, config)) = lab("override", "deny = 1\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 1\n"));
     lab.generate("gina", &[]);
     lab.simple_service("bc-override", &format!("config={} deny=4", config.display()));
     for _ in 0..3 {

@@ -8,17 +8,18 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::{Lab, bare};
+use common::{Lab, bare, or_skip};
 
 const SVC: &str = "bc-test";
 
-fn lab(test: &str, options: &str) -> Option<Lab> {
-    common::lab_with_service(test, SVC, options)
+/// The suite's lab: [`SVC`] is the module alone with `options`.
+fn lab(options: &str) -> Lab {
+    Lab::with_service(SVC, options)
 }
 
 #[test]
 fn a_code_succeeds_once_and_status_names_service_and_host() {
-    let Some(lab) = lab("once", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("alice", &[]);
     assert_eq!(codes.len(), 10);
 
@@ -62,7 +63,7 @@ fn a_code_succeeds_once_and_status_names_service_and_host() {
 
 #[test]
 fn typing_variants_are_accepted() {
-    let Some(lab) = lab("variants", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("bob", &["--count", "20"]);
     let lookalike = codes
         .iter()
@@ -89,7 +90,7 @@ fn typing_variants_are_accepted() {
 
 #[test]
 fn wrong_empty_and_oversized_inputs_are_refused_and_consume_nothing() {
-    let Some(lab) = lab("wrong", "deny=0") else { return };
+    let lab = or_skip!(lab("deny=0"));
     let codes = lab.generate("carol", &[]);
     let padded = |len: usize| format!("{}{}", codes[0], " ".repeat(len - codes[0].len()));
     let inputs = [
@@ -122,7 +123,7 @@ fn wrong_empty_and_oversized_inputs_are_refused_and_consume_nothing() {
 
 #[test]
 fn nullok_ignores_users_without_codes_and_without_it_they_are_prompted() {
-    let Some(lab) = lab("nullok", "") else { return };
+    let lab = or_skip!(lab(""));
     // The module decides nothing with nullok; pam_permit after it shows that.
     lab.service(
         "bc-nullok",
@@ -153,7 +154,7 @@ fn nullok_ignores_users_without_codes_and_without_it_they_are_prompted() {
 
 #[test]
 fn bad_options_fail_closed_with_service_err() {
-    let Some(lab) = lab("options", "") else { return };
+    let lab = or_skip!(lab(""));
     lab.generate("erin", &[]);
     for options in [
         "nulok",
@@ -183,7 +184,7 @@ fn bad_options_fail_closed_with_service_err() {
 
 #[test]
 fn untrusted_or_corrupt_store_is_authinfo_unavail_and_untouched() {
-    let Some(lab) = lab("insecure", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("frank", &[]);
     let file = lab.user_file("frank");
     let original = fs::read(&file).unwrap();
@@ -241,7 +242,7 @@ fn untrusted_or_corrupt_store_is_authinfo_unavail_and_untouched() {
 
 #[test]
 fn invalid_user_names_are_user_unknown_and_touch_nothing() {
-    let Some(lab) = lab("usernames", "") else { return };
+    let lab = or_skip!(lab(""));
     lab.generate("grace", &[]);
     let before = lab.store_listing();
     let parent_before: Vec<_> = fs::read_dir(lab.path())
@@ -273,7 +274,7 @@ fn invalid_user_names_are_user_unknown_and_touch_nothing() {
 
 #[test]
 fn use_first_pass_takes_the_token_of_an_earlier_module() {
-    let Some(lab) = lab("first_pass", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("heidi", &[]);
     // pam_unix asks first and leaves what was typed in PAM_AUTHTOK; heidi has
     // no system account, so it fails, and `optional` lets the stack go on.
@@ -314,7 +315,7 @@ fn use_first_pass_takes_the_token_of_an_earlier_module() {
 
 #[test]
 fn conversation_failures_are_conv_err() {
-    let Some(lab) = lab("conv", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("ivan", &[]);
     for flag in ["--conv-fail", "--no-reply"] {
         let mut cmd = lab.driver();
@@ -332,9 +333,7 @@ fn conversation_failures_are_conv_err() {
 
 #[test]
 fn lockout_after_deny_failures_and_unlock() {
-    let Some(lab) = lab("lockout", "deny=3 unlock_time=600") else {
-        return;
-    };
+    let lab = or_skip!(lab("deny=3 unlock_time=600"));
     let codes = lab.generate("judy", &[]);
     for _ in 0..3 {
         assert_eq!(lab.login(SVC, "judy", &["ZZZZZ-ZZZZZ"]).result(), "PAM_AUTH_ERR");
@@ -370,7 +369,7 @@ fn lockout_after_deny_failures_and_unlock() {
 
 #[test]
 fn messages_count_down_and_silent_suppresses_them() {
-    let Some(lab) = lab("messages", "") else { return };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("mallory", &["--count", "3"]);
     assert_eq!(
         lab.login(SVC, "mallory", &[&codes[0]]).infos(),
@@ -397,9 +396,7 @@ fn messages_count_down_and_silent_suppresses_them() {
 
 #[test]
 fn setcred_succeeds_and_nodelay_asks_for_no_delay() {
-    let Some(lab) = lab("setcred", "nodelay") else {
-        return;
-    };
+    let lab = or_skip!(lab("nodelay"));
     let codes = lab.generate("niaj", &[]);
     let mut cmd = lab.driver();
     cmd.args([
@@ -420,7 +417,7 @@ fn setcred_succeeds_and_nodelay_asks_for_no_delay() {
 
 #[test]
 fn config_file_sets_defaults_and_arguments_override_it() {
-    let Some(lab) = lab("config", "") else { return };
+    let lab = or_skip!(lab(""));
     let config = lab.path().join("backup-codes.conf");
     fs::write(&config, "[login]\nprompt = \"Recovery code: \"\ndeny = 2\n").unwrap();
     lab.chmod(&config, 0o644);
@@ -454,9 +451,7 @@ fn config_file_sets_defaults_and_arguments_override_it() {
 
 #[test]
 fn a_user_without_codes_is_treated_like_one_with_the_configured_format() {
-    let Some(lab) = lab("decoy_format", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     let config = lab.path().join("digits.conf");
     fs::write(&config, "[codes]\nalphabet = \"digits\"\nlength = 8\n").unwrap();
     lab.service(
@@ -479,9 +474,7 @@ fn a_user_without_codes_is_treated_like_one_with_the_configured_format() {
 
 #[test]
 fn control_characters_in_the_remote_host_are_escaped_everywhere() {
-    let Some(lab) = lab("rhost_controls", "") else {
-        return;
-    };
+    let lab = or_skip!(lab(""));
     let codes = lab.generate("sybil", &[]);
     let mut cmd = lab.driver();
     cmd.args(["--service", SVC, "--user", "sybil", "--answer", &codes[0]])

@@ -7,21 +7,12 @@
 
 mod common;
 
-use common::Lab;
-use common::system::{SshClient, Sshd, TestUser, e2e_or_skip, example_for, keygen, totp};
+use common::system::{SshClient, Sshd, TestUser, example_for, keygen, totp};
+use common::{Lab, or_skip};
 
 const WRONG_CODE: &str = "00000-00000";
 /// A well-known base32 test secret for pam_google_authenticator.
 const SECRET: &str = "JBSWY3DPEHPK3PXP";
-
-fn setup(test: &str) -> Option<(Lab, TestUser)> {
-    setup_with(test, &[])
-}
-
-fn setup_with(test: &str, programs: &[&str]) -> Option<(Lab, TestUser)> {
-    e2e_or_skip(test, &[&["sshd", "ssh", "ssh-keygen"], programs].concat())
-        .then(|| (Lab::new(), TestUser::new()))
-}
 
 /// The checks both setups share: a valid code runs the command as the user,
 /// the same code again and a wrong one are refused, and the store and
@@ -73,9 +64,7 @@ fn code_works_once(lab: &Lab, user: &TestUser, sshd: &Sshd, client: &SshClient) 
 
 #[test]
 fn keyboard_interactive_alone_takes_a_code_once() {
-    let Some((lab, user)) = setup("sshd-kbdint") else {
-        return;
-    };
+    let (lab, user) = or_skip!((Lab::new(), TestUser::new()), "sshd", "ssh", "ssh-keygen");
     let pam = example_for(&lab, "sshd-key-then-code");
     let sshd = Sshd::start(&pam, &user.name, "AuthenticationMethods keyboard-interactive");
     let client = SshClient::new(&user.name, sshd.port, None);
@@ -84,9 +73,7 @@ fn keyboard_interactive_alone_takes_a_code_once() {
 
 #[test]
 fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
-    let Some((lab, user)) = setup("sshd-key-then-code") else {
-        return;
-    };
+    let (lab, user) = or_skip!((Lab::new(), TestUser::new()), "sshd", "ssh", "ssh-keygen");
     let key = user.home.join("id_ed25519");
     keygen(&key);
     let authorized = lab.path().join("authorized_keys");
@@ -125,9 +112,7 @@ fn publickey_then_keyboard_interactive_needs_the_key_and_a_code() {
 /// alone, without the key.
 #[test]
 fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
-    let Some((lab, user)) = setup("sshd-password-method") else {
-        return;
-    };
+    let (lab, user) = or_skip!((Lab::new(), TestUser::new()), "sshd", "ssh", "ssh-keygen");
     let pam = example_for(&lab, "sshd-key-then-code");
     let sshd = Sshd::start(
         &pam,
@@ -153,9 +138,13 @@ fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
 /// typed at both prompts fails as a TOTP and is then taken as a code.
 #[test]
 fn totp_or_code_over_ssh() {
-    let Some((lab, user)) = setup_with("sshd-totp-or-code", &["oathtool"]) else {
-        return;
-    };
+    let (lab, user) = or_skip!(
+        (Lab::new(), TestUser::new()),
+        "sshd",
+        "ssh",
+        "ssh-keygen",
+        "oathtool"
+    );
     user.home_file(
         ".google_authenticator",
         &format!("{SECRET}\n\" TOTP_AUTH\n"),

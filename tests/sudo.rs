@@ -8,8 +8,8 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::Lab;
-use common::system::{PamService, Sudoers, TestUser, e2e_or_skip, example_for, run_with_input};
+use common::system::{PamService, Sudoers, TestUser, example_for, run_with_input};
+use common::{Lab, or_skip};
 
 const PROMPT: &str = "Backup code: ";
 
@@ -20,10 +20,7 @@ struct Setup {
     _sudoers: Sudoers,
 }
 
-fn setup(test: &str) -> Option<Setup> {
-    if !e2e_or_skip(test, &["sudo", "visudo", "runuser"]) {
-        return None;
-    }
+fn setup() -> Setup {
     let lab = Lab::new();
     let user = TestUser::new();
     let service = PamService::install("bc-sudo-", &example_for(&lab, "sudo-backup-codes"));
@@ -35,12 +32,12 @@ fn setup(test: &str) -> Option<Setup> {
         u = user.name,
         s = service.name
     ));
-    Some(Setup {
+    Setup {
         lab,
         user,
         service,
         _sudoers: sudoers,
-    })
+    }
 }
 
 /// What one `sudo -S id -u` run by the test user did.
@@ -74,7 +71,7 @@ fn sudo(setup: &Setup, answers: &[&str]) -> SudoRun {
 
 #[test]
 fn a_code_runs_the_command_as_root_once() {
-    let Some(s) = setup("sudo-once") else { return };
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser");
     let codes = s.lab.generate(&s.user.name, &[]);
 
     let first = sudo(&s, &[&codes[7]]);
@@ -100,7 +97,7 @@ fn a_code_runs_the_command_as_root_once() {
 
 #[test]
 fn sudo_retries_count_as_failures_and_the_lockout_stops_the_prompts() {
-    let Some(s) = setup("sudo-lockout") else { return };
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser");
     let codes = s.lab.generate(&s.user.name, &[]);
 
     // sudo asks passwd_tries (3) times; each wrong answer is a failure.

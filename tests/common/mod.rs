@@ -1,21 +1,85 @@
-//! A laboratory for integration tests: a temporary store, a private PAM
-//! configuration directory holding the freshly built module, the
-//! `backup-codes` CLI and the `pam-driver` example, which runs real libpam
-//! transactions with `pam_start_confdir`.
-#![allow(dead_code, missing_docs)]
+//! The laboratory every integration test (and `make bench`) works in: a
+//! temporary store, a private PAM configuration directory holding the
+//! freshly built module, a private syslog socket, the `backup-codes` CLI and
+//! the `pam-driver` example, which runs real libpam transactions with
+//! `pam_start_confdir`. One [`Lab`], one way to run a login
+//! ([`Lab::login_cmd`] and [`Lab::run`]), one skip rule ([`skip_unless!`]).
+#![allow(dead_code, missing_docs, unused_macros, unused_imports)]
 
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 /// Real users, /etc/pam.d and sudoers entries, sshd, pamtester: the
 /// end-to-end fixtures.
 pub mod system;
+
+/// The name of the function this is expanded in: the test's name.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let path = std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.rsplit("::").next().unwrap_or(path)
+    }};
+}
+pub(crate) use test_name;
+
+/// Returns from the test unless it can run: as root (the store must be
+/// root-owned) and with the programs named installed. Outside CI it says
+/// so on stderr, naming the test; under `CI=true` the test fails instead,
+/// since CI must run everything.
+macro_rules! skip_unless {
+    ($($program:expr),* $(,)?) => {
+        if !$crate::common::can_run($crate::common::test_name!(), &[$($program),*]) {
+            return;
+        }
+    };
+}
+pub(crate) use skip_unless;
+
+/// `value` (a lab, say), made only if the test can run; otherwise returns
+/// from the test as [`skip_unless!`] does with the same programs.
+macro_rules! or_skip {
+    ($value:expr $(, $program:expr)* $(,)?) => {{
+        $crate::common::skip_unless!($($program),*);
+        $value
+    }};
+}
+pub(crate) use or_skip;
+
+/// Whether a test that needs root and `programs` can run here; see
+/// [`skip_unless!`].
+pub fn can_run(test: &str, programs: &[&str]) -> bool {
+    let mut missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|p| system::which(p).is_none())
+        .collect();
+    if !nix::unistd::geteuid().is_root() {
+        missing.insert(0, "root");
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !in_ci(),
+        "{test}: CI runs need {missing:?} (run as root; tools/deps.sh installs the programs)"
+    );
+    eprintln!("{test}: SKIPPED, needs {missing:?} (run as root; `make deps-test` installs the programs)");
+    false
+}
+
+/// Whether this is a CI run (`CI=true`), where nothing may be skipped.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
 
 /// The directory holding the built binaries of this profile.
 pub fn target_dir() -> PathBuf {
@@ -25,27 +89,18 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// A lab with `service` set up as our module alone with `options`, or
-/// `None` when a root-only test is skipped (see [`root_or_skip`]).
-pub fn lab_with_service(test: &str, service: &str, options: &str) -> Option<Lab> {
-    if !root_or_skip(test) {
-        return None;
-    }
-    let lab = Lab::new();
-    lab.simple_service(service, options);
-    Some(lab)
+/// A command's stdout, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Whether root-only tests can run. Outside CI, a non-root run skips them
-/// with a note; in CI they must run, so a non-root CI run fails.
-pub fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{test}: CI runs must be root");
-    eprintln!("{test}: skipped, needs root (the store must be root-owned)");
-    false
+/// A command's stderr, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// How long [`Lab::run`] waits for a driver before failing the test.
+const DRIVER_SECS: u64 = 300;
 
 pub struct Lab {
     pub dir: TempDir,
@@ -133,6 +188,13 @@ impl Lab {
         }
     }
 
+    /// A lab with `service` set up as our module alone with `options`.
+    pub fn with_service(service: &str, options: &str) -> Self {
+        let lab = Self::new();
+        lab.simple_service(service, options);
+        lab
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -162,20 +224,20 @@ impl Lab {
         cmd
     }
 
-    /// Generates a set and returns its codes as printed (`XXXXX-XXXXX`).
-    pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
-        let out = self
-            .cli()
-            .args(["generate", "--format", "json", user])
-            .args(extra)
-            .output()
-            .unwrap();
+    /// Runs the CLI with `args`, which must succeed, and parses its JSON.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cli().args(args).output().unwrap();
         assert!(
             out.status.success(),
-            "generate failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "backup-codes {args:?} failed: {}",
+            stderr(&out)
         );
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Generates a set and returns its codes as printed (`XXXXX-XXXXX`).
+    pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
+        let value = self.cli_json(&[&["generate", "--format", "json", user], extra].concat());
         value["codes"]
             .as_array()
             .unwrap()
@@ -186,18 +248,23 @@ impl Lab {
 
     /// `status --format json` for one user.
     pub fn status(&self, user: &str) -> serde_json::Value {
-        let out = self
-            .cli()
-            .args(["status", "--format", "json", user])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        value[0].clone()
+        self.cli_json(&["status", "--format", "json", user])[0].clone()
+    }
+
+    /// `backup-codes check`: (exit code, stdout, stderr).
+    pub fn check(&self) -> (i32, String, String) {
+        let out = self.cli().arg("check").output().unwrap();
+        (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+    }
+
+    /// Rewrites a user file through `edit` on its TOML table, as an
+    /// administrator would, keeping it root-owned and 0600.
+    pub fn edit_user_file(&self, user: &str, edit: impl FnOnce(&mut toml::Table)) {
+        let path = self.user_file(user);
+        let mut table: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
+        edit(&mut table);
+        fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
+        self.chmod(&path, 0o600);
     }
 
     pub fn driver(&self) -> Command {
@@ -209,23 +276,90 @@ impl Lab {
         cmd
     }
 
-    /// One authentication of `user` through `service` from 192.0.2.7,
-    /// answering prompts with `answers`.
-    pub fn login(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Login {
+    /// A driver command for one authentication of `user` through `service`
+    /// from 192.0.2.7, answering prompts with `answers`; not yet run.
+    pub fn login_cmd(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Command {
         let mut cmd = self.driver();
         cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"])
             .arg(user);
         for answer in answers {
             cmd.args(["--answer", answer]);
         }
-        self.run(&mut cmd)
+        cmd
     }
 
-    /// Runs a prepared driver command and collects what it reported.
+    /// One authentication, run: see [`Lab::login_cmd`].
+    pub fn login(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Login {
+        self.run(&mut self.login_cmd(service, user, answers))
+    }
+
+    /// Runs a prepared driver command and collects what it reported and
+    /// the lines it logged.
     pub fn run(&self, cmd: &mut Command) -> Login {
-        let mut login = self.report(cmd.output().unwrap());
-        login.log = self.drain_log();
+        self.run_timeout(cmd, DRIVER_SECS)
+    }
+
+    /// [`Lab::run`], failing the test if the driver takes longer than `secs`.
+    pub fn run_timeout(&self, cmd: &mut Command, secs: u64) -> Login {
+        let child = self.spawn(cmd);
+        let (mut logins, log) = self.finish_all(vec![child], secs);
+        let mut login = logins.pop().expect("one driver, one report");
+        login.log = log;
         login
+    }
+
+    /// Starts a prepared driver command without waiting for it.
+    pub fn spawn(&self, cmd: &mut Command) -> Child {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits for spawned drivers, reading the log socket meanwhile: the
+    /// kernel queues only a few datagrams (net.unix.max_dgram_qlen, often
+    /// 10), and a module blocked in syslog() would never finish. Fails the
+    /// test if they take longer than `secs` (a FIFO must not hang a login).
+    /// Returns each driver's report (without log) and every log line.
+    pub fn finish_all(&self, children: Vec<Child>, secs: u64) -> (Vec<Login>, Vec<String>) {
+        let start = Instant::now();
+        let mut children: Vec<Option<Child>> = children.into_iter().map(Some).collect();
+        let mut outputs: Vec<Option<Output>> = children.iter().map(|_| None).collect();
+        let mut log = Vec::new();
+        while outputs.iter().any(Option::is_none) {
+            log.extend(self.drain_log());
+            for (slot, out) in children.iter_mut().zip(outputs.iter_mut()) {
+                if out.is_none() && slot.as_mut().unwrap().try_wait().unwrap().is_some() {
+                    *out = Some(slot.take().unwrap().wait_with_output().unwrap());
+                }
+            }
+            if start.elapsed().as_secs() >= secs {
+                for child in children.iter_mut().flatten() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                panic!("a driver hung for more than {secs} s");
+            }
+            // Short waits while few drivers run, so that a single run is
+            // timed closely (make bench); longer ones for a crowd.
+            let running = children.iter().flatten().count() as u64;
+            std::thread::sleep(Duration::from_micros((200 * running).min(2000)));
+        }
+        // Lines sent just before exit.
+        log.extend(self.drain_log());
+        let logins = outputs.into_iter().map(|out| report(out.unwrap())).collect();
+        (logins, log)
+    }
+
+    /// The log lines received and not yet collected.
+    pub fn drain_log(&self) -> Vec<String> {
+        let mut log = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = self.log.recv(&mut buf) {
+            log.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        log
     }
 
     /// Every file name in the store.
@@ -248,8 +382,31 @@ pub fn bare(code: &str) -> String {
     code.replace('-', "")
 }
 
-// ---------------------------------------------------------------------------
-// Additions for the hardening tests (concurrency, crashes, hostile stores).
+/// What a driver run printed: checked for what must never happen (a usage
+/// error, output from the stack, a leaked descriptor).
+fn report(out: Output) -> Login {
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.code() != Some(2),
+        "driver error: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("stray-output"),
+        "the stack wrote to stdout/stderr:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("fds-leaked"),
+        "the stack leaked descriptors:\n{stdout}"
+    );
+    Login {
+        stdout,
+        status: out.status.code().unwrap_or(-1),
+        log: Vec::new(),
+    }
+}
+
+// ------------------------------------------------- hostile and crash tests
 
 /// A byte-exact picture of a file: content and modification time.
 #[derive(Debug, PartialEq, Eq)]
@@ -276,130 +433,6 @@ impl FileSnapshot {
             mode: meta.mode(),
             ino: meta.ino(),
         }
-    }
-}
-
-impl Lab {
-    /// A driver command for one authentication, not yet run.
-    pub fn login_cmd(&self, service: &str, user: impl AsRef<OsStr>, answers: &[&str]) -> Command {
-        let mut cmd = self.driver();
-        cmd.args(["--service", service, "--rhost", "192.0.2.7", "--user"])
-            .arg(user);
-        for answer in answers {
-            cmd.args(["--answer", answer]);
-        }
-        cmd
-    }
-
-    /// Starts a prepared driver command without waiting for it.
-    pub fn spawn(&self, cmd: &mut Command) -> std::process::Child {
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// Waits for a spawned driver, checks it like [`Lab::run`] does, and
-    /// collects the log lines it sent.
-    pub fn finish(&self, child: std::process::Child) -> Login {
-        let (mut logins, log) = self.finish_all(vec![child], u64::MAX);
-        let mut login = logins.pop().unwrap();
-        login.log = log;
-        login
-    }
-
-    /// Waits for spawned drivers, reading the log socket meanwhile: the
-    /// kernel queues only a few datagrams (net.unix.max_dgram_qlen, often
-    /// 10), and a module blocked in syslog() would never finish. Fails the
-    /// test if they take longer than `secs` (a FIFO must not hang a login).
-    /// Returns each driver's report (without log) and every log line.
-    pub fn finish_all(&self, children: Vec<std::process::Child>, secs: u64) -> (Vec<Login>, Vec<String>) {
-        let start = std::time::Instant::now();
-        let mut children: Vec<Option<std::process::Child>> = children.into_iter().map(Some).collect();
-        let mut outputs: Vec<Option<Output>> = children.iter().map(|_| None).collect();
-        let mut log = Vec::new();
-        while outputs.iter().any(Option::is_none) {
-            log.extend(self.drain_log());
-            for (slot, out) in children.iter_mut().zip(outputs.iter_mut()) {
-                if out.is_none() && slot.as_mut().unwrap().try_wait().unwrap().is_some() {
-                    *out = Some(slot.take().unwrap().wait_with_output().unwrap());
-                }
-            }
-            if start.elapsed().as_secs() >= secs {
-                for child in children.iter_mut().flatten() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                panic!("a driver hung for more than {secs} s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        // Lines sent just before exit.
-        log.extend(self.drain_log());
-        let logins = outputs.into_iter().map(|out| self.report(out.unwrap())).collect();
-        (logins, log)
-    }
-
-    /// Runs a prepared driver command like [`Lab::run`], but draining the log
-    /// while it runs and killing it after `secs`.
-    pub fn run_timeout(&self, cmd: &mut Command, secs: u64) -> Login {
-        let child = self.spawn(cmd);
-        let (mut logins, log) = self.finish_all(vec![child], secs);
-        let mut login = logins.pop().unwrap();
-        login.log = log;
-        login
-    }
-
-    fn report(&self, out: Output) -> Login {
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            out.status.code() != Some(2),
-            "driver error: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !stdout.contains("stray-output"),
-            "the stack wrote to stdout/stderr:\n{stdout}"
-        );
-        assert!(
-            !stdout.contains("fds-leaked"),
-            "the stack leaked descriptors:\n{stdout}"
-        );
-        Login {
-            stdout,
-            status: out.status.code().unwrap_or(-1),
-            log: Vec::new(),
-        }
-    }
-
-    /// The log lines received and not yet collected.
-    pub fn drain_log(&self) -> Vec<String> {
-        let mut log = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        while let Ok(n) = self.log.recv(&mut buf) {
-            log.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-        }
-        log
-    }
-
-    /// Rewrites a user file through `edit` on its TOML table, as an
-    /// administrator would, keeping it root-owned and 0600.
-    pub fn edit_user_file(&self, user: &str, edit: impl FnOnce(&mut toml::Table)) {
-        let path = self.user_file(user);
-        let mut table: toml::Table = fs::read_to_string(&path).unwrap().parse().unwrap();
-        edit(&mut table);
-        fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
-        self.chmod(&path, 0o600);
-    }
-
-    /// `backup-codes check`: (exit code, stdout, stderr).
-    pub fn check(&self) -> (i32, String, String) {
-        let out = self.cli().arg("check").output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tempfile::TempDir;
 
-use super::{Lab, root_or_skip};
+use super::Lab;
 
 /// `prefix` and 8 random lower-case letters and digits.
 pub fn unique(prefix: &str) -> String {
@@ -36,24 +36,6 @@ pub fn unique(prefix: &str) -> String {
         n /= 36;
     }
     name
-}
-
-/// Whether an end-to-end test can run: root, and the programs it needs. In
-/// CI both are required (a missing one fails the test); elsewhere it skips.
-pub fn e2e_or_skip(test: &str, programs: &[&str]) -> bool {
-    if !root_or_skip(test) {
-        return false;
-    }
-    let missing: Vec<&str> = programs.iter().copied().filter(|p| which(p).is_none()).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: CI runs need {missing:?} (make deps)"
-    );
-    eprintln!("{test}: skipped, {missing:?} not installed (make deps installs them)");
-    false
 }
 
 /// The absolute path of a program, found in PATH or the sbin directories.

@@ -107,23 +107,24 @@ impl Serialize for Codes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pam_backup_codes::code::CodeFormat;
+    use pam_backup_codes::code::{Alphabet, CodeFormat};
     use pam_backup_codes::kdf::KdfParams;
     use time::OffsetDateTime;
 
-    fn sample() -> (CodeSet, Vec<PlainCode>) {
-        CodeSet::generate(
-            CodeFormat::DEFAULT,
-            3,
-            KdfParams::default(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap()
+    /// `count` codes of `length` crockford symbols, cheaply hashed.
+    fn sample(length: usize, count: usize) -> (CodeSet, Vec<PlainCode>) {
+        let format = CodeFormat::new(Alphabet::Crockford, length).unwrap();
+        let cheap = KdfParams {
+            m_cost: 8192,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        CodeSet::generate(format, count, cheap, OffsetDateTime::now_utc()).unwrap()
     }
 
     #[test]
     fn sheets_hold_every_code() {
-        let (set, codes) = sample();
+        let (set, codes) = sample(10, 3);
         let user: UserName = "alice".parse().unwrap();
         for format in [Format::Text, Format::Json] {
             let text = Sheet {
@@ -141,7 +142,7 @@ mod tests {
 
     #[test]
     fn the_json_sheet_is_one_line_with_its_fields_in_order() {
-        let (set, codes) = sample();
+        let (set, codes) = sample(10, 3);
         let user: UserName = "alice".parse().unwrap();
         let sheet = Sheet {
             user: &user,
@@ -168,17 +169,7 @@ mod tests {
 
     #[test]
     fn the_buffer_never_grows() {
-        let (set, codes) = CodeSet::generate(
-            CodeFormat::new(pam_backup_codes::code::Alphabet::Crockford, 32).unwrap(),
-            100,
-            KdfParams {
-                m_cost: 8192,
-                t_cost: 1,
-                p_cost: 1,
-            },
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let (set, codes) = sample(32, 100);
         let user: UserName = "a".repeat(UserName::MAX_LEN).parse().unwrap();
         let host = "\u{7}".repeat(64);
         for format in [Format::Text, Format::Json] {

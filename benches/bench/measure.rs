@@ -1,0 +1,243 @@
+//! What `make bench` measures: the verifiers (the real one and the naive
+//! design), whole PAM transactions in a [`Lab`], a durable store write and
+//! bulk generation.
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use pam_backup_codes::code::{CodeFormat, normalize};
+use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
+use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
+use pam_backup_codes::store::DirStore;
+use pam_backup_codes::username::{UserName, UserNameError};
+use time::OffsetDateTime;
+
+use crate::common::{Lab, target_dir};
+use crate::stats::{Stats, rounds};
+
+/// The real login path: one Argon2id, then every stored hash compared.
+pub fn verify_real(set: &CodeSet, input: &[u8]) -> Match {
+    match set.digest(input).unwrap() {
+        Some(digest) => set.find(&digest),
+        None => Match::None,
+    }
+}
+
+/// The naive design: each code with its own salt, tried one by one.
+pub struct NaiveSet {
+    params: KdfParams,
+    format: CodeFormat,
+    codes: Vec<(Salt, Hash)>,
+}
+
+impl NaiveSet {
+    /// `count` codes, each hashed under its own salt; returns the plain codes too.
+    pub fn generate(params: KdfParams, count: usize) -> (Self, Vec<Vec<u8>>) {
+        let format = CodeFormat::DEFAULT;
+        let plain = format.generate(count).unwrap();
+        let codes = plain
+            .iter()
+            .map(|code| {
+                let salt = new_salt().unwrap();
+                (salt, *params.hash(&salt, code.as_bytes()).unwrap())
+            })
+            .collect();
+        let plain = plain.iter().map(|c| c.as_bytes().to_vec()).collect();
+        (
+            Self {
+                params,
+                format,
+                codes,
+            },
+            plain,
+        )
+    }
+
+    /// The index of the matching code: one Argon2id per code tried.
+    pub fn verify(&self, input: &[u8]) -> Option<usize> {
+        let normalized = normalize(input, self.format)?;
+        self.codes
+            .iter()
+            .position(|(salt, hash)| *self.params.hash(salt, &normalized).unwrap() == *hash)
+    }
+}
+
+/// A real set of one code, padded with `count - 1` other hashes in front of
+/// it, so that the real code is compared last. Returns the set and the code.
+pub fn padded_set(params: KdfParams, count: usize) -> (CodeSet, Vec<u8>) {
+    let (mut set, plain) =
+        CodeSet::generate(CodeFormat::DEFAULT, 1, params, OffsetDateTime::now_utc()).unwrap();
+    let real = set.codes.remove(0);
+    set.codes = (0..count - 1)
+        .map(|i| {
+            let mut hash = [0u8; 32];
+            hash[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            CodeEntry { hash, used: None }
+        })
+        .collect();
+    set.codes.push(real);
+    (set, plain[0].as_bytes().to_vec())
+}
+
+/// Whether the build the bench runs from has every piece a PAM or bulk row
+/// needs: the bench runs as `target/release/deps/bench-*`, next to them.
+fn release_ready() -> Result<(), String> {
+    let dir = target_dir();
+    for needed in ["backup-codes", "libpam_backup_codes.so", "examples/pam-driver"] {
+        if !dir.join(needed).exists() {
+            return Err(format!(
+                "{} is missing: run `make release`",
+                dir.join(needed).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn need_root() -> Result<(), String> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err("needs root (the store must be root-owned)".into())
+    }
+}
+
+const USER: &str = "benchuser";
+
+/// A lab with two services: `bench`, the module alone (nodelay), and
+/// `bench-permit`, pam_permit.so, for the driver's start-up.
+pub struct Pam {
+    lab: Lab,
+    /// The codes of the bench user: the most a set may hold, one per run.
+    pub codes: Vec<String>,
+}
+
+impl Pam {
+    pub fn new() -> Result<Self, String> {
+        need_root()?;
+        release_ready()?;
+        let lab = Lab::with_service("bench", "nodelay");
+        lab.service("bench-permit", "auth required pam_permit.so\n");
+        let codes = lab.generate(USER, &["--count", "100"]);
+        Ok(Self { lab, codes })
+    }
+
+    /// One driver run: its peak RSS in KiB, and whether it succeeded.
+    pub fn run(&self, service: &str, answer: &str) -> (f64, bool) {
+        let login = self.lab.login(service, USER, &[answer]);
+        let rss = login
+            .lines("maxrss-kib: ")
+            .first()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        (rss, login.result() == "PAM_SUCCESS")
+    }
+}
+
+/// `DirLock::write` of a 10-code set: what marking a code used costs on
+/// top of the hash, on the disk that holds the temporary directory.
+pub fn store_write(runs: usize) -> Result<Stats, String> {
+    need_root()?;
+    let lab = Lab::new();
+    let store = DirStore::open(&lab.store).map_err(|e| e.to_string())?;
+    let cheap = KdfParams {
+        m_cost: 8192,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let (set, _) = CodeSet::generate(CodeFormat::DEFAULT, 10, cheap, OffsetDateTime::now_utc())
+        .map_err(|e| e.to_string())?;
+    let user: UserName = USER.parse().map_err(|e: UserNameError| e.to_string())?;
+    let samples = rounds(
+        runs,
+        &mut [&mut || {
+            store.lock().and_then(|lock| lock.write(&user, &set)).unwrap();
+        }],
+    );
+    Ok(Stats::of(&samples[0]))
+}
+
+/// `backup-codes generate` of 200 users x 10 codes into fresh stores: one
+/// thread, all threads, and the per-pair speed-up.
+pub fn bulk(runs: usize) -> Result<Bulk, String> {
+    need_root()?;
+    release_ready()?;
+    let lab = Lab::new();
+    let dir = lab.path();
+    let list = dir.join("users");
+    let names: String = (0..200).map(|i| format!("bulk{i:03}\n")).collect();
+    fs::write(&list, names).map_err(|e| e.to_string())?;
+    let mut n = 0;
+    // Returns wall time and CPU time.
+    let mut generate = |threads: Option<&str>| -> Result<(f64, f64), String> {
+        n += 1;
+        let store = dir.join(format!("store{n}"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+        cmd.arg("--store")
+            .arg(&store)
+            .args(["generate", "--count", "10", "--format", "json", "--users-from"])
+            .arg(&list);
+        cmd.env_remove("RAYON_NUM_THREADS");
+        if let Some(threads) = threads {
+            cmd.env("RAYON_NUM_THREADS", threads);
+        }
+        let cpu = children_cpu_seconds();
+        let start = Instant::now();
+        let out = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let elapsed = start.elapsed().as_secs_f64();
+        let cpu = children_cpu_seconds() - cpu;
+        if !out.status.success() {
+            return Err(format!(
+                "generate failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let _ = fs::remove_dir_all(&store);
+        Ok((elapsed, cpu))
+    };
+    let (mut one, mut all, mut speedup, mut busy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (t1, _) = generate(Some("1"))?;
+        let (tn, cpu) = generate(None)?;
+        one.push(t1);
+        all.push(tn);
+        speedup.push(t1 / tn);
+        busy.push(cpu / tn);
+    }
+    Ok(Bulk {
+        one: Stats::of(&one),
+        all: Stats::of(&all),
+        speedup: Stats::of(&speedup),
+        busy: Stats::of(&busy),
+    })
+}
+
+/// Bulk generation timings.
+pub struct Bulk {
+    pub one: Stats,
+    pub all: Stats,
+    pub speedup: Stats,
+    /// CPU time over wall time with all threads: the cores actually had.
+    pub busy: Stats,
+}
+
+/// User + system CPU time of the children waited for so far, in seconds
+/// (/proc/self/stat cutime + cstime, in USER_HZ ticks, 100 on Linux).
+fn children_cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses, start at field 3.
+    let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    match (fields.get(16 - 3), fields.get(17 - 3)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
