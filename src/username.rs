@@ -43,9 +43,9 @@ impl fmt::Display for UserNameError {
 impl std::error::Error for UserNameError {}
 
 impl UserName {
-    /// The longest name accepted, in bytes. SPEC says 256, but the store file
-    /// `<user>.toml` and its temporary `.<user>.tmp` must fit in NAME_MAX
-    /// (255), so 250 is the most that can work end to end.
+    /// The longest name accepted, in bytes: the store file `<user>.toml` and
+    /// its temporary `.<user>.tmp` must fit in NAME_MAX (255), so 250 is the
+    /// most that can work end to end (docs/design.md, "Trust and durability").
     pub const MAX_LEN: usize = 250;
 
     /// Validates raw bytes (as PAM hands them over) into a user name.

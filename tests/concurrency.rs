@@ -1,4 +1,4 @@
-//! SPEC invariant 1 (exactly once) and 8 (rate limit) under concurrent
+//! Invariants 1 (exactly once) and 8 (rate limit) of docs/design.md under concurrent
 //! logins: many PAM transactions at once, each in its own `pam-driver`
 //! process, against one user file.
 //!

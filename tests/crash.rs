@@ -1,4 +1,4 @@
-//! SPEC invariant 2 (durable before success) under crashes: the
+//! Invariant 2 of docs/design.md (durable before success) under crashes: the
 //! authenticating process is SIGKILLed at random instants, and the store is
 //! checked after each kill. Stale and planted temporary files are never
 //! trusted and are cleaned by the next write.

@@ -1,4 +1,4 @@
-//! SPEC invariants 3 to 7 against a hostile store, hostile input and a
+//! Invariants 3 to 7 of docs/design.md against a hostile store, hostile input and a
 //! faulty disk: every case is refused, logged with its path and reason,
 //! never a crash, and the store is never rewritten by a refused login.
 //! (tests/pam.rs covers the first few: modes 0644/0770, wrong owners, a
@@ -544,7 +544,7 @@ fn hostile_input_is_refused_and_consumes_nothing() {
 }
 
 #[test]
-fn spec_user_names_are_checked_before_any_path() {
+fn user_names_are_checked_before_any_path() {
     let lab = or_skip!(lab(""));
     // Valid names, up to the longest a file name allows, work end to end.
     let longest = "a".repeat(250);

@@ -1,4 +1,4 @@
-//! SPEC invariant 8, the rate limit, end to end: the two scopes (a remote
+//! Invariant 8 of docs/design.md, the rate limit, end to end: the two scopes (a remote
 //! lock leaves local logins open), the sliding fail_interval window, the
 //! expiry of unlock_time (time passes by editing the tally in the user file,
 //! as root, keeping it root-owned 0600), the NIST bound of 100 remote
