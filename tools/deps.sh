@@ -8,7 +8,7 @@ set -eu
 
 BUILD="build-essential pkg-config libpam0g-dev libpam-modules libpam-runtime"
 TEST="pamtester openssh-server openssh-client sudo libpam-google-authenticator oathtool
-util-linux procps"
+util-linux procps postgresql openssl"
 DEB="lintian debhelper dpkg-dev fakeroot"
 
 case "${1:-build}" in
@@ -35,7 +35,8 @@ echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # policy-rc.d keeps the package scripts from starting system services
-# (sshd) on this machine; the tests run their own daemons.
+# (sshd, the PostgreSQL cluster) on this machine; the tests run their own
+# daemons (a throwaway PostgreSQL cluster among them).
 cleanup_policy=false
 if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -20,6 +20,9 @@ use tempfile::TempDir;
 /// end-to-end fixtures.
 pub mod system;
 
+/// A throwaway PostgreSQL cluster for the fleet tests.
+pub mod postgres;
+
 /// The name of the function this is expanded in: the test's name.
 macro_rules! test_name {
     () => {{

@@ -1,0 +1,301 @@
+//! A throwaway PostgreSQL cluster for the fleet tests: `initdb` into a
+//! private temporary directory as the `postgres` user (initdb refuses root),
+//! started with `pg_ctl` on a private socket directory and a free loopback
+//! port, stopped and removed on Drop. The system's cluster is never touched.
+//!
+//! Authentication: trust on the private socket (the tests' own psql runs as
+//! any role there), scram-sha-256 over TCP (the module's password file).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, User};
+use tempfile::TempDir;
+
+use super::system::{free_port, run, unique};
+
+/// The directory of the newest installed PostgreSQL server binaries.
+pub fn server_bin() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// Whether the fleet tests can run: root and PostgreSQL's server. In CI both
+/// are required (the test fails otherwise); elsewhere it skips.
+pub fn postgres_or_skip(test: &str) -> bool {
+    if !super::can_run(test, &["openssl", "psql"]) {
+        return false;
+    }
+    if server_bin().is_some() && User::from_name("postgres").ok().flatten().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err_and(|_| true) || std::env::var("CI").is_ok_and(|v| v.is_empty() || v == "false" || v == "0"),
+        "{test}: CI runs need PostgreSQL's server (tools/deps.sh installs postgresql)"
+    );
+    eprintln!("{test}: SKIPPED, needs PostgreSQL's server (`make deps-test` installs postgresql)");
+    false
+}
+
+/// A running private cluster.
+pub struct Cluster {
+    /// Everything: data, socket, log; owned by postgres, 0700.
+    pub dir: TempDir,
+    pub data: PathBuf,
+    pub socket_dir: PathBuf,
+    pub port: u16,
+    bin: PathBuf,
+    uid: u32,
+    gid: u32,
+}
+
+impl Cluster {
+    /// initdb and start; panics with the server's log if it cannot.
+    pub fn start() -> Self {
+        let bin = server_bin().expect("PostgreSQL server binaries");
+        let user = User::from_name("postgres").unwrap().expect("a postgres user");
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-pg.")
+            .tempdir()
+            .unwrap();
+        // The postgres user must reach its own data: the whole directory is
+        // its, and private.
+        std::os::unix::fs::chown(dir.path(), Some(user.uid.as_raw()), Some(user.gid.as_raw())).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let data = dir.path().join("data");
+        let socket_dir = dir.path().join("socket");
+        let mut cluster = Self {
+            data,
+            socket_dir,
+            port: 0,
+            bin,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            dir,
+        };
+        let mkdir = cluster
+            .as_postgres("mkdir")
+            .arg(&cluster.socket_dir)
+            .output()
+            .unwrap();
+        assert!(mkdir.status.success());
+        let out = cluster
+            .as_postgres(&cluster.bin.join("initdb").to_string_lossy())
+            .args(["-U", "postgres", "-E", "UTF8", "--locale=C"])
+            .args(["--auth-local=trust", "--auth-host=scram-sha-256", "-D"])
+            .arg(&cluster.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for attempt in 0.. {
+            cluster.port = free_port();
+            cluster.write_conf("");
+            if cluster.try_start() {
+                return cluster;
+            }
+            let log = cluster.log();
+            assert!(
+                attempt < 3 && log.contains("already in use"),
+                "PostgreSQL did not start:\n{log}"
+            );
+        }
+        unreachable!()
+    }
+
+    fn as_postgres(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.uid(self.uid).gid(self.gid).current_dir(self.dir.path());
+        cmd.env("LC_ALL", "C");
+        cmd
+    }
+
+    /// (Re)writes the settings the cluster starts with; `extra` is appended.
+    pub fn write_conf(&self, extra: &str) {
+        let conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n{extra}\n",
+            self.port,
+            self.socket_dir.display()
+        );
+        let path = self.data.join("postgresql.auto.conf");
+        fs::write(&path, conf).unwrap();
+        std::os::unix::fs::chown(&path, Some(self.uid), Some(self.gid)).unwrap();
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        self.as_postgres(&self.bin.join("pg_ctl").to_string_lossy())
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn try_start(&self) -> bool {
+        self.pg_ctl(&["-w", "-t", "60", "start"]).status.success()
+    }
+
+    /// Starts a stopped cluster.
+    pub fn start_again(&self) {
+        assert!(self.try_start(), "PostgreSQL did not start:\n{}", self.log());
+    }
+
+    /// Stops the cluster (fast: sessions are terminated).
+    pub fn stop(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "-m", "fast", "stop"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Restarts the cluster (fast).
+    pub fn restart(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "-m", "fast", "restart"]);
+        assert!(out.status.success(), "pg_ctl restart: {}", self.log());
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The postmaster's process id.
+    pub fn postmaster_pid(&self) -> Pid {
+        let text = fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        Pid::from_raw(text.lines().next().unwrap().trim().parse().unwrap())
+    }
+
+    /// Every process of the cluster (postmaster and its children).
+    pub fn processes(&self) -> Vec<Pid> {
+        let parent = self.postmaster_pid();
+        let mut pids = vec![parent];
+        for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if ppid == Some(parent.as_raw()) {
+                pids.push(Pid::from_raw(pid));
+            }
+        }
+        pids
+    }
+
+    /// Sends `signal` to every process of the cluster (SIGSTOP: hung).
+    pub fn signal_all(&self, signal: Signal) {
+        for pid in self.processes() {
+            let _ = kill(pid, signal);
+        }
+    }
+
+    /// Runs SQL through psql as `role` on `db`: Ok(output) or Err(stderr).
+    pub fn try_sql(&self, role: &str, db: &str, sql: &str) -> Result<String, String> {
+        let out = run(Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string(), "-U", role, "-d", db, "-c", sql])
+            .env("LC_ALL", "C"));
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Runs SQL as the superuser, failing the test on error.
+    pub fn sql(&self, db: &str, sql: &str) -> String {
+        self.try_sql("postgres", db, sql)
+            .unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
+    }
+
+    /// A new database owned by a new role `owner`, and a login role with
+    /// `password` (both with unique names): (db, owner, login).
+    pub fn fleet_database(&self, password: &str) -> (String, String, String) {
+        let db = unique("bcdb");
+        let owner = unique("bcowner");
+        let login = unique("bclogin");
+        self.sql(
+            "postgres",
+            &format!("CREATE ROLE {owner} LOGIN PASSWORD '{password}'"),
+        );
+        self.sql(
+            "postgres",
+            &format!("CREATE ROLE {login} LOGIN PASSWORD '{password}'"),
+        );
+        self.sql("postgres", &format!("CREATE DATABASE {db} OWNER {owner}"));
+        (db, owner, login)
+    }
+
+    /// `postgresql://ROLE@127.0.0.1:PORT/DB`.
+    pub fn tcp_uri(&self, role: &str, db: &str) -> String {
+        format!("postgresql://{role}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The same over the private socket.
+    pub fn socket_uri(&self, role: &str, db: &str) -> String {
+        format!(
+            "postgresql://{role}@localhost:{}/{db}?host={}",
+            self.port,
+            self.socket_dir.display()
+        )
+    }
+
+    /// Waits until `sql` (as the superuser) prints `want`, up to `secs`.
+    pub fn wait_for(&self, db: &str, sql: &str, want: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.try_sql("postgres", db, sql).is_ok_and(|out| out == want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// The directory for files the server reads (TLS keys), owned by postgres.
+    pub fn server_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.data.join(name);
+        fs::write(&path, bytes).unwrap();
+        std::os::unix::fs::chown(&path, Some(self.uid), Some(self.gid)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // A test may have left the server stopped (SIGSTOP): wake it first.
+        if self.data.join("postmaster.pid").exists() {
+            self.signal_all(Signal::SIGCONT);
+            let _ = self.pg_ctl(&["-w", "-t", "30", "-m", "immediate", "stop"]);
+        }
+    }
+}
