@@ -131,6 +131,10 @@ pub struct CodeUse {
     /// The remote host, if PAM knew one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rhost: Option<String>,
+    /// The host the code was used on (the fleet store's `host_name`; the
+    /// file store, which is this host's own, leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// What a digest matched in a set.
@@ -318,6 +322,9 @@ impl CodeSet {
             }
             if rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
                 return Err(ParseError::Field("rhost"));
+            }
+            if used.host.as_ref().is_some_and(|h| h.len() > MAX_FIELD_LEN) {
+                return Err(ParseError::Field("host"));
             }
         }
         let kept = self.tally.local.len().max(self.tally.remote.len());
@@ -514,6 +521,7 @@ mod tests {
             at: NOW,
             service: "sshd".into(),
             rhost: None,
+            host: None,
         });
         let digest = set.digest(plain[3].as_bytes()).unwrap().unwrap();
         assert_eq!(set.find(&digest), Match::Used(3));
@@ -548,7 +556,8 @@ mod tests {
             set.codes[0].used = Some(CodeUse {
                 at: NOW,
                 service: clipped.clone(),
-                rhost: Some(clipped),
+                rhost: Some(clipped.clone()),
+                host: Some(clipped),
             });
             assert_eq!(CodeSet::parse(&set.to_toml().unwrap()).unwrap(), set);
         }

@@ -1,7 +1,7 @@
 //! The optional configuration file, `/etc/security/pam_backup_codes.conf`.
 //!
 //! ```toml
-//! store = "/var/lib/pam-backup-codes"
+//! store = "/var/lib/pam-backup-codes"   # or "postgresql://USER@HOST[:PORT]/DB[?sslmode=…]"
 //!
 //! [login]            # the module; pam.d arguments override these
 //! nullok = false
@@ -20,6 +20,12 @@
 //! m_cost = 19456
 //! t_cost = 2
 //! p_cost = 1
+//!
+//! [postgresql]       # the fleet store, when `store` is a postgresql:// URI
+//! password_file = "/etc/security/pam_backup_codes.pgpass"   # root, 0600
+//! connect_timeout = 3
+//! host_name = "web1"  # recorded with each use and failure; default: the hostname
+//! ca_file = "/etc/ssl/certs/db-ca.pem"   # for sslmode=verify-ca|verify-full
 //! ```
 //!
 //! The file decides whether logins need a code, so it is trusted only if it
@@ -40,6 +46,7 @@ use crate::code::{Alphabet, CodeFormat, FormatError};
 use crate::kdf::{KdfError, KdfParams};
 use crate::lockout::{Lockout, MAX_DENY};
 use crate::store::DEFAULT_DIR;
+use crate::store::location::{Location, LocationError};
 
 /// Where the configuration file is looked for by default.
 pub const DEFAULT_PATH: &str = "/etc/security/pam_backup_codes.conf";
@@ -50,12 +57,94 @@ pub const DEFAULT_PROMPT: &str = "Backup code: ";
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The store directory.
-    pub store: PathBuf,
+    /// The store: a directory or a PostgreSQL URI.
+    pub store: Location,
     /// Module settings.
     pub login: LoginSettings,
     /// Generation settings.
     pub codes: CodeSettings,
+    /// How to reach a PostgreSQL store.
+    pub postgresql: PgSettings,
+}
+
+/// The `[postgresql]` section: how the fleet store is reached.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgSettings {
+    /// A root-owned 0600 file holding the role's password.
+    pub password_file: Option<PathBuf>,
+    /// Seconds that bound the connection and every statement of a login.
+    pub connect_timeout: u64,
+    /// This host's name, recorded with each use and failure.
+    pub host_name: Option<String>,
+    /// The CA certificate(s), PEM, for `sslmode=verify-ca|verify-full`.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The default `connect_timeout`, seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 3;
+/// The longest `connect_timeout`, seconds: a login must not hang for longer.
+pub const MAX_CONNECT_TIMEOUT: u64 = 60;
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            password_file: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            host_name: None,
+            ca_file: None,
+        }
+    }
+}
+
+/// What is wrong with the `[postgresql]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PgSettingsError {
+    /// `connect_timeout` out of range.
+    Timeout(u64),
+    /// A file that is not named by an absolute path.
+    RelativePath(&'static str),
+    /// `host_name` empty, too long or not printable.
+    HostName(String),
+}
+
+impl fmt::Display for PgSettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(secs) => write!(
+                f,
+                "[postgresql] connect_timeout = {secs} must be 1 to {MAX_CONNECT_TIMEOUT} seconds"
+            ),
+            Self::RelativePath(name) => write!(f, "[postgresql] {name} must be an absolute path"),
+            Self::HostName(name) => write!(
+                f,
+                "[postgresql] host_name {name:?} must be 1 to 255 bytes of printable text"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PgSettingsError {}
+
+impl PgSettings {
+    /// Checks values whose type alone does not make them valid.
+    pub fn validate(&self) -> Result<(), PgSettingsError> {
+        if !(1..=MAX_CONNECT_TIMEOUT).contains(&self.connect_timeout) {
+            return Err(PgSettingsError::Timeout(self.connect_timeout));
+        }
+        for (name, path) in [("password_file", &self.password_file), ("ca_file", &self.ca_file)] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(PgSettingsError::RelativePath(name));
+            }
+        }
+        if let Some(host) = &self.host_name
+            && (host.is_empty() || host.len() > 255 || host.chars().any(char::is_control))
+        {
+            return Err(PgSettingsError::HostName(host.clone()));
+        }
+        Ok(())
+    }
 }
 
 /// How the module behaves; each is a [`Setting`], a `[login]` key and a
@@ -158,9 +247,10 @@ impl CodeSettings {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            store: PathBuf::from(DEFAULT_DIR),
+            store: Location::Dir(PathBuf::from(DEFAULT_DIR)),
             login: LoginSettings::default(),
             codes: CodeSettings::default(),
+            postgresql: PgSettings::default(),
         }
     }
 }
@@ -256,6 +346,8 @@ pub enum InvalidConfig {
     Format(FormatError),
     /// `[codes]`: Argon2id parameters out of range.
     Kdf(KdfError),
+    /// `[postgresql]`: a value out of range.
+    Postgres(PgSettingsError),
 }
 
 impl fmt::Display for InvalidConfig {
@@ -273,6 +365,7 @@ impl fmt::Display for InvalidConfig {
             Self::Setting { setting, problem } => write!(f, "{}: {problem}", setting.name()),
             Self::Format(e) => write!(f, "{e}"),
             Self::Kdf(e) => write!(f, "{e}"),
+            Self::Postgres(e) => write!(f, "{e}"),
         }
     }
 }
@@ -284,6 +377,7 @@ impl std::error::Error for InvalidConfig {
             Self::Setting { problem, .. } => Some(problem),
             Self::Format(e) => Some(e),
             Self::Kdf(e) => Some(e),
+            Self::Postgres(e) => Some(e),
             Self::UnknownLogin(_) => None,
         }
     }
@@ -294,7 +388,7 @@ impl std::error::Error for InvalidConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Setting {
-    /// `store`: the store directory, an absolute path.
+    /// `store`: the store directory (an absolute path) or a PostgreSQL URI.
     Store,
     /// `nullok`: users without codes are ignored instead of refused.
     Nullok,
@@ -387,7 +481,7 @@ impl<'a> From<&'a toml::Value> for Value<'a> {
 }
 
 /// Why a setting's value was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ValueError {
     /// A flag given something other than true or false.
@@ -404,10 +498,15 @@ pub enum ValueError {
     ZeroInterval,
     /// `deny` above [`MAX_DENY`].
     TooManyDeny,
+    /// `store`: neither an absolute path nor a usable PostgreSQL URI.
+    Store(LocationError),
 }
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::Store(e) = self {
+            return e.fmt(f);
+        }
         f.write_str(match self {
             Self::NotBool => "invalid value, expected true or false",
             Self::NotNumber => "invalid value, expected a non-negative whole number",
@@ -418,6 +517,7 @@ impl fmt::Display for ValueError {
             // at all, silently. `deny = 0` is the way to say that.
             Self::ZeroInterval => "must be at least 1 second (deny = 0 disables the lockout)",
             Self::TooManyDeny => "must be at most 1000",
+            Self::Store(_) => "",
         })
     }
 }
@@ -444,14 +544,6 @@ fn text(value: Value<'_>) -> Result<&str, ValueError> {
     match value {
         Value::String(text) | Value::Arg(text) => Ok(text),
         _ => Err(ValueError::NotText),
-    }
-}
-
-fn check_store(path: &Path) -> Result<(), ValueError> {
-    if path.is_absolute() {
-        Ok(())
-    } else {
-        Err(ValueError::RelativePath)
     }
 }
 
@@ -487,6 +579,8 @@ struct ConfigFile {
     login: toml::Table,
     #[serde(default)]
     codes: CodeSettings,
+    #[serde(default)]
+    postgresql: PgSettings,
 }
 
 impl Config {
@@ -515,6 +609,7 @@ impl Config {
         let file: ConfigFile = toml::from_str(text).map_err(|e| InvalidConfig::Toml(Box::new(e)))?;
         let mut config = Self {
             codes: file.codes,
+            postgresql: file.postgresql,
             ..Self::default()
         };
         let top = file.store.iter().map(|value| (Setting::Store, value));
@@ -540,9 +635,7 @@ impl Config {
         let login = &mut self.login;
         match setting {
             Setting::Store => {
-                let path = PathBuf::from(text(value)?);
-                check_store(&path)?;
-                self.store = path;
+                self.store = text(value)?.parse().map_err(ValueError::Store)?;
             }
             Setting::Nullok => login.nullok = flag(value)?,
             Setting::Prompt => {
@@ -582,12 +675,11 @@ impl Config {
                 Setting::FailInterval,
                 check_fail_interval(self.login.fail_interval),
             ),
-            (Setting::Store, check_store(&self.store)),
         ];
         for (setting, check) in checks {
             check.map_err(|problem| InvalidConfig::Setting { setting, problem })?;
         }
-        Ok(())
+        self.postgresql.validate().map_err(InvalidConfig::Postgres)
     }
 }
 
@@ -649,7 +741,7 @@ mod tests {
              [codes]\ncount = 12\nlength = 12\nalphabet = \"digits\"\nm_cost = 65536\n",
         )
         .unwrap();
-        assert_eq!(config.store, PathBuf::from("/srv/codes"));
+        assert_eq!(config.store, Location::Dir(PathBuf::from("/srv/codes")));
         assert!(config.login.nullok);
         assert_eq!(config.login.lockout().deny, 3);
         assert_eq!(config.codes.format().unwrap().alphabet(), Alphabet::Digits);
@@ -670,6 +762,11 @@ mod tests {
             ("[login]\ndeny = -1", "invalid value"),
             ("[login]\nprompt = \"\"", "prompt"),
             ("store = \"relative\"", "absolute"),
+            ("store = \"postgresql://u:pw@db/codes\"", "password_file"),
+            ("[postgresql]\nconnect_timeout = 0", "connect_timeout"),
+            ("[postgresql]\npassword_file = \"pw\"", "absolute"),
+            ("[postgresql]\nhost_name = \"\"", "host_name"),
+            ("[postgresql]\nport = 5432", "unknown field"),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{want:?} not in {err:?}");

@@ -229,6 +229,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
                 at: now,
                 service: origin.service.clone(),
                 rhost: origin.rhost.clone(),
+                host: None,
             });
             set.tally.reset();
             return Outcome::Accepted {

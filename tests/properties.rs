@@ -41,11 +41,18 @@ fn field() -> impl Strategy<Value = String> {
 }
 
 fn code_use() -> impl Strategy<Value = CodeUse> {
-    (time(), field(), prop::option::of(field())).prop_map(|(at, service, rhost)| CodeUse {
-        at,
-        service,
-        rhost,
-    })
+    (
+        time(),
+        field(),
+        prop::option::of(field()),
+        prop::option::of(field()),
+    )
+        .prop_map(|(at, service, rhost, host)| CodeUse {
+            at,
+            service,
+            rhost,
+            host,
+        })
 }
 
 fn format() -> impl Strategy<Value = CodeFormat> {

@@ -217,7 +217,7 @@ impl<'h> Transaction<'h> {
             origin.rhost.as_deref().unwrap_or("")
         );
 
-        let store = Store::open(&options.store).map_err(Failure::Store)?;
+        let store = Store::open(&options.store, &options.postgresql).map_err(Failure::Store)?;
         let policy = options.login.lockout();
         let info = store
             .login_info(&user, &policy, &origin, OffsetDateTime::now_utc())

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, Setting, Value, ValueError};
+use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError};
+use crate::store::location::Location;
 
 /// Where the code comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +26,10 @@ const TRY_FIRST_PASS: &str = "try_first_pass";
 /// Everything the module needs to know, arguments applied over the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// The store directory.
-    pub store: PathBuf,
+    /// The store: a directory or a PostgreSQL URI.
+    pub store: Location,
+    /// How to reach a PostgreSQL store (the config file's `[postgresql]`).
+    pub postgresql: PgSettings,
     /// The login settings.
     pub login: LoginSettings,
     /// Where the code comes from.
@@ -109,6 +112,7 @@ impl Options {
         }
         Ok(Self {
             store: config.store,
+            postgresql: config.postgresql,
             login: config.login,
             source,
             codes: config.codes,
@@ -188,7 +192,11 @@ mod tests {
             "debug",
         ])
         .unwrap();
-        assert_eq!(o.store, PathBuf::from("/srv/codes"));
+        assert_eq!(o.store, Location::Dir(PathBuf::from("/srv/codes")));
+        assert!(matches!(
+            parse(&["store=postgresql://pam@db.example.org/codes"]).unwrap().store,
+            Location::Postgres(_)
+        ));
         assert_eq!(o.source, CodeSource::TryFirstPass);
         let l = &o.login;
         assert!(l.nullok && l.nodelay && l.debug);
@@ -240,6 +248,7 @@ mod tests {
             &["deny"],
             &["nullok=1"],
             &["store=relative/dir"],
+            &["store=postgresql://pam:secret@db/codes"],
             &["prompt="],
             &["use_first_pass", "try_first_pass"],
             &["config=/nonexistent/pam_backup_codes.conf"],

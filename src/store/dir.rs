@@ -450,6 +450,7 @@ mod tests {
             at: OffsetDateTime::now_utc(),
             service: "s".repeat(300),
             rhost: None,
+            host: None,
         });
         let e = store.lock().unwrap().write(&alice, &bad).unwrap_err();
         assert!(matches!(e, StoreError::Unwritable { .. }), "{e}");

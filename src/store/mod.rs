@@ -10,23 +10,30 @@
 //! the same lock ([`Store::edit`]), so a command needs no code of its own per
 //! backend.
 //!
-//! The backend is a directory of TOML files ([`dir`], the embedded default).
+//! The backend is a directory of TOML files ([`dir`], the embedded default)
+//! or a PostgreSQL database shared by a fleet of hosts ([`postgres`]), as
+//! the [`location`] says.
 
 pub mod dir;
+pub mod location;
+pub mod postgres;
 
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use time::OffsetDateTime;
 
 use crate::codeset::{CodeSet, Hashing, ParseError};
+use crate::config::PgSettings;
 use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout};
 use crate::login::{self, Origin, Outcome, Refusal};
 use crate::username::UserName;
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
+use location::Location;
+use postgres::{PgError, PgStore};
 
 /// A problem with the store, naming the path and what is wrong with it.
 #[derive(Debug)]
@@ -62,6 +69,13 @@ pub enum StoreError {
         /// What is wrong with the set.
         reason: ParseError,
     },
+    /// The PostgreSQL store failed.
+    Database {
+        /// The store's URI.
+        uri: String,
+        /// What went wrong.
+        reason: PgError,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -81,6 +95,7 @@ impl fmt::Display for StoreError {
                     path.display()
                 )
             }
+            Self::Database { uri, reason } => write!(f, "{uri}: {reason}"),
         }
     }
 }
@@ -90,6 +105,7 @@ impl std::error::Error for StoreError {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
+            Self::Database { reason, .. } => Some(reason),
             Self::Insecure { .. } => None,
         }
     }
@@ -118,6 +134,8 @@ impl StoreError {
 pub enum Store {
     /// A directory of one TOML file per user.
     Dir(DirStore),
+    /// A PostgreSQL database (boxed: it holds a runtime).
+    Postgres(Box<PgStore>),
 }
 
 /// What a login learns before it prompts.
@@ -179,20 +197,48 @@ pub struct CheckReport {
 }
 
 impl Store {
-    /// Opens an existing store and checks that it is trusted.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        DirStore::open(path).map(Self::Dir)
+    /// Opens an existing store and checks that it is trusted. A PostgreSQL
+    /// store is connected to when first used.
+    pub fn open(location: &Location, settings: &PgSettings) -> Result<Self, StoreError> {
+        match location {
+            Location::Dir(path) => DirStore::open(path).map(Self::Dir),
+            Location::Postgres(uri) => PgStore::open(uri, settings)
+                .map(|store| Self::Postgres(Box::new(store)))
+                .map_err(|reason| StoreError::Database {
+                    uri: uri.to_string(),
+                    reason,
+                }),
+        }
     }
 
     /// Opens the store, creating a missing store directory (root, 0700).
-    pub fn open_or_create(path: &Path) -> Result<Self, StoreError> {
-        DirStore::open_or_create(path).map(Self::Dir)
+    pub fn open_or_create(location: &Location, settings: &PgSettings) -> Result<Self, StoreError> {
+        match location {
+            Location::Dir(path) => DirStore::open_or_create(path).map(Self::Dir),
+            Location::Postgres(_) => Self::open(location, settings),
+        }
     }
 
     /// Where the store is, for messages.
     pub fn location(&self) -> String {
         match self {
             Self::Dir(store) => store.path().display().to_string(),
+            Self::Postgres(store) => store.uri().to_string(),
+        }
+    }
+
+    /// The PostgreSQL store, if that is the backend (`db init`).
+    pub fn as_postgres(&self) -> Option<&PgStore> {
+        match self {
+            Self::Postgres(store) => Some(store),
+            Self::Dir(_) => None,
+        }
+    }
+
+    fn db_error(&self, reason: PgError) -> StoreError {
+        StoreError::Database {
+            uri: self.location(),
+            reason,
         }
     }
 
@@ -209,12 +255,16 @@ impl Store {
                 hashing: set.hashing(),
                 locked: policy.locked_until(&set.tally, now, origin.scope()),
             })),
+            Self::Postgres(store) => store
+                .login_info(user, policy, origin.rhost.is_some())
+                .map_err(|e| self.db_error(e)),
         }
     }
 
     /// Judges a hashed attempt under the store's lock and records the result
     /// durably before returning it. `clock` is read once the lock is held
-    /// (see [`login::attempt`]).
+    /// (see [`login::attempt`]); the PostgreSQL store uses the database's
+    /// clock, one for the whole fleet.
     pub fn judge(
         &self,
         attempt: &Attempt<'_>,
@@ -242,6 +292,7 @@ impl Store {
                 }
                 Ok(Judgement::Judged(outcome))
             }
+            Self::Postgres(store) => store.judge(attempt).map_err(|e| self.db_error(e)),
         }
     }
 
@@ -249,6 +300,7 @@ impl Store {
     pub fn users(&self) -> Result<Vec<UserName>, StoreError> {
         match self {
             Self::Dir(store) => store.list().map(|(users, _)| users),
+            Self::Postgres(store) => store.users().map_err(|e| self.db_error(e)),
         }
     }
 
@@ -256,6 +308,7 @@ impl Store {
     pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
         match self {
             Self::Dir(store) => store.read(user),
+            Self::Postgres(store) => store.read(user).map_err(|e| self.db_error(e)),
         }
     }
 
@@ -280,6 +333,7 @@ impl Store {
                 }
                 Ok(result)
             }
+            Self::Postgres(store) => store.edit(user, change).map_err(|e| self.db_error(e)),
         }
     }
 
@@ -293,6 +347,7 @@ impl Store {
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         match self {
             Self::Dir(store) => store.check(),
+            Self::Postgres(store) => store.check().map_err(|e| self.db_error(e)),
         }
     }
 }

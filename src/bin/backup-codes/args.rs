@@ -5,14 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pam_backup_codes::code::Alphabet;
+use pam_backup_codes::store::location::Location;
 
 /// Manage single-use backup codes for pam_backup_codes.
 #[derive(Debug, Parser)]
 #[command(name = "backup-codes", version, about, long_about = None)]
 pub struct Cli {
-    /// Store directory [default: from the config file, else /var/lib/pam-backup-codes]
-    #[arg(long, global = true, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    /// Store: a directory or a postgresql://USER@HOST[:PORT]/DB URI [default: from the config file, else /var/lib/pam-backup-codes]
+    #[arg(long, global = true, value_name = "DIR|URI")]
+    pub store: Option<Location>,
     /// Configuration file [default: /etc/security/pam_backup_codes.conf]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -57,8 +58,33 @@ pub enum Command {
         #[arg(required = true)]
         users: Vec<String>,
     },
-    /// Check the configuration, the store's ownership and modes, and every file
+    /// Check the configuration and the store: ownership and modes and every file, or for PostgreSQL the connection, schema version and what the login role can read
     Check,
+    /// The fleet store's database (PostgreSQL)
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Import a file store (hashes, uses, tallies) into the PostgreSQL store; one line per user
+    Migrate {
+        /// The store directory to import
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Overwrite users already in the PostgreSQL store (default: skip them)
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+/// The commands of `db`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create or upgrade the schema (idempotent; run as the database owner) and grant ROLE only what a login needs
+    Init {
+        /// The role the PAM module logs in as
+        #[arg(long, value_name = "ROLE")]
+        login_role: String,
+    },
 }
 
 /// The arguments of `generate`.

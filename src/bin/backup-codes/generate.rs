@@ -67,7 +67,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
         Ok(output) => output,
         Err(e) => return problems.report(e),
     };
-    let store = match Store::open_or_create(&ctx.store_path) {
+    let store = match Store::open_or_create(&ctx.store, &ctx.config.postgresql) {
         Ok(store) => store,
         Err(e) => return problems.report(with_root_hint(e)),
     };

@@ -4,25 +4,26 @@
 //! 2 usage error.
 
 mod args;
+mod fleet;
 mod generate;
 mod status;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use time::OffsetDateTime;
 
-use args::{Cli, Command};
+use args::{Cli, Command, DbCommand};
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
+use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Edit, Store};
 use pam_backup_codes::username::UserName;
 
-/// Everything a command needs: the configuration and the chosen store path.
+/// Everything a command needs: the configuration and the chosen store.
 struct Context {
     config: Config,
-    store_path: PathBuf,
+    store: Location,
 }
 
 /// A problem reported to the administrator; collected so that one bad user
@@ -55,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     let ctx = Context {
-        store_path: cli.store.clone().unwrap_or_else(|| config.store.clone()),
+        store: cli.store.clone().unwrap_or_else(|| config.store.clone()),
         config,
     };
     let mut problems = Problems::default();
@@ -65,6 +66,10 @@ fn main() -> ExitCode {
         Command::Revoke { users, unenroll } => revoke(&ctx, &users, unenroll, &mut problems),
         Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
         Command::Check => check(&ctx, &mut problems),
+        Command::Db {
+            command: DbCommand::Init { login_role },
+        } => fleet::db_init(&ctx, &login_role, &mut problems),
+        Command::Migrate { from, replace } => fleet::migrate(&ctx, &from, replace, &mut problems),
     }
     problems.exit_code()
 }
@@ -84,7 +89,7 @@ fn parse_users(names: &[String], problems: &mut Problems) -> Vec<UserName> {
 }
 
 fn open_store(ctx: &Context, problems: &mut Problems) -> Option<Store> {
-    Store::open(&ctx.store_path)
+    Store::open(&ctx.store, &ctx.config.postgresql)
         .map_err(|e| problems.report(with_root_hint(e)))
         .ok()
 }

@@ -1,0 +1,185 @@
+//! TLS to the database through rustls (ring), as libpq's sslmode names it:
+//! `verify-full` checks the chain against `ca_file` and the host's name,
+//! `verify-ca` the chain only, `require` encrypts and verifies the chain only
+//! if a `ca_file` is set (as libpq does), `disable` has no TLS.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::PgError;
+use crate::store::location::SslMode;
+
+/// The largest CA file read.
+const MAX_CA_FILE: u64 = 1024 * 1024;
+
+/// The rustls configuration for `mode`, `None` for `disable`.
+pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Option<ClientConfig>, PgError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match (mode, ca_file) {
+        (SslMode::Disable, _) => return Ok(None),
+        (_, Some(path)) => Some(Arc::new(read_roots(path)?)),
+        (SslMode::Require, None) => None,
+        (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
+            return Err(PgError::Config(format!(
+                "sslmode={} needs a CA certificate: set [postgresql] ca_file",
+                mode.as_str()
+            )));
+        }
+    };
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
+    let verifier: Arc<dyn ServerCertVerifier> = match roots {
+        None => Arc::new(EncryptOnly(provider.signature_verification_algorithms)),
+        Some(roots) => {
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                .build()
+                .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
+            if mode == SslMode::VerifyFull {
+                webpki
+            } else {
+                Arc::new(AnyName(webpki))
+            }
+        }
+    };
+    Ok(Some(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
+/// The CA file: a regular file that only root can change (whoever can
+/// replace it can impersonate the database), holding PEM certificates.
+fn read_roots(path: &Path) -> Result<RootCertStore, PgError> {
+    let fail = |reason: String| PgError::Config(format!("ca_file {}: {reason}", path.display()));
+    let file = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| fail(format!("cannot open: {e}")))?;
+    let meta = file.metadata().map_err(|e| fail(format!("cannot stat: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(fail(format!(
+            "refused, owned by uid {} with mode {:04o}: must be root's and not writable by others",
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    let mut pem = Vec::new();
+    file.take(MAX_CA_FILE)
+        .read_to_end(&mut pem)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| fail(format!("not PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("holds no certificate".into()));
+    }
+    Ok(roots)
+}
+
+/// `verify-ca`: the chain must lead to the CA; the name is not checked.
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// `require` without a CA file: encryption against a passive listener only,
+/// as libpq's `require`; the certificate is not verified.
+#[derive(Debug)]
+struct EncryptOnly(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
