@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! pam-driver --confdir DIR --service NAME --user NAME [--rhost HOST]
-//!            [--answer TEXT | --answer-hex HEX | --answer-file PATH]... [--conv-fail | --no-reply]
+//!            [--answer TEXT | --answer-hex HEX | --answer-file PATH | --answer-at-prompt PATH]...
+//!            [--conv-fail | --no-reply]
 //!            [--silent] [--setcred] [--real-delay] [--transactions N]
 //!            [--dev-log SOCKET]
 //! ```
@@ -100,10 +101,19 @@ enum ConvMode {
     NoReply,
 }
 
+/// One answer: given on the command line, or read from a file when its
+/// prompt comes (`--answer-at-prompt`: a FIFO lets a test choose the moment
+/// between the prompt and the judgement).
+#[derive(Clone)]
+enum Answer {
+    Now(Vec<u8>),
+    AtPrompt(PathBuf),
+}
+
 /// What the conversation answers and what it has seen.
 struct Conversation {
     mode: ConvMode,
-    answers: Vec<Vec<u8>>,
+    answers: Vec<Answer>,
     next: usize,
     lines: Vec<String>,
 }
@@ -154,7 +164,11 @@ unsafe extern "C" fn converse(
         if !wants_answer {
             continue;
         }
-        let answer = conv.answers.get(conv.next).cloned().unwrap_or_default();
+        let answer = match conv.answers.get(conv.next) {
+            Some(Answer::Now(bytes)) => bytes.clone(),
+            Some(Answer::AtPrompt(path)) => std::fs::read(path).unwrap_or_default(),
+            None => Vec::new(),
+        };
         conv.next += 1;
         let mut bytes = answer;
         bytes.push(0);
@@ -214,6 +228,9 @@ struct Args {
     /// Answer to the next prompt, the content of a file
     #[arg(long)]
     answer_file: Vec<PathBuf>,
+    /// Answer to the next prompt, the content of a file read when the prompt comes (a FIFO)
+    #[arg(long)]
+    answer_at_prompt: Vec<PathBuf>,
     /// The conversation fails (PAM_CONV_ERR)
     #[arg(long, conflicts_with = "no_reply")]
     conv_fail: bool,
@@ -255,17 +272,18 @@ fn parse_hex(s: &str) -> Result<Bytes, String> {
 
 /// The arguments, and the answers in the order they were given, whatever
 /// their kind.
-fn parse_args() -> Result<(Args, Vec<Vec<u8>>, ConvMode), String> {
+fn parse_args() -> Result<(Args, Vec<Answer>, ConvMode), String> {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let indices = |id: &str| matches.indices_of(id).into_iter().flatten();
-    let mut answers: Vec<(usize, Vec<u8>)> = indices("answer")
-        .zip(args.answer.iter().map(|a| a.clone().into_vec()))
-        .chain(indices("answer_hex").zip(args.answer_hex.iter().map(|b| b.0.clone())))
+    let mut answers: Vec<(usize, Answer)> = indices("answer")
+        .zip(args.answer.iter().map(|a| Answer::Now(a.clone().into_vec())))
+        .chain(indices("answer_hex").zip(args.answer_hex.iter().map(|b| Answer::Now(b.0.clone()))))
+        .chain(indices("answer_at_prompt").zip(args.answer_at_prompt.iter().cloned().map(Answer::AtPrompt)))
         .collect();
     for (index, path) in indices("answer_file").zip(&args.answer_file) {
         let bytes = std::fs::read(path).map_err(|e| format!("--answer-file {}: {e}", path.display()))?;
-        answers.push((index, bytes));
+        answers.push((index, Answer::Now(bytes)));
     }
     answers.sort_by_key(|(index, _)| *index);
     let mode = if args.conv_fail {

@@ -263,7 +263,11 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Store, UserName, Vec<PlainCode>) {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open_or_create(&tmp.path().join("store")).unwrap();
+        let store = Store::open_or_create(
+            &crate::store::location::Location::Dir(tmp.path().join("store")),
+            &crate::config::PgSettings::default(),
+        )
+        .unwrap();
         let user: UserName = "alice".parse().unwrap();
         let (set, plain) = CodeSet::generate(
             CodeFormat::DEFAULT,

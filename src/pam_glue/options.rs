@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError};
+use crate::config::{
+    CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError,
+};
 use crate::store::location::Location;
 
 /// Where the code comes from.
@@ -194,7 +196,9 @@ mod tests {
         .unwrap();
         assert_eq!(o.store, Location::Dir(PathBuf::from("/srv/codes")));
         assert!(matches!(
-            parse(&["store=postgresql://pam@db.example.org/codes"]).unwrap().store,
+            parse(&["store=postgresql://pam@db.example.org/codes"])
+                .unwrap()
+                .store,
             Location::Postgres(_)
         ));
         assert_eq!(o.source, CodeSource::TryFirstPass);

@@ -17,6 +17,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, User};
 use tempfile::TempDir;
 
+use super::Lab;
 use super::system::{free_port, run, unique};
 
 /// The directory of the newest installed PostgreSQL server binaries.
@@ -297,5 +298,165 @@ impl Drop for Cluster {
             self.signal_all(Signal::SIGCONT);
             let _ = self.pg_ctl(&["-w", "-t", "30", "-m", "immediate", "stop"]);
         }
+    }
+}
+
+/// The password of every role the fleet tests create.
+pub const PASSWORD: &str = "fleet test password, 'quoted' \\ and long";
+
+/// A fleet: a cluster with a database, its owner (the CLI's role) and a
+/// login role (the module's), schema installed by `backup-codes db init`,
+/// and "hosts" (PAM services in the lab, each with its own configuration
+/// and `host_name`) logging in over TCP with a password file.
+pub struct Fleet {
+    pub lab: Lab,
+    pub cluster: Cluster,
+    pub db: String,
+    pub owner: String,
+    pub login: String,
+    pub password_file: PathBuf,
+    pub owner_config: PathBuf,
+}
+
+impl Fleet {
+    /// A fleet with the schema in place.
+    pub fn new() -> Self {
+        let fleet = Self::without_schema();
+        let out = fleet
+            .cli()
+            .args(["db", "init", "--login-role", &fleet.login])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "db init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fleet
+    }
+
+    /// A fleet whose database has no schema yet.
+    pub fn without_schema() -> Self {
+        let lab = Lab::new();
+        let cluster = Cluster::start();
+        let escaped = PASSWORD.replace('\'', "''");
+        let (db, owner, login) = cluster.fleet_database(&escaped);
+        let password_file = lab.path().join("pgpass");
+        fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+        fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600)).unwrap();
+        let owner_config = lab.path().join("owner.conf");
+        fs::write(
+            &owner_config,
+            format!(
+                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\n",
+                cluster.tcp_uri(&owner, &db),
+                password_file.display()
+            ),
+        )
+        .unwrap();
+        Self {
+            lab,
+            cluster,
+            db,
+            owner,
+            login,
+            password_file,
+            owner_config,
+        }
+    }
+
+    /// The CLI as the database owner.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+        cmd.arg("--config").arg(&self.owner_config);
+        cmd
+    }
+
+    /// Runs the CLI as the owner: (exit code, stdout, stderr).
+    pub fn run_cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cli().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The login role's URI.
+    pub fn login_uri(&self) -> String {
+        self.cluster.tcp_uri(&self.login, &self.db)
+    }
+
+    /// A host: the PAM service `name` with its own configuration file (the
+    /// login role's URI, the password file, `host_name = name`, and the
+    /// `[postgresql]` lines in `extra`), our module alone with `options`.
+    pub fn host(&self, name: &str, options: &str, extra: &str) {
+        self.host_with_store(name, &self.login_uri(), options, extra);
+    }
+
+    /// [`Fleet::host`] with another store URI.
+    pub fn host_with_store(&self, name: &str, store: &str, options: &str, extra: &str) {
+        let config = self.lab.path().join(format!("{name}.conf"));
+        fs::write(
+            &config,
+            format!(
+                "store = \"{store}\"\n[postgresql]\npassword_file = \"{}\"\nhost_name = \"{name}\"\n{extra}\n",
+                self.password_file.display()
+            ),
+        )
+        .unwrap();
+        self.lab.service(
+            name,
+            &format!("auth required MODULE config={} {options}\n", config.display()),
+        );
+    }
+
+    /// Generates a set through the CLI and returns its codes.
+    pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
+        let out = self
+            .cli()
+            .args(["generate", "--format", "json", user])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "generate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        value["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// `status --format json` for one user.
+    pub fn status(&self, user: &str) -> serde_json::Value {
+        let (code, stdout, stderr) = self.run_cli(&["status", "--format", "json", user]);
+        assert_eq!(code, 0, "status failed: {stderr}");
+        let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        value[0].clone()
+    }
+
+    /// SQL as the superuser in the fleet's database.
+    pub fn sql(&self, sql: &str) -> String {
+        self.cluster.sql(&self.db, sql)
+    }
+
+    /// SQL as the login role in the fleet's database.
+    pub fn sql_as_login(&self, sql: &str) -> Result<String, String> {
+        self.cluster.try_sql(&self.login, &self.db, sql)
+    }
+
+    /// Where and on which host each used code of `user` went, in use order.
+    pub fn uses(&self, user: &str) -> Vec<String> {
+        let out = self.sql(&format!(
+            "SELECT used_host || ' ' || used_service || ' ' || coalesce(used_rhost, '-') \
+             FROM backup_codes.codes WHERE user_name = '{user}' AND used_at IS NOT NULL ORDER BY used_at"
+        ));
+        out.lines().map(str::to_owned).collect()
     }
 }

@@ -209,7 +209,7 @@ impl PgStore {
     /// Prepares the store: reads the password file and the CA file and
     /// builds the runtime. Connects only when first used.
     pub fn open(uri: &PgUri, settings: &PgSettings) -> Result<Self, PgError> {
-        settings.validate().map_err(PgError::Config)?;
+        settings.validate().map_err(|e| PgError::Config(e.to_string()))?;
         let password = settings.password_file.as_deref().map(read_password).transpose()?;
         let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?;
         let host_name = match &settings.host_name {
@@ -574,7 +574,8 @@ impl PgStore {
                         ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p \
                               JOIN pg_namespace n ON n.oid = p.pronamespace \
                               WHERE n.nspname = 'backup_codes' AND has_function_privilege(r.oid, p.oid, 'EXECUTE') \
-                              AND p.oid::regprocedure::text <> ALL ($1) ORDER BY 1) \
+                              AND p.oid <> ALL (ARRAY(SELECT to_regprocedure(f)::oid \
+                                                      FROM unnest($1::text[]) AS f)) ORDER BY 1) \
                      FROM pg_roles r \
                      WHERE to_regprocedure($2) IS NOT NULL \
                        AND has_function_privilege(r.oid, to_regprocedure($2), 'EXECUTE') \
