@@ -313,17 +313,20 @@ impl CodeSet {
             return Err(ParseError::Format(FormatError::Count(self.codes.len())));
         }
         let recorded = self.codes.iter().filter_map(|c| c.used.as_ref());
-        let fields = recorded
-            .map(|u| (&u.service, &u.rhost))
-            .chain(self.tally.last_failure.iter().map(|f| (&f.service, &f.rhost)));
-        for (service, rhost) in fields {
+        let fields = recorded.map(|u| (&u.service, &u.rhost, &u.host)).chain(
+            self.tally
+                .last_failure
+                .iter()
+                .map(|f| (&f.service, &f.rhost, &f.host)),
+        );
+        for (service, rhost, host) in fields {
             if service.len() > MAX_FIELD_LEN {
                 return Err(ParseError::Field("service"));
             }
             if rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
                 return Err(ParseError::Field("rhost"));
             }
-            if used.host.as_ref().is_some_and(|h| h.len() > MAX_FIELD_LEN) {
+            if host.as_ref().is_some_and(|h| h.len() > MAX_FIELD_LEN) {
                 return Err(ParseError::Field("host"));
             }
         }

@@ -107,6 +107,10 @@ pub struct LastFailure {
     /// The remote host, if PAM knew one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rhost: Option<String>,
+    /// The host the attempt was made on (the fleet store's `host_name`; the
+    /// file store, which is this host's own, leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -275,6 +279,7 @@ mod tests {
             at: at(secs),
             service: "sshd".into(),
             rhost: rhost.map(str::to_owned),
+            host: None,
         }
     }
 

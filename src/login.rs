@@ -49,6 +49,7 @@ impl Origin {
             at,
             service: self.service.clone(),
             rhost: self.rhost.clone(),
+            host: None,
         }
     }
 }

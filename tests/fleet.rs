@@ -152,3 +152,136 @@ fn a_code_used_on_one_host_is_refused_on_another() {
     );
     assert_eq!(fleet.uses(USER), ["web1 web1 192.0.2.7", "web2 web2 192.0.2.7"]);
 }
+
+const PROCESSES: usize = 32;
+const HOSTS: [&str; 4] = ["web1", "web2", "web3", "web4"];
+
+fn count(results: &[String], name: &str) -> usize {
+    results.iter().filter(|r| *r == name).count()
+}
+
+/// Starts one login per answer at once, spread over the hosts in turn.
+fn race(fleet: &Fleet, user: &str, answers: &[String]) -> (Vec<String>, Vec<String>) {
+    let lab = &fleet.lab;
+    let children: Vec<_> = answers
+        .iter()
+        .enumerate()
+        .map(|(i, answer)| lab.spawn(&mut lab.login_cmd(HOSTS[i % HOSTS.len()], user, &[answer])))
+        .collect();
+    let (logins, log) = lab.finish_all(children, 300);
+    (logins.iter().map(|l| l.result().to_owned()).collect(), log)
+}
+
+#[test]
+fn one_code_in_32_logins_across_4_hosts_succeeds_exactly_once() {
+    let Some(fleet) = fleet("one_code_in_32_logins_across_4_hosts_succeeds_exactly_once") else {
+        return;
+    };
+    for host in HOSTS {
+        fleet.host(host, "nodelay deny=0", "");
+    }
+    let rounds = common::rounds(5);
+    let mut codes = Vec::new();
+    for round in 0..rounds {
+        if round % 100 == 0 {
+            codes = fleet.generate(USER, &["--count", "100"]);
+        }
+        let code = &codes[round % 100];
+        let (results, log) = race(&fleet, USER, &vec![code.clone(); PROCESSES]);
+        let problems: Vec<&String> = log.iter().filter(|l| l.contains("store problem")).collect();
+        assert!(problems.is_empty(), "round {round}: {problems:?}");
+        assert_eq!(count(&results, "PAM_SUCCESS"), 1, "round {round}: {results:?}");
+        assert_eq!(
+            count(&results, "PAM_AUTH_ERR"),
+            PROCESSES - 1,
+            "round {round}: {results:?}"
+        );
+        assert_eq!(log.iter().filter(|l| l.contains("RE-USE")).count(), PROCESSES - 1);
+        // The one success is the one use on record.
+        let uses = fleet.uses(USER);
+        assert_eq!(uses.len(), round % 100 + 1, "round {round}: {uses:?}");
+    }
+}
+
+#[test]
+fn different_codes_at_once_across_hosts_all_succeed_and_are_recorded_with_their_host() {
+    let Some(fleet) = fleet("different_codes_at_once_across_hosts") else {
+        return;
+    };
+    for host in HOSTS {
+        fleet.host(host, "nodelay", "");
+    }
+    let codes = fleet.generate(USER, &["--count", &PROCESSES.to_string()]);
+    let (results, _) = race(&fleet, USER, &codes);
+    assert_eq!(count(&results, "PAM_SUCCESS"), PROCESSES, "{results:?}");
+    let uses = fleet.uses(USER);
+    assert_eq!(uses.len(), PROCESSES);
+    for host in HOSTS {
+        let on_host = uses
+            .iter()
+            .filter(|u| u.starts_with(&format!("{host} {host} 192.0.2.7")))
+            .count();
+        assert_eq!(on_host, PROCESSES / HOSTS.len(), "{host}: {uses:?}");
+    }
+    let status = fleet.status(USER);
+    assert_eq!(status["remaining"], 0);
+    let hosts: Vec<&str> = status["uses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), PROCESSES);
+    assert!(hosts.iter().all(|h| HOSTS.contains(h)), "{hosts:?}");
+}
+
+#[test]
+fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
+    let Some(fleet) = fleet("failures_spread_over_hosts_lock_at_deny") else {
+        return;
+    };
+    for host in HOSTS {
+        fleet.host(host, "nodelay deny=3 fail_interval=900 unlock_time=900", "");
+    }
+    let codes = fleet.generate(USER, &[]);
+    for (i, host) in HOSTS.iter().take(3).enumerate() {
+        let login = fleet.lab.login(host, USER, &["AAAAA-AAAAA"]);
+        assert_eq!(login.result(), "PAM_AUTH_ERR", "failure {i} on {host}");
+        assert_eq!(login.logged("codes now locked"), i == 2, "{:?}", login.log);
+    }
+    // Locked on every host, before any prompt, even for a good code.
+    for host in HOSTS {
+        let login = fleet.lab.login(host, USER, &[&codes[0]]);
+        assert_eq!(login.result(), "PAM_MAXTRIES", "{host}: {login:?}");
+        assert!(login.prompts().is_empty(), "{host}: {login:?}");
+    }
+    // status judges the lock by the CLI's own [login] policy: the same one.
+    fleet.owner_login("deny = 3\nfail_interval = 900\nunlock_time = 900");
+    let status = fleet.status(USER);
+    assert_eq!(status["remote"]["locked"], true, "{status}");
+    assert_eq!(status["remote"]["failures"], 3);
+    assert_eq!(status["last_failure"]["host"], "web3", "{status}");
+    // A remote lock leaves local logins (no PAM_RHOST) open.
+    let mut local = fleet.lab.driver();
+    local.args(["--service", "web4", "--user", USER, "--answer", &codes[0]]);
+    assert_eq!(fleet.lab.run(&mut local).result(), "PAM_SUCCESS");
+    // The local success reset the tally: fail again to lock, then unlock.
+    for host in &HOSTS[..3] {
+        fleet.lab.login(host, USER, &["AAAAA-AAAAA"]);
+    }
+    assert_eq!(
+        fleet.lab.login("web4", USER, &[&codes[1]]).result(),
+        "PAM_MAXTRIES"
+    );
+    let (code, stdout, stderr) = fleet.run_cli(&["unlock", USER]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("unlocked"), "{stdout}");
+    for (host, code) in HOSTS.iter().zip(&codes[1..]) {
+        assert_eq!(
+            fleet.lab.login(host, USER, &[code]).result(),
+            "PAM_SUCCESS",
+            "{host}"
+        );
+    }
+    assert_eq!(fleet.status(USER)["failures"], 0);
+}

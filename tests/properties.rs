@@ -80,6 +80,7 @@ fn code_set() -> impl Strategy<Value = CodeSet> {
             at: u.at,
             service: u.service,
             rhost: u.rhost,
+            host: u.host,
         })
     });
     let tally = (times(), times(), any::<u32>(), last_failure).prop_map(

@@ -59,7 +59,7 @@ pub struct Cluster {
     pub data: PathBuf,
     pub socket_dir: PathBuf,
     pub port: u16,
-    bin: PathBuf,
+    pub bin: PathBuf,
     uid: u32,
     gid: u32,
 }
@@ -301,6 +301,10 @@ impl Drop for Cluster {
     }
 }
 
+/// `connect_timeout` of the tests that do not test it: a CI machine
+/// running many tests at once can take seconds to fork a backend.
+pub const LOADED_TIMEOUT: u64 = 30;
+
 /// The password of every role the fleet tests create.
 pub const PASSWORD: &str = "fleet test password, 'quoted' \\ and long";
 
@@ -348,7 +352,7 @@ impl Fleet {
         fs::write(
             &owner_config,
             format!(
-                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\n",
+                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\nconnect_timeout = {LOADED_TIMEOUT}\n",
                 cluster.tcp_uri(&owner, &db),
                 password_file.display()
             ),
@@ -363,6 +367,12 @@ impl Fleet {
             password_file,
             owner_config,
         }
+    }
+
+    /// Gives the owner's configuration (the CLI's) these `[login]` lines.
+    pub fn owner_login(&self, lines: &str) {
+        let text = fs::read_to_string(&self.owner_config).unwrap();
+        fs::write(&self.owner_config, format!("{text}[login]\n{lines}\n")).unwrap();
     }
 
     /// The CLI as the database owner.
@@ -397,10 +407,15 @@ impl Fleet {
     /// [`Fleet::host`] with another store URI.
     pub fn host_with_store(&self, name: &str, store: &str, options: &str, extra: &str) {
         let config = self.lab.path().join(format!("{name}.conf"));
+        let timeout = if extra.contains("connect_timeout") {
+            String::new()
+        } else {
+            format!("connect_timeout = {LOADED_TIMEOUT}\n")
+        };
         fs::write(
             &config,
             format!(
-                "store = \"{store}\"\n[postgresql]\npassword_file = \"{}\"\nhost_name = \"{name}\"\n{extra}\n",
+                "store = \"{store}\"\n[postgresql]\npassword_file = \"{}\"\nhost_name = \"{name}\"\n{timeout}{extra}\n",
                 self.password_file.display()
             ),
         )
@@ -458,5 +473,99 @@ impl Fleet {
              FROM backup_codes.codes WHERE user_name = '{user}' AND used_at IS NOT NULL ORDER BY used_at"
         ));
         out.lines().map(str::to_owned).collect()
+    }
+}
+
+/// A superuser transaction holding the row lock on a user's set, so that a
+/// login's judgement waits for it; released (rolled back) on Drop.
+pub struct HeldSet {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Fleet {
+    /// Takes the row lock on `user`'s set in a transaction of its own.
+    pub fn hold_set(&self, user: &str) -> HeldSet {
+        use std::io::{BufRead, BufReader, Write};
+        let mut child = Command::new(self.cluster.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-h"])
+            .arg(&self.cluster.socket_dir)
+            .args([
+                "-p",
+                &self.cluster.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                &self.db,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "BEGIN; SELECT 'held' FROM backup_codes.sets WHERE user_name = '{user}' FOR UPDATE;"
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "held", "the set of {user} exists");
+        HeldSet {
+            child,
+            stdin: Some(stdin),
+        }
+    }
+
+    /// Waits until a login's backend waits for a lock (its judgement is
+    /// blocked by [`Fleet::hold_set`]); returns its pid.
+    pub fn blocked_login(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pid = self.sql(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'pam_backup_codes' \
+                 AND wait_event_type = 'Lock' LIMIT 1",
+            );
+            if !pid.is_empty() {
+                return pid;
+            }
+            assert!(Instant::now() < deadline, "no login came to wait for the lock");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until no login has a session any more.
+    pub fn no_login_sessions(&self) -> bool {
+        self.cluster.wait_for(
+            &self.db,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pam_backup_codes'",
+            "0",
+            30,
+        )
+    }
+}
+
+impl HeldSet {
+    /// Rolls the holding transaction back.
+    pub fn release(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "ROLLBACK;");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HeldSet {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

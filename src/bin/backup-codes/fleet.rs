@@ -74,10 +74,11 @@ pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, problems: &mut 
             }
         };
         let summary = format!(
-            "{} of {} codes left, {} failures on record",
+            "{} of {} codes left, {} failures on record{}",
             set.remaining(),
             set.codes.len(),
-            set.tally.failures
+            set.tally.failures(),
+            if set.revoked.is_some() { ", revoked" } else { "" }
         );
         let done = target.edit(&user, |existing| match existing {
             Some(_) if !replace => (Edit::Keep, None),

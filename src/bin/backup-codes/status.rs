@@ -88,8 +88,9 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
     };
     for used in set.codes.iter().filter_map(|c| c.used.as_ref()) {
         out += &format!(
-            "  used {} via {} from {}\n",
+            "  used {}{} via {} from {}\n",
             human_time(used.at),
+            on_host(used.host.as_deref()),
             printable(&used.service),
             used.rhost
                 .as_deref()
@@ -112,8 +113,9 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
     );
     if let Some(last) = &tally.last_failure {
         out += &format!(
-            "  last failure {} via {} from {}\n",
+            "  last failure {}{} via {} from {}\n",
             human_time(last.at),
+            on_host(last.host.as_deref()),
             printable(&last.service),
             last.rhost
                 .as_deref()
@@ -121,6 +123,11 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, policy: &Lockout, now: Offset
         );
     }
     out
+}
+
+/// " on HOST" for an event of the fleet store, which records the host.
+fn on_host(host: Option<&str>) -> String {
+    host.map(|h| format!(" on {}", printable(h))).unwrap_or_default()
 }
 
 /// Service and host names come from the PAM application, often from the
@@ -203,6 +210,9 @@ struct JsonScope {
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     at: String,
+    /// The fleet store's host name; absent on the file store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
     rhost: Option<&'a str>,
     service: &'a str,
 }
@@ -224,6 +234,7 @@ impl<'a> JsonEntry<'a> {
             failures: tally.failures(),
             last_failure: tally.last_failure.as_ref().map(|f: &'a LastFailure| JsonEvent {
                 at: rfc3339(f.at),
+                host: f.host.as_deref(),
                 rhost: f.rhost.as_deref(),
                 service: &f.service,
             }),
@@ -252,6 +263,7 @@ impl<'a> JsonEntry<'a> {
                 .filter_map(|c| c.used.as_ref())
                 .map(|u| JsonEvent {
                     at: rfc3339(u.at),
+                    host: u.host.as_deref(),
                     rhost: u.rhost.as_deref(),
                     service: &u.service,
                 })

@@ -53,8 +53,8 @@ use crate::code::Alphabet;
 use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
 use crate::config::PgSettings;
 use crate::kdf::{KdfParams, Salt};
-use crate::lockout::{LockedUntil, Lockout, Tally};
-use crate::login::Outcome;
+use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
+use crate::login::{Outcome, Refusal};
 use crate::username::UserName;
 
 /// The largest password file read.
@@ -745,23 +745,32 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
         }
         "rehash" => return Ok(Judgement::Rehash(hashing_of(user, row, 8)?)),
         "absent" => Outcome::Refused {
-            reused: None,
+            refusal: Refusal::Wrong,
             locked: false,
         },
         "reused" => {
             let at: Option<OffsetDateTime> = get(row, 4, what)?;
-            let reused = match at {
-                Some(at) => Some(CodeUse {
+            let refusal = match at {
+                Some(at) => Refusal::Reused(CodeUse {
                     at,
                     service: get::<Option<String>>(row, 5, what)?.unwrap_or_default(),
                     rhost: get(row, 6, what)?,
                     host: get(row, 7, what)?,
                 }),
-                None => None,
+                None => Refusal::Wrong,
             };
-            Outcome::Refused { reused, locked }
+            Outcome::Refused { refusal, locked }
         }
-        "wrong" | "revoked" | "revoked-match" => Outcome::Refused { reused: None, locked },
+        "wrong" => Outcome::Refused {
+            refusal: Refusal::Wrong,
+            locked,
+        },
+        "revoked" | "revoked-match" => Outcome::Refused {
+            refusal: Refusal::Revoked {
+                matched: verdict == "revoked-match",
+            },
+            locked,
+        },
         other => {
             return Err(PgError::Schema(format!(
                 "judge answered {other:?}, which this build does not know: is the schema newer?"
@@ -802,7 +811,7 @@ async fn read_set(
     };
     let hashing = hashing_of(user, row, 0)?;
     let created: OffsetDateTime = get(row, 6, what)?;
-    let _revoked: Option<OffsetDateTime> = get(row, 7, what)?;
+    let revoked: Option<OffsetDateTime> = get(row, 7, what)?;
     let tally = tally_of(row, 8)?;
     let codes = bounded(
         deadline,
@@ -843,6 +852,7 @@ async fn read_set(
     let set = CodeSet {
         version: codeset::VERSION,
         created,
+        revoked,
         alphabet: hashing.alphabet,
         length: hashing.length,
         kdf: hashing.kdf,
@@ -875,7 +885,7 @@ async fn write_set(
     let params = &set.kdf.params;
     let (m, t, p) = (cost(params.m_cost), cost(params.t_cost), cost(params.p_cost));
     let salt: &[u8] = &set.kdf.salt;
-    let revoked: Option<OffsetDateTime> = None;
+    let revoked = set.revoked;
     let tally = TallyColumns::of(&set.tally);
     let args: [(&(dyn ToSql + Sync), Type); 16] = [
         (&name, Type::TEXT),
@@ -972,21 +982,40 @@ struct TallyColumns {
 }
 
 impl TallyColumns {
-    fn of(_tally: &Tally) -> Self {
+    fn of(tally: &Tally) -> Self {
+        let last = tally.last_failure.as_ref();
         Self {
-            local: Vec::new(),
-            remote: Vec::new(),
-            remote_in_a_row: 0,
-            last_at: None,
-            last_service: None,
-            last_rhost: None,
-            last_host: None,
+            local: tally.local.clone(),
+            remote: tally.remote.clone(),
+            remote_in_a_row: i32::try_from(tally.remote_in_a_row).unwrap_or(i32::MAX),
+            last_at: last.map(|l| l.at),
+            last_service: last.map(|l| l.service.clone()),
+            last_rhost: last.and_then(|l| l.rhost.clone()),
+            last_host: last.and_then(|l| l.host.clone()),
         }
     }
 }
 
-fn tally_of(_row: &Row, _at: usize) -> Result<Tally, PgError> {
-    Ok(Tally::default())
+/// The tally in columns `at..at + 7` of a `sets` row.
+fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
+    let what = "read the tally";
+    let in_a_row: i32 = get(row, at + 2, what)?;
+    let last_at: Option<OffsetDateTime> = get(row, at + 3, what)?;
+    let last_failure = match last_at {
+        Some(when) => Some(LastFailure {
+            at: when,
+            service: get::<Option<String>>(row, at + 4, what)?.unwrap_or_default(),
+            rhost: get(row, at + 5, what)?,
+            host: get(row, at + 6, what)?,
+        }),
+        None => None,
+    };
+    Ok(Tally {
+        local: get(row, at, what)?,
+        remote: get(row, at + 1, what)?,
+        remote_in_a_row: u32::try_from(in_a_row).unwrap_or(0),
+        last_failure,
+    })
 }
 
 /// The first address of `name`, resolved on this thread before any

@@ -20,7 +20,7 @@ pub(super) const LOGIN_FUNCTIONS: [&str; 2] = [
     "backup_codes.judge(text, bytea, bytea, integer, integer, integer, text, text, text)",
 ];
 /// Serialises concurrent `db init` runs (an arbitrary constant: "bc-init").
-const INIT_LOCK: i64 = 0x6263_2d69_6e69_74;
+const INIT_LOCK: i64 = 0x0062_632d_696e_6974;
 
 /// What `db init` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
