@@ -285,3 +285,365 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
     }
     assert_eq!(fleet.status(USER)["failures"], 0);
 }
+
+/// Whether `code` of `user` is marked used in the database.
+fn is_used(fleet: &Fleet, user: &str) -> usize {
+    fleet.uses(user).len()
+}
+
+#[test]
+fn a_stopped_database_fails_closed_also_with_nullok() {
+    let Some(fleet) = fleet("a_stopped_database_fails_closed_also_with_nullok") else {
+        return;
+    };
+    fleet.host("web1", "nodelay", "connect_timeout = 2");
+    fleet.host("web2", "nodelay nullok", "connect_timeout = 2");
+    let codes = fleet.generate(USER, &[]);
+    fleet.cluster.stop();
+    for host in ["web1", "web2"] {
+        for user in [USER, "nocodes"] {
+            let start = std::time::Instant::now();
+            let login = fleet.lab.login(host, user, &[&codes[0]]);
+            assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{host} {user}: {login:?}");
+            assert!(
+                start.elapsed().as_secs() < 3 + 5,
+                "{host}: took {:?}",
+                start.elapsed()
+            );
+            assert!(login.logged("cannot connect"), "{:?}", login.log);
+            assert!(
+                login.prompts().is_empty(),
+                "no prompt without the store: {login:?}"
+            );
+        }
+    }
+    fleet.cluster.start_again();
+    assert_eq!(is_used(&fleet, USER), 0);
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+}
+
+#[test]
+fn a_hung_database_fails_closed_within_the_timeout() {
+    let Some(fleet) = fleet("a_hung_database_fails_closed_within_the_timeout") else {
+        return;
+    };
+    fleet.host("web1", "nodelay nullok", "connect_timeout = 2");
+    let codes = fleet.generate(USER, &[]);
+    // Stopped, the server's kernel still accepts TCP connections.
+    fleet.cluster.signal_all(nix::sys::signal::Signal::SIGSTOP);
+    let start = std::time::Instant::now();
+    let login = fleet
+        .lab
+        .run_timeout(&mut fleet.lab.login_cmd("web1", USER, &[&codes[0]]), 60);
+    let took = start.elapsed();
+    fleet.cluster.signal_all(nix::sys::signal::Signal::SIGCONT);
+    assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{login:?}");
+    // connect_timeout plus a second, and the driver's own start.
+    assert!(took.as_secs_f64() < 2.0 + 1.0 + 1.5, "took {took:?}");
+    assert!(login.logged("no answer within 2 s"), "{:?}", login.log);
+    assert_eq!(is_used(&fleet, USER), 0);
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+}
+
+#[test]
+fn a_connection_terminated_while_judging_refuses_and_records_nothing() {
+    let Some(fleet) = fleet("a_connection_terminated_while_judging") else {
+        return;
+    };
+    fleet.host("web1", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    let held = fleet.hold_set(USER);
+    let child = fleet
+        .lab
+        .spawn(&mut fleet.lab.login_cmd("web1", USER, &[&codes[0]]));
+    let pid = fleet.blocked_login();
+    assert_eq!(fleet.sql(&format!("SELECT pg_terminate_backend({pid})")), "t");
+    let login = fleet.lab.finish(child);
+    held.release();
+    assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{login:?}");
+    assert_eq!(is_used(&fleet, USER), 0);
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(is_used(&fleet, USER), 1);
+}
+
+#[test]
+fn a_login_killed_while_judging_records_nothing() {
+    let Some(fleet) = fleet("a_login_killed_while_judging_records_nothing") else {
+        return;
+    };
+    fleet.host("web1", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    let held = fleet.hold_set(USER);
+    let mut child = fleet
+        .lab
+        .spawn(&mut fleet.lab.login_cmd("web1", USER, &[&codes[0]]));
+    fleet.blocked_login();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    held.release();
+    // The backend gets the lock, judges, and finds its client gone before
+    // any COMMIT: rolled back.
+    assert!(fleet.no_login_sessions());
+    assert_eq!(is_used(&fleet, USER), 0);
+    assert_eq!(fleet.status(USER)["failures"], 0);
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+}
+
+#[test]
+fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
+    use std::io::Write;
+    let Some(fleet) = fleet("a_database_restarted_between_prompt_and_judgement") else {
+        return;
+    };
+    fleet.host("web1", "nodelay", "");
+    fleet.host("web2", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    for round in 0..2 {
+        let fifo = fleet.lab.path().join(format!("answer{round}"));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut cmd = fleet.lab.driver();
+        cmd.args([
+            "--service",
+            "web1",
+            "--rhost",
+            "192.0.2.7",
+            "--user",
+            USER,
+            "--answer-at-prompt",
+        ])
+        .arg(&fifo);
+        let child = fleet.lab.spawn(&mut cmd);
+        // Opening the FIFO returns once the driver reads it: at the prompt.
+        let mut answer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        // No connection is held while the user types.
+        assert!(fleet.no_login_sessions());
+        fleet.cluster.restart();
+        answer.write_all(codes[round].as_bytes()).unwrap();
+        drop(answer);
+        let login = fleet.lab.finish(child);
+        assert_eq!(login.result(), "PAM_SUCCESS", "round {round}: {login:?}");
+        assert_eq!(is_used(&fleet, USER), round + 1, "a reported success is recorded");
+        // And it is spent everywhere.
+        assert_eq!(
+            fleet.lab.login("web2", USER, &[&codes[round]]).result(),
+            "PAM_AUTH_ERR"
+        );
+    }
+}
+
+#[test]
+fn a_password_file_that_is_not_root_only_is_refused() {
+    let Some(fleet) = fleet("a_password_file_that_is_not_root_only_is_refused") else {
+        return;
+    };
+    fleet.host("web1", "nodelay nullok", "");
+    let codes = fleet.generate(USER, &[]);
+    let file = &fleet.password_file;
+    let check = |want: &str| {
+        let login = fleet.lab.login("web1", USER, &[&codes[0]]);
+        assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{want}: {login:?}");
+        assert!(login.logged(want), "{want}: {:?}", login.log);
+    };
+    fleet.lab.chmod(file, 0o640);
+    check("mode 0640");
+    fleet.lab.chmod(file, 0o600);
+    std::os::unix::fs::chown(file, Some(65534), None).unwrap();
+    check("owned by uid 65534");
+    std::os::unix::fs::chown(file, Some(0), None).unwrap();
+    let link = fleet.lab.path().join("pgpass-link");
+    std::os::unix::fs::symlink(file, &link).unwrap();
+    fleet.host(
+        "web2",
+        "nodelay",
+        &format!("password_file = \"{}\"", link.display()),
+    );
+    let login = fleet.lab.login("web2", USER, &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL");
+    assert!(login.logged("symbolic link"), "{:?}", login.log);
+    // A wrong password: the server refuses, the module fails closed.
+    std::fs::write(file, "not the password\n").unwrap();
+    check("password authentication failed");
+    // A URI with a password never gets that far.
+    fleet.host_with_store("web3", &fleet.login_uri().replace('@', ":secret@"), "nodelay", "");
+    let login = fleet.lab.login("web3", USER, &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_SERVICE_ERR", "{login:?}");
+    assert!(login.logged("password_file"), "{:?}", login.log);
+    assert_eq!(is_used(&fleet, USER), 0);
+}
+
+/// Every RFC 3339 time in `value` cut to the microsecond, which is what
+/// PostgreSQL keeps.
+fn to_microseconds(value: &mut serde_json::Value) {
+    use time::format_description::well_known::Rfc3339;
+    match value {
+        serde_json::Value::String(text) => {
+            if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+                let t = t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap();
+                *text = t.format(&Rfc3339).unwrap();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(to_microseconds),
+        serde_json::Value::Object(map) => map.values_mut().for_each(to_microseconds),
+        _ => {}
+    }
+}
+
+#[test]
+fn migrate_imports_a_file_store_with_the_same_state() {
+    let Some(fleet) = fleet("migrate_imports_a_file_store_with_the_same_state") else {
+        return;
+    };
+    let lab = &fleet.lab;
+    let policy = "nodelay deny=3 fail_interval=900 unlock_time=900";
+    lab.simple_service("local", policy);
+    fleet.host("web1", policy, "");
+    fleet.owner_login("deny = 3\nfail_interval = 900\nunlock_time = 900");
+    // A file store: one user with used codes, one locked out, one revoked.
+    let used = lab.generate("used", &[]);
+    assert_eq!(lab.login("local", "used", &[&used[0]]).result(), "PAM_SUCCESS");
+    assert_eq!(lab.login("local", "used", &[&used[1]]).result(), "PAM_SUCCESS");
+    assert_eq!(
+        lab.login("local", "used", &["AAAAA-AAAAA"]).result(),
+        "PAM_AUTH_ERR"
+    );
+    let locked = lab.generate("locked", &[]);
+    for _ in 0..3 {
+        lab.login("local", "locked", &["AAAAA-AAAAA"]);
+    }
+    assert_eq!(
+        lab.login("local", "locked", &[&locked[0]]).result(),
+        "PAM_MAXTRIES"
+    );
+    lab.generate("revoked", &[]);
+    assert!(lab.cli().args(["revoke", "revoked"]).status().unwrap().success());
+
+    let migrate = |extra: &[&str]| {
+        let mut args = vec!["migrate", "--from", lab.store.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        fleet.run_cli(&args)
+    };
+    let (code, stdout, stderr) = migrate(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per user: {stdout}");
+    assert!(lines[0].starts_with("locked: imported"), "{stdout}");
+    assert!(
+        lines[1].starts_with("revoked: imported") && lines[1].contains("revoked"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("used: imported (8 of 10 codes left, 1 failures"),
+        "{stdout}"
+    );
+    // The same state, as status sees it.
+    for user in ["used", "locked", "revoked"] {
+        // The file store, seen with the same [login] policy.
+        let out = lab
+            .cli()
+            .arg("--config")
+            .arg(&fleet.owner_config)
+            .args(["status", "--format", "json", user])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut file = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone();
+        let mut db = fleet.status(user);
+        for value in [&mut file, &mut db] {
+            // Lock times are computed from "now".
+            value.as_object_mut().unwrap().remove("locked_until");
+            to_microseconds(value);
+        }
+        assert_eq!(file, db, "{user}");
+    }
+    // Idempotent: a second run skips everyone; --replace overwrites.
+    let (code, stdout, _) = migrate(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("skipped")).count(),
+        3,
+        "{stdout}"
+    );
+    let (_, stdout, _) = migrate(&["--replace"]);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("replaced")).count(),
+        3,
+        "{stdout}"
+    );
+    // And logins behave the same.
+    assert_eq!(
+        fleet.lab.login("web1", "used", &[&used[0]]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "locked", &[&locked[1]]).result(),
+        "PAM_MAXTRIES"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "used", &[&used[2]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "revoked", &["AAAAA-AAAAA"]).result(),
+        "PAM_AUTH_ERR"
+    );
+}
+
+#[test]
+fn tls_verify_full_needs_the_right_name_and_ca() {
+    let Some(fleet) = fleet("tls_verify_full_needs_the_right_name_and_ca") else {
+        return;
+    };
+    // Before the server takes TLS only: the CLI's configuration has none.
+    let codes = fleet.generate(USER, &[]);
+    let ca = common::postgres::TestCa::new();
+    let ca_file = fleet.lab.path().join("db-ca.pem");
+    std::fs::copy(&ca.cert, &ca_file).unwrap();
+    let (cert, key) = ca.server("db", "IP:127.0.0.1");
+    fleet.cluster.serve_tls(&cert, &key);
+    let tls = |mode: &str| format!("{}?sslmode={mode}", fleet.login_uri());
+    let ca_line = format!("ca_file = \"{}\"", ca_file.display());
+    fleet.host_with_store("full", &tls("verify-full"), "nodelay", &ca_line);
+    fleet.host_with_store("ca", &tls("verify-ca"), "nodelay", &ca_line);
+    fleet.host_with_store("plain", &tls("disable"), "nodelay", "");
+    fleet.host_with_store("noca", &tls("verify-full"), "nodelay", "");
+    assert_eq!(
+        fleet.lab.login("full", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+    // The server takes TCP clients over TLS only, so that was TLS.
+    let plain = fleet.lab.login("plain", USER, &[&codes[1]]);
+    assert_eq!(plain.result(), "PAM_AUTHINFO_UNAVAIL", "{plain:?}");
+    let noca = fleet.lab.login("noca", USER, &[&codes[1]]);
+    assert_eq!(noca.result(), "PAM_AUTHINFO_UNAVAIL");
+    assert!(noca.logged("ca_file"), "{:?}", noca.log);
+
+    // A certificate for another name: verify-full refuses, verify-ca (the
+    // chain only) accepts.
+    let (cert, key) = ca.server("elsewhere", "DNS:elsewhere.example");
+    fleet.cluster.serve_tls(&cert, &key);
+    let wrong = fleet.lab.login("full", USER, &[&codes[1]]);
+    assert_eq!(wrong.result(), "PAM_AUTHINFO_UNAVAIL", "{wrong:?}");
+    assert!(wrong.logged("not valid for name"), "{:?}", wrong.log);
+    assert_eq!(fleet.lab.login("ca", USER, &[&codes[1]]).result(), "PAM_SUCCESS");
+    // A certificate of another CA: refused by both.
+    let other = common::postgres::TestCa::new();
+    let (cert, key) = other.server("db", "IP:127.0.0.1");
+    fleet.cluster.serve_tls(&cert, &key);
+    for host in ["full", "ca"] {
+        let login = fleet.lab.login(host, USER, &[&codes[2]]);
+        assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{host}: {login:?}");
+    }
+    assert_eq!(is_used(&fleet, USER), 2);
+}

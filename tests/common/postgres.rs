@@ -407,16 +407,21 @@ impl Fleet {
     /// [`Fleet::host`] with another store URI.
     pub fn host_with_store(&self, name: &str, store: &str, options: &str, extra: &str) {
         let config = self.lab.path().join(format!("{name}.conf"));
+        // The defaults, unless `extra` sets them.
         let timeout = if extra.contains("connect_timeout") {
             String::new()
         } else {
             format!("connect_timeout = {LOADED_TIMEOUT}\n")
         };
+        let password = if extra.contains("password_file") {
+            String::new()
+        } else {
+            format!("password_file = \"{}\"\n", self.password_file.display())
+        };
         fs::write(
             &config,
             format!(
-                "store = \"{store}\"\n[postgresql]\npassword_file = \"{}\"\nhost_name = \"{name}\"\n{timeout}{extra}\n",
-                self.password_file.display()
+                "store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{password}{timeout}{extra}\n"
             ),
         )
         .unwrap();
@@ -567,5 +572,133 @@ impl HeldSet {
 impl Drop for HeldSet {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// A test CA made by openssl, and server certificates it signs.
+pub struct TestCa {
+    pub dir: TempDir,
+    pub cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str], dir: &std::path::Path) {
+    let out = run(Command::new("openssl").args(args).current_dir(dir));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestCa {
+    /// A new CA (EC P-256, valid a day).
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-ca.")
+            .tempdir()
+            .unwrap();
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=pam-backup-codes test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            dir.path(),
+        );
+        Self {
+            cert: dir.path().join("ca.crt"),
+            key: dir.path().join("ca.key"),
+            dir,
+        }
+    }
+
+    /// A server certificate and key for `san` (`IP:127.0.0.1`,
+    /// `DNS:db.example`): (certificate PEM, key PEM).
+    pub fn server(&self, name: &str, san: &str) -> (Vec<u8>, Vec<u8>) {
+        let dir = self.dir.path();
+        let (key, csr, cert, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}.ext"),
+        );
+        fs::write(
+            dir.join(&ext),
+            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+        )
+        .unwrap();
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+            dir,
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                self.cert.to_str().unwrap(),
+                "-CAkey",
+                self.key.to_str().unwrap(),
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+            ],
+            dir,
+        );
+        (
+            fs::read(dir.join(cert)).unwrap(),
+            fs::read(dir.join(key)).unwrap(),
+        )
+    }
+}
+
+impl Cluster {
+    /// Serves TLS with this certificate and key, and accepts TCP clients
+    /// only over TLS.
+    pub fn serve_tls(&self, cert: &[u8], key: &[u8]) {
+        self.server_file("server.crt", cert);
+        self.server_file("server.key", key);
+        self.server_file(
+            "pg_hba.conf",
+            b"local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        );
+        self.write_conf("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'");
+        self.restart();
     }
 }
