@@ -410,7 +410,7 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
     fleet.host("web1", "nodelay", "");
     fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
-    for round in 0..2 {
+    for (round, code) in codes.iter().take(2).enumerate() {
         let fifo = fleet.lab.path().join(format!("answer{round}"));
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let mut cmd = fleet.lab.driver();
@@ -430,7 +430,7 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
         // No connection is held while the user types.
         assert!(fleet.no_login_sessions());
         fleet.cluster.restart();
-        answer.write_all(codes[round].as_bytes()).unwrap();
+        answer.write_all(code.as_bytes()).unwrap();
         drop(answer);
         let login = fleet.lab.finish(child);
         assert_eq!(login.result(), "PAM_SUCCESS", "round {round}: {login:?}");
