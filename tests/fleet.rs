@@ -286,7 +286,15 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
     assert_eq!(fleet.status(USER)["failures"], 0);
 }
 
-/// Whether `code` of `user` is marked used in the database.
+/// Waits for one spawned login (at most two minutes) and collects its log.
+fn finish(fleet: &Fleet, child: std::process::Child) -> common::Login {
+    let (mut logins, log) = fleet.lab.finish_all(vec![child], 120);
+    let mut login = logins.pop().unwrap();
+    login.log = log;
+    login
+}
+
+/// How many codes of `user` are marked used in the database.
 fn is_used(fleet: &Fleet, user: &str) -> usize {
     fleet.uses(user).len()
 }
@@ -364,7 +372,7 @@ fn a_connection_terminated_while_judging_refuses_and_records_nothing() {
         .spawn(&mut fleet.lab.login_cmd("web1", USER, &[&codes[0]]));
     let pid = fleet.blocked_login();
     assert_eq!(fleet.sql(&format!("SELECT pg_terminate_backend({pid})")), "t");
-    let login = fleet.lab.finish(child);
+    let login = finish(&fleet, child);
     held.release();
     assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{login:?}");
     assert_eq!(is_used(&fleet, USER), 0);
@@ -432,7 +440,7 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
         fleet.cluster.restart();
         answer.write_all(code.as_bytes()).unwrap();
         drop(answer);
-        let login = fleet.lab.finish(child);
+        let login = finish(&fleet, child);
         assert_eq!(login.result(), "PAM_SUCCESS", "round {round}: {login:?}");
         assert_eq!(is_used(&fleet, USER), round + 1, "a reported success is recorded");
         // And it is spent everywhere.

@@ -80,7 +80,7 @@ pub fn can_run(test: &str, programs: &[&str]) -> bool {
 }
 
 /// Whether this is a CI run (`CI=true`), where nothing may be skipped.
-fn in_ci() -> bool {
+pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
