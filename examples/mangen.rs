@@ -57,6 +57,17 @@ Argon2id hashes of the codes, never the codes.
 The optional configuration (TOML): the store, the module's defaults and what
 .B generate
 makes. Trusted only if owned by root and not writable by group or others.
+Its
+.B [postgresql]
+section says how a PostgreSQL store
+.RB ( "store = \(dqpostgresql://USER@HOST/DB\(dq" )
+is reached:
+.B password_file
+(root, 0600),
+.BR connect_timeout ,
+.B host_name
+and
+.BR ca_file .
 .SH EXAMPLES
 Print a sheet of ten codes for alice, to hand over once:
 .PP
@@ -84,6 +95,15 @@ backup\-codes status
 backup\-codes unlock alice
 backup\-codes revoke alice
 backup\-codes check
+.EE
+.PP
+A fleet store: create the schema as the database owner, granting the hosts'
+role only the login functions, then import a host's file store:
+.PP
+.EX
+backup\-codes \-\-store postgresql://bc_owner@db.example.org/backup_codes \e
+    db init \-\-login\-role pam_login
+backup\-codes migrate \-\-from /var/lib/pam\-backup\-codes
 .EE
 .SH "SEE ALSO"
 .BR pam_backup_codes (8),

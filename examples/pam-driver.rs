@@ -16,7 +16,8 @@
 //! `prompt: TEXT` (echo off), `prompt-echo-on: TEXT`, `info: TEXT`,
 //! `error: TEXT`, `delay: USEC` (the fail delay libpam asked for; not slept
 //! unless `--real-delay`), `stray-output: N bytes` if the stack wrote to
-//! stdout/stderr, `fds-leaked: N` if descriptors were left open, `maxrss-kib: N`,
+//! stdout/stderr, `fds-leaked: N` if descriptors were left open, `threads-leaked: N`
+//! if threads were left running, `maxrss-kib: N`,
 //! and `result: PAM_NAME` per transaction. Exit status 0 if every transaction
 //! succeeded, 1 if one did not, 2 on a usage or setup error.
 //!
@@ -300,6 +301,11 @@ fn c_string(s: &[u8], what: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("{what} contains a NUL byte"))
 }
 
+/// The threads of this process (a module must not leave one running).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
 fn open_fds() -> Vec<String> {
     let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
         .map(|dir| {
@@ -388,6 +394,7 @@ fn run() -> Result<bool, String> {
     // SAFETY: a NULL ident keeps the program name; the flags are valid.
     unsafe { libc::openlog(std::ptr::null(), libc::LOG_NDELAY, libc::LOG_AUTHPRIV) };
     let fds_before = open_fds();
+    let threads_before = threads();
     dup2_stdout(&stray).map_err(io("redirect stdout"))?;
     dup2_stderr(&stray).map_err(io("redirect stderr"))?;
 
@@ -445,6 +452,7 @@ fn run() -> Result<bool, String> {
     dup2_stderr(&saved_err).map_err(io("restore stderr"))?;
     drop((saved_out, saved_err));
     let fds_after = open_fds();
+    let threads_after = threads();
     let leaked: Vec<&String> = fds_after.iter().filter(|fd| !fds_before.contains(fd)).collect();
     let mut stray_bytes = Vec::new();
     stray
@@ -475,6 +483,9 @@ fn run() -> Result<bool, String> {
             })
             .collect();
         writeln!(out, "fds-leaked: {} ({})", leaked.len(), targets.join(", ")).map_err(|e| e.to_string())?;
+    }
+    if threads_after > threads_before {
+        writeln!(out, "threads-leaked: {}", threads_after - threads_before).map_err(|e| e.to_string())?;
     }
     writeln!(out, "maxrss-kib: {}", max_rss_kib()).map_err(|e| e.to_string())?;
     Ok(all_ok)

@@ -402,6 +402,10 @@ fn report(out: Output) -> Login {
         !stdout.contains("fds-leaked"),
         "the stack leaked descriptors:\n{stdout}"
     );
+    assert!(
+        !stdout.contains("threads-leaked"),
+        "the stack left threads running:\n{stdout}"
+    );
     Login {
         stdout,
         status: out.status.code().unwrap_or(-1),
