@@ -358,11 +358,31 @@ fn a_symlinked_store_directory_is_refused() {
         "{:?}",
         login.log
     );
-    // A store that does not exist is a store problem too, never a pass.
+    // A store directory that does not exist means that nobody has codes:
+    // without nullok, prompted and refused like any user without codes
+    // (never a pass); with nullok, ignored. Logged either way.
     lab.simple_service("bc-missing", &format!("store={}/missing", lab.path().display()));
     let missing = lab.login("bc-missing", "gina", &[&codes[0]]);
-    assert_eq!(missing.result(), "PAM_AUTHINFO_UNAVAIL");
-    assert!(missing.logged("missing"), "{:?}", missing.log);
+    assert_eq!(missing.result(), "PAM_AUTH_ERR");
+    assert_eq!(missing.prompts(), ["Backup code: "]);
+    assert!(
+        missing.logged("the store directory does not exist"),
+        "{:?}",
+        missing.log
+    );
+    // The module decides nothing with nullok; pam_permit after it shows that.
+    lab.service(
+        "bc-missing-nullok",
+        &format!(
+            "auth [success=done ignore=ignore default=die] MODULE store={}/missing nullok\n\
+             auth required pam_permit.so\n",
+            lab.path().display()
+        ),
+    );
+    let ignored = lab.login("bc-missing-nullok", "gina", &[&codes[0]]);
+    assert_eq!(ignored.result(), "PAM_SUCCESS");
+    assert!(ignored.prompts().is_empty(), "{ignored:?}");
+    assert!(ignored.logged("nobody has backup codes"), "{:?}", ignored.log);
 }
 
 #[test]
@@ -681,10 +701,12 @@ fn fifty_transactions_mixing_outcomes_leak_nothing() {
     assert_eq!(count("authenticated with a backup code"), 1, "{:?}", run.log);
     assert_eq!(count("RE-USE"), 3, "three re-uses, then locked");
     assert_eq!(count("codes locked after too many failures"), 46);
-    assert_eq!(count("No such file or directory"), 50);
+    assert_eq!(count("the store directory does not exist"), 50);
     assert_eq!(count("no_such_option"), 50);
     assert_eq!(count("writable by group or others"), 50);
-    assert_eq!(run.lines("prompt: ").len(), 4, "prompted until locked");
+    // The real store prompts until locked; the missing one (nobody has
+    // codes, no nullok) prompts every time and refuses.
+    assert_eq!(run.lines("prompt: ").len(), 4 + 50, "{:?}", run.lines("prompt: "));
     assert!(
         max_rss_kib(&run) < 128 * 1024,
         "{} KiB after 50 transactions",

@@ -27,6 +27,29 @@ use crate::username::{UserName, UserNameError};
 use ffi::Priority;
 use options::{CodeSource, OptionError, Options};
 
+/// What the module makes of the arguments of one pam.d line.
+#[derive(Debug)]
+pub struct LineSettings {
+    /// The store the line uses.
+    pub store: crate::store::location::Location,
+    /// How the line reaches a PostgreSQL store.
+    pub postgresql: crate::config::PgSettings,
+    /// Whether users without codes are ignored.
+    pub nullok: bool,
+}
+
+/// Reads a pam.d line's arguments (and its configuration file) as the module
+/// does, or says why the module would refuse every login through that line
+/// (PAM_SERVICE_ERR). For `backup-codes check`.
+pub fn line_settings(args: &[&str]) -> Result<LineSettings, String> {
+    let options = Options::parse(args).map_err(|e| e.to_string())?;
+    Ok(LineSettings {
+        store: options.store,
+        postgresql: options.postgresql,
+        nullok: options.login.nullok,
+    })
+}
+
 /// The delay libpam is asked for after a failure, in microseconds.
 const FAIL_DELAY_USEC: u32 = 2_000_000;
 
@@ -217,7 +240,17 @@ impl<'h> Transaction<'h> {
             origin.rhost.as_deref().unwrap_or("")
         );
 
-        let store = Store::open(&options.store, &options.postgresql).map_err(Failure::Store)?;
+        let store = match Store::open(&options.store, &options.postgresql) {
+            Ok(store) => store,
+            // No store directory: nobody has codes (nullok ignores everyone,
+            // otherwise everyone is prompted and refused). Logged, since it
+            // switches the codes off for every user of the stack.
+            Err(e @ StoreError::Missing { .. }) => {
+                self.log(Priority::Notice, &format!("{e}: nobody has backup codes"));
+                return self.no_codes(&options);
+            }
+            Err(e) => return Err(Failure::Store(e)),
+        };
         let policy = options.login.lockout();
         let info = store
             .login_info(&user, &policy, &origin, OffsetDateTime::now_utc())

@@ -57,6 +57,9 @@ impl DirStore {
             Errno::ELOOP | Errno::ENOTDIR => {
                 StoreError::insecure(path.to_owned(), "not a directory (or a symbolic link)")
             }
+            Errno::ENOENT => StoreError::Missing {
+                path: path.to_owned(),
+            },
             e => StoreError::io(path.to_owned(), "open the store directory", e),
         })?;
         let stat = fstat(&dir).map_err(|e| StoreError::io(path.to_owned(), "stat", e))?;
@@ -570,7 +573,7 @@ mod tests {
         );
         assert!(matches!(
             DirStore::open(&tmp.path().join("missing")),
-            Err(StoreError::Io { .. })
+            Err(StoreError::Missing { .. })
         ));
         assert!(DirStore::open(&dir).is_ok());
     }

@@ -39,6 +39,11 @@ use postgres::{PgError, PgStore};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The store directory does not exist: nobody has codes there.
+    Missing {
+        /// The store directory.
+        path: PathBuf,
+    },
     /// A system call failed.
     Io {
         /// The file or directory concerned.
@@ -81,6 +86,7 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Missing { path } => write!(f, "{}: the store directory does not exist", path.display()),
             Self::Io { path, action, source } => {
                 write!(f, "{}: cannot {action}: {source}", path.display())
             }
@@ -106,7 +112,7 @@ impl std::error::Error for StoreError {
             Self::Io { source, .. } => Some(source),
             Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
             Self::Database { reason, .. } => Some(reason),
-            Self::Insecure { .. } => None,
+            Self::Missing { .. } | Self::Insecure { .. } => None,
         }
     }
 }
@@ -198,7 +204,8 @@ pub struct CheckReport {
 
 impl Store {
     /// Opens an existing store and checks that it is trusted. A PostgreSQL
-    /// store is connected to when first used.
+    /// store is connected to when first used. [`StoreError::Missing`] if a
+    /// store directory does not exist.
     pub fn open(location: &Location, settings: &PgSettings) -> Result<Self, StoreError> {
         match location {
             Location::Dir(path) => DirStore::open(path).map(Self::Dir),

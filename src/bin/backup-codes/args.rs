@@ -58,7 +58,7 @@ pub enum Command {
         #[arg(required = true)]
         users: Vec<String>,
     },
-    /// Check the configuration and the store: ownership and modes and every file, or for PostgreSQL the connection, schema version and what the login role can read
+    /// Check the configuration, the store (ownership, modes and every file; for PostgreSQL the connection, schema version and what the login role can read) and each /etc/pam.d line that loads the module
     Check,
     /// The fleet store's database (PostgreSQL)
     Db {

@@ -4,6 +4,7 @@
 //! 2 usage error.
 
 mod args;
+mod check;
 mod fleet;
 mod generate;
 mod status;
@@ -48,6 +49,12 @@ impl Problems {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut problems = Problems::default();
+    if let Command::Check = cli.command {
+        // check reports a bad configuration file among the other problems.
+        check::run(cli.store.as_ref(), cli.config.as_deref(), &mut problems);
+        return problems.exit_code();
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -59,13 +66,12 @@ fn main() -> ExitCode {
         store: cli.store.clone().unwrap_or_else(|| config.store.clone()),
         config,
     };
-    let mut problems = Problems::default();
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args, &mut problems),
         Command::Status { users, format } => status::run(&ctx, &users, format, &mut problems),
         Command::Revoke { users, unenroll } => revoke(&ctx, &users, unenroll, &mut problems),
         Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
-        Command::Check => check(&ctx, &mut problems),
+        Command::Check => {} // run above, before the configuration is loaded
         Command::Db {
             command: DbCommand::Init { login_role },
         } => fleet::db_init(&ctx, &login_role, &mut problems),
@@ -162,26 +168,6 @@ fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
             format!("unlocked ({failures} failures cleared)"),
         )
     });
-}
-
-fn check(ctx: &Context, problems: &mut Problems) {
-    // The configuration was loaded (and so checked) before we got here.
-    if let Err(reason) = ctx.config.validate() {
-        problems.report(format_args!("configuration: {reason}"));
-    }
-    let Some(store) = open_store(ctx, problems) else {
-        return;
-    };
-    let report = match store.check() {
-        Ok(report) => report,
-        Err(e) => return problems.report(e),
-    };
-    for problem in report.problems {
-        problems.report(problem);
-    }
-    if problems.0 == 0 {
-        println!("ok: {}", report.summary);
-    }
 }
 
 /// Human form of a timestamp.

@@ -1,0 +1,211 @@
+//! `backup-codes check`: finds what would make the module refuse logins
+//! before a service meets it. Run it before `pam-auth-update --enable`.
+//!
+//! Without `--store` and `--config` it checks the configuration file, the
+//! store, and every `auth` line in /etc/pam.d that loads the module: its
+//! arguments and configuration file as the module reads them, and its store.
+//! With either option it checks that configuration and store only.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pam_backup_codes::config::{Config, PgSettings};
+use pam_backup_codes::line_settings;
+use pam_backup_codes::store::location::Location;
+use pam_backup_codes::store::{Store, StoreError};
+
+use crate::{Problems, with_root_hint};
+
+/// Where libpam reads the services from.
+const PAM_DIR: &str = "/etc/pam.d";
+/// The module's file name, however the line names its directory.
+const MODULE: &str = "pam_backup_codes.so";
+
+/// Runs every check; each problem is one line on stderr.
+pub fn run(store: Option<&Location>, config: Option<&Path>, problems: &mut Problems) {
+    // Each store once, with the settings that reach it.
+    let mut stores: Vec<(Location, PgSettings)> = Vec::new();
+    match Config::load(config) {
+        Ok(loaded) => stores.push((store.cloned().unwrap_or(loaded.store), loaded.postgresql)),
+        Err(e) => {
+            problems.report(format_args!("{e}: the module refuses every login that reads it"));
+            stores.extend(store.map(|s| (s.clone(), PgSettings::default())));
+        }
+    }
+    if store.is_none() && config.is_none() {
+        for found in check_pam_lines(Path::new(PAM_DIR), problems) {
+            if !stores.contains(&found) {
+                stores.push(found);
+            }
+        }
+    }
+    for (location, settings) in &stores {
+        check_store(location, settings, problems);
+    }
+}
+
+/// Checks the arguments of every module line under `dir`; returns the
+/// stores they use.
+fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSettings)> {
+    let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) => {
+            problems.report(format_args!("{}: cannot list: {e}", dir.display()));
+            return Vec::new();
+        }
+    };
+    files.sort();
+    let mut stores = Vec::new();
+    for file in files {
+        let text = match fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.report(format_args!("{}: cannot read: {e}", file.display()));
+                continue;
+            }
+        };
+        for (number, words) in module_lines(&text) {
+            let place = format!("{}:{number}", file.display());
+            let args: Vec<&str> = words[3..].iter().map(String::as_str).collect();
+            match line_settings(&args) {
+                Ok(settings) => {
+                    println!(
+                        "ok: {place}: {}, store {}",
+                        if settings.nullok {
+                            "users without codes are ignored (nullok)"
+                        } else {
+                            "users without codes are refused"
+                        },
+                        settings.store
+                    );
+                    stores.push((settings.store, settings.postgresql));
+                }
+                Err(reason) => problems.report(format_args!(
+                    "{place}: {reason}: the module refuses every login through this line"
+                )),
+            }
+        }
+    }
+    stores
+}
+
+/// The `auth` lines that load the module, as (line number, words): type,
+/// control, module path, arguments.
+fn module_lines(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut logical = String::new();
+    let mut first = 0;
+    for (index, line) in text.lines().enumerate() {
+        if logical.is_empty() {
+            first = index + 1;
+        }
+        // A backslash at the end continues the line, as libpam reads it.
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                logical.push_str(part);
+                logical.push(' ');
+                continue;
+            }
+            None => logical.push_str(line),
+        }
+        let code = logical.split('#').next().unwrap_or_default();
+        let words = words(code);
+        let is_module = words.len() >= 3
+            && words[0].trim_start_matches('-').eq_ignore_ascii_case("auth")
+            && Path::new(&words[2]).file_name().is_some_and(|n| n == MODULE);
+        if is_module {
+            found.push((first, words));
+        }
+        logical.clear();
+    }
+    found
+}
+
+/// Splits a pam.d line into words as libpam does: a word opening with `[`
+/// runs to the matching `]` (`\]` is a literal one) and loses the brackets.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(c) = chars.next() else {
+            return words;
+        };
+        let mut word = String::new();
+        if c == '[' {
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' if chars.peek() == Some(&']') => word.push(chars.next().unwrap_or(']')),
+                    ']' => break,
+                    c => word.push(c),
+                }
+            }
+        } else {
+            word.push(c);
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                word.push(c);
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// Checks one store: trusted, no stray entries, every set valid.
+fn check_store(location: &Location, settings: &PgSettings, problems: &mut Problems) {
+    let store = match Store::open(location, settings) {
+        Ok(store) => store,
+        Err(e @ StoreError::Missing { .. }) => {
+            println!(
+                "note: {e}: nobody has codes there (a nullok line ignores everyone, \
+                 any other line refuses everyone)"
+            );
+            return;
+        }
+        Err(e) => return problems.report(with_root_hint(e)),
+    };
+    let report = match store.check() {
+        Ok(report) => report,
+        Err(e) => return problems.report(e),
+    };
+    let clean = report.problems.is_empty();
+    for problem in report.problems {
+        problems.report(problem);
+    }
+    if clean {
+        println!("ok: {}", report.summary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_lines_are_read_as_libpam_reads_them() {
+        let text = "# comment pam_backup_codes.so\n\
+                    auth required pam_unix.so\n\
+                    auth [success=done default=die] /lib/security/pam_backup_codes.so \\\n  \
+                    nullok [prompt=Code \\] please: ] # trailing\n\
+                    account required pam_backup_codes.so\n\
+                    -auth optional pam_backup_codes.so store=/srv\n\
+                    @include common-auth\n";
+        let lines = module_lines(text);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, 3);
+        assert_eq!(
+            lines[0].1[1..],
+            [
+                "success=done default=die",
+                "/lib/security/pam_backup_codes.so",
+                "nullok",
+                "prompt=Code ] please: "
+            ]
+        );
+        assert_eq!(lines[1].0, 6);
+        assert_eq!(lines[1].1[3..], ["store=/srv"]);
+    }
+}
