@@ -23,6 +23,10 @@ pub mod system;
 /// A throwaway PostgreSQL cluster for the fleet tests.
 pub mod postgres;
 
+/// The published recipes, parsed from the files admins read, applied to
+/// copies of the stock files in a private mount namespace.
+pub mod recipes;
+
 /// The name of the function this is expanded in: the test's name.
 macro_rules! test_name {
     () => {{

@@ -350,22 +350,25 @@ fn pamtester_ops(service: &str, user: &str, answers: &[&str], ops: &[&str]) -> P
     }
 }
 
-/// A private sshd: its own config, host key and PAM service name (argv[0]
-/// is a symlink to /usr/sbin/sshd named like the service), on 127.0.0.1 and
-/// a free port, in the foreground (-D -e), killed on Drop.
+/// A private sshd on 127.0.0.1 and a free port, in the foreground (-D -e),
+/// killed on Drop: either with its own config and PAM service name
+/// ([`Sshd::start`]), or the stock sshd_config and /etc/pam.d/sshd as a
+/// recipe changed them ([`Sshd::stock`]).
 pub struct Sshd {
     pub port: u16,
-    pub service: PamService,
+    /// The PAM service sshd uses.
+    pub service: String,
+    _pam: Option<PamService>,
     pub dir: TempDir,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Sshd {
-    /// Starts sshd with the PAM stack `pam_text`, allowing only `user`;
-    /// the sshd_config lines in `config` override the defaults.
+    /// Starts sshd with the PAM stack `pam_text` (argv[0] is a symlink to
+    /// /usr/sbin/sshd named like the service), allowing only `user`; the
+    /// sshd_config lines in `config` override the defaults.
     pub fn start(pam_text: &str, user: &str, config: &str) -> Self {
-        ensure_privsep_dir();
         let service = PamService::install("sshd-bc", pam_text);
         let dir = tempfile::Builder::new()
             .prefix("pam-backup-codes-sshd.")
@@ -375,9 +378,8 @@ impl Sshd {
         std::os::unix::fs::symlink("/usr/sbin/sshd", &program).unwrap();
         let host_key = dir.path().join("host_key");
         keygen(&host_key);
-        for attempt in 0.. {
-            let port = free_port();
-            let config_path = dir.path().join("sshd_config");
+        let config_path = dir.path().join("sshd_config");
+        let launch = |port: u16| {
             // sshd keeps the first value it reads for a keyword: the
             // caller's lines come first and override the defaults after them.
             fs::write(
@@ -393,9 +395,56 @@ impl Sshd {
             .unwrap();
             // sshd re-executes itself for every connection, which needs an
             // absolute argv[0]; the symlink's name is the PAM service.
-            let mut child = Command::new(&program)
-                .args(["-D", "-e", "-f"])
-                .arg(&config_path)
+            let mut cmd = Command::new(&program);
+            cmd.args(["-D", "-e", "-f"]).arg(&config_path);
+            cmd
+        };
+        let name = service.name.clone();
+        Self::launch(launch, name, Some(service), dir)
+    }
+
+    /// Starts the stock /usr/sbin/sshd with this machine's
+    /// /etc/ssh/sshd_config, as `mounts` change it (a recipe's sshd_config.d
+    /// file, its /etc/pam.d/sshd), as the PAM service `sshd`. The `-o`
+    /// options set only what a private test daemon needs: its address, host
+    /// key and no pid file; authorized keys from `keys` (KEYS/USER, StrictModes
+    /// off, as the keys live under /tmp); only `users` may log in.
+    pub fn stock(mounts: &super::recipes::Mounts, keys: &Path, users: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-sshd.")
+            .tempdir()
+            .unwrap();
+        let host_key = dir.path().join("host_key");
+        keygen(&host_key);
+        let launch = |port: u16| {
+            let mut cmd = mounts.command("/usr/sbin/sshd");
+            cmd.args(["-D", "-e", "-f", "/etc/ssh/sshd_config"]);
+            for option in [
+                format!("ListenAddress=127.0.0.1:{port}"),
+                format!("HostKey={}", host_key.display()),
+                "PidFile=none".to_owned(),
+                format!("AuthorizedKeysFile={}/%u", keys.display()),
+                "StrictModes=no".to_owned(),
+                format!("AllowUsers={}", users.join(" ")),
+                "LogLevel=VERBOSE".to_owned(),
+            ] {
+                cmd.arg("-o").arg(option);
+            }
+            cmd
+        };
+        Self::launch(launch, "sshd".to_owned(), None, dir)
+    }
+
+    fn launch(
+        command: impl Fn(u16) -> Command,
+        service: String,
+        pam: Option<PamService>,
+        dir: TempDir,
+    ) -> Self {
+        ensure_privsep_dir();
+        for attempt in 0.. {
+            let port = free_port();
+            let mut child = command(port)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -416,6 +465,7 @@ impl Sshd {
                     return Self {
                         port,
                         service,
+                        _pam: pam,
                         dir,
                         child,
                         log,
@@ -621,5 +671,53 @@ impl Sudoers {
         Self {
             file: EtcFile::create(Path::new("/etc/sudoers.d").join(name), text, 0o440),
         }
+    }
+}
+
+/// A system group with a unique name for one test, deleted on Drop.
+#[derive(Debug)]
+pub struct TestGroup {
+    pub name: String,
+}
+
+impl TestGroup {
+    pub fn new() -> Self {
+        for _ in 0..50 {
+            let name = unique("bcgrp");
+            let out = run(Command::new("groupadd").arg(&name));
+            if out.status.success() {
+                return Self { name };
+            }
+            // The name is taken, or /etc/group is locked by another tool.
+            eprintln!("groupadd {name}: {}", String::from_utf8_lossy(&out.stderr).trim());
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("groupadd kept failing");
+    }
+
+    /// Adds `user` to the group (a supplementary group, as usermod -aG).
+    pub fn add(&self, user: &TestUser) {
+        for _ in 0..50 {
+            let out = run(Command::new("usermod").args(["-a", "-G", &self.name, &user.name]));
+            if out.status.success() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("usermod -aG {} {} kept failing", self.name, user.name);
+    }
+}
+
+impl Drop for TestGroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let out = Command::new("groupdel").arg(&self.name).output();
+            match out {
+                // 6: no such group (already gone).
+                Ok(out) if out.status.success() || out.status.code() == Some(6) => return,
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        eprintln!("warning: cannot delete test group {}", self.name);
     }
 }
