@@ -1,9 +1,12 @@
 //! Every file in `pam.d-examples/` through pamtester, with the real Debian
 //! modules around ours (pam_unix with a real password, pam_google_authenticator
-//! with a TOTP from oathtool, pam_deny/pam_permit from common-auth): the
-//! control flags do what each file's comment says. The example text is used
-//! verbatim, except that `pam_backup_codes.so` names the freshly built module
-//! and its temporary store.
+//! with a TOTP from oathtool, pam_succeed_if, pam_deny/pam_permit from
+//! common-auth): the control flags do what each file's comment says. Each
+//! snippet is added, as it says, to a copy of this machine's stock file: under
+//! a PAM service name of its own, or mounted over the real file in a private
+//! mount namespace when the stock services themselves must see it. The text
+//! is used verbatim, except that `pam_backup_codes.so` names the freshly
+//! built module and its temporary store, and the group is a test's own.
 #![cfg(test)]
 #![allow(missing_docs)]
 
@@ -11,8 +14,10 @@ mod common;
 
 use std::fs;
 
+use common::recipes::{Mounts, Snippet, for_lab, readme_block, repo_file};
 use common::system::{
-    PamService, TestUser, example, example_for, pamtester, pamtester_login, totp, wrong_totp,
+    PamService, TestGroup, TestUser, example, example_for, pamtester, pamtester_login, pamtester_login_in,
+    totp, wrong_totp,
 };
 use common::{Lab, or_skip};
 
@@ -34,8 +39,24 @@ fn enrol_totp(user: &TestUser) {
     );
 }
 
+/// The group the sshd recipes name; each test uses a group of its own.
+const RECIPE_GROUP: &str = "backup-codes";
+
+/// The stock file a one-file snippet changes, with its lines added for
+/// `lab` (and `group` for the recipe's group), as a service of its own.
+fn snippet_service(lab: &Lab, name: &str, group: Option<&TestGroup>) -> PamService {
+    let snippet = Snippet::example(name);
+    let words: Vec<(&str, &str)> = group
+        .map(|g| (RECIPE_GROUP, g.name.as_str()))
+        .into_iter()
+        .collect();
+    let applied = snippet.applied(&for_lab(lab, &snippet.lines, &words));
+    assert_eq!(applied.len(), 1, "{name}");
+    PamService::install("bc-example-", &applied[0].1)
+}
+
 #[test]
-fn every_example_opens_with_a_comment_and_has_one_module_line() {
+fn every_example_says_when_to_use_it_and_what_root_and_automation_get() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples");
     let mut names: Vec<String> = fs::read_dir(&dir)
         .unwrap()
@@ -49,6 +70,8 @@ fn every_example_opens_with_a_comment_and_has_one_module_line() {
             "login",
             "sshd-key-then-code",
             "sshd-totp-or-code",
+            "sshd_config.d-backup-codes.conf",
+            "sudo",
             "sudo-backup-codes"
         ]
     );
@@ -59,25 +82,50 @@ fn every_example_opens_with_a_comment_and_has_one_module_line() {
             comment.len() >= 5,
             "{name} must open with a comment saying when to use it"
         );
-        assert!(text.contains("Use it"), "{name}: the comment says when to use it");
+        let comment = comment.join("\n");
+        assert!(
+            comment.contains("Use it"),
+            "{name}: the comment says when to use it"
+        );
+        assert!(
+            ["root", "automation"]
+                .iter()
+                .all(|w| comment.to_lowercase().contains(w)),
+            "{name}: the comment says what root and automation get"
+        );
         let module_lines: Vec<&str> = text
             .lines()
             .filter(|l| !l.trim_start().starts_with('#') && l.contains("pam_backup_codes.so"))
             .collect();
+        if name.starts_with("sshd_config") {
+            assert!(module_lines.is_empty(), "{name}");
+            continue;
+        }
         assert_eq!(module_lines.len(), 1, "{name}: {module_lines:?}");
         assert!(
             module_lines[0].trim_start().starts_with("auth"),
             "{name}: {module_lines:?}"
         );
+        // Every stock-file change says where it goes, and fits this
+        // machine's stock files.
+        if name != "sudo-backup-codes" {
+            let snippet = Snippet::example(name);
+            for (target, text) in snippet.applied(&snippet.lines) {
+                assert!(text.contains(module_lines[0]), "{}", target.display());
+            }
+        }
     }
 }
 
 #[test]
 fn sshd_key_then_code_takes_each_code_once_and_refuses_users_without_codes() {
     let lab = or_skip!(Lab::new(), "pamtester");
+    let group = TestGroup::new();
     let user = TestUser::new();
     let stranger = TestUser::new();
-    let svc = service(&lab, "sshd-key-then-code");
+    group.add(&user);
+    group.add(&stranger);
+    let svc = snippet_service(&lab, "sshd-key-then-code", Some(&group));
     let codes = lab.generate(&user.name, &[]);
 
     let first = pamtester_login(&svc.name, &user.name, &[&codes[0]]);
@@ -110,14 +158,26 @@ fn sshd_key_then_code_takes_each_code_once_and_refuses_users_without_codes() {
     assert_eq!(status["failures"], 2);
     assert_eq!(status["uses"][0]["service"], svc.name.as_str());
     assert_eq!(status["uses"][0]["rhost"], "127.0.0.1");
+
+    // Outside the group: common-auth, the password, as before; a set of
+    // codes (for sudo, say) is not touched.
+    let outsider = TestUser::new();
+    outsider.set_password("outsider password 4");
+    lab.generate(&outsider.name, &[]);
+    let by_password = pamtester_login(&svc.name, &outsider.name, &["outsider password 4"]);
+    assert!(by_password.success, "{by_password:?}");
+    assert_eq!(by_password.prompts, ["Password: "], "{by_password:?}");
+    assert_eq!(lab.status(&outsider.name)["remaining"], 10);
 }
 
 #[test]
 fn sshd_totp_or_code_takes_a_totp_or_else_a_backup_code() {
     let lab = or_skip!(Lab::new(), "pamtester", "oathtool");
+    let group = TestGroup::new();
     let user = TestUser::new();
+    group.add(&user);
     enrol_totp(&user);
-    let svc = service(&lab, "sshd-totp-or-code");
+    let svc = snippet_service(&lab, "sshd-totp-or-code", Some(&group));
     let codes = lab.generate(&user.name, &[]);
 
     // The TOTP alone: one prompt, the backup codes are not touched.
@@ -162,8 +222,10 @@ fn sshd_totp_or_code_takes_a_totp_or_else_a_backup_code() {
 #[test]
 fn sshd_totp_or_code_lets_users_without_a_totp_in_with_a_code() {
     let lab = or_skip!(Lab::new(), "pamtester");
+    let group = TestGroup::new();
     let user = TestUser::new();
-    let svc = service(&lab, "sshd-totp-or-code");
+    group.add(&user);
+    let svc = snippet_service(&lab, "sshd-totp-or-code", Some(&group));
     let codes = lab.generate(&user.name, &[]);
 
     // pam_google_authenticator prompts even without a secret file (the
@@ -273,26 +335,67 @@ fn password_then_code_for_users_with_a_set(lab: &Lab, svc: &PamService) {
 #[test]
 fn login_asks_a_code_after_the_password_only_from_users_with_a_set() {
     let lab = or_skip!(Lab::new(), "pamtester");
-    let svc = service(&lab, "login");
+    let svc = snippet_service(&lab, "login", None);
     password_then_code_for_users_with_a_set(&lab, &svc);
+}
+
+/// The line of the pam-auth-update profile, as the package ships it, the
+/// example publishes it and README shows it.
+fn profile_line() -> String {
+    let profile = repo_file("debian/pam-configs/backup-codes");
+    let mut lines = profile.lines().skip_while(|l| *l != "Auth:");
+    assert!(lines.next().is_some(), "{profile}");
+    let words = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = format!("auth {}", words(lines.next().unwrap()));
+    let example = Snippet::example("common-auth");
+    assert_eq!(
+        words(example.lines.trim()),
+        line,
+        "the example is the profile's line"
+    );
+    assert_eq!(
+        words(readme_block("The profile adds one line").trim()),
+        line,
+        "README shows the profile's line"
+    );
+    example.lines
 }
 
 #[test]
 fn common_auth_line_asks_a_code_after_the_password_only_from_users_with_a_set() {
     let lab = or_skip!(Lab::new(), "pamtester");
-    // What pam-auth-update would write: the system's common-auth with the
-    // profile's line at the end of its "Additional" block.
-    let common = fs::read_to_string("/etc/pam.d/common-auth").unwrap();
-    let marker = "# end of pam-auth-update config";
-    assert!(
-        common.contains(marker),
-        "not a pam-auth-update managed common-auth:\n{common}"
-    );
-    let stack = common.replacen(
-        marker,
-        &format!("{}{marker}", example_for(&lab, "common-auth")),
-        1,
-    );
-    let svc = PamService::install("bc-common-auth-", &stack);
+    profile_line();
+    let svc = snippet_service(&lab, "common-auth", None);
     password_then_code_for_users_with_a_set(&lab, &svc);
+}
+
+/// Console `login` asks for one code: with the `login` lines added to the
+/// stock /etc/pam.d/login, and with the stock login and the profile's line
+/// in the stock common-auth (the recipe says not to add both).
+#[test]
+fn console_login_asks_once_with_the_login_lines_or_the_common_auth_profile() {
+    let lab = or_skip!(Lab::new(), "pamtester", "unshare");
+    let user = TestUser::new();
+    user.set_password("console password 5");
+    let codes = lab.generate(&user.name, &[]);
+
+    let login = Snippet::example("login");
+    let common = Snippet::example("common-auth");
+    let mut with_login_lines = Mounts::new();
+    for (target, text) in login.applied(&for_lab(&lab, &login.lines, &[])) {
+        with_login_lines.file(&target, &text);
+    }
+    let mut with_profile = Mounts::new();
+    for (target, text) in common.applied(&for_lab(&lab, &profile_line(), &[])) {
+        with_profile.file(&target, &text);
+    }
+    for (mounts, code) in [(&with_login_lines, &codes[0]), (&with_profile, &codes[1])] {
+        let run = pamtester_login_in(mounts, "login", &user.name, &["console password 5", code]);
+        assert!(run.success, "{run:?}");
+        assert_eq!(run.prompts, ["Password: ", "Backup code: "], "{run:?}");
+    }
+    let status = lab.status(&user.name);
+    assert_eq!(status["remaining"], 8);
+    assert_eq!(status["uses"][0]["service"], "login");
+    assert_eq!(status["uses"][1]["service"], "login");
 }

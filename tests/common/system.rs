@@ -309,12 +309,37 @@ pub fn pamtester_login(service: &str, user: &str, answers: &[&str]) -> PamTester
     )
 }
 
+/// `pamtester_login` in the private mount namespace of `mounts`, where
+/// stock files read as a recipe changed them.
+pub fn pamtester_login_in(
+    mounts: &super::recipes::Mounts,
+    service: &str,
+    user: &str,
+    answers: &[&str],
+) -> PamTester {
+    pamtester_run(
+        mounts.command("pamtester"),
+        service,
+        user,
+        answers,
+        &["authenticate", "acct_mgmt", "open_session", "close_session"],
+    )
+}
+
 fn pamtester_ops(service: &str, user: &str, answers: &[&str], ops: &[&str]) -> PamTester {
+    pamtester_run(Command::new("pamtester"), service, user, answers, ops)
+}
+
+fn pamtester_run(
+    mut pamtester: Command,
+    service: &str,
+    user: &str,
+    answers: &[&str],
+    ops: &[&str],
+) -> PamTester {
     let input: String = answers.iter().map(|a| format!("{a}\n")).collect();
     let out = run_with_input(
-        Command::new("pamtester")
-            .args(["-I", "rhost=127.0.0.1", service, user])
-            .args(ops),
+        pamtester.args(["-I", "rhost=127.0.0.1", service, user]).args(ops),
         &input,
     );
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
