@@ -182,6 +182,9 @@ for page in pam_backup_codes backup-codes backup-codes-generate backup-codes-sta
     [ -f "/usr/share/man/man8/$page.8.gz" ] || fail "no manual page $page(8)"
 done
 [ -f "/usr/share/doc/$PKG/examples/common-auth" ] || fail "no pam.d examples in /usr/share/doc/$PKG/examples"
+[ -f "/usr/share/doc/$PKG/README.Debian" ] || [ -f "/usr/share/doc/$PKG/README.Debian.gz" ] ||
+    fail "no README.Debian in /usr/share/doc/$PKG"
+[ ! -e "/usr/share/doc/$PKG/README.md.gz" ] || fail "the developer README (make test, benchmarks) is shipped"
 ok "module 0644, CLI 0755, store root:root 0700, profile, conffile, 7 manual pages, examples"
 cmp -s "$tmp/common-auth" "$COMMON" || fail "installing changed $COMMON (the profile is Default: no)"
 ok "common-auth unchanged by the installation"

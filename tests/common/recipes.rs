@@ -218,10 +218,19 @@ impl Mounts {
     /// `target` (an existing directory) holds a copy of its files plus
     /// `files` (name, text).
     pub fn dir(&mut self, target: &Path, files: &[(&str, &str)]) -> &mut Self {
+        self.directory(target, true, files)
+    }
+
+    /// `target` (an existing directory) holds `files` (name, text) only.
+    pub fn only(&mut self, target: &Path, files: &[(&str, &str)]) -> &mut Self {
+        self.directory(target, false, files)
+    }
+
+    fn directory(&mut self, target: &Path, keep: bool, files: &[(&str, &str)]) -> &mut Self {
         let copy = self.dir.path().join(self.binds.len().to_string());
         fs::create_dir(&copy).unwrap();
         fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        for entry in fs::read_dir(target).unwrap() {
+        for entry in fs::read_dir(target).unwrap().filter(|_| keep) {
             let entry = entry.unwrap();
             if entry.file_type().unwrap().is_file() {
                 fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
