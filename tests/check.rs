@@ -13,9 +13,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::Lab;
 use common::recipes::Mounts;
-use common::system::{e2e_or_skip, run};
+use common::system::run;
+use common::{Lab, or_skip};
 
 /// One setup: the configuration file, one pam.d service, and what the module
 /// and `check` make of it.
@@ -47,10 +47,7 @@ fn check(config: &str, service: &str) -> (Option<i32>, String, String) {
 
 #[test]
 fn check_reports_every_setup_the_module_refuses() {
-    if !e2e_or_skip("check-setups", &["unshare"]) {
-        return;
-    }
-    let lab = Lab::new();
+    let lab = or_skip!(Lab::new(), "unshare");
     let codes = lab.generate("kim", &[]);
     let good_config = format!("store = \"{}\"\n", lab.store.display());
     let insecure = lab.path().join("insecure");
@@ -163,10 +160,7 @@ fn check_reports_every_setup_the_module_refuses() {
 
 #[test]
 fn a_store_that_does_not_exist_is_a_note_not_a_problem() {
-    if !e2e_or_skip("check-missing-store", &["unshare"]) {
-        return;
-    }
-    let lab = Lab::new();
+    let lab = or_skip!(Lab::new(), "unshare");
     let missing = lab.path().join("missing");
     let (status, stdout, stderr) = check(
         &format!("store = \"{}\"\n", missing.display()),
