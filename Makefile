@@ -1,5 +1,8 @@
 # pam-backup-codes: the two commands are `make demo` and `make test`.
-CARGO     ?= cargo
+# cargo: CARGO=... if given, else rustup's in $(HOME)/.cargo/bin (root's PATH
+# does not hold it, and Debian 12's own cargo is too old), else cargo on PATH.
+# For sudo make demo without either, see tools/demo.sh.
+CARGO     ?= $(or $(wildcard $(HOME)/.cargo/bin/cargo),$(shell command -v cargo 2>/dev/null),cargo)
 MULTIARCH := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 PAMDIR    ?= /usr/lib/$(MULTIARCH)/security
 SBINDIR   ?= /usr/local/sbin
@@ -27,8 +30,10 @@ build: deps
 release: deps
 	$(CARGO) build --locked --release --lib --bins --examples
 
-demo: release
-	@sh tools/demo.sh
+# Only the build dependencies; the release build is made by tools/demo.sh
+# (as the user behind sudo when root has no cargo), then the demo runs.
+demo: deps
+	@CARGO="$(CARGO)" sh tools/demo.sh
 
 test: deps-test
 	$(CARGO) build --locked --all-targets

@@ -350,3 +350,47 @@ fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
     assert!(sshd.logged(&accepted), "{:#?}", sshd.log());
     assert_eq!(lab.status(&user.name)["remaining"], 9);
 }
+
+/// What README and the common-auth example say of sshd with the common-auth
+/// profile on and Debian's sshd_config: sshd's password method answers the
+/// code prompt with the password, so a user who has a set cannot log in by
+/// password (and the attempt counts); by key, nothing changes; users
+/// without a set log in by password as before.
+#[test]
+fn common_auth_profile_and_the_stock_sshd() {
+    skip_unless!("sshd", "ssh", "ssh-keygen", "unshare");
+    let lab = Lab::new();
+    let with_set = TestUser::new();
+    let without = TestUser::new();
+    with_set.set_password("with a set 6");
+    without.set_password("without a set 7");
+    let keys = Keys::new();
+    let key = keys.add(&with_set.name);
+    let profile = Snippet::example("common-auth");
+    let mut mounts = Mounts::new();
+    for (target, text) in profile.applied(&for_lab(&lab, &profile.lines, &[])) {
+        mounts.file(&target, &text);
+    }
+    let sshd = Sshd::stock(&mounts, &keys.authorized(), &[&with_set.name, &without.name]);
+    lab.generate(&with_set.name, &[]);
+    let password = ["PasswordAuthentication=yes"];
+
+    let refused =
+        SshClient::new(&with_set.name, sshd.port, None).run_with(&password, "with a set 6", "id -un");
+    assert_eq!(refused.status, Some(255), "{refused:?}");
+    let status = lab.status(&with_set.name);
+    assert_eq!(
+        (status["remaining"].as_u64(), status["failures"].as_u64()),
+        (Some(10), Some(1)),
+        "the password was taken as a wrong code: {status}"
+    );
+
+    let by_key = SshClient::new(&with_set.name, sshd.port, Some(key)).run_with(BATCH, "", "id -un");
+    assert_eq!(by_key.status, Some(0), "{by_key:?}\nsshd: {:#?}", sshd.log());
+    assert!(by_key.prompts.is_empty(), "{by_key:?}");
+
+    let plain =
+        SshClient::new(&without.name, sshd.port, None).run_with(&password, "without a set 7", "id -un");
+    assert_eq!(plain.status, Some(0), "{plain:?}\nsshd: {:#?}", sshd.log());
+    assert_eq!(plain.stdout.trim(), without.name);
+}
