@@ -18,6 +18,7 @@
 //! unless `--real-delay`), `stray-output: N bytes` if the stack wrote to
 //! stdout/stderr, `fds-leaked: N` if descriptors were left open, `threads-leaked: N`
 //! if threads were left running, `maxrss-kib: N`,
+//! `vmpeak-kib: N` (peak address space, for tests under RLIMIT_AS),
 //! and `result: PAM_NAME` per transaction. Exit status 0 if every transaction
 //! succeeded, 1 if one did not, 2 on a usage or setup error.
 //!
@@ -323,12 +324,17 @@ fn open_fds() -> Vec<String> {
 /// peak when the driver is started with vfork or posix_spawn (as Rust's
 /// `Command` does), so a big test or bench process would be reported instead.
 fn max_rss_kib() -> i64 {
+    proc_status_kib("VmHWM:")
+}
+
+/// A `kB` field of /proc/self/status (`VmHWM:`, `VmPeak:`), or -1.
+fn proc_status_kib(field: &str) -> i64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .find_map(|line| line.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(-1)
@@ -488,6 +494,7 @@ fn run() -> Result<bool, String> {
         writeln!(out, "threads-leaked: {}", threads_after - threads_before).map_err(|e| e.to_string())?;
     }
     writeln!(out, "maxrss-kib: {}", max_rss_kib()).map_err(|e| e.to_string())?;
+    writeln!(out, "vmpeak-kib: {}", proc_status_kib("VmPeak:")).map_err(|e| e.to_string())?;
     Ok(all_ok)
 }
 

@@ -287,6 +287,33 @@ impl CodeSet {
         Ok((set, plain))
     }
 
+    /// A set of `count` codes of `format` that no code matches (every hash
+    /// zero), for a decoy write: shaped like a real one, so it costs as much
+    /// to serialise and write.
+    pub fn decoy(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
+        Self {
+            version: VERSION,
+            created: now,
+            revoked: None,
+            alphabet: format.alphabet(),
+            length: format.length(),
+            kdf: Kdf {
+                algorithm: ALGORITHM.to_owned(),
+                version: ARGON2_VERSION,
+                params,
+                salt: [0; kdf::SALT_LEN],
+            },
+            tally: Tally::default(),
+            codes: vec![
+                CodeEntry {
+                    hash: [0; kdf::HASH_LEN],
+                    used: None,
+                };
+                count
+            ],
+        }
+    }
+
     /// Parses and validates a store file.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
         let set: Self = toml::from_str(text).map_err(|source| ParseError::Toml {

@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::code::FormatError;
-use crate::memory::HugeBlocks;
+use crate::memory::{Blocks, OutOfMemory};
 use rand::TryRng;
 use rand::rngs::SysRng;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,17 @@ pub enum KdfError {
     /// The set's code format is invalid, so no input can be hashed as one
     /// of its codes (a set read from the store never has this).
     Format(FormatError),
+    /// The memory for Argon2id could not be had (a memory limit).
+    Memory {
+        /// How many bytes were asked for.
+        bytes: usize,
+    },
+}
+
+impl From<OutOfMemory> for KdfError {
+    fn from(e: OutOfMemory) -> Self {
+        Self::Memory { bytes: e.bytes }
+    }
 }
 
 impl fmt::Display for KdfError {
@@ -85,6 +96,7 @@ impl fmt::Display for KdfError {
             Self::Argon2(reason) => write!(f, "Argon2id failed: {reason}"),
             Self::Random(reason) => write!(f, "the OS random number generator failed: {reason}"),
             Self::Format(e) => write!(f, "cannot hash for this set: {e}"),
+            Self::Memory { bytes } => OutOfMemory { bytes: *bytes }.fmt(f),
         }
     }
 }
@@ -92,7 +104,7 @@ impl fmt::Display for KdfError {
 impl std::error::Error for KdfError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::OutOfRange { .. } => None,
+            Self::OutOfRange { .. } | Self::Memory { .. } => None,
             Self::Argon2(e) => Some(e),
             Self::Random(e) => Some(e),
             Self::Format(e) => Some(e),
@@ -123,14 +135,11 @@ impl KdfParams {
     }
 
     /// Hashes one normalised code: the single Argon2id evaluation of a login,
-    /// in memory on huge pages where the kernel gives them (see
-    /// `crate::memory`), else on the heap.
+    /// in a mapping of its own (on huge pages where the kernel gives them,
+    /// out of core dumps, wiped after use; see `crate::memory`). Memory that
+    /// cannot be had is [`KdfError::Memory`], never an abort.
     pub fn hash(&self, salt: &Salt, code: &[u8]) -> Result<Zeroizing<Hash>, KdfError> {
-        let params = self.params()?;
-        match HugeBlocks::new(params.block_count()) {
-            Some(mut memory) => hash_with(params, memory.as_mut_slice(), salt, code),
-            None => self.hash_in(&mut Workspace::default(), salt, code),
-        }
+        self.hash_in(&mut Workspace::default(), salt, code)
     }
 
     /// Like [`hash`](Self::hash), but in `workspace`'s memory, which stays
@@ -143,8 +152,17 @@ impl KdfParams {
         code: &[u8],
     ) -> Result<Zeroizing<Hash>, KdfError> {
         let params = self.params()?;
-        workspace.0.resize(params.block_count(), Block::new());
-        hash_with(params, &mut workspace.0, salt, code)
+        let needed = params.block_count();
+        let memory = match &mut workspace.0 {
+            Some(memory) if memory.len() >= needed => memory,
+            // Never grown in place: the old memory is wiped and unmapped
+            // when its replacement is in, so no copy is left behind.
+            slot => slot.insert(Blocks::new(needed)?),
+        };
+        let blocks = memory.as_mut_slice().get_mut(..needed).ok_or(KdfError::Memory {
+            bytes: needed.saturating_mul(size_of::<Block>()),
+        })?;
+        hash_with(params, blocks, salt, code)
     }
 
     /// The validated Argon2 parameters: nothing is allocated before this.
@@ -168,9 +186,10 @@ fn hash_with(
     Ok(out)
 }
 
-/// Argon2id working memory reused by [`KdfParams::hash_in`]; wiped when dropped.
+/// Argon2id working memory reused by [`KdfParams::hash_in`], grown when a
+/// set needs more; out of core dumps, wiped when replaced or dropped.
 #[derive(Default)]
-pub struct Workspace(Zeroizing<Vec<Block>>);
+pub struct Workspace(Option<Blocks>);
 
 /// A fresh random salt from the OS CSPRNG.
 pub fn new_salt() -> Result<Salt, KdfError> {

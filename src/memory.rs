@@ -1,17 +1,25 @@
-//! Argon2id working memory for one login, on transparent huge pages.
+//! Argon2id working memory: its own mapping, on transparent huge pages, kept
+//! out of core dumps, wiped before it is given back, and fallible.
 //!
 //! A login runs in a fresh process (sshd forks one per connection), so its
 //! Argon2id memory (19 MiB by default) is new to the process and every 4 KiB
 //! page of it is faulted in on first touch: measured here, that costs nearly
 //! as much as the hashing itself. Asked for huge pages (`MADV_HUGEPAGE`), the
 //! kernel maps the same memory in a handful of 2 MiB faults. Where huge pages
-//! are off, this is ordinary anonymous memory; where the mapping fails, the
-//! caller falls back to the heap.
+//! are off, this is ordinary anonymous memory.
+//!
+//! What Argon2 leaves in it derives from the code, so the mapping is marked
+//! `MADV_DONTDUMP` (a core dump of sshd or sudo does not carry it) and wiped
+//! before it is unmapped. The size comes from the set's parameters, so the
+//! mapping may fail (RLIMIT_AS, a memory cgroup, overcommit off): that is an
+//! error for the caller to report, never an abort of the host process, which
+//! is what a failed heap allocation would be.
 //!
 //! The crate's only `unsafe` outside the PAM entry points; every block says
 //! why it is sound.
 #![allow(unsafe_code)]
 
+use std::fmt;
 use std::ptr::NonNull;
 
 use argon2::Block;
@@ -21,9 +29,28 @@ use zeroize::Zeroize;
 /// The huge page size on x86-64 and arm64 (4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
 
-/// Zero-filled, page-aligned memory for `len` Argon2 blocks, unmapped and
-/// wiped on drop.
-pub struct HugeBlocks {
+/// The memory could not be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory {
+    /// How many bytes were asked for.
+    pub bytes: usize,
+}
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot get {} KiB of memory for Argon2id (a memory limit such as RLIMIT_AS?)",
+            self.bytes.div_ceil(1024)
+        )
+    }
+}
+
+impl std::error::Error for OutOfMemory {}
+
+/// Zero-filled, page-aligned memory for `len` Argon2 blocks, out of core
+/// dumps, wiped and unmapped on drop.
+pub struct Blocks {
     /// The whole mapping, for munmap.
     map: NonNull<libc::c_void>,
     map_len: usize,
@@ -32,12 +59,13 @@ pub struct HugeBlocks {
     len: usize,
 }
 
-impl HugeBlocks {
-    /// Maps memory for `len` blocks; `None` if the kernel refuses.
-    pub fn new(len: usize) -> Option<Self> {
-        let bytes = len.checked_mul(size_of::<Block>())?;
+impl Blocks {
+    /// Maps memory for `len` blocks.
+    pub fn new(len: usize) -> Result<Self, OutOfMemory> {
+        let too_much = OutOfMemory { bytes: usize::MAX };
+        let bytes = len.checked_mul(size_of::<Block>()).ok_or(too_much)?;
         // One huge page more than needed, to start at a huge-page boundary.
-        let map_len = bytes.checked_add(HUGE_PAGE)?;
+        let map_len = bytes.checked_add(HUGE_PAGE).ok_or(too_much)?;
         // SAFETY: a fresh private anonymous mapping; no existing memory is
         // touched, and the result is checked before use.
         let map = unsafe {
@@ -50,10 +78,12 @@ impl HugeBlocks {
                 0,
             )
         };
-        if map == libc::MAP_FAILED {
-            return None;
-        }
-        let map = NonNull::new(map)?;
+        let map = NonNull::new(map)
+            .filter(|map| map.as_ptr() != libc::MAP_FAILED)
+            .ok_or(OutOfMemory { bytes: map_len })?;
+        // SAFETY: advice on our own whole mapping; it only keeps the pages
+        // out of core dumps. A kernel that refuses changes nothing else.
+        unsafe { libc::madvise(map.as_ptr(), map_len, libc::MADV_DONTDUMP) };
         let offset = map.cast::<u8>().align_offset(HUGE_PAGE);
         // SAFETY: `offset < HUGE_PAGE`, so the aligned start and the `bytes`
         // after it lie inside the `map_len = bytes + HUGE_PAGE` mapping.
@@ -62,13 +92,18 @@ impl HugeBlocks {
         // SAFETY: advice on a range inside our own mapping; a kernel without
         // huge pages refuses it and nothing changes.
         unsafe { libc::madvise(start.as_ptr().cast(), advised, libc::MADV_HUGEPAGE) };
-        Some(Self {
+        Ok(Self {
             map,
             map_len,
             // The start is 2 MiB aligned, more than a Block's 64 bytes.
             blocks: start.cast::<Block>(),
             len,
         })
+    }
+
+    /// How many blocks there are.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// The blocks, zero-filled at first.
@@ -81,7 +116,7 @@ impl HugeBlocks {
     }
 }
 
-impl Drop for HugeBlocks {
+impl Drop for Blocks {
     fn drop(&mut self) {
         // What Argon2 left there derives from the code: wipe it first.
         self.as_mut_slice().iter_mut().for_each(Zeroize::zeroize);
@@ -91,13 +126,17 @@ impl Drop for HugeBlocks {
     }
 }
 
+// SAFETY: `Blocks` owns its mapping alone (like a Box), and hands out the
+// memory only through `&mut self`: moving it to another thread is sound.
+unsafe impl Send for Blocks {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn blocks_are_zeroed_aligned_and_writable() {
-        let mut memory = HugeBlocks::new(19456).unwrap();
+        let mut memory = Blocks::new(19456).unwrap();
         let blocks = memory.as_mut_slice();
         assert_eq!(blocks.len(), 19456);
         assert_eq!(blocks.as_ptr() as usize % HUGE_PAGE, 0);
@@ -105,5 +144,39 @@ mod tests {
         blocks[19455] = Block::new();
         blocks[0].as_mut()[0] = 42;
         assert_eq!(blocks[0].as_ref()[0], 42);
+    }
+
+    #[test]
+    fn the_blocks_are_kept_out_of_core_dumps() {
+        let memory = Blocks::new(1024).unwrap();
+        let start = memory.blocks.as_ptr() as usize;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        // The mapping's entry: its address range, then its fields, among
+        // them VmFlags, where "dd" is "do not dump".
+        let mut lines = smaps.lines();
+        let mut flags = None;
+        while let Some(line) = lines.next() {
+            let Some((from, to)) = line.split(' ').next().and_then(|r| r.split_once('-')) else {
+                continue;
+            };
+            let (Ok(from), Ok(to)) = (usize::from_str_radix(from, 16), usize::from_str_radix(to, 16)) else {
+                continue;
+            };
+            if (from..to).contains(&start) {
+                flags = lines
+                    .by_ref()
+                    .find_map(|l| l.strip_prefix("VmFlags:").map(str::to_owned));
+                break;
+            }
+        }
+        let flags = flags.expect("the mapping is in smaps");
+        assert!(flags.split_whitespace().any(|f| f == "dd"), "{flags}");
+    }
+
+    #[test]
+    fn an_impossible_size_is_an_error() {
+        assert!(Blocks::new(usize::MAX / 2).is_err());
+        let e = Blocks::new(1 << 40).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("KiB of memory for Argon2id"), "{e}");
     }
 }

@@ -1,11 +1,20 @@
-//! User names, validated before they touch a path.
+//! User names, validated before they touch a path, and resolved to the
+//! account they name.
 //!
 //! Over SSH the name comes from the client, so it is hostile until proven
 //! otherwise. A valid name is made of the portable user-name characters
 //! (`A-Z a-z 0-9 . _ -`, plus `@` for directory users such as `alice@corp`),
 //! does not start with `.` or `-`, and is at most [`UserName::MAX_LEN`] bytes.
+//!
+//! The typed name is not the account: NSS sources that fold case or accept
+//! qualified names (SSSD or winbind with `case_sensitive = false`,
+//! `alice@corp.example`) make `ALICE` alice's account for every other module.
+//! So the store is keyed by the canonical name NSS gives back
+//! ([`UserName::resolve`]), never by what was typed.
 
 use std::fmt;
+
+use nix::errno::Errno;
 
 /// A user name that is safe to use as a store file name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,6 +86,89 @@ impl UserName {
     }
 }
 
+/// NSS could not say whether a name is an account, or named it in a way the
+/// store cannot use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// getpwnam_r failed (an NSS source is down, or out of memory).
+    Nss {
+        /// The name looked up.
+        name: UserName,
+        /// The error.
+        errno: Errno,
+    },
+    /// NSS knows the name, but its canonical name is not a valid store key
+    /// (a winbind `DOMAIN\\user`, for instance).
+    Canonical {
+        /// The name looked up.
+        name: UserName,
+        /// The canonical name, escaped and clipped for a log line.
+        canonical: String,
+        /// Why it is not a valid name.
+        reason: UserNameError,
+    },
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Nss { name, errno } => {
+                write!(
+                    f,
+                    "cannot look up the account of \"{name}\" (getpwnam_r): {errno}"
+                )
+            }
+            Self::Canonical {
+                name,
+                canonical,
+                reason,
+            } => write!(
+                f,
+                "the account of \"{name}\" is \"{canonical}\", which cannot name a store file: {reason}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Nss { errno, .. } => Some(errno),
+            Self::Canonical { reason, .. } => Some(reason),
+        }
+    }
+}
+
+impl UserName {
+    /// The canonical name of the account this name stands for, as NSS
+    /// (getpwnam_r, through every source in nsswitch.conf) gives it back:
+    /// `Ok(None)` if NSS knows no such account.
+    pub fn resolve(&self) -> Result<Option<Self>, ResolveError> {
+        let account = match nix::unistd::User::from_name(&self.0) {
+            Ok(account) => account,
+            // POSIX lets getpwnam_r report "no such user" as one of these.
+            Err(Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM) => None,
+            Err(errno) => {
+                return Err(ResolveError::Nss {
+                    name: self.clone(),
+                    errno,
+                });
+            }
+        };
+        let Some(account) = account else {
+            return Ok(None);
+        };
+        Self::parse(account.name.as_bytes())
+            .map(Some)
+            .map_err(|reason| ResolveError::Canonical {
+                name: self.clone(),
+                canonical: account.name.escape_default().take(64).collect(),
+                reason,
+            })
+    }
+}
+
 impl std::str::FromStr for UserName {
     type Err = UserNameError;
 
@@ -110,6 +202,14 @@ mod tests {
         }
         let longest = "a".repeat(UserName::MAX_LEN);
         assert!(UserName::parse(longest.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn names_resolve_to_their_account() {
+        let root: UserName = "root".parse().unwrap();
+        assert_eq!(root.resolve(), Ok(Some(root.clone())));
+        let unknown: UserName = "no-such-user-pbc-test".parse().unwrap();
+        assert_eq!(unknown.resolve(), Ok(None));
     }
 
     #[test]

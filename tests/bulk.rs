@@ -31,6 +31,8 @@ struct Bulk {
 impl Bulk {
     fn new() -> Self {
         let lab = Lab::with_service(SVC, "");
+        let names = every_user();
+        lab.add_users(names.iter().map(String::as_str));
         let config = lab.path().join("fast.conf");
         fs::write(
             &config,

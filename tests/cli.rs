@@ -10,9 +10,19 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::{Lab, or_skip, stderr, stdout};
 
+/// A lab whose accounts include the names these tests generate sets for
+/// with the CLI directly (it refuses names NSS does not know).
+fn lab() -> Lab {
+    let lab = Lab::new();
+    lab.add_users([
+        "alice", "bob", "dave", "erin", "frank", "mia", "nina", "oscar", "peggy",
+    ]);
+    lab
+}
+
 #[test]
 fn generate_prints_a_sheet_and_stores_only_hashes() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     let out = lab.cli().args(["generate", "alice"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -35,7 +45,7 @@ fn generate_prints_a_sheet_and_stores_only_hashes() {
 
 #[test]
 fn generate_json_shape_and_formats() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     let out = lab
         .cli()
         .args([
@@ -70,7 +80,7 @@ fn generate_json_shape_and_formats() {
 
 #[test]
 fn a_new_set_replaces_the_old_at_once() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     lab.simple_service("bc-cli", "");
     let old = lab.generate("carol", &[]);
     let new = lab.generate("carol", &[]);
@@ -80,7 +90,7 @@ fn a_new_set_replaces_the_old_at_once() {
 
 #[test]
 fn usage_errors_exit_2_and_change_nothing() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     for args in [
         &["generate", "dave", "--count", "0"][..],
         &["generate", "dave", "--count", "101"],
@@ -102,7 +112,7 @@ fn usage_errors_exit_2_and_change_nothing() {
 
 #[test]
 fn invalid_users_are_reported_and_the_others_done() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     let long = "x".repeat(300);
     let out = lab
         .cli()
@@ -128,7 +138,7 @@ fn invalid_users_are_reported_and_the_others_done() {
 
 #[test]
 fn status_text_and_json_show_uses() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     lab.simple_service("bc-cli", "");
     let codes = lab.generate("grace", &[]);
     lab.generate("heidi", &["--count", "3"]);
@@ -187,7 +197,7 @@ fn status_text_and_json_show_uses() {
 
 #[test]
 fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     // nullok, as in the pam-auth-update profile: a user without a set
     // passes on to pam_permit, so a revoked user must not look like one.
     lab.service(
@@ -249,7 +259,7 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
 
 #[test]
 fn unlock() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     lab.generate("ivan", &[]);
     let out = lab.cli().args(["unlock", "ivan"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -259,7 +269,7 @@ fn unlock() {
 
 #[test]
 fn check_names_every_problem() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     lab.generate("kim", &[]);
     lab.generate("lee", &[]);
     let out = lab.cli().arg("check").output().unwrap();
@@ -281,7 +291,7 @@ fn check_names_every_problem() {
 
 #[test]
 fn an_untrusted_store_is_refused_with_a_clear_line() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     fs::set_permissions(&lab.store, fs::Permissions::from_mode(0o777)).unwrap();
     let out = lab.cli().args(["generate", "mia"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -306,7 +316,7 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
 
 #[test]
 fn output_file_and_directory_are_private() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     let sheet = lab.path().join("nina.txt");
     let generate_nina = || {
         lab.cli()
@@ -368,7 +378,7 @@ fn output_file_and_directory_are_private() {
 
 #[test]
 fn status_escapes_bidi_and_line_separators() {
-    let lab = or_skip!(Lab::new());
+    let lab = or_skip!(lab());
     lab.simple_service("bc-bidi", "nodelay");
     let codes = lab.generate("rita", &[]);
     // A remote host name chosen by the client: recorded escaped.
@@ -429,5 +439,46 @@ fn status_escapes_bidi_and_line_separators() {
         login.log.iter().all(|l| !l.contains(&deceptive[..])),
         "{:?}",
         login.log
+    );
+}
+
+#[test]
+fn check_warns_about_settings_below_the_defaults() {
+    let lab = or_skip!(lab());
+    let config = lab.path().join("weak.conf");
+    fs::write(
+        &config,
+        "[login]\ndeny = 0\n[codes]\nalphabet = \"digits\"\nlength = 8\nm_cost = 8192\n",
+    )
+    .unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let weak = |args: &[&str]| {
+        lab.cli()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = weak(&["generate", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = weak(&["check"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "warnings are not problems: {err}");
+    assert!(stdout(&out).starts_with("ok: "), "{}", stdout(&out));
+    for want in [
+        "warning: deny = 0: the lockout is off, and NIST SP 800-63B",
+        "warning: new sets (config [codes]): codes of 26.6 bits, weaker than the default 50.0",
+        "warning: new sets (config [codes]): Argon2id m_cost = 8192 KiB, below the default 19456 KiB",
+        "warning: alice's set: codes of 26.6 bits",
+        "warning: alice's set: Argon2id m_cost = 8192 KiB",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+    // The defaults draw no warning.
+    let (code, _, err) = lab.check();
+    assert!(
+        code == 0 && !err.contains("warning: deny") && !err.contains("config [codes]"),
+        "{err}"
     );
 }

@@ -473,6 +473,42 @@ fn a_read_only_store_refuses_a_valid_code_and_keeps_it_usable() {
 }
 
 #[test]
+fn a_user_without_codes_costs_a_durable_write_like_a_user_with_codes() {
+    // Without nullok a user with no set, or a name NSS does not know, must
+    // not be told from a user with codes: same prompt, one Argon2id, and the
+    // same durable write under the store's lock, which therefore fails where
+    // the real one fails.
+    skip_unless!();
+    in_private_mounts(|| {
+        let lab = Lab::new();
+        lab.simple_service(SVC, "nodelay");
+        let codes = lab.generate("ivy", &[]);
+        lab.add_user("noel");
+        let listing = lab.store_listing();
+        let mtime = || FileSnapshot::of(&lab.store).mtime;
+        let before = mtime();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        for user in ["noel", "no-such-account"] {
+            let login = lab.login(SVC, user, &["ABCDE-FGHJK"]);
+            assert_eq!(login.result(), "PAM_AUTH_ERR", "{user}: {login:?}");
+            assert_eq!(login.prompts(), ["Backup code: "]);
+        }
+        assert_ne!(mtime(), before, "a file was written and removed in the store");
+        assert_eq!(lab.store_listing(), listing, "and nothing is left behind");
+        {
+            let _ro = Mounted::read_only(&lab.store);
+            for user in ["ivy", "noel", "no-such-account"] {
+                let login = lab.login(SVC, user, &[&codes[0]]);
+                assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{user}: {login:?}");
+                assert_eq!(login.prompts(), ["Backup code: "], "{user}");
+                assert!(login.logged("Read-only file system"), "{user}: {:?}", login.log);
+            }
+        }
+        assert_eq!(lab.login(SVC, "ivy", &[&codes[0]]).result(), "PAM_SUCCESS");
+    });
+}
+
+#[test]
 fn hostile_input_is_refused_and_consumes_nothing() {
     let lab = or_skip!(lab("deny=0 nodelay"));
     let codes = lab.generate("judy", &["--count", "20"]);
@@ -738,4 +774,54 @@ fn broken_conversations_over_many_transactions_leak_nothing() {
         (status["remaining"].as_u64(), status["failures"].as_u64()),
         (Some(10), Some(0))
     );
+}
+
+#[test]
+fn a_memory_limit_is_a_clean_error_never_an_abort() {
+    // Under a limit that leaves no room for Argon2id's 19 MiB (a local user
+    // can set one before running setuid su), the host process must live on:
+    // no abort, no output, a PAM error and a log line.
+    let lab = or_skip!(lab("nodelay"));
+    let codes = lab.generate("uma", &[]);
+    lab.add_user("vic");
+    // The driver's address space with the module loaded, the options and
+    // the store read, but nothing hashed: a user name refused as invalid.
+    let vm_peak =
+        |login: &common::Login| -> u64 { login.lines("vmpeak-kib: ").last().unwrap().parse().unwrap() };
+    let base = vm_peak(&lab.login(SVC, "bad/name", &[]));
+    // Room for everything but the 21 MiB mapping Argon2id asks for.
+    let limit = (base + 8 * 1024) * 1024;
+    let limited = |user: &str, answer: &str| {
+        let mut cmd = lab.login_cmd(SVC, user, &[answer]);
+        #[allow(unsafe_code)]
+        // SAFETY: runs in the forked child before exec; setrlimit is one
+        // system call on values prepared before the fork.
+        unsafe {
+            use nix::sys::resource::{Resource, setrlimit};
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || setrlimit(Resource::RLIMIT_AS, limit, limit).map_err(std::io::Error::from));
+        }
+        lab.run(&mut cmd)
+    };
+    for (user, answer) in [
+        ("uma", codes[0].as_str()),
+        ("vic", "ABCDE-FGHJK"),
+        ("no-such-account", "x"),
+    ] {
+        let login = limited(user, answer);
+        assert_eq!(login.status, 1, "{user}: exited, not killed: {login:?}");
+        assert_eq!(login.result(), "PAM_BUF_ERR", "{user}: {login:?}");
+        assert!(
+            login.logged("KiB of memory for Argon2id"),
+            "{user}: a log line says why: {:?}",
+            login.log
+        );
+    }
+    // Nothing was consumed or counted; without the limit the code works.
+    let status = lab.status("uma");
+    assert_eq!(
+        (status["remaining"].as_u64(), status["failures"].as_u64()),
+        (Some(10), Some(0))
+    );
+    assert_eq!(lab.login(SVC, "uma", &[&codes[0]]).result(), "PAM_SUCCESS");
 }

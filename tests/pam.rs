@@ -129,6 +129,7 @@ fn nullok_ignores_users_without_codes_and_without_it_they_are_prompted() {
         "bc-nullok",
         "auth [success=done ignore=ignore default=die] MODULE store=STORE nullok\nauth required pam_permit.so\n",
     );
+    lab.add_user("dave");
     let ignored = lab.login("bc-nullok", "dave", &[]);
     assert_eq!(ignored.result(), "PAM_SUCCESS");
     assert!(ignored.prompts().is_empty(), "no prompt with nullok: {ignored:?}");

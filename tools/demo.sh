@@ -45,6 +45,8 @@ fi
 # NSS knows), with a store of its own: root, or the user behind sudo.
 user=${SUDO_USER:-root}
 bin=target/release
+# An account NSS knows: the module refuses names that are none (root, here).
+user=$(id -un)
 work=$(mktemp -d /tmp/pam-backup-codes-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 mkdir -m 0700 "$work/store" "$work/pam.d"

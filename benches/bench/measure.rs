@@ -176,7 +176,15 @@ pub fn bulk(runs: usize) -> Result<Bulk, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
         cmd.arg("--store")
             .arg(&store)
-            .args(["generate", "--count", "10", "--format", "json", "--users-from"])
+            .args([
+                "generate",
+                "--allow-unknown",
+                "--count",
+                "10",
+                "--format",
+                "json",
+                "--users-from",
+            ])
             .arg(&list);
         cmd.env_remove("RAYON_NUM_THREADS");
         if let Some(threads) = threads {

@@ -23,7 +23,7 @@ use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
 use crate::login::{self, LoginError, Origin, Outcome, Refusal};
 use crate::store::{Store, StoreError};
-use crate::username::{UserName, UserNameError};
+use crate::username::{ResolveError, UserName, UserNameError};
 use ffi::Priority;
 use options::{CodeSource, OptionError, Options};
 
@@ -36,6 +36,8 @@ pub struct LineSettings {
     pub postgresql: crate::config::PgSettings,
     /// Whether users without codes are ignored.
     pub nullok: bool,
+    /// The line's `deny` (0: no lockout).
+    pub deny: u32,
 }
 
 /// Reads a pam.d line's arguments (and its configuration file) as the module
@@ -47,6 +49,7 @@ pub fn line_settings(args: &[&str]) -> Result<LineSettings, String> {
         store: options.store,
         postgresql: options.postgresql,
         nullok: options.login.nullok,
+        deny: options.login.deny,
     })
 }
 
@@ -96,9 +99,15 @@ enum Failure {
     Store(StoreError),
     Kdf(KdfError),
     Conversation(PamResultCode),
+    Nss(ResolveError),
     NoAuthtok,
     NoCodes,
-    Refused { refusal: Refusal, locked: bool },
+    /// NSS knows no account of this name: refused like a user without codes.
+    NoAccount,
+    Refused {
+        refusal: Refusal,
+        locked: bool,
+    },
     Locked(LockedUntil),
 }
 
@@ -112,9 +121,11 @@ impl Failure {
                 R::PAM_CONV_ERR | R::PAM_ABORT | R::PAM_BUF_ERR => R::PAM_CONV_ERR,
                 _ => R::PAM_USER_UNKNOWN,
             },
-            Self::Store(_) | Self::Kdf(_) => R::PAM_AUTHINFO_UNAVAIL,
+            Self::Nss(ResolveError::Canonical { .. }) => R::PAM_USER_UNKNOWN,
+            Self::Kdf(KdfError::Memory { .. }) => R::PAM_BUF_ERR,
+            Self::Store(_) | Self::Kdf(_) | Self::Nss(_) => R::PAM_AUTHINFO_UNAVAIL,
             Self::Conversation(_) => R::PAM_CONV_ERR,
-            Self::NoAuthtok | Self::NoCodes | Self::Refused { .. } => R::PAM_AUTH_ERR,
+            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } => R::PAM_AUTH_ERR,
             Self::Locked(_) => R::PAM_MAXTRIES,
         }
     }
@@ -129,10 +140,13 @@ impl Failure {
                 ..
             }
             | Self::Refused { locked: true, .. } => Priority::Warning,
-            Self::Locked(_) | Self::NoCodes | Self::Refused { .. } | Self::NoAuthtok => Priority::Notice,
+            Self::Locked(_) | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::NoAuthtok => {
+                Priority::Notice
+            }
             Self::Options(_)
             | Self::User(..)
             | Self::NoUser(_)
+            | Self::Nss(_)
             | Self::Store(_)
             | Self::Kdf(_)
             | Self::Conversation(_) => Priority::Err,
@@ -143,7 +157,7 @@ impl Failure {
     fn is_attempt(&self) -> bool {
         matches!(
             self,
-            Self::NoAuthtok | Self::NoCodes | Self::Refused { .. } | Self::Locked(_)
+            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::Locked(_)
         )
     }
 }
@@ -167,7 +181,9 @@ impl fmt::Display for Failure {
             Self::Kdf(e) => write!(f, "{e}"),
             Self::Conversation(code) => write!(f, "conversation failed: {code:?}"),
             Self::NoAuthtok => f.write_str("use_first_pass, but no earlier module set a token"),
+            Self::Nss(e) => write!(f, "{e}"),
             Self::NoCodes => f.write_str("authentication failure: the user has no backup codes"),
+            Self::NoAccount => f.write_str("authentication failure: no such account (unknown to NSS)"),
             Self::Refused { refusal, locked } => {
                 match refusal {
                     Refusal::Reused(used) => write!(
@@ -233,12 +249,18 @@ impl<'h> Transaction<'h> {
         self.nodelay = options.login.nodelay;
         self.debug = options.login.debug;
         let origin = self.origin();
-        let user = self.user()?;
-        self.context = format!(
-            "user={user} service={} rhost={}",
+        let typed = self.user()?;
+        let place = format!(
+            "service={} rhost={}",
             origin.service,
             origin.rhost.as_deref().unwrap_or("")
         );
+        self.context = format!("user={typed} {place}");
+        // The store is keyed by the account, not by what the client typed.
+        let account = typed.resolve().map_err(Failure::Nss)?;
+        if let Some(user) = account.as_ref().filter(|&user| *user != typed) {
+            self.context = format!("user={typed} account={user} {place}");
+        }
 
         let store = match Store::open(&options.store, &options.postgresql) {
             Ok(store) => store,
@@ -247,16 +269,24 @@ impl<'h> Transaction<'h> {
             // switches the codes off for every user of the stack.
             Err(e @ StoreError::Missing { .. }) => {
                 self.log(Priority::Notice, &format!("{e}: nobody has backup codes"));
-                return self.no_codes(&options);
+                return self.no_set(None, &options, account.is_some());
             }
             Err(e) => return Err(Failure::Store(e)),
         };
         let policy = options.login.lockout();
+        let Some(user) = account else {
+            // Asked like for an account (the same round trip on a fleet
+            // store); whatever the store says about the typed name is unused.
+            store
+                .login_info(&typed, &policy, &origin, OffsetDateTime::now_utc())
+                .map_err(Failure::Store)?;
+            return self.no_set(Some(&store), &options, false);
+        };
         let info = store
             .login_info(&user, &policy, &origin, OffsetDateTime::now_utc())
             .map_err(Failure::Store)?;
         let Some(info) = info else {
-            return self.no_codes(&options);
+            return self.no_set(Some(&store), &options, true);
         };
         if let Some(until) = info.locked {
             return Err(Failure::Locked(until));
@@ -287,10 +317,18 @@ impl<'h> Transaction<'h> {
         }
     }
 
-    /// A user without a set: ignored with `nullok`; otherwise prompted like
-    /// anyone else, at the cost of one Argon2id evaluation, and refused.
-    fn no_codes(&mut self, options: &Options) -> Result<Pass, Failure> {
-        if options.login.nullok {
+    /// Nothing to judge: an account without a set (`is_account`) is ignored
+    /// with `nullok`; otherwise it, and a name NSS does not know (`nullok`
+    /// or not), is prompted like anyone else, at the cost of a real attempt
+    /// (one Argon2id evaluation, and a durable write under the lock of the
+    /// `store` if there is one), and refused.
+    fn no_set(
+        &mut self,
+        store: Option<&Store>,
+        options: &Options,
+        is_account: bool,
+    ) -> Result<Pass, Failure> {
+        if is_account && options.login.nullok {
             if self.debug {
                 self.log(Priority::Debug, "no backup codes; ignored (nullok)");
             }
@@ -299,7 +337,16 @@ impl<'h> Transaction<'h> {
         let input = self.read_code(options, None)?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
         login::decoy(&options.codes.kdf(), input).map_err(Failure::Kdf)?;
-        Err(Failure::NoCodes)
+        if let Some(store) = store {
+            store
+                .decoy(&options.codes, OffsetDateTime::now_utc())
+                .map_err(Failure::Store)?;
+        }
+        Err(if is_account {
+            Failure::NoCodes
+        } else {
+            Failure::NoAccount
+        })
     }
 
     /// Logs a failure, asks for the delay, tells the user what they may know,

@@ -17,10 +17,11 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat, renameat};
+use nix::libc;
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
 
@@ -33,6 +34,9 @@ pub const DEFAULT_DIR: &str = "/var/lib/pam-backup-codes";
 /// The largest store file trusted.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const FILE_SUFFIX: &str = ".toml";
+/// The decoy's file: a temporary name (`.<user>.tmp`) no user can have, as
+/// no user name starts with a dot.
+const DECOY_NAME: &str = "..decoy.tmp";
 
 /// An open store directory.
 #[derive(Debug)]
@@ -45,39 +49,85 @@ fn file_type(stat: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
 }
 
-impl DirStore {
-    /// Opens an existing store directory and checks that it is trusted.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let dir = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::ELOOP | Errno::ENOTDIR => {
-                StoreError::insecure(path.to_owned(), "not a directory (or a symbolic link)")
+/// Opens the store directory one component at a time from `/`, never
+/// following a symbolic link, and trusts the path as OpenSSH's StrictModes
+/// does: every directory on the way is owned by root and not writable by
+/// group or others, except that a root-owned sticky directory (`/tmp`) may
+/// be on the way; the store directory itself never is writable by them.
+/// Whoever can write to a directory on the way could put another store in
+/// its place. Trailing slashes change nothing (`/srv/codes/` is
+/// `/srv/codes`, and a symbolic link there is refused like anywhere).
+fn open_trusted(path: &Path) -> Result<OwnedFd, StoreError> {
+    if !path.is_absolute() {
+        return Err(StoreError::insecure(path.to_owned(), "not an absolute path"));
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut walked = PathBuf::from("/");
+    let mut dir = nix::fcntl::open("/", flags, Mode::empty())
+        .map_err(|e| StoreError::io(walked.clone(), "open the store directory", e))?;
+    for component in path.components() {
+        let name = match component {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Normal(name) => name,
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(StoreError::insecure(
+                    path.to_owned(),
+                    "the path has a '..' component",
+                ));
             }
+        };
+        check_dir(&dir, &walked, path, false)?;
+        walked.push(name);
+        dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => {
+                StoreError::insecure(walked.clone(), "not a directory (or a symbolic link)")
+            }
+            // Missing here or higher up (on a trusted path): no store.
             Errno::ENOENT => StoreError::Missing {
                 path: path.to_owned(),
             },
-            e => StoreError::io(path.to_owned(), "open the store directory", e),
+            e => StoreError::io(walked.clone(), "open the store directory", e),
         })?;
-        let stat = fstat(&dir).map_err(|e| StoreError::io(path.to_owned(), "stat", e))?;
-        if stat.st_uid != 0 {
-            return Err(StoreError::insecure(
-                path.to_owned(),
-                format!("the directory is owned by uid {}, not root", stat.st_uid),
-            ));
-        }
-        if stat.st_mode & 0o022 != 0 {
-            return Err(StoreError::insecure(
-                path.to_owned(),
-                format!(
-                    "the directory has mode {:04o}, writable by group or others",
-                    stat.st_mode & 0o7777
-                ),
-            ));
-        }
+    }
+    check_dir(&dir, &walked, path, true)?;
+    Ok(dir)
+}
+
+/// Checks one directory of the store path (`walked`, on the way to `store`).
+fn check_dir(dir: &OwnedFd, walked: &Path, store: &Path, is_store: bool) -> Result<(), StoreError> {
+    let stat = fstat(dir).map_err(|e| StoreError::io(walked.to_owned(), "stat", e))?;
+    let on_the_way = if is_store {
+        String::new()
+    } else {
+        format!(" (on the way to the store {})", store.display())
+    };
+    if stat.st_uid != 0 {
+        return Err(StoreError::insecure(
+            walked.to_owned(),
+            format!(
+                "the directory is owned by uid {}, not root{on_the_way}",
+                stat.st_uid
+            ),
+        ));
+    }
+    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    if stat.st_mode & 0o022 != 0 && (is_store || !sticky) {
+        return Err(StoreError::insecure(
+            walked.to_owned(),
+            format!(
+                "the directory has mode {:04o}, writable by group or others{on_the_way}",
+                stat.st_mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl DirStore {
+    /// Opens an existing store directory and checks that it is trusted, and
+    /// every directory on the way to it from `/` (see [`open_trusted`]).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let dir = open_trusted(path)?;
         Ok(Self {
             dir,
             path: path.to_owned(),
@@ -129,25 +179,33 @@ impl DirStore {
         // The descriptor is what gets read, so it is what gets checked.
         let stat = fstat(&fd).map_err(|e| StoreError::io(path.clone(), "stat", e))?;
         check_file(&path, &stat)?;
+        // The buffer is the file's size (at most MAX_FILE_SIZE, checked),
+        // allocated fallibly: a memory limit is an error, not an abort of
+        // the host. One byte more tells a file that grew while read.
+        let size = usize::try_from(stat.st_size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         let mut bytes = Vec::new();
+        bytes.try_reserve_exact(size).map_err(|_| StoreError::Io {
+            path: path.clone(),
+            action: "allocate memory to read",
+            source: std::io::ErrorKind::OutOfMemory.into(),
+        })?;
         File::from(fd)
-            .take(MAX_FILE_SIZE + 1)
+            .take(size as u64)
             .read_to_end(&mut bytes)
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
                 action: "read",
                 source: e,
             })?;
+        if bytes.len() >= size {
+            return Err(StoreError::insecure(path, "the file grew while it was read"));
+        }
         let text = std::str::from_utf8(&bytes).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             reason: ParseError::NotUtf8(e),
         })?;
-        if text.len() as u64 > MAX_FILE_SIZE {
-            return Err(StoreError::insecure(
-                path,
-                format!("the file grew past {MAX_FILE_SIZE} bytes"),
-            ));
-        }
         CodeSet::parse(text)
             .map(Some)
             .map_err(|reason| StoreError::Corrupt { path, reason })
@@ -285,6 +343,36 @@ impl DirLock<'_> {
             return Err(e);
         }
         sync_dir(store)
+    }
+
+    /// Writes `set` as a user's file would be written (temporary file,
+    /// fsync, directory fsync), under a name no user can have, and removes
+    /// it again: what a login with nothing to judge does, so that it costs
+    /// what a judged one costs and fails where that would fail.
+    pub fn write_decoy(&self, set: &CodeSet) -> Result<(), StoreError> {
+        let store = self.store;
+        let path = store.path.join(DECOY_NAME);
+        let text = set.to_toml().map_err(|reason| StoreError::Unwritable {
+            path: path.clone(),
+            reason,
+        })?;
+        // As a judgement reads the set back under the lock.
+        CodeSet::parse(&text).map_err(|reason| StoreError::Unwritable {
+            path: path.clone(),
+            reason,
+        })?;
+        remove_if_present(store, DECOY_NAME)?;
+        let fd = openat(
+            &store.dir,
+            DECOY_NAME,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| StoreError::io(path.clone(), "create", e))?;
+        let written = write_and_sync(fd, text.as_bytes(), &path);
+        let removed = unlinkat(&store.dir, DECOY_NAME, UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| StoreError::io(path.clone(), "remove", e));
+        written.and(removed).and_then(|()| sync_dir(store))
     }
 
     /// Deletes a user's file; returns false if there was none.
@@ -576,6 +664,52 @@ mod tests {
             Err(StoreError::Missing { .. })
         ));
         assert!(DirStore::open(&dir).is_ok());
+    }
+
+    #[test]
+    fn the_whole_store_path_is_trusted_and_trailing_slashes_change_nothing() {
+        let refused = |path: &Path, want: &str| {
+            let e = DirStore::open(path).unwrap_err().to_string();
+            assert!(e.contains(want), "{}: {want:?} not in {e:?}", path.display());
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let parent = tmp.path().join("parent");
+        let dir = parent.join("store");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, PermissionsExt::from_mode(0o700)).unwrap();
+        // A symbolic link is refused with or without trailing slashes (with
+        // one, path resolution would follow it).
+        let link = tmp.path().join("link");
+        symlink(&dir, &link).unwrap();
+        for spelled in ["", "/", "//", "/./"] {
+            let path = PathBuf::from(format!("{}{spelled}", link.display()));
+            refused(&path, "symbolic link");
+        }
+        assert!(DirStore::open(Path::new(&format!("{}/", dir.display()))).is_ok());
+        // A link higher up is refused too.
+        let linked_parent = tmp.path().join("linked-parent");
+        symlink(&parent, &linked_parent).unwrap();
+        refused(&linked_parent.join("store"), "symbolic link");
+        // Every directory on the way: owned by root, closed to writers.
+        std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o775)).unwrap();
+        refused(
+            &dir,
+            "mode 0775, writable by group or others (on the way to the store",
+        );
+        std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&parent, Some(65534), None).unwrap();
+        refused(&dir, "owned by uid 65534, not root (on the way");
+        std::os::unix::fs::chown(&parent, Some(0), None).unwrap();
+        // A root-owned sticky directory may be on the way (/tmp is one)...
+        std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o1777)).unwrap();
+        assert!(DirStore::open(&dir).is_ok());
+        // ...but not one owned by someone else, and never as the store.
+        std::os::unix::fs::chown(&parent, Some(65534), None).unwrap();
+        refused(&dir, "owned by uid 65534");
+        std::os::unix::fs::chown(&parent, Some(0), None).unwrap();
+        refused(&parent, "mode 1777");
+        refused(Path::new("relative/store"), "not an absolute path");
+        refused(&parent.join("../parent/store"), "'..'");
     }
 
     #[test]

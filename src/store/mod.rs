@@ -25,7 +25,9 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use time::OffsetDateTime;
 
+use crate::code::CodeFormat;
 use crate::codeset::{CodeSet, Hashing, ParseError};
+use crate::config::CodeSettings;
 use crate::config::PgSettings;
 use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout};
@@ -300,6 +302,24 @@ impl Store {
                 Ok(Judgement::Judged(outcome))
             }
             Self::Postgres(store) => store.judge(attempt).map_err(|e| self.db_error(e)),
+        }
+    }
+
+    /// For a login with nothing to judge (no set, or no such account): on
+    /// the file store, costs what [`judge`](Self::judge) costs, the store's
+    /// lock and a durable write of a set shaped by `settings`, and fails
+    /// where a judgement would (a read-only or full store), so that neither
+    /// the time nor the result tells such a login from a real one. No user's
+    /// set is read or changed. On PostgreSQL the lookup before the prompt is
+    /// the round trip such a login makes; no decoy transaction is sent.
+    pub fn decoy(&self, settings: &CodeSettings, now: OffsetDateTime) -> Result<(), StoreError> {
+        match self {
+            Self::Dir(store) => {
+                let format = settings.format().unwrap_or(CodeFormat::DEFAULT);
+                let set = CodeSet::decoy(format, settings.count, settings.kdf(), now);
+                store.lock()?.write_decoy(&set)
+            }
+            Self::Postgres(_) => Ok(()),
         }
     }
 

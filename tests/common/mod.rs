@@ -4,6 +4,17 @@
 //! the `pam-driver` example, which runs real libpam transactions with
 //! `pam_start_confdir`. One [`Lab`], one way to run a login
 //! ([`Lab::login_cmd`] and [`Lab::run`]), one skip rule ([`skip_unless!`]).
+//!
+//! The module and the CLI resolve user names through NSS, so the lab has
+//! accounts of its own: the users a test adds ([`Lab::add_user`];
+//! [`Lab::generate`] adds its user), in a passwd-format file that a small
+//! NSS source (`lab_nss.c`, built once with cc) answers from. Each CLI and
+//! driver process the lab starts gets an nsswitch.conf naming that source
+//! after `files`, bind-mounted over /etc/nsswitch.conf in a mount namespace
+//! of its own, and finds the source through LD_LIBRARY_PATH. Nothing
+//! changes in the host's view. (Not a bind mount over /etc/passwd: every
+//! useradd or userdel elsewhere on the machine renames /etc/passwd, and the
+//! kernel then detaches such a mount in every namespace.)
 #![allow(dead_code, missing_docs, unused_macros, unused_imports)]
 
 use std::ffi::OsStr;
@@ -114,6 +125,13 @@ pub struct Lab {
     pub store: PathBuf,
     pub confdir: PathBuf,
     pub module: PathBuf,
+    /// The lab's accounts, in the format of passwd(5).
+    pub passwd: PathBuf,
+    /// The nsswitch.conf the lab's processes see.
+    nsswitch: PathBuf,
+    /// Whether the lab's processes see the lab's accounts (see
+    /// [`Lab::use_host_nss`]).
+    lab_accounts: std::sync::atomic::AtomicBool,
     log: UnixDatagram,
     log_path: PathBuf,
 }
@@ -185,13 +203,109 @@ impl Lab {
         let log_path = logdir.join("log");
         let log = UnixDatagram::bind(&log_path).unwrap();
         log.set_nonblocking(true).unwrap();
+        let passwd = dir.path().join("passwd");
+        fs::write(&passwd, "").unwrap();
+        fs::set_permissions(&passwd, fs::Permissions::from_mode(0o644)).unwrap();
+        let nsswitch = dir.path().join("nsswitch.conf");
+        let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+        let mut text: String = host
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("passwd:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text += "passwd: files pbclab\n";
+        fs::write(&nsswitch, text).unwrap();
+        fs::set_permissions(&nsswitch, fs::Permissions::from_mode(0o644)).unwrap();
         Self {
             dir,
             store,
             confdir,
             module,
+            passwd,
+            nsswitch,
+            lab_accounts: std::sync::atomic::AtomicBool::new(true),
             log,
             log_path,
+        }
+    }
+
+    /// From now on, the processes the lab starts see the host's NSS as it
+    /// is (for a test that brings its own nsswitch.conf).
+    pub fn use_host_nss(&self) {
+        self.lab_accounts
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes `name` an account of the lab (the module and the CLI started by
+    /// the lab then find it through NSS), unless it is one already.
+    pub fn add_user(&self, name: &str) {
+        self.add_users([name]);
+    }
+
+    /// [`add_user`](Self::add_user) for many.
+    pub fn add_users<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut text = fs::read_to_string(&self.passwd).unwrap();
+        let mut known: std::collections::HashSet<String> = text
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .map(str::to_owned)
+            .collect();
+        let before = text.len();
+        for name in names {
+            if known.insert(name.to_owned()) {
+                let uid = 70_000 + known.len();
+                text +=
+                    &format!("{name}:x:{uid}:{uid}:pam-backup-codes test:/nonexistent:/usr/sbin/nologin\n");
+            }
+        }
+        if text.len() == before {
+            return;
+        }
+        // Replaced whole, by rename: a lookup reads the old file or the new
+        // one, never a half-written one.
+        let new = self.dir.path().join("passwd.new");
+        fs::write(&new, text).unwrap();
+        fs::set_permissions(&new, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::rename(&new, &self.passwd).unwrap();
+    }
+
+    /// Lets `cmd` see the lab's accounts (root only: the tests that log in
+    /// need root, and so does the mount).
+    fn with_lab_accounts(&self, cmd: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        use std::sync::atomic::Ordering;
+        if !nix::unistd::geteuid().is_root() || !self.lab_accounts.load(Ordering::Relaxed) {
+            return;
+        }
+        cmd.env("LD_LIBRARY_PATH", lab_nss_dir())
+            .env("PBC_LAB_PASSWD", &self.passwd);
+        // Made before the fork: the child must not allocate (nix copies
+        // short &str paths to the stack and passes a CStr as it is).
+        let nsswitch = std::ffi::CString::new(self.nsswitch.as_os_str().as_encoded_bytes()).unwrap();
+        let private = move || -> nix::Result<()> {
+            use nix::mount::{MsFlags, mount};
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            mount(
+                Some(nsswitch.as_c_str()),
+                "/etc/nsswitch.conf",
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: runs in the forked child before exec; it only makes system
+        // calls (unshare, mount) on data prepared before the fork, and
+        // allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || private().map_err(std::io::Error::from));
         }
     }
 
@@ -224,10 +338,12 @@ impl Lab {
         self.store.join(format!("{user}.toml"))
     }
 
-    /// The CLI with `--store` set to the lab's store.
+    /// The CLI with `--store` set to the lab's store, seeing the lab's
+    /// accounts.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
         cmd.arg("--store").arg(&self.store);
+        self.with_lab_accounts(&mut cmd);
         cmd
     }
 
@@ -242,8 +358,10 @@ impl Lab {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// Generates a set and returns its codes as printed (`XXXXX-XXXXX`).
+    /// Makes `user` an account of the lab, generates a set for it and
+    /// returns its codes as printed (`XXXXX-XXXXX`).
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
+        self.add_user(user);
         let value = self.cli_json(&[&["generate", "--format", "json", user], extra].concat());
         value["codes"]
             .as_array()
@@ -280,6 +398,7 @@ impl Lab {
             .arg(&self.confdir)
             .arg("--dev-log")
             .arg(&self.log_path);
+        self.with_lab_accounts(&mut cmd);
         cmd
     }
 
@@ -382,6 +501,41 @@ impl Lab {
     pub fn chmod(&self, path: &Path, mode: u32) {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
+}
+
+/// The directory holding `libnss_pbclab.so.2`, built from `lab_nss.c` with
+/// cc on first use. It is named after a hash of the source, and each build
+/// is renamed into place whole, so test binaries running at once share it.
+pub fn lab_nss_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        const SOURCE: &str = include_str!("lab_nss.c");
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(SOURCE);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-nss-{hash:016x}"));
+        let library = dir.join("libnss_pbclab.so.2");
+        if library.exists() {
+            return dir;
+        }
+        fs::create_dir_all(&dir).unwrap();
+        let source = dir.join(format!("lab_nss.{}.c", std::process::id()));
+        fs::write(&source, SOURCE).unwrap();
+        let built = dir.join(format!("libnss_pbclab.{}.so", std::process::id()));
+        let out = Command::new("cc")
+            .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+            .arg(&built)
+            .arg(&source)
+            .output()
+            .expect("cc (build-essential) builds the lab's NSS source");
+        assert!(
+            out.status.success(),
+            "cc lab_nss.c: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::rename(&built, &library).unwrap();
+        let _ = fs::remove_file(&source);
+        dir
+    })
 }
 
 /// The code with its hyphen removed.

@@ -92,8 +92,11 @@ pub enum DbCommand {
 #[command(after_help = "\
 Bulk provisioning: users come from the arguments, then from --users-from, one
 name per line; blank lines and everything from '#' to the end of a line are
-skipped. A name listed twice gets one set (noted on stderr). An invalid name,
-or a user whose set cannot be stored, is reported and skipped; the others are
+skipped. Each name is resolved through NSS to its account, whose canonical
+name keys the store (ALICE may be alice), as the module does at login; a name
+NSS does not know is refused unless --allow-unknown. A name listed twice gets
+one set (noted on stderr). An invalid or unknown name, or a user whose set
+cannot be stored, is reported and skipped; the others are
 done and the exit status is 1. Sets are hashed on every core (set
 RAYON_NUM_THREADS to use fewer). A progress bar is shown on stderr when it is
 a terminal. With --format json, stdout has one JSON object per user per line
@@ -105,6 +108,9 @@ pub struct GenerateArgs {
     /// Also read user names, one per line, from FILE ('-' for stdin)
     #[arg(long, value_name = "FILE|-")]
     pub users_from: Option<PathBuf>,
+    /// Also enrol names NSS does not know (the module refuses them until they are accounts)
+    #[arg(long)]
+    pub allow_unknown: bool,
     /// Codes per set (1..=100) [default: 10, or the config file's]
     #[arg(long)]
     pub count: Option<usize>,

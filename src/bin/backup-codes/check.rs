@@ -9,7 +9,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pam_backup_codes::config::{Config, PgSettings};
+use pam_backup_codes::code::CodeFormat;
+use pam_backup_codes::config::{Config, DEFAULT_PATH, PgSettings};
+use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::line_settings;
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Store, StoreError};
@@ -26,7 +28,16 @@ pub fn run(store: Option<&Location>, config: Option<&Path>, problems: &mut Probl
     // Each store once, with the settings that reach it.
     let mut stores: Vec<(Location, PgSettings)> = Vec::new();
     match Config::load(config) {
-        Ok(loaded) => stores.push((store.cloned().unwrap_or(loaded.store), loaded.postgresql)),
+        Ok(loaded) => {
+            let place = config.unwrap_or(Path::new(DEFAULT_PATH)).display().to_string();
+            warn_weak_login(&place, loaded.login.deny);
+            warn_weak_codes(
+                &format!("{place} [codes], for new sets"),
+                loaded.codes.format().ok(),
+                loaded.codes.m_cost,
+            );
+            stores.push((store.cloned().unwrap_or(loaded.store), loaded.postgresql));
+        }
         Err(e) => {
             problems.report(format_args!("{e}: the module refuses every login that reads it"));
             stores.extend(store.map(|s| (s.clone(), PgSettings::default())));
@@ -82,6 +93,7 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
                         },
                         settings.store
                     );
+                    warn_weak_login(&place, settings.deny);
                     stores.push((settings.store, settings.postgresql));
                 }
                 Err(reason) => problems.report(format_args!(
@@ -175,8 +187,45 @@ fn check_store(location: &Location, settings: &PgSettings, problems: &mut Proble
     for problem in report.problems {
         problems.report(problem);
     }
+    for user in store.users().unwrap_or_default() {
+        if let Ok(Some(set)) = store.read(&user) {
+            warn_weak_codes(&format!("{user}'s set"), set.format().ok(), set.kdf.params.m_cost);
+        }
+    }
     if clean {
         println!("ok: {}", report.summary);
+    }
+}
+
+/// Warns (without failing) about a lockout weaker than NIST SP 800-63B asks.
+fn warn_weak_login(place: &str, deny: u32) {
+    if deny == 0 {
+        eprintln!(
+            "backup-codes: warning: {place}: deny = 0: the lockout is off, and NIST SP 800-63B \
+             asks to limit failed attempts (this module: deny within fail_interval, and 100 \
+             remote failures in a row)"
+        );
+    }
+}
+
+/// Warns (without failing) about codes weaker than the default format and
+/// Argon2id memory below the default (OWASP's baseline).
+fn warn_weak_codes(what: &str, format: Option<CodeFormat>, m_cost: u32) {
+    let default_bits = CodeFormat::DEFAULT.bits();
+    if let Some(format) = format.filter(|f| f.bits() < default_bits) {
+        eprintln!(
+            "backup-codes: warning: {what}: codes of {:.1} bits, weaker than the default \
+             {default_bits:.1} ({} {} symbols)",
+            format.bits(),
+            format.length(),
+            format.alphabet()
+        );
+    }
+    let default_m = KdfParams::default().m_cost;
+    if m_cost < default_m {
+        eprintln!(
+            "backup-codes: warning: {what}: Argon2id m_cost = {m_cost} KiB, below the default {default_m} KiB"
+        );
     }
 }
 

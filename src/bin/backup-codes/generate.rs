@@ -59,7 +59,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
             Err(e) => return problems.report(format_args!("{}: {e}", source.display())),
         }
     }
-    let users = names::validate(&listed, problems);
+    let users = names::validate(&listed, args.allow_unknown, problems);
     if users.is_empty() {
         return;
     }

@@ -49,24 +49,52 @@ pub(super) fn read_names(source: &Path) -> io::Result<Vec<Listed>> {
     Ok(names)
 }
 
-/// Parses the listed names, reporting invalid ones and noting repeated ones;
-/// returns each valid user once, in first-listed order.
-pub(super) fn validate(listed: &[Listed], problems: &mut Problems) -> Vec<UserName> {
+/// Parses the listed names and resolves each to its account's canonical
+/// name through NSS, as the module does at login (`ALICE` and
+/// `alice@corp.example` may be alice); reports invalid names, and names NSS
+/// does not know unless `allow_unknown`; notes repeated ones. Returns each
+/// user once, in first-listed order.
+pub(super) fn validate(listed: &[Listed], allow_unknown: bool, problems: &mut Problems) -> Vec<UserName> {
     let mut users = Vec::new();
     let mut times: HashMap<UserName, usize> = HashMap::new();
     for Listed { name, place } in listed {
-        match name.parse::<UserName>() {
-            Ok(user) => {
-                let seen = times.entry(user.clone()).or_default();
-                *seen += 1;
-                if *seen == 1 {
-                    users.push(user);
-                }
+        let skip = |problems: &mut Problems, what: &dyn std::fmt::Display| match place {
+            Some(place) => problems.report(format_args!("{place}: {name:?}: {what}; skipped")),
+            None => problems.report(format_args!("{name:?}: {what}; skipped")),
+        };
+        let typed = match name.parse::<UserName>() {
+            Ok(typed) => typed,
+            Err(e) => {
+                skip(problems, &e);
+                continue;
             }
-            Err(e) => match place {
-                Some(place) => problems.report(format_args!("{place}: {name:?}: {e}; skipped")),
-                None => problems.report(format_args!("{name:?}: {e}; skipped")),
-            },
+        };
+        let user = match typed.resolve() {
+            Ok(Some(account)) => {
+                if account != typed {
+                    eprintln!(
+                        "backup-codes: {typed}: the account is {account}; its set is stored as {account}'s"
+                    );
+                }
+                account
+            }
+            Ok(None) if allow_unknown => typed,
+            Ok(None) => {
+                skip(
+                    problems,
+                    &"no such account (NSS does not know it; --allow-unknown to enrol it anyway)",
+                );
+                continue;
+            }
+            Err(e) => {
+                skip(problems, &e);
+                continue;
+            }
+        };
+        let seen = times.entry(user.clone()).or_default();
+        *seen += 1;
+        if *seen == 1 {
+            users.push(user);
         }
     }
     for user in &users {
@@ -99,9 +127,21 @@ mod tests {
             .map(Listed::argument)
             .collect();
         let mut problems = Problems::default();
-        let users = validate(&listed, &mut problems);
+        let users = validate(&listed, true, &mut problems);
         let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
         assert_eq!(names, ["bob", "alice", "carol"]);
         assert_eq!(problems.0, 1, "only the invalid name is a problem");
+    }
+
+    #[test]
+    fn names_nss_does_not_know_are_refused_unless_allowed() {
+        let listed: Vec<Listed> = ["root", "no-such-user-pbc-test"]
+            .into_iter()
+            .map(Listed::argument)
+            .collect();
+        let mut problems = Problems::default();
+        let users = validate(&listed, false, &mut problems);
+        let names: Vec<&str> = users.iter().map(UserName::as_str).collect();
+        assert_eq!((names, problems.0), (vec!["root"], 1));
     }
 }

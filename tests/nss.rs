@@ -1,0 +1,229 @@
+//! The account behind the name (SPEC invariant 5): with an NSS source that
+//! folds case and accepts qualified names, as SSSD or winbind with
+//! `case_sensitive = false` do, `ALICE`, `Alice` and `alice@corp.example`
+//! are alice's account for every other module, so they must need alice's
+//! code, `nullok` or not. The source is a small NSS module built here with cc
+//! and loaded, in a private mount namespace, through an nsswitch.conf of its
+//! own bind-mounted over /etc/nsswitch.conf; LD_LIBRARY_PATH, given only to
+//! the processes under test, lets glibc find it. Nothing changes in the
+//! host's view.
+#![cfg(test)]
+#![allow(missing_docs)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::system::unique;
+use common::{Lab, Login, Mounted, in_private_mounts};
+
+const SVC: &str = "bc-nss";
+
+/// An NSS module answering getpwnam for `canonical` case-insensitively, and
+/// for `canonical@corp.example` too, with the canonical name.
+const MODULE_C: &str = r#"
+#include <errno.h>
+#include <nss.h>
+#include <pwd.h>
+#include <string.h>
+#include <strings.h>
+
+static const char canonical[] = CANONICAL;
+
+static int is_alias(const char *name) {
+    size_t n = strlen(canonical);
+    if (strcasecmp(name, canonical) == 0)
+        return 1;
+    return strncasecmp(name, canonical, n) == 0 && strcasecmp(name + n, "@corp.example") == 0;
+}
+
+enum nss_status FUNCTION(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
+    static const char rest[] = "x\0pam-backup-codes test\0/nonexistent\0/usr/sbin/nologin";
+    if (!is_alias(name))
+        return NSS_STATUS_NOTFOUND;
+    if (len < sizeof canonical + sizeof rest) {
+        *errnop = ERANGE;
+        return NSS_STATUS_TRYAGAIN;
+    }
+    memcpy(buf, canonical, sizeof canonical);
+    memcpy(buf + sizeof canonical, rest, sizeof rest);
+    pw->pw_name = buf;
+    pw->pw_passwd = buf + sizeof canonical;
+    pw->pw_gecos = pw->pw_passwd + 2;
+    pw->pw_dir = pw->pw_gecos + strlen(pw->pw_gecos) + 1;
+    pw->pw_shell = pw->pw_dir + strlen(pw->pw_dir) + 1;
+    pw->pw_uid = 71234;
+    pw->pw_gid = 71234;
+    return NSS_STATUS_SUCCESS;
+}
+"#;
+
+/// Builds `libnss_NAME.so.2` into `dir`; returns NAME.
+fn build_module(dir: &Path, canonical: &str) -> String {
+    let name = unique("pbc");
+    let source = dir.join("module.c");
+    fs::write(&source, MODULE_C).unwrap();
+    let out = Command::new("cc")
+        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+        .arg(dir.join(format!("libnss_{name}.so.2")))
+        .arg(format!("-DCANONICAL=\"{canonical}\""))
+        .arg(format!("-DFUNCTION=_nss_{name}_getpwnam_r"))
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
+/// The host's nsswitch.conf with `module` after `files` for passwd.
+fn nsswitch(module: &str) -> String {
+    let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let mut text: String = host
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("passwd:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text += &format!("passwd: files {module}\n");
+    text
+}
+
+/// A bind mount in the private namespace, detached on drop.
+fn bind(from: &Path, to: &str) -> Mounted {
+    use nix::mount::{MsFlags, mount};
+    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+    Mounted(PathBuf::from(to))
+}
+
+/// Runs `body` with the folding NSS source for `canonical` in place; its
+/// commands need `LD_LIBRARY_PATH` set to the path it is given.
+fn with_folding_nss(test: &str, canonical: &str, body: impl FnOnce(&Path) + Send) {
+    if !common::can_run(test, &["cc"]) {
+        return;
+    }
+    let libs = tempfile::Builder::new().prefix("pbc-nss.").tempdir().unwrap();
+    let module = build_module(libs.path(), canonical);
+    let conf = libs.path().join("nsswitch.conf");
+    fs::write(&conf, nsswitch(&module)).unwrap();
+    in_private_mounts(|| {
+        let _conf = bind(&conf, "/etc/nsswitch.conf");
+        body(libs.path());
+    });
+}
+
+fn login(lab: &Lab, libs: &Path, user: &str, answers: &[&str]) -> Login {
+    let mut cmd = lab.login_cmd(SVC, user, answers);
+    cmd.env("LD_LIBRARY_PATH", libs);
+    lab.run(&mut cmd)
+}
+
+fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> std::process::Output {
+    lab.cli()
+        .env("LD_LIBRARY_PATH", libs)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
+    let canonical = unique("pbcalice");
+    with_folding_nss("nss_folding", &canonical, |libs| {
+        let lab = Lab::new();
+        lab.use_host_nss();
+        // The pam-auth-update profile's shape: a code from users who have a
+        // set, after a password (pam_permit stands in for it).
+        lab.service(
+            SVC,
+            "auth required pam_permit.so\nauth required MODULE store=STORE nullok nodelay\n",
+        );
+        // generate resolves too: the set is stored under the canonical name.
+        let upper = canonical.to_uppercase();
+        let out = cli(&lab, libs, &["generate", "--format", "json", &upper]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("the account is {canonical}")));
+        assert_eq!(lab.store_listing(), [format!("{canonical}.toml")]);
+        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(sheet["user"], canonical.as_str());
+        let codes: Vec<&str> = sheet["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+
+        let capitalised = format!("{}{}", &upper[..1], &canonical[1..]);
+        let qualified = format!("{canonical}@corp.example");
+        for (i, name) in [canonical.as_str(), &upper, &capitalised, &qualified]
+            .into_iter()
+            .enumerate()
+        {
+            let bare = login(&lab, libs, name, &[]);
+            assert_eq!(bare.result(), "PAM_AUTH_ERR", "{name} without a code: {bare:?}");
+            assert_eq!(bare.prompts(), ["Backup code: "], "{name}");
+            let good = login(&lab, libs, name, &[codes[i]]);
+            assert_eq!(good.result(), "PAM_SUCCESS", "{name} with the code: {good:?}");
+            if name != canonical {
+                assert!(
+                    good.logged(&format!("user={name} account={canonical} ")),
+                    "{:?}",
+                    good.log
+                );
+            }
+        }
+        // Every use went to the one account.
+        let status = cli(&lab, libs, &["status", "--format", "json", &canonical]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status[0]["remaining"], 6);
+    });
+}
+
+#[test]
+fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
+    let canonical = unique("pbcalice");
+    with_folding_nss("nss_unknown", &canonical, |libs| {
+        let lab = Lab::new();
+        lab.use_host_nss();
+        lab.service(
+            SVC,
+            "auth required pam_permit.so\nauth required MODULE store=STORE nullok nodelay\n",
+        );
+        let stranger = unique("nobody");
+        for answers in [&[][..], &["ABCDE-FGHJK"]] {
+            let refused = login(&lab, libs, &stranger, answers);
+            assert_eq!(refused.result(), "PAM_AUTH_ERR", "{refused:?}");
+            assert_eq!(refused.prompts(), ["Backup code: "], "the same prompt as anyone");
+            assert!(refused.logged("no such account"), "{:?}", refused.log);
+        }
+        // A known account without a set is still ignored under nullok.
+        let ignored = login(&lab, libs, &canonical.to_uppercase(), &[]);
+        assert_eq!(ignored.result(), "PAM_SUCCESS", "{ignored:?}");
+        assert!(ignored.prompts().is_empty());
+
+        // generate refuses names NSS does not know, unless told to.
+        let out = cli(&lab, libs, &["generate", &stranger]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no such account") && err.contains("--allow-unknown"),
+            "{err}"
+        );
+        assert!(lab.store_listing().is_empty(), "nothing stored");
+        let out = cli(
+            &lab,
+            libs,
+            &["generate", "--allow-unknown", "--format", "json", &stranger],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(lab.store_listing(), [format!("{stranger}.toml")]);
+        // Enrolled, but still not an account: refused whatever the code.
+        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let code = sheet["codes"][0].as_str().unwrap();
+        assert_eq!(login(&lab, libs, &stranger, &[code]).result(), "PAM_AUTH_ERR");
+    });
+}
