@@ -254,6 +254,7 @@ fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
     let sheets = bulk.lab.path().join("sheets");
     let out = bulk.generate(
         &[
+            "--replace",
             "--users-from",
             "-",
             "--format",

@@ -482,3 +482,136 @@ fn check_warns_about_settings_below_the_defaults() {
         "{err}"
     );
 }
+
+#[test]
+fn generate_replaces_a_set_only_with_replace() {
+    let lab = or_skip!(lab());
+    let first = lab.generate("alice", &[]);
+    let file = lab.user_file("alice");
+    let before = fs::read(&file).unwrap();
+    let out = lab.cli().args(["generate", "alice", "bob"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "backup-codes: alice: has a set already (10 of 10 codes left); nothing changed (--replace replaces it)\n"
+    );
+    assert_eq!(fs::read(&file).unwrap(), before, "alice's set is untouched");
+    assert!(
+        stdout(&out).contains("Backup codes for bob"),
+        "the others are done"
+    );
+    assert!(!stdout(&out).contains("for alice"));
+    // --replace replaces it; a revoked set needs no --replace.
+    let out = lab
+        .cli()
+        .args(["generate", "--replace", "alice"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(fs::read(&file).unwrap(), before);
+    assert!(!stdout(&out).contains(first[0].as_str()));
+    assert!(
+        lab.cli()
+            .args(["revoke", "alice"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = lab.cli().args(["generate", "alice"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lab.status("alice")["revoked"], serde_json::Value::Null);
+}
+
+#[test]
+fn generate_never_creates_the_store_directory() {
+    let lab = or_skip!(lab());
+    let missing = lab.path().join("typo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+        .arg("--store")
+        .arg(&missing)
+        .args(["generate", "--allow-unknown", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("typo"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "no codes printed that were not stored");
+    assert!(!missing.exists());
+}
+
+#[test]
+fn generate_makes_a_file_on_stdout_private() {
+    let lab = or_skip!(lab());
+    // As a shell with umask 022 makes `generate ... > sets.jsonl`.
+    let path = lab.path().join("sets.jsonl");
+    let file = fs::File::create(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = lab
+        .cli()
+        .args(["generate", "--format", "json", "alice", "bob"])
+        .stdout(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+/// Runs `command` under script(1), so that stdout and stderr are a
+/// terminal (unless `command` redirects them); returns what the terminal got.
+fn on_a_terminal(command: &str) -> String {
+    let out = std::process::Command::new("script")
+        .args(["-qefc", command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn the_progress_bar_never_breaks_up_sheets_and_shows_rates_with_one_decimal() {
+    let lab = or_skip!(lab(), "script");
+    let config = lab.path().join("fast.conf");
+    fs::write(&config, "[codes]\ncount = 3\nm_cost = 8192\nt_cost = 1\n").unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let users: Vec<String> = (0..40).map(|i| format!("tty{i:02}")).collect();
+    let generate = format!(
+        "{} --store {} --config {} generate --allow-unknown --replace {}",
+        env!("CARGO_BIN_EXE_backup-codes"),
+        lab.store.display(),
+        config.display(),
+        users.join(" ")
+    );
+    // Sheets on the terminal: no bar among them.
+    let screen = on_a_terminal(&generate);
+    assert_eq!(screen.matches("Backup codes for tty").count(), 40, "{screen}");
+    assert!(
+        !screen.contains("users/s") && !screen.contains("[#"),
+        "{screen:?}"
+    );
+    // Sheets into a file, the bar on the terminal, its rate with one decimal.
+    let sheets = lab.path().join("sheets.txt");
+    let screen = on_a_terminal(&format!("{generate} > {}", sheets.display()));
+    let rates: Vec<&str> = screen
+        .split(['\r', '\n', ' ', ']'])
+        .zip(screen.split(['\r', '\n', ' ', ']']).skip(1))
+        .filter(|(_, unit)| unit.starts_with("users/s"))
+        .map(|(rate, _)| rate)
+        .collect();
+    assert!(!rates.is_empty(), "a bar was drawn: {screen:?}");
+    for rate in rates {
+        let (whole, decimal) = rate.split_once('.').unwrap_or((rate, ""));
+        assert!(
+            !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit()) && decimal.len() == 1,
+            "{rate:?} in {screen:?}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(&sheets)
+            .unwrap()
+            .matches("Backup codes for")
+            .count(),
+        40
+    );
+}

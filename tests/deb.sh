@@ -257,8 +257,12 @@ grep -q pam_backup_codes "$COMMON" || fail "reinstalling dropped the profile fro
 ok "reinstall: the profile stays enabled, the store is back to 0700"
 expect_remaining 8
 
-# A user without codes is not affected by the profile (nullok).
+# A revoked user stays enrolled: nullok does not let the password alone in.
 "$CLI" revoke "$user"
+expect_login "profile on, revoked set: the password, then any code, refused" 1 2 \
+    "$svc_common" "$user" "Password: " "$password" "Backup code: " "${codes[3]}"
+# A user without codes is not affected by the profile (nullok).
+"$CLI" revoke --unenroll "$user"
 expect_login "profile on, no codes: the password alone (nullok)" 0 1 \
     "$svc_common" "$user" "Password: " "$password"
 expect_login "profile on, no codes: a wrong password" 1 1 \

@@ -3,6 +3,7 @@
 //! bulk generation.
 
 use std::fs;
+use std::os::unix::fs::DirBuilderExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -173,6 +174,11 @@ pub fn bulk(runs: usize) -> Result<Bulk, String> {
     let mut generate = |threads: Option<&str>| -> Result<(f64, f64), String> {
         n += 1;
         let store = dir.join(format!("store{n}"));
+        // generate never makes the store directory.
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&store)
+            .map_err(|e| e.to_string())?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
         cmd.arg("--store")
             .arg(&store)

@@ -271,7 +271,7 @@ impl Lab {
 
     /// Lets `cmd` see the lab's accounts (root only: the tests that log in
     /// need root, and so does the mount).
-    fn with_lab_accounts(&self, cmd: &mut Command) {
+    pub fn with_lab_accounts(&self, cmd: &mut Command) {
         use std::os::unix::process::CommandExt;
         use std::sync::atomic::Ordering;
         if !nix::unistd::geteuid().is_root() || !self.lab_accounts.load(Ordering::Relaxed) {
@@ -358,11 +358,11 @@ impl Lab {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
-    /// Makes `user` an account of the lab, generates a set for it and
-    /// returns its codes as printed (`XXXXX-XXXXX`).
+    /// Makes `user` an account of the lab, generates a set for it (replacing
+    /// any) and returns its codes as printed (`XXXXX-XXXXX`).
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
         self.add_user(user);
-        let value = self.cli_json(&[&["generate", "--format", "json", user], extra].concat());
+        let value = self.cli_json(&[&["generate", "--replace", "--format", "json", user], extra].concat());
         value["codes"]
             .as_array()
             .unwrap()

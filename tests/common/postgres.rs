@@ -379,6 +379,7 @@ impl Fleet {
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
         cmd.arg("--config").arg(&self.owner_config);
+        self.lab.with_lab_accounts(&mut cmd);
         cmd
     }
 
@@ -431,11 +432,13 @@ impl Fleet {
         );
     }
 
-    /// Generates a set through the CLI and returns its codes.
+    /// Makes `user` an account of the lab, generates a set for it through
+    /// the CLI (replacing any) and returns its codes.
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
+        self.lab.add_user(user);
         let out = self
             .cli()
-            .args(["generate", "--format", "json", user])
+            .args(["generate", "--replace", "--format", "json", user])
             .args(extra)
             .output()
             .unwrap();

@@ -33,7 +33,7 @@ pub enum Format {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate a new set for each user, replacing any old one at once
+    /// Generate a new set for each user (an existing one is replaced only with --replace)
     Generate(GenerateArgs),
     /// Show codes left, each use (when, service, host), failures, last failure and lock state
     Status {
@@ -95,12 +95,14 @@ name per line; blank lines and everything from '#' to the end of a line are
 skipped. Each name is resolved through NSS to its account, whose canonical
 name keys the store (ALICE may be alice), as the module does at login; a name
 NSS does not know is refused unless --allow-unknown. A name listed twice gets
-one set (noted on stderr). An invalid or unknown name, or a user whose set
-cannot be stored, is reported and skipped; the others are
-done and the exit status is 1. Sets are hashed on every core (set
-RAYON_NUM_THREADS to use fewer). A progress bar is shown on stderr when it is
-a terminal. With --format json, stdout has one JSON object per user per line
-(JSON Lines).")]
+one set (noted on stderr). A user who has a set keeps it unless --replace (a
+revoked set holds no valid code and is replaced). An invalid or unknown name, a
+user with a set, or a user whose set cannot be stored, is reported and skipped;
+the others are done and the exit status is 1. The store directory must exist.
+Sets are hashed on every core (set RAYON_NUM_THREADS to use fewer). A progress
+bar is shown on stderr when it is a terminal and stdout is not. When stdout is
+a regular file, it is made 0600 before any code is written to it. With
+--format json, stdout has one JSON object per user per line (JSON Lines).")]
 pub struct GenerateArgs {
     /// Users to generate codes for
     #[arg(required_unless_present = "users_from")]
@@ -111,6 +113,9 @@ pub struct GenerateArgs {
     /// Also enrol names NSS does not know (the module refuses them until they are accounts)
     #[arg(long)]
     pub allow_unknown: bool,
+    /// Replace a user's existing set (its codes stop working at once); without it such users are left alone
+    #[arg(long)]
+    pub replace: bool,
     /// Codes per set (1..=100) [default: 10, or the config file's]
     #[arg(long)]
     pub count: Option<usize>,

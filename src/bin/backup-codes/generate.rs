@@ -25,7 +25,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use time::OffsetDateTime;
 
 use super::args::{Cli, GenerateArgs as Args};
@@ -36,7 +36,7 @@ use output::{Output, write_private};
 use pam_backup_codes::code::{CodeFormat, FormatError, PlainCode};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::kdf::Workspace;
-use pam_backup_codes::store::{Store, StoreError};
+use pam_backup_codes::store::{Edit, Store, StoreError};
 use sheet::Sheet;
 
 pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
@@ -67,10 +67,23 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
         Ok(output) => output,
         Err(e) => return problems.report(e),
     };
-    let store = match Store::open_or_create(&ctx.store, &ctx.config.postgresql) {
+    // Never made here: the package and `make install` create the real one,
+    // and a typo in --store must not start a second store nobody reads.
+    let store = match Store::open(&ctx.store, &ctx.config.postgresql) {
         Ok(store) => store,
         Err(e) => return problems.report(with_root_hint(e)),
     };
+    let users = if args.replace {
+        users
+    } else {
+        without_sets(&store, users, problems)
+    };
+    if users.is_empty() {
+        return;
+    }
+    if let Err(e) = output.private_stdout() {
+        return problems.report(e);
+    }
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "this host".to_owned());
@@ -87,7 +100,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                 host: &host,
                 format: args.format,
             };
-            let flow = match provision(&store, &output, &sheet, generated, &mut stdout) {
+            let flow = match provision(&store, &output, &sheet, generated, args.replace, &mut stdout) {
                 Ok(()) => {
                     stored += 1;
                     ControlFlow::Continue(())
@@ -95,6 +108,10 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                 Err(e @ ProvisionError::Print(_)) => {
                     progress.suspend(|| problems.report(format_args!("{user}: {e}")));
                     ControlFlow::Break(())
+                }
+                Err(e @ ProvisionError::Exists { .. }) => {
+                    progress.suspend(|| problems.report(format_args!("{user}: {e}")));
+                    ControlFlow::Continue(())
                 }
                 Err(e) => {
                     progress.suspend(|| {
@@ -126,17 +143,51 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     }
 }
 
+/// The users whose set may be replaced without `--replace`: those without
+/// one, and those whose set is revoked (it holds no valid code). The others
+/// are reported, and left as they are. (`provision` checks again under the
+/// store's lock.)
+fn without_sets(
+    store: &Store,
+    users: Vec<pam_backup_codes::username::UserName>,
+    problems: &mut Problems,
+) -> Vec<pam_backup_codes::username::UserName> {
+    users
+        .into_iter()
+        .filter(|user| match store.read(user) {
+            Ok(Some(set)) if set.revoked.is_none() => {
+                let e = ProvisionError::Exists {
+                    remaining: set.remaining(),
+                    total: set.codes.len(),
+                };
+                problems.report(format_args!("{user}: {e}"));
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                problems.report(format_args!("{user}: {e}; nothing changed"));
+                false
+            }
+        })
+        .collect()
+}
+
 /// A progress bar on stderr for `total` users, drawn only when stderr is a
-/// terminal and there is more than one user.
+/// terminal, stdout is not (the sheets printed there are the progress, and
+/// a bar drawn between them on a shared terminal would break them up), and
+/// there is more than one user.
 fn progress_bar(total: usize) -> ProgressBar {
-    if total < 2 {
+    use std::io::IsTerminal;
+    if total < 2 || io::stdout().is_terminal() {
         return ProgressBar::hidden();
     }
-    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} users, {per_sec}, {eta} left")
-        .map_or_else(
-            |_| ProgressStyle::default_bar(),
-            |style| style.progress_chars("#-"),
-        );
+    let rate = |state: &ProgressState, w: &mut dyn fmt::Write| {
+        let _ = write!(w, "{:.1} users/s", state.per_sec());
+    };
+    let style = ProgressStyle::with_template("[{bar:30}] {pos}/{len} users, {rate}, {eta} left").map_or_else(
+        |_| ProgressStyle::default_bar(),
+        |style| style.progress_chars("#-").with_key("rate", rate),
+    );
     ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr()).with_style(style)
 }
 
@@ -157,6 +208,8 @@ enum ProvisionError {
     Store(StoreError),
     /// The set was stored but its codes could not be printed: stop the run.
     Print(io::Error),
+    /// The user has a set and `--replace` was not given; nothing changed.
+    Exists { remaining: usize, total: usize },
 }
 
 impl fmt::Display for ProvisionError {
@@ -168,6 +221,10 @@ impl fmt::Display for ProvisionError {
             }
             Self::Store(e) => write!(f, "{e}"),
             Self::Print(e) => write!(f, "stored, but printing the codes failed: {e}"),
+            Self::Exists { remaining, total } => write!(
+                f,
+                "has a set already ({remaining} of {total} codes left); nothing changed (--replace replaces it)"
+            ),
         }
     }
 }
@@ -178,6 +235,7 @@ impl std::error::Error for ProvisionError {
             Self::Generate(e) => Some(e),
             Self::Sheet { source, .. } | Self::Print(source) => Some(source),
             Self::Store(e) => Some(e),
+            Self::Exists { .. } => None,
         }
     }
 }
@@ -187,6 +245,7 @@ fn provision(
     output: &Output,
     sheet: &Sheet<'_>,
     generated: Result<(CodeSet, Vec<PlainCode>), GenerateError>,
+    replace: bool,
     stdout: &mut impl Write,
 ) -> Result<(), ProvisionError> {
     let (set, codes) = generated.map_err(ProvisionError::Generate)?;
@@ -198,12 +257,26 @@ fn provision(
             source,
         })?;
     }
-    let stored = store.put(sheet.user, set);
+    // Under the store's lock: a set that appeared since the check before
+    // hashing is not replaced without --replace either.
+    let stored = store
+        .edit(sheet.user, |old| match old {
+            Some(old) if !replace && old.revoked.is_none() => (
+                Edit::Keep,
+                Err(ProvisionError::Exists {
+                    remaining: old.remaining(),
+                    total: old.codes.len(),
+                }),
+            ),
+            _ => (Edit::Write(set), Ok(())),
+        })
+        .map_err(ProvisionError::Store)
+        .and_then(|stored| stored);
     if let Err(e) = stored {
         if let Some(path) = &sheet_path {
             let _ = std::fs::remove_file(path);
         }
-        return Err(ProvisionError::Store(e));
+        return Err(e);
     }
     match (sheet_path, output) {
         (Some(path), Output::File(_)) => {

@@ -39,6 +39,23 @@ impl Output {
         }
     }
 
+    /// Makes stdout private when it is a regular file (`generate > sets.jsonl`
+    /// in a shell with umask 022 makes it 0644): 0600 before any code is
+    /// written to it, or the run is refused.
+    pub(super) fn private_stdout(&self) -> Result<(), OutputError> {
+        use nix::sys::stat::{Mode, SFlag, fchmod, fstat};
+        use std::os::fd::AsFd;
+        if !matches!(self, Self::Stdout) {
+            return Ok(());
+        }
+        let stdout = io::stdout();
+        let stat = fstat(stdout.as_fd()).map_err(|e| OutputError::Stdout(e.into()))?;
+        if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+            return Ok(());
+        }
+        fchmod(stdout.as_fd(), Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| OutputError::Stdout(e.into()))
+    }
+
     /// The file a sheet named `file_name` goes to; `None` for stdout.
     pub(super) fn sheet_path(&self, file_name: &str) -> Option<PathBuf> {
         match self {
@@ -60,6 +77,8 @@ pub(super) enum OutputError {
     NotOurs { path: PathBuf, euid: u32 },
     /// Group or others may write to it.
     OpenToOthers { path: PathBuf, mode: u32 },
+    /// Stdout is a file that could not be made private.
+    Stdout(io::Error),
 }
 
 impl fmt::Display for OutputError {
@@ -83,6 +102,10 @@ impl fmt::Display for OutputError {
                 "{}: refused as output directory: mode {mode:04o} lets group or others write to it",
                 path.display()
             ),
+            Self::Stdout(e) => write!(
+                f,
+                "stdout is a file that cannot be made private (mode 0600): {e}; nothing was generated (use --output)"
+            ),
         }
     }
 }
@@ -90,7 +113,7 @@ impl fmt::Display for OutputError {
 impl std::error::Error for OutputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Create { source, .. } | Self::Inspect { source, .. } => Some(source),
+            Self::Create { source, .. } | Self::Inspect { source, .. } | Self::Stdout(source) => Some(source),
             Self::NotOurs { .. } | Self::OpenToOthers { .. } => None,
         }
     }
