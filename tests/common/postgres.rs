@@ -407,6 +407,15 @@ impl Fleet {
 
     /// [`Fleet::host`] with another store URI.
     pub fn host_with_store(&self, name: &str, store: &str, options: &str, extra: &str) {
+        let config = self.host_config(name, store, extra);
+        self.lab.service(
+            name,
+            &format!("auth required MODULE config={} {options}\n", config.display()),
+        );
+    }
+
+    /// The configuration file of a host `name` (see [`Fleet::host`]).
+    pub fn host_config(&self, name: &str, store: &str, extra: &str) -> PathBuf {
         let config = self.lab.path().join(format!("{name}.conf"));
         // The defaults, unless `extra` sets them.
         let timeout = if extra.contains("connect_timeout") {
@@ -426,10 +435,7 @@ impl Fleet {
             ),
         )
         .unwrap();
-        self.lab.service(
-            name,
-            &format!("auth required MODULE config={} {options}\n", config.display()),
-        );
+        config
     }
 
     /// Makes `user` an account of the lab, generates a set for it through

@@ -129,7 +129,12 @@ pub fn example(name: &str) -> String {
 /// `pam_backup_codes.so` becomes the lab's freshly built module with
 /// `store=` the lab's store. Nothing else changes.
 pub fn example_for(lab: &Lab, name: &str) -> String {
-    let module = format!("{} store={}", lab.module.display(), lab.store.display());
+    example_with(lab, name, &format!("store={}", lab.store.display()))
+}
+
+/// [`example_for`] with other arguments for our module (`config=FILE`, say).
+pub fn example_with(lab: &Lab, name: &str, args: &str) -> String {
+    let module = format!("{} {args}", lab.module.display());
     let text = example(name);
     let mut out = String::new();
     let mut replaced = 0;
