@@ -655,3 +655,155 @@ fn tls_verify_full_needs_the_right_name_and_ca() {
     }
     assert_eq!(is_used(&fleet, USER), 2);
 }
+
+#[test]
+fn every_command_works_on_the_fleet_store() {
+    let Some(fleet) = fleet("every_command_works_on_the_fleet_store") else {
+        return;
+    };
+    fleet.host("web1", "nodelay nullok", "");
+    // Bulk provisioning from a file, as on a directory.
+    let list = fleet.lab.path().join("staff.txt");
+    std::fs::write(&list, "anna\n# a comment\nbruno\n\nanna\n").unwrap();
+    let out = fleet
+        .cli()
+        .args(["generate", "--format", "json", "--users-from"])
+        .arg(&list)
+        .arg("carla")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sets: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let users: Vec<&str> = sets.iter().map(|s| s["user"].as_str().unwrap()).collect();
+    assert_eq!(users, ["carla", "anna", "bruno"]);
+    let (code, stdout, _) = fleet.run_cli(&["status"]);
+    assert_eq!(code, 0);
+    for user in ["anna", "bruno", "carla"] {
+        assert!(
+            stdout.contains(&format!("{user}: 10 of 10 codes left")),
+            "{stdout}"
+        );
+    }
+    let code_of = |i: usize| sets[i]["codes"][0].as_str().unwrap().to_owned();
+    assert_eq!(
+        fleet.lab.login("web1", "anna", &[&code_of(1)]).result(),
+        "PAM_SUCCESS"
+    );
+
+    // revoke: still enrolled, every code refused (nullok does not let in).
+    let (code, stdout, stderr) = fleet.run_cli(&["revoke", "bruno"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("bruno: codes revoked"), "{stdout}");
+    let revoked = fleet.lab.login("web1", "bruno", &[&code_of(2)]);
+    assert_eq!(revoked.result(), "PAM_AUTH_ERR", "{revoked:?}");
+    assert!(fleet.status("bruno")["revoked"].is_string());
+    // revoke --unenroll: gone; with nullok the user passes without a code
+    // (the module ignores them; pam_permit after it decides).
+    let (code, _, stderr) = fleet.run_cli(&["revoke", "--unenroll", "carla"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(fleet.status("carla")["enrolled"], false);
+    let config = fleet.lab.path().join("web1.conf");
+    fleet.lab.service(
+        "web1-nullok",
+        &format!(
+            "auth [success=done ignore=ignore default=die] MODULE config={} nullok\n\
+             auth required pam_permit.so\n",
+            config.display()
+        ),
+    );
+    let ignored = fleet.lab.login("web1-nullok", "carla", &[]);
+    assert_eq!(ignored.result(), "PAM_SUCCESS", "{ignored:?}");
+    assert!(ignored.prompts().is_empty(), "{ignored:?}");
+    // bruno, revoked, stays enrolled: nullok does not let him in.
+    assert_eq!(
+        fleet.lab.login("web1-nullok", "bruno", &[""]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.sql("SELECT count(*) FROM backup_codes.codes WHERE user_name = 'carla'"),
+        "0"
+    );
+    let (code, _, stderr) = fleet.run_cli(&["unlock", "carla"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("carla: has no backup codes"), "{stderr}");
+
+    // check as the login role (on a host): it sees the version and that it
+    // reads nothing, and does not try to read the sets.
+    let host_config = fleet.lab.path().join("web1.conf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+        .arg("--config")
+        .arg(&host_config)
+        .arg("check")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(&format!("connected as {}", fleet.login)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(
+        stdout.contains("not the owner: the sets were not read"),
+        "{stdout}"
+    );
+    // And status as the login role is refused by the database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+        .arg("--config")
+        .arg(&host_config)
+        .args(["status", "anna"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+}
+
+#[test]
+fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_down() {
+    let Some(fleet) = fleet("the_break_glass_line") else {
+        return;
+    };
+    // The README's two lines: fleet codes, then this host's own file store.
+    let config = fleet.host_config("web1", &fleet.login_uri(), "connect_timeout = 2");
+    fleet.lab.service(
+        "web1",
+        &format!(
+            "auth [success=done ignore=ignore authinfo_unavail=ignore default=die] MODULE config={c} nullok nodelay\n\
+             auth [success=done default=die] MODULE config={c} store=STORE nodelay\n",
+            c = config.display()
+        ),
+    );
+    let fleet_codes = fleet.generate("alice", &[]);
+    let rescue = fleet.lab.generate("rescue", &[]);
+    // Database up: fleet users with fleet codes; the rescue account with its own.
+    assert_eq!(
+        fleet.lab.login("web1", "alice", &[&fleet_codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "rescue", &[&rescue[0]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "alice", &["AAAAA-AAAAA"]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", "nobody", &["AAAAA-AAAAA"]).result(),
+        "PAM_AUTH_ERR"
+    );
+    // Database down: only the rescue account gets in.
+    fleet.cluster.stop();
+    let alice = fleet
+        .lab
+        .login("web1", "alice", &[&fleet_codes[1], &fleet_codes[1]]);
+    assert_ne!(alice.result(), "PAM_SUCCESS", "{alice:?}");
+    assert_eq!(
+        fleet.lab.login("web1", "rescue", &[&rescue[1]]).result(),
+        "PAM_SUCCESS"
+    );
+}
