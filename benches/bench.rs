@@ -11,7 +11,10 @@
 //! - the driver's peak RSS (`maxrss-kib`, VmHWM) during that transaction, and
 //!   for reference a durable store write (fsync, rename, directory fsync) alone;
 //! - the naive design, one salt per code tried one by one, for the ratio;
-//! - `backup-codes generate` of 200 users x 10 codes on one thread and on all.
+//! - `backup-codes generate` of 200 users x 10 codes on one thread and on all;
+//! - the fleet store on a throwaway PostgreSQL on loopback: a PAM
+//!   transaction, its two steps in-process (where the time goes), and logins
+//!   per second with 32 clients over 4 hosts against the file store.
 //!
 //! Targets are reported, never asserted. The PAM and bulk rows need root (the
 //! store must be root-owned) and the release build (`make release`).
@@ -42,7 +45,9 @@ mod measure;
 #[path = "bench/stats.rs"]
 mod stats;
 
-use measure::{NaiveSet, Pam, bulk, padded_set, store_write, verify_real};
+use measure::{
+    CLIENTS, FleetPam, FleetSteps, NaiveSet, Pam, bulk, padded_set, store_write, throughput, verify_real,
+};
 use stats::{Stats, Table, Target, Unit, env_runs, rounds, show};
 
 fn main() {
@@ -202,6 +207,86 @@ fn bench() {
         }
         Err(e) => eprintln!("bench: PAM rows skipped: {e}"),
     }
+    // The fleet store: a PAM transaction against PostgreSQL on loopback, the
+    // two steps that make its difference (in-process, each with the
+    // connection of its own a login opens), and logins per second with 32
+    // clients over 4 hosts against the file store.
+    match FleetPam::new() {
+        Ok(pam) => {
+            let steps = FleetSteps::new(&pam);
+            let mut codes = pam.codes.iter();
+            let failures = std::cell::Cell::new(0);
+            let samples = rounds(
+                runs,
+                &mut [
+                    &mut || failures.set(failures.get() + usize::from(!pam.run("bench-permit", "x"))),
+                    &mut || {
+                        let code = codes.next().expect("100 codes, at most 99 runs");
+                        failures.set(failures.get() + usize::from(!pam.run("bench-pg", code)));
+                    },
+                    &mut || steps.login_info(),
+                    &mut || steps.judge(),
+                    &mut floor_job,
+                ],
+            );
+            assert_eq!(failures.get(), 0, "every driver run succeeds");
+            let startup = Stats::of(&samples[0]).median;
+            let transaction: Vec<f64> = samples[1].iter().map(|t| t - startup).collect();
+            let floor_now = Stats::of(&samples[4]).median;
+            table.row(
+                "fleet: PAM transaction against PostgreSQL on loopback (driver run minus start-up)",
+                Stats::of(&transaction),
+                Unit::Seconds,
+                at_most(
+                    1.25,
+                    floor_now,
+                    &format!(
+                        "<= 1.25x floor (floor in these rounds: {})",
+                        show(floor_now, &Unit::Seconds)
+                    ),
+                ),
+            );
+            table.row(
+                "fleet, where the time goes: login_info step (connect, call, close)",
+                Stats::of(&samples[2]),
+                Unit::Seconds,
+                Target::None {
+                    ratio: Some(Stats::of(&samples[2]).median / floor_now),
+                },
+            );
+            table.row(
+                "fleet, where the time goes: judge step (connect, BEGIN, judge, COMMIT, close)",
+                Stats::of(&samples[3]),
+                Unit::Seconds,
+                Target::None {
+                    ratio: Some(Stats::of(&samples[3]).median / floor_now),
+                },
+            );
+        }
+        Err(e) => eprintln!("bench: fleet rows skipped: {e}"),
+    }
+    match throughput(runs.min(5)) {
+        Ok(tp) => {
+            table.row(
+                &format!("file store: logins/s, {CLIENTS} clients at once over 4 services"),
+                tp.file,
+                Unit::PerSecond,
+                Target::None { ratio: None },
+            );
+            table.row(
+                &format!("fleet: logins/s, {CLIENTS} clients at once over 4 hosts"),
+                tp.fleet,
+                Unit::PerSecond,
+                Target::AtLeast {
+                    bound: 0.9,
+                    reference: tp.file.median,
+                    text: ">= 0.9x the file store".to_owned(),
+                },
+            );
+        }
+        Err(e) => eprintln!("bench: fleet throughput rows skipped: {e}"),
+    }
+
     // A fresh process pays for its Argon2id memory with page faults: what a
     // login in a new sshd or sudo process costs, without PAM.
     let exe = std::env::current_exe().unwrap();

@@ -1,6 +1,6 @@
 //! What `make bench` measures: the verifiers (the real one and the naive
-//! design), whole PAM transactions in a [`Lab`], a durable store write and
-//! bulk generation.
+//! design), whole PAM transactions in a [`Lab`], a durable store write,
+//! bulk generation, and the fleet store on a PostgreSQL on loopback.
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -8,12 +8,18 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use pam_backup_codes::code::{CodeFormat, normalize};
+use pam_backup_codes::codeset::Hashing;
 use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
+use pam_backup_codes::config::PgSettings;
 use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
-use pam_backup_codes::store::DirStore;
+use pam_backup_codes::lockout::Lockout;
+use pam_backup_codes::login::{Origin, Outcome};
+use pam_backup_codes::store::location::Location;
+use pam_backup_codes::store::{Attempt, DirStore, Judgement, Store};
 use pam_backup_codes::username::{UserName, UserNameError};
 use time::OffsetDateTime;
 
+use crate::common::postgres::Fleet;
 use crate::common::{Lab, target_dir};
 use crate::stats::{Stats, rounds};
 
@@ -254,4 +260,160 @@ fn children_cpu_seconds() -> f64 {
         (Some(user), Some(system)) => (user + system) / 100.0,
         _ => f64::NAN,
     }
+}
+
+// ------------------------------------------------------------ the fleet
+
+/// A fleet on a throwaway PostgreSQL on loopback (tests/common/postgres.rs):
+/// a host `bench-pg` (the module alone, nodelay), `bench-permit` for the
+/// driver's start-up, and the bench user's 100 codes.
+pub struct FleetPam {
+    fleet: Fleet,
+    pub codes: Vec<String>,
+}
+
+impl FleetPam {
+    pub fn new() -> Result<Self, String> {
+        need_root()?;
+        release_ready()?;
+        if crate::common::postgres::server_bin().is_none() {
+            return Err("PostgreSQL's server is not installed (make deps-test)".into());
+        }
+        let fleet = Fleet::new();
+        fleet.host("bench-pg", "nodelay", "");
+        fleet.lab.service("bench-permit", "auth required pam_permit.so\n");
+        let codes = fleet.generate(USER, &["--count", "100"]);
+        Ok(Self { fleet, codes })
+    }
+
+    /// One driver run through `service`; whether it succeeded.
+    pub fn run(&self, service: &str, answer: &str) -> bool {
+        self.fleet.lab.login(service, USER, &[answer]).result() == "PAM_SUCCESS"
+    }
+
+    /// The store as the module opens it on `bench-pg`, for the in-process
+    /// rows: the login role, its password file.
+    pub fn store(&self) -> Store {
+        let uri: Location = self.fleet.login_uri().parse().unwrap();
+        let settings = PgSettings {
+            password_file: Some(self.fleet.password_file.clone()),
+            host_name: Some("bench-pg".into()),
+            ..PgSettings::default()
+        };
+        Store::open(&uri, &settings).unwrap()
+    }
+}
+
+/// The two steps of a fleet login, in-process on the login role: what they
+/// add to the Argon2id. Each opens a connection of its own, as a login does.
+pub struct FleetSteps {
+    store: Store,
+    user: UserName,
+    hashing: Hashing,
+}
+
+impl FleetSteps {
+    pub fn new(pam: &FleetPam) -> Self {
+        let store = pam.store();
+        let user: UserName = USER.parse().unwrap();
+        let hashing = Self::info(&store, &user);
+        Self { store, user, hashing }
+    }
+
+    fn info(store: &Store, user: &UserName) -> Hashing {
+        let origin = Origin::new("bench", None);
+        store
+            .login_info(user, &Self::policy(), &origin, OffsetDateTime::now_utc())
+            .unwrap()
+            .expect("the bench user has a set")
+            .hashing
+    }
+
+    /// No lockout: the wrong codes of the judge row must not lock.
+    fn policy() -> Lockout {
+        Lockout {
+            deny: 0,
+            ..Lockout::default()
+        }
+    }
+
+    /// Connect, `login_info`, close.
+    pub fn login_info(&self) {
+        Self::info(&self.store, &self.user);
+    }
+
+    /// Connect, BEGIN, `judge` (a wrong digest, counted), COMMIT, close.
+    pub fn judge(&self) {
+        let origin = Origin::new("bench", None);
+        let digest = [0u8; 32];
+        let attempt = Attempt {
+            user: &self.user,
+            hashing: &self.hashing,
+            digest: Some(&digest),
+            policy: &Self::policy(),
+            origin: &origin,
+        };
+        let judged = self.store.judge(&attempt, &OffsetDateTime::now_utc).unwrap();
+        assert!(matches!(judged, Judgement::Judged(Outcome::Refused { .. })));
+    }
+}
+
+/// Logins per second with `CLIENTS` at once over 4 hosts, one code each of
+/// one user: on the file store (4 services of one lab) and on the fleet
+/// store (4 hosts of one database).
+pub struct Throughput {
+    pub file: Stats,
+    pub fleet: Stats,
+}
+
+pub const CLIENTS: usize = 32;
+const HOSTS: [&str; 4] = ["tp1", "tp2", "tp3", "tp4"];
+
+pub fn throughput(runs: usize) -> Result<Throughput, String> {
+    need_root()?;
+    release_ready()?;
+    if crate::common::postgres::server_bin().is_none() {
+        return Err("PostgreSQL's server is not installed (make deps-test)".into());
+    }
+    let lab = Lab::new();
+    let fleet = Fleet::new();
+    for host in HOSTS {
+        lab.simple_service(host, "nodelay");
+        fleet.host(host, "nodelay", "");
+    }
+    let race = |lab: &Lab, codes: &[String]| -> f64 {
+        let start = Instant::now();
+        let children: Vec<_> = codes
+            .iter()
+            .enumerate()
+            .map(|(i, code)| lab.spawn(&mut lab.login_cmd(HOSTS[i % HOSTS.len()], USER, &[code])))
+            .collect();
+        let (logins, _) = lab.finish_all(children, 600);
+        let elapsed = start.elapsed().as_secs_f64();
+        let ok = logins.iter().filter(|l| l.result() == "PAM_SUCCESS").count();
+        assert_eq!(ok, codes.len(), "every login succeeds");
+        codes.len() as f64 / elapsed
+    };
+    let count = CLIENTS.to_string();
+    let (mut file, mut db) = (Vec::new(), Vec::new());
+    // A warm-up round, then `runs` rounds, the order alternating.
+    for round in 0..=runs {
+        let file_codes = lab.generate(USER, &["--count", &count]);
+        let fleet_codes = fleet.generate(USER, &["--count", &count]);
+        let (f, d) = if round % 2 == 0 {
+            let f = race(&lab, &file_codes);
+            (f, race(&fleet.lab, &fleet_codes))
+        } else {
+            let d = race(&fleet.lab, &fleet_codes);
+            (race(&lab, &file_codes), d)
+        };
+        if round > 0 {
+            file.push(f);
+            db.push(d);
+        }
+    }
+    Ok(Throughput {
+        file: Stats::of(&file),
+        fleet: Stats::of(&db),
+    })
 }

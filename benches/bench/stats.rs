@@ -56,6 +56,7 @@ pub enum Unit {
     Seconds,
     KiB,
     Ratio,
+    PerSecond,
 }
 
 pub fn show(value: f64, unit: &Unit) -> String {
@@ -64,6 +65,7 @@ pub fn show(value: f64, unit: &Unit) -> String {
         Unit::Seconds => format!("{:.1} ms", value * 1e3),
         Unit::KiB => format!("{:.1} MiB", value / 1024.0),
         Unit::Ratio => format!("{value:.2}x"),
+        Unit::PerSecond => format!("{value:.1}/s"),
     }
 }
 
