@@ -107,6 +107,18 @@ pub struct Kdf {
     pub salt: Salt,
 }
 
+impl Kdf {
+    /// Argon2id v1.3 with these parameters and salt, the only KDF there is.
+    pub fn argon2id(params: KdfParams, salt: Salt) -> Self {
+        Self {
+            algorithm: ALGORITHM.to_owned(),
+            version: ARGON2_VERSION,
+            params,
+            salt,
+        }
+    }
+}
+
 /// One stored code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

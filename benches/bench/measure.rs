@@ -305,7 +305,7 @@ impl FleetPam {
 }
 
 /// The two steps of a fleet login, in-process on the login role: what they
-/// add to the Argon2id. Each opens a connection of its own, as a login does.
+/// add to the Argon2id.
 pub struct FleetSteps {
     store: Store,
     user: UserName,
@@ -317,7 +317,9 @@ impl FleetSteps {
         let store = pam.store();
         let user: UserName = USER.parse().unwrap();
         let hashing = Self::info(&store, &user);
-        Self { store, user, hashing }
+        let steps = Self { store, user, hashing };
+        steps.judge();
+        steps
     }
 
     fn info(store: &Store, user: &UserName) -> Hashing {
@@ -329,7 +331,7 @@ impl FleetSteps {
             .hashing
     }
 
-    /// No lockout: the wrong codes of the judge row must not lock.
+    /// No lockout: the wrong codes of the judge step must not lock.
     fn policy() -> Lockout {
         Lockout {
             deny: 0,
@@ -337,13 +339,8 @@ impl FleetSteps {
         }
     }
 
-    /// Connect, `login_info`, close.
-    pub fn login_info(&self) {
-        Self::info(&self.store, &self.user);
-    }
-
-    /// Connect, BEGIN, `judge` (a wrong digest, counted), COMMIT, close.
-    pub fn judge(&self) {
+    /// BEGIN, `judge` (a wrong digest, counted), COMMIT, close.
+    fn judge(&self) {
         let origin = Origin::new("bench", None);
         let digest = [0u8; 32];
         let attempt = Attempt {
@@ -355,6 +352,16 @@ impl FleetSteps {
         };
         let judged = self.store.judge(&attempt, &OffsetDateTime::now_utc).unwrap();
         assert!(matches!(judged, Judgement::Judged(Outcome::Refused { .. })));
+    }
+
+    /// A login without its Argon2id: connect and `login_info`, then the
+    /// judgement on the same connection. Returns the two durations, seconds.
+    pub fn run(&self) -> (f64, f64) {
+        let start = Instant::now();
+        Self::info(&self.store, &self.user);
+        let fetched = start.elapsed().as_secs_f64();
+        self.judge();
+        (fetched, start.elapsed().as_secs_f64() - fetched)
     }
 }
 

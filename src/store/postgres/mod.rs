@@ -7,8 +7,10 @@
 //! `judge` after one Argon2id evaluation on this host, in a transaction of
 //! its own that takes a row lock on the user's set. Success is reported only
 //! after `COMMIT` returned; a `COMMIT` whose answer was lost is refused and
-//! reported as [`PgError::Ambiguous`]. Each step has a short connection of
-//! its own: none is held while the user types.
+//! reported as [`PgError::Ambiguous`]. A login has one connection, opened
+//! for `login_info` and kept over the prompt for `judge`; if it broke
+//! meanwhile (a restart, a failover), the judgement runs once more on a new
+//! one (see [`PgStore::login_step`]).
 //!
 //! The CLI uses the database owner, reading and writing whole sets under a
 //! row lock (`SELECT … FOR UPDATE`, behind a per-user advisory lock so that
@@ -91,6 +93,9 @@ pub enum PgError {
     /// `COMMIT` was sent and its answer lost: the attempt may or may not have
     /// been recorded. It is refused.
     Ambiguous(String),
+    /// The connection failed its first statement: it broke before anything
+    /// was sent on it that could be committed.
+    Broken(String),
     /// A stored set is not a valid set.
     Data {
         /// Whose.
@@ -111,6 +116,7 @@ impl fmt::Display for PgError {
             }
             Self::Query { what, reason } => write!(f, "cannot {what}: {reason}"),
             Self::Schema(reason) => write!(f, "schema: {reason}"),
+            Self::Broken(reason) => write!(f, "the connection broke: {reason}"),
             Self::Ambiguous(reason) => write!(
                 f,
                 "AMBIGUOUS: the commit was sent but its answer was lost ({reason}); the attempt \
@@ -146,22 +152,18 @@ fn describe(e: &tokio_postgres::Error) -> String {
         }
         return text.replace('\n', " ");
     }
+    // The client's message and its causes ("error connecting to server:
+    // Connection refused"), each said once.
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text = format!("{text}: {cause}");
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
         }
-        source = cause_of(source);
+        source = cause.source();
     }
     text.replace('\n', " ")
-}
-
-fn cause_of<'a>(
-    e: Option<&'a (dyn std::error::Error + 'static)>,
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    e.and_then(std::error::Error::source)
 }
 
 /// An open PostgreSQL store.
@@ -171,6 +173,8 @@ pub struct PgStore {
     host_name: String,
     password: Option<Zeroizing<Vec<u8>>>,
     tls: Option<ClientConfig>,
+    /// A login's connection, from `login_info` to `judge`.
+    login: RefCell<Option<Session>>,
     /// The CLI's connection, kept between commands on several users.
     admin: RefCell<Option<Session>>,
     // Last: dropped after every connection and task above.
@@ -218,6 +222,13 @@ impl PgStore {
                 .map(|h| h.to_string_lossy().into_owned())
                 .map_err(|e| PgError::Config(format!("cannot read the hostname for host_name: {e}")))?,
         };
+        // Blocking on a runtime inside another one panics; such a host (an
+        // application that authenticates from async code) is refused instead.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(PgError::Config(
+                "the calling thread runs a tokio runtime; the fleet store cannot block in it".into(),
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -229,6 +240,7 @@ impl PgStore {
             host_name: codeset::clip_field(&host_name),
             password,
             tls,
+            login: RefCell::new(None),
             admin: RefCell::new(None),
             runtime,
         })
@@ -248,27 +260,48 @@ impl PgStore {
         self.timeout.as_secs()
     }
 
-    /// Runs `step` on a fresh connection, all of it (connecting included)
-    /// within `connect_timeout`, and closes the connection.
+    /// Runs `step` within `connect_timeout` (connecting included) on the
+    /// login's connection: the one `login_info` opened and kept (`keep`), if
+    /// there is one, else a new one. Should a kept connection turn out
+    /// [`PgError::Broken`] (it broke while the user typed: a restart, a
+    /// failover), `step` runs once more on a new one: nothing was committed
+    /// on the old one. Any other failure is final. The connection is closed
+    /// unless `keep`.
     fn login_step<T>(
         &self,
-        step: impl AsyncFnOnce(&Client, Instant) -> Result<T, PgError>,
+        keep: bool,
+        step: impl AsyncFn(&Client, Instant) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
         let secs = self.timeout_secs();
+        let kept = self.login.borrow_mut().take();
         self.runtime.block_on(async {
             let deadline = Instant::now() + self.timeout;
-            let session = tokio::time::timeout_at(deadline, self.connect())
-                .await
-                .map_err(|_| PgError::Timeout {
-                    what: "connect",
-                    secs,
-                })??;
-            let result = step(&session.client, deadline).await;
-            // Close now: no connection is held while the user types.
-            let Session { client, task } = session;
-            drop(client);
-            if tokio::time::timeout_at(deadline, &mut { task }).await.is_err() {
-                // The runtime drops the task (and its socket) with the store.
+            let connect = async || {
+                tokio::time::timeout_at(deadline, self.connect())
+                    .await
+                    .map_err(|_| PgError::Timeout {
+                        what: "connect",
+                        secs,
+                    })?
+            };
+            let (mut session, mut reused) = match kept {
+                Some(session) => (session, true),
+                None => (connect().await?, false),
+            };
+            let result = loop {
+                match step(&session.client, deadline).await {
+                    Err(PgError::Broken(_)) if reused => {
+                        close(session, deadline).await;
+                        session = connect().await?;
+                        reused = false;
+                    }
+                    result => break result,
+                }
+            };
+            if keep && result.is_ok() {
+                *self.login.borrow_mut() = Some(session);
+            } else {
+                close(session, deadline).await;
             }
             result
         })
@@ -335,7 +368,7 @@ impl PgStore {
     ) -> Result<Option<LoginInfo>, PgError> {
         let (deny, fail_interval, unlock_time) = policy_args(policy);
         let secs = self.timeout_secs();
-        self.login_step(async |client, deadline| {
+        self.login_step(true, async |client, deadline| {
             let rows = bounded(
                 deadline,
                 secs,
@@ -376,8 +409,12 @@ impl PgStore {
         let digest: Option<&[u8]> = attempt.digest.map(|d| &d[..]);
         let origin = attempt.origin;
         let host = self.host_name.as_str();
-        self.login_step(async |client, deadline| {
-            bounded(deadline, secs, "begin", client.batch_execute("BEGIN")).await?;
+        self.login_step(false, async |client, deadline| {
+            // The first statement on the connection kept over the prompt.
+            match bounded(deadline, secs, "begin", client.batch_execute("BEGIN")).await {
+                Err(PgError::Query { reason, .. }) => return Err(PgError::Broken(reason)),
+                other => other?,
+            }
             let params: [(&(dyn ToSql + Sync), Type); 9] = [
                 (&user, Type::TEXT),
                 (&salt, Type::BYTEA),
@@ -637,6 +674,15 @@ impl PgStore {
     }
 }
 
+/// Closes a connection: dropping the client ends the connection's task,
+/// which closes the socket; should that not happen by the deadline, the
+/// task and its socket go with the runtime, when the store is dropped.
+async fn close(session: Session, deadline: Instant) {
+    let Session { client, task } = session;
+    drop(client);
+    let _ = tokio::time::timeout_at(deadline, task).await;
+}
+
 /// Awaits a statement until the step's deadline.
 async fn bounded<T>(
     deadline: Instant,
@@ -668,8 +714,12 @@ async fn bounded_pg<T>(
 async fn commit(client: &Client, deadline: Instant, secs: u64) -> Result<(), PgError> {
     match tokio::time::timeout_at(deadline, client.batch_execute("COMMIT")).await {
         Ok(Ok(())) => Ok(()),
-        // An ERROR from the server: the transaction was rolled back.
-        Ok(Err(e)) if e.as_db_error().is_some_and(|db| db.severity() == "ERROR") => {
+        // An ERROR from the server: the transaction was rolled back. (A
+        // FATAL, the session ending, may come before or after the commit.)
+        Ok(Err(e))
+            if e.as_db_error()
+                .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error)) =>
+        {
             Err(query_error("commit", &e))
         }
         Ok(Err(e)) => Err(PgError::Ambiguous(describe(&e))),
@@ -716,12 +766,7 @@ fn hashing_of(user: &UserName, row: &Row, at: usize) -> Result<Hashing, PgError>
     let hashing = Hashing {
         alphabet,
         length: usize::try_from(length).map_err(|_| invalid(format!("code length {length}")))?,
-        kdf: Kdf {
-            algorithm: "argon2id".to_owned(),
-            version: 0x13,
-            params,
-            salt,
-        },
+        kdf: Kdf::argon2id(params, salt),
     };
     hashing.format().map_err(|e| invalid(e.to_string()))?;
     Ok(hashing)
