@@ -52,8 +52,8 @@ fn a_code_used_through_sshd_on_one_host_is_refused_by_sshd_on_another() {
     assert_eq!(
         uses,
         [
-            format!("web1 {} 127.0.0.1", web1.service.name),
-            format!("web2 {} 127.0.0.1", web2.service.name)
+            format!("web1 {} 127.0.0.1", web1.service),
+            format!("web2 {} 127.0.0.1", web2.service)
         ]
     );
     let status = fleet.status(&user.name);
