@@ -811,3 +811,69 @@ fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_dow
         "PAM_SUCCESS"
     );
 }
+
+/// A TCP proxy to the cluster that passes everything on until a client sends
+/// `COMMIT`, which it forwards to the server before closing both ends: the
+/// commit is made, its answer never arrives.
+fn proxy_losing_commit_answers(target: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
+            let committed = Arc::new(AtomicBool::new(false));
+            let (mut c_in, mut c_out) = (client.try_clone().unwrap(), client);
+            let (mut s_in, mut s_out) = (server.try_clone().unwrap(), server);
+            let flag = Arc::clone(&committed);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n @ 1..) = c_in.read(&mut buf) {
+                    if buf[..n].windows(7).any(|w| w == b"COMMIT\0") {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n @ 1..) = s_in.read(&mut buf) {
+                    if committed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_out.shutdown(Shutdown::Both);
+                let _ = s_in.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
+    let Some(fleet) = fleet("a_lost_commit_answer_is_refused_and_logged_as_ambiguous") else {
+        return;
+    };
+    let port = proxy_losing_commit_answers(fleet.cluster.port);
+    let uri = format!("postgresql://{}@127.0.0.1:{port}/{}", fleet.login, fleet.db);
+    fleet.host_with_store("web1", &uri, "nodelay", "");
+    fleet.host("web2", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    let login = fleet.lab.login("web1", USER, &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{login:?}");
+    assert!(login.logged("AMBIGUOUS: the commit was sent but its answer was lost"), "{:?}", login.log);
+    // Here the commit did reach the database: the code is spent.
+    assert_eq!(is_used(&fleet, USER), 1);
+    assert_eq!(fleet.lab.login("web2", USER, &[&codes[0]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(fleet.lab.login("web2", USER, &[&codes[1]]).result(), "PAM_SUCCESS");
+}
