@@ -666,6 +666,9 @@ fn every_command_works_on_the_fleet_store() {
         return;
     };
     fleet.host("web1", "nodelay nullok", "");
+    for user in ["anna", "bruno", "carla"] {
+        fleet.lab.add_user(user);
+    }
     // Bulk provisioning from a file, as on a directory.
     let list = fleet.lab.path().join("staff.txt");
     std::fs::write(&list, "anna\n# a comment\nbruno\n\nanna\n").unwrap();
@@ -871,9 +874,19 @@ fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
     let codes = fleet.generate(USER, &[]);
     let login = fleet.lab.login("web1", USER, &[&codes[0]]);
     assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{login:?}");
-    assert!(login.logged("AMBIGUOUS: the commit was sent but its answer was lost"), "{:?}", login.log);
+    assert!(
+        login.logged("AMBIGUOUS: the commit was sent but its answer was lost"),
+        "{:?}",
+        login.log
+    );
     // Here the commit did reach the database: the code is spent.
     assert_eq!(is_used(&fleet, USER), 1);
-    assert_eq!(fleet.lab.login("web2", USER, &[&codes[0]]).result(), "PAM_AUTH_ERR");
-    assert_eq!(fleet.lab.login("web2", USER, &[&codes[1]]).result(), "PAM_SUCCESS");
+    assert_eq!(
+        fleet.lab.login("web2", USER, &[&codes[0]]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.lab.login("web2", USER, &[&codes[1]]).result(),
+        "PAM_SUCCESS"
+    );
 }
