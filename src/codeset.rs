@@ -25,10 +25,21 @@
 //! [[codes]]
 //! hash = "base64"
 //! used = { at = "2026-11-24T12:05:00Z", service = "sshd", rhost = "192.0.2.7" }
+//!
+//! [[codes]]          # a temporary code (`backup-codes add --expires`)
+//! hash = "base64"
+//! expires = "2026-11-25T12:00:00Z"
 //! ```
 //!
 //! Unknown fields are an error. Used codes keep their entry, so a re-use is
-//! recognised and `status` can say when and where each code went.
+//! recognised and `status` can say when and where each code went. `expires`
+//! is optional, so files written before it existed read as they did; a build
+//! that predates it refuses a file holding one (an unknown field) rather than
+//! accept a code past its expiry.
+//!
+//! A code stops working at its own `expires`, or, without one, `max_age`
+//! after the set was created when the administrator sets a maximum age
+//! ([`Lifetime`]).
 //!
 //! A revoked set (`backup-codes revoke`) carries `revoked = TIME` after
 //! `created`: the user stays enrolled, every code is refused, and a code of
@@ -37,7 +48,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
@@ -129,6 +140,41 @@ pub struct CodeEntry {
     /// When and where the code was used, once it has been.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub used: Option<CodeUse>,
+    /// When a temporary code stops working (`backup-codes add --expires`).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires: Option<OffsetDateTime>,
+}
+
+/// How long the codes of a set live: a code's own `expires` if it has one,
+/// else `max_age` after the set was created (none: for ever).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    /// The configured maximum age of a set (`max_age`, in days; 0 is off).
+    pub max_age: Option<Duration>,
+}
+
+impl Lifetime {
+    /// The lifetime for `max_age` days, 0 meaning no limit.
+    pub fn from_days(days: u32) -> Self {
+        Self {
+            max_age: (days > 0).then(|| Duration::days(i64::from(days))),
+        }
+    }
+}
+
+/// What the age of a set means at one instant, for warnings and `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Age {
+    /// No maximum age, or well within it.
+    Fresh,
+    /// In the last tenth of its life: the regular codes stop at this instant.
+    Ageing(OffsetDateTime),
+    /// Past its maximum age since this instant: the regular codes no longer work.
+    Expired(OffsetDateTime),
 }
 
 /// A recorded use of a code.
@@ -152,7 +198,8 @@ pub struct CodeUse {
 /// What a digest matched in a set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Match {
-    /// An unused code, at this index.
+    /// An unused code, at this index (which may have expired: see
+    /// [`CodeSet::expiry`]).
     Unused(usize),
     /// A code that was used already, at this index.
     Used(usize),
@@ -277,6 +324,7 @@ impl CodeSet {
                 Ok(CodeEntry {
                     hash: *params.hash_in(workspace, &salt, code.as_bytes())?,
                     used: None,
+                    expires: None,
                 })
             })
             .collect::<Result<_, KdfError>>()
@@ -320,10 +368,27 @@ impl CodeSet {
                 CodeEntry {
                     hash: [0; kdf::HASH_LEN],
                     used: None,
+                    expires: None,
                 };
                 count
             ],
         }
+    }
+
+    /// A set of `count` temporary codes only, all stopping at `expires`: what
+    /// `backup-codes add` makes for a user who has no set.
+    pub fn generate_temporary(
+        format: CodeFormat,
+        count: usize,
+        params: KdfParams,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
+        let (mut set, plain) = Self::generate(format, count, params, now)?;
+        for entry in &mut set.codes {
+            entry.expires = Some(expires);
+        }
+        Ok((set, plain))
     }
 
     /// Parses and validates a store file.
@@ -392,12 +457,99 @@ impl CodeSet {
         CodeFormat::new(self.alphabet, self.length)
     }
 
-    /// Codes not yet used; none once the set is revoked.
+    /// Codes not yet used (expired ones included: see [`usable`](Self::usable));
+    /// none once the set is revoked.
     pub fn remaining(&self) -> usize {
         if self.revoked.is_some() {
             return 0;
         }
         self.codes.iter().filter(|c| c.used.is_none()).count()
+    }
+
+    /// When `entry` stops working under `lifetime`, if ever.
+    pub fn expiry(&self, entry: &CodeEntry, lifetime: Lifetime) -> Option<OffsetDateTime> {
+        entry
+            .expires
+            .or_else(|| lifetime.max_age.map(|age| self.created.saturating_add(age)))
+    }
+
+    /// Whether `entry` no longer works at `now` because it expired.
+    pub fn is_expired(&self, entry: &CodeEntry, lifetime: Lifetime, now: OffsetDateTime) -> bool {
+        self.expiry(entry, lifetime).is_some_and(|at| now >= at)
+    }
+
+    /// Codes that would still let their user in at `now`: unused, unexpired,
+    /// and none once the set is revoked.
+    pub fn usable(&self, lifetime: Lifetime, now: OffsetDateTime) -> usize {
+        if self.revoked.is_some() {
+            return 0;
+        }
+        self.codes
+            .iter()
+            .filter(|c| c.used.is_none() && !self.is_expired(c, lifetime, now))
+            .count()
+    }
+
+    /// The age of the set at `now` against `lifetime`'s maximum age. A set
+    /// warns for the last tenth of its life, then its regular codes (those
+    /// without an `expires` of their own) stop working.
+    pub fn age(&self, lifetime: Lifetime, now: OffsetDateTime) -> Age {
+        let Some(max_age) = lifetime.max_age else {
+            return Age::Fresh;
+        };
+        let end = self.created.saturating_add(max_age);
+        if now >= end {
+            Age::Expired(end)
+        } else if now >= end.saturating_sub(max_age / 10) {
+            Age::Ageing(end)
+        } else {
+            Age::Fresh
+        }
+    }
+
+    /// Adds `count` temporary codes that stop working at `expires`, hashed
+    /// like the others (same parameters, same salt, so a login still costs
+    /// one Argon2id evaluation). Existing entries are left as they are.
+    /// Returns the plain codes to show, once.
+    pub fn add_temporary(
+        &mut self,
+        count: usize,
+        expires: OffsetDateTime,
+    ) -> Result<Vec<PlainCode>, GenerateError> {
+        let total = self.codes.len().saturating_add(count);
+        if count == 0 || !CodeFormat::COUNTS.contains(&total) {
+            return Err(GenerateError::Full {
+                have: self.codes.len(),
+                adding: count,
+            });
+        }
+        let format = self.format().map_err(GenerateError::Format)?;
+        let mut workspace = Workspace::default();
+        let mut plain = Vec::with_capacity(count);
+        while plain.len() < count {
+            let drawn = format
+                .generate(count - plain.len())
+                .map_err(|e| GenerateError::Kdf(KdfError::Random(e)))?;
+            for code in drawn {
+                let hash = *self
+                    .kdf
+                    .params
+                    .hash_in(&mut workspace, &self.kdf.salt, code.as_bytes())
+                    .map_err(GenerateError::Kdf)?;
+                // Two entries with one hash would make a match ambiguous
+                // (short digit codes make it conceivable): drawn again.
+                if self.codes.iter().any(|c| c.hash == hash) {
+                    continue;
+                }
+                self.codes.push(CodeEntry {
+                    hash,
+                    used: None,
+                    expires: Some(expires),
+                });
+                plain.push(code);
+            }
+        }
+        Ok(plain)
     }
 
     /// Hashes an attempt: exactly one Argon2id evaluation (see
@@ -480,6 +632,13 @@ pub enum GenerateError {
     Format(FormatError),
     /// KDF parameters out of range, or the KDF or CSPRNG failed.
     Kdf(KdfError),
+    /// Adding codes would take the set past [`CodeFormat::COUNTS`].
+    Full {
+        /// Entries the set holds (used and expired ones included).
+        have: usize,
+        /// Codes asked for.
+        adding: usize,
+    },
 }
 
 impl fmt::Display for GenerateError {
@@ -487,6 +646,12 @@ impl fmt::Display for GenerateError {
         match self {
             Self::Format(e) => e.fmt(f),
             Self::Kdf(e) => e.fmt(f),
+            Self::Full { have, adding } => write!(
+                f,
+                "cannot add {adding} codes to a set of {have}: a set holds 1 to {} codes \
+                 (a new set, with generate --replace or renew, starts empty again)",
+                CodeFormat::COUNTS.end()
+            ),
         }
     }
 }
@@ -496,6 +661,7 @@ impl std::error::Error for GenerateError {
         match self {
             Self::Format(e) => Some(e),
             Self::Kdf(e) => Some(e),
+            Self::Full { .. } => None,
         }
     }
 }
@@ -638,6 +804,90 @@ mod tests {
         lines[i] = format!("hash = \"{short}\"");
         let err = CodeSet::parse(&lines.join("\n")).unwrap_err().to_string();
         assert!(err.contains("31 bytes where 32 belong"), "{err}");
+    }
+
+    #[test]
+    fn codes_expire_at_their_own_time_or_at_the_sets_maximum_age() {
+        let (mut set, plain) = sample();
+        let day = Duration::days(1);
+        let never = Lifetime::default();
+        let month = Lifetime::from_days(30);
+        assert_eq!(Lifetime::from_days(0), never);
+        let regular = set.codes[0].clone();
+        assert_eq!(set.expiry(&regular, never), None);
+        assert_eq!(set.expiry(&regular, month), Some(NOW + 30 * day));
+
+        let expires = NOW + Duration::hours(2);
+        let added = set.add_temporary(2, expires).unwrap();
+        assert_eq!((added.len(), set.codes.len()), (2, 12));
+        // The old codes are untouched and still match where they were.
+        for (i, code) in plain.iter().enumerate() {
+            let digest = set.digest(code.as_bytes()).unwrap().unwrap();
+            assert_eq!(set.find(&digest), Match::Unused(i));
+        }
+        let digest = set.digest(added[1].as_bytes()).unwrap().unwrap();
+        assert_eq!(set.find(&digest), Match::Unused(11));
+        let temporary = &set.codes[11];
+        // A code's own expiry wins over the set's maximum age.
+        assert_eq!(set.expiry(temporary, month), Some(expires));
+        assert!(!set.is_expired(temporary, never, expires - Duration::SECOND));
+        assert!(set.is_expired(temporary, never, expires));
+
+        assert_eq!(set.usable(never, NOW), 12);
+        assert_eq!(set.usable(never, expires), 10);
+        assert_eq!(set.usable(month, NOW + 30 * day), 0);
+        set.codes[0].used = Some(CodeUse {
+            at: NOW,
+            service: "sshd".into(),
+            rhost: None,
+            host: None,
+        });
+        assert_eq!((set.usable(never, NOW), set.remaining()), (11, 11));
+        assert_eq!(CodeSet::parse(&set.to_toml().unwrap()).unwrap(), set);
+    }
+
+    #[test]
+    fn a_set_warns_for_the_last_tenth_of_its_life() {
+        let (set, _) = sample();
+        let life = Lifetime::from_days(100);
+        let end = NOW + Duration::days(100);
+        assert_eq!(set.age(Lifetime::default(), end), Age::Fresh);
+        assert_eq!(set.age(life, NOW + Duration::days(89)), Age::Fresh);
+        assert_eq!(set.age(life, NOW + Duration::days(90)), Age::Ageing(end));
+        assert_eq!(set.age(life, end - Duration::SECOND), Age::Ageing(end));
+        assert_eq!(set.age(life, end), Age::Expired(end));
+    }
+
+    #[test]
+    fn a_set_holds_at_most_100_codes() {
+        let (mut set, _) = sample();
+        let later = NOW + Duration::days(1);
+        let e = set.add_temporary(91, later).unwrap_err();
+        assert_eq!(e, GenerateError::Full { have: 10, adding: 91 });
+        assert!(e.to_string().contains("1 to 100 codes"), "{e}");
+        assert!(set.add_temporary(0, later).is_err());
+        assert_eq!(set.codes.len(), 10, "a refused add changes nothing");
+        assert_eq!(set.add_temporary(90, later).unwrap().len(), 90);
+    }
+
+    #[test]
+    fn a_set_of_temporary_codes_only() {
+        let expires = NOW + Duration::hours(1);
+        let (set, plain) =
+            CodeSet::generate_temporary(CodeFormat::DEFAULT, 1, KdfParams::default(), NOW, expires).unwrap();
+        assert_eq!(plain.len(), 1);
+        assert_eq!(set.codes[0].expires, Some(expires));
+        assert_eq!(set.usable(Lifetime::default(), expires), 0);
+    }
+
+    #[test]
+    fn files_without_expiry_still_read() {
+        // A version 1 file from before `expires` existed.
+        let (set, _) = sample();
+        let text = set.to_toml().unwrap();
+        assert!(!text.contains("expires"), "{text}");
+        let parsed = CodeSet::parse(&text).unwrap();
+        assert!(parsed.codes.iter().all(|c| c.expires.is_none()));
     }
 
     use base64ct::Encoding;

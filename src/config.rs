@@ -11,6 +11,7 @@
 //! unlock_time = 900
 //! nodelay = false
 //! warn_below = 3
+//! max_age = 0       # days a set works; 0: no limit
 //! debug = false
 //!
 //! [codes]            # what `backup-codes generate` makes
@@ -43,8 +44,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::code::{Alphabet, CodeFormat, FormatError};
+use crate::codeset::Lifetime;
 use crate::kdf::{KdfError, KdfParams};
 use crate::lockout::{Lockout, MAX_DENY};
+use crate::login::Policy;
 use crate::store::DEFAULT_DIR;
 use crate::store::location::{Location, LocationError};
 
@@ -53,6 +56,8 @@ pub const DEFAULT_PATH: &str = "/etc/security/pam_backup_codes.conf";
 const MAX_SIZE: u64 = 64 * 1024;
 /// The default prompt.
 pub const DEFAULT_PROMPT: &str = "Backup code: ";
+/// The longest `max_age`, in days (a hundred years).
+pub const MAX_AGE_DAYS: u32 = 36_500;
 
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +170,9 @@ pub struct LoginSettings {
     pub nodelay: bool,
     /// Warn after a success when fewer codes than this remain.
     pub warn_below: u32,
+    /// Days a set works, counted from its creation; 0 means no limit. The
+    /// last tenth of that life warns after each success.
+    pub max_age: u32,
     /// Log more.
     pub debug: bool,
 }
@@ -180,6 +188,7 @@ impl Default for LoginSettings {
             unlock_time: lockout.unlock_time,
             nodelay: false,
             warn_below: 3,
+            max_age: 0,
             debug: false,
         }
     }
@@ -192,6 +201,19 @@ impl LoginSettings {
             deny: self.deny,
             fail_interval: self.fail_interval,
             unlock_time: self.unlock_time,
+        }
+    }
+
+    /// How long codes live under these settings.
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime::from_days(self.max_age)
+    }
+
+    /// The rules a login is judged by.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            lockout: self.lockout(),
+            lifetime: self.lifetime(),
         }
     }
 }
@@ -404,13 +426,15 @@ pub enum Setting {
     Nodelay,
     /// `warn_below`: warn when fewer codes than this remain.
     WarnBelow,
+    /// `max_age`: days a set works; 0 for no limit.
+    MaxAge,
     /// `debug`: log more.
     Debug,
 }
 
 impl Setting {
     /// Every setting, in the order the documentation lists them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Store,
         Self::Nullok,
         Self::Prompt,
@@ -419,6 +443,7 @@ impl Setting {
         Self::UnlockTime,
         Self::Nodelay,
         Self::WarnBelow,
+        Self::MaxAge,
         Self::Debug,
     ];
 
@@ -433,6 +458,7 @@ impl Setting {
             Self::UnlockTime => "unlock_time",
             Self::Nodelay => "nodelay",
             Self::WarnBelow => "warn_below",
+            Self::MaxAge => "max_age",
             Self::Debug => "debug",
         }
     }
@@ -500,6 +526,8 @@ pub enum ValueError {
     TooManyDeny,
     /// `store`: neither an absolute path nor a usable PostgreSQL URI.
     Store(LocationError),
+    /// A `max_age` over [`MAX_AGE_DAYS`].
+    MaxAge,
 }
 
 impl fmt::Display for ValueError {
@@ -518,6 +546,7 @@ impl fmt::Display for ValueError {
             Self::ZeroInterval => "must be at least 1 second (deny = 0 disables the lockout)",
             Self::TooManyDeny => "must be at most 1000",
             Self::Store(_) => "",
+            Self::MaxAge => "must be at most 36500 days (0 means no limit)",
         })
     }
 }
@@ -551,6 +580,13 @@ fn text(value: Value<'_>) -> Result<&str, ValueError> {
 fn check_prompt(prompt: &str) -> Result<(), ValueError> {
     if prompt.is_empty() || prompt.len() > 256 || prompt.chars().any(char::is_control) {
         return Err(ValueError::Prompt);
+    }
+    Ok(())
+}
+
+fn check_max_age(days: u32) -> Result<(), ValueError> {
+    if days > MAX_AGE_DAYS {
+        return Err(ValueError::MaxAge);
     }
     Ok(())
 }
@@ -656,6 +692,11 @@ impl Config {
             Setting::UnlockTime => login.unlock_time = number(value)?,
             Setting::Nodelay => login.nodelay = flag(value)?,
             Setting::WarnBelow => login.warn_below = number(value)?,
+            Setting::MaxAge => {
+                let days = number(value)?;
+                check_max_age(days)?;
+                login.max_age = days;
+            }
             Setting::Debug => login.debug = flag(value)?,
         }
         Ok(())
@@ -675,6 +716,7 @@ impl Config {
                 Setting::FailInterval,
                 check_fail_interval(self.login.fail_interval),
             ),
+            (Setting::MaxAge, check_max_age(self.login.max_age)),
         ];
         for (setting, check) in checks {
             check.map_err(|problem| InvalidConfig::Setting { setting, problem })?;
@@ -767,6 +809,7 @@ mod tests {
             ("[postgresql]\npassword_file = \"pw\"", "absolute"),
             ("[postgresql]\nhost_name = \"\"", "host_name"),
             ("[postgresql]\nport = 5432", "unknown field"),
+            ("[login]\nmax_age = 40000", "max_age"),
         ] {
             let err = Config::parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{want:?} not in {err:?}");

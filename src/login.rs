@@ -6,7 +6,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::codeset::{CodeSet, CodeUse, Hashing, Match, clip_field};
+use crate::codeset::{Age, CodeSet, CodeUse, Hashing, Lifetime, Match, clip_field};
 use crate::kdf::{KdfError, KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Scope};
 use crate::store::{Attempt, Judgement, Store, StoreError};
@@ -83,14 +83,29 @@ pub fn is_deceptive(c: char) -> bool {
         )
 }
 
+/// The rules a login is judged by, from options and config.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The rate limit.
+    pub lockout: Lockout,
+    /// How long codes live.
+    pub lifetime: Lifetime,
+}
+
 /// What became of an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The code was unused and is now durably marked used.
     Accepted {
-        /// Unused codes left.
+        /// Codes left that still work (unused and unexpired).
         remaining: usize,
+        /// The set is in the last tenth of its maximum age: its regular
+        /// codes stop at this instant.
+        ageing: Option<OffsetDateTime>,
     },
+    /// The code matched, but it expired at this instant. Refused like a
+    /// wrong code, but not counted as a guess: whoever typed it held it.
+    Expired(OffsetDateTime),
     /// No unused code matched; the failure was counted.
     Refused {
         /// Why.
@@ -174,7 +189,7 @@ pub fn attempt(
     user: &UserName,
     hashing: &Hashing,
     input: &[u8],
-    policy: &Lockout,
+    policy: &Policy,
     origin: &Origin,
     clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
@@ -205,14 +220,25 @@ pub fn attempt(
 /// state for the login's scope, then the digest against every hash; the
 /// code is marked used (and the tally reset) or the failure counted in
 /// `set`, which the store then writes back unless the outcome is
-/// [`Outcome::Locked`]. Every code of a revoked set is refused.
+/// [`Outcome::Locked`] or [`Outcome::Expired`] (nothing changed). Every code
+/// of a revoked set is refused; an expired one is refused uncounted.
 pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> Outcome {
     let (policy, origin) = (attempt.policy, attempt.origin);
+    let lockout = &policy.lockout;
     let scope = origin.scope();
-    if let Some(until) = policy.locked_until(&set.tally, now, scope) {
+    if let Some(until) = lockout.locked_until(&set.tally, now, scope) {
         return Outcome::Locked(until);
     }
     let found = attempt.digest.map_or(Match::None, |d| set.find(d));
+    if let (Match::Unused(i), None) = (found, set.revoked) {
+        let expired = set.codes.get(i).and_then(|entry| {
+            let at = set.expiry(entry, policy.lifetime)?;
+            (now >= at).then_some(at)
+        });
+        if let Some(at) = expired {
+            return Outcome::Expired(at);
+        }
+    }
     let refusal = match found {
         _ if set.revoked.is_some() => Refusal::Revoked {
             matched: found != Match::None,
@@ -234,7 +260,11 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             });
             set.tally.reset();
             return Outcome::Accepted {
-                remaining: set.remaining(),
+                remaining: set.usable(policy.lifetime, now),
+                ageing: match set.age(policy.lifetime, now) {
+                    Age::Ageing(end) => Some(end),
+                    Age::Fresh | Age::Expired(_) => None,
+                },
             };
         }
         Match::Used(i) => set
@@ -244,7 +274,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             .map_or(Refusal::Wrong, Refusal::Reused),
         Match::None => Refusal::Wrong,
     };
-    let locked = policy.record_failure(&mut set.tally, now, scope, origin.failure_at(now));
+    let locked = lockout.record_failure(&mut set.tally, now, scope, origin.failure_at(now));
     Outcome::Refused { refusal, locked }
 }
 
@@ -292,7 +322,7 @@ mod tests {
         store: &Store,
         user: &UserName,
         input: &[u8],
-        policy: &Lockout,
+        policy: &Policy,
         now: OffsetDateTime,
     ) -> Outcome {
         let hashing = store.read(user).unwrap().unwrap().hashing();
@@ -303,11 +333,14 @@ mod tests {
     fn a_code_works_once_and_its_use_is_recorded() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Lockout::default();
+        let policy = Policy::default();
         let code = plain[1].display();
         assert_eq!(
             try_code(&store, &alice, code.as_bytes(), &policy, now),
-            Outcome::Accepted { remaining: 2 }
+            Outcome::Accepted {
+                remaining: 2,
+                ageing: None
+            }
         );
         let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
         let Outcome::Refused {
@@ -331,10 +364,13 @@ mod tests {
     fn failures_lock_and_a_success_resets() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Lockout {
-            deny: 2,
-            fail_interval: 900,
-            unlock_time: 60,
+        let policy = Policy {
+            lockout: Lockout {
+                deny: 2,
+                fail_interval: 900,
+                unlock_time: 60,
+            },
+            ..Policy::default()
         };
         assert_eq!(
             try_code(&store, &alice, b"x", &policy, now),
@@ -358,7 +394,10 @@ mod tests {
         let later = now + Duration::seconds(61);
         assert_eq!(
             try_code(&store, &alice, plain[0].as_bytes(), &policy, later),
-            Outcome::Accepted { remaining: 2 }
+            Outcome::Accepted {
+                remaining: 2,
+                ageing: None
+            }
         );
         let tally = store.read(&alice).unwrap().unwrap().tally;
         assert_eq!((tally.failures(), tally.remote_in_a_row), (0, 0));
@@ -378,7 +417,7 @@ mod tests {
         .unwrap();
         store.put(&alice, new_set).unwrap();
         let now = OffsetDateTime::now_utc();
-        let policy = Lockout::default();
+        let policy = Policy::default();
         let old = attempt(
             &store,
             &alice,
@@ -406,7 +445,13 @@ mod tests {
             || now,
         )
         .unwrap();
-        assert_eq!(new, Outcome::Accepted { remaining: 2 });
+        assert_eq!(
+            new,
+            Outcome::Accepted {
+                remaining: 2,
+                ageing: None
+            }
+        );
     }
 
     #[test]
@@ -426,7 +471,7 @@ mod tests {
             &alice,
             &snapshot,
             b"wrong",
-            &Lockout::default(),
+            &Policy::default(),
             &origin(),
             clock,
         )
@@ -464,7 +509,7 @@ mod tests {
                 (crate::store::Edit::Write(set), ())
             })
             .unwrap();
-        let policy = Lockout::default();
+        let policy = Policy::default();
         assert_eq!(
             try_code(&store, &alice, plain[0].as_bytes(), &policy, now),
             Outcome::Refused {
@@ -488,9 +533,12 @@ mod tests {
     fn a_remote_lock_leaves_local_logins_open() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Lockout {
-            deny: 2,
-            ..Lockout::default()
+        let policy = Policy {
+            lockout: Lockout {
+                deny: 2,
+                ..Lockout::default()
+            },
+            ..Policy::default()
         };
         try_code(&store, &alice, b"x", &policy, now);
         try_code(&store, &alice, b"y", &policy, now);
@@ -510,11 +558,20 @@ mod tests {
             || now,
         )
         .unwrap();
-        assert_eq!(local, Outcome::Accepted { remaining: 2 });
+        assert_eq!(
+            local,
+            Outcome::Accepted {
+                remaining: 2,
+                ageing: None
+            }
+        );
         // The success reset both scopes: remote logins are open again.
         assert_eq!(
             try_code(&store, &alice, plain[1].as_bytes(), &policy, now),
-            Outcome::Accepted { remaining: 1 }
+            Outcome::Accepted {
+                remaining: 1,
+                ageing: None
+            }
         );
     }
 
@@ -528,7 +585,7 @@ mod tests {
             &alice,
             &snapshot,
             plain[0].as_bytes(),
-            &Lockout::default(),
+            &Policy::default(),
             &origin(),
             OffsetDateTime::now_utc,
         )
@@ -541,5 +598,92 @@ mod tests {
             }
         );
         assert!(store.read(&alice).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_expired_code_is_refused_and_not_counted() {
+        // The clock is passed in: no waiting for a real expiry.
+        let (_tmp, store, alice, _plain) = setup();
+        let t0 = OffsetDateTime::now_utc();
+        let expires = t0 + Duration::hours(1);
+        let mut set = store.read(&alice).unwrap().unwrap();
+        let temporary = set.add_temporary(1, expires).unwrap();
+        store.put(&alice, set).unwrap();
+        let policy = Policy::default();
+        let code = temporary[0].as_bytes();
+
+        let before = store.read(&alice).unwrap().unwrap();
+        let late = expires + Duration::SECOND;
+        assert_eq!(
+            try_code(&store, &alice, code, &policy, late),
+            Outcome::Expired(expires)
+        );
+        // Neither used nor counted: the file did not change.
+        assert_eq!(store.read(&alice).unwrap().unwrap(), before);
+
+        let just_in_time = expires - Duration::SECOND;
+        assert_eq!(
+            try_code(&store, &alice, code, &policy, just_in_time),
+            Outcome::Accepted {
+                remaining: 3,
+                ageing: None
+            }
+        );
+        // Used now: that is a re-use, counted, expired or not.
+        assert!(matches!(
+            try_code(&store, &alice, code, &policy, late),
+            Outcome::Refused {
+                refusal: Refusal::Reused(_),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_old_set_warns_then_stops_working() {
+        let (_tmp, store, alice, plain) = setup();
+        let created = store.read(&alice).unwrap().unwrap().created;
+        let policy = Policy {
+            lifetime: Lifetime::from_days(100),
+            ..Policy::default()
+        };
+        let end = created + Duration::days(100);
+        assert_eq!(
+            try_code(
+                &store,
+                &alice,
+                plain[0].as_bytes(),
+                &policy,
+                created + Duration::days(89)
+            ),
+            Outcome::Accepted {
+                remaining: 2,
+                ageing: None
+            }
+        );
+        assert_eq!(
+            try_code(
+                &store,
+                &alice,
+                plain[1].as_bytes(),
+                &policy,
+                created + Duration::days(95)
+            ),
+            Outcome::Accepted {
+                remaining: 1,
+                ageing: Some(end)
+            }
+        );
+        assert_eq!(
+            try_code(&store, &alice, plain[2].as_bytes(), &policy, end),
+            Outcome::Expired(end)
+        );
+        let set = store.read(&alice).unwrap().unwrap();
+        assert_eq!((set.remaining(), set.tally.failures()), (1, 0));
+        // Without the limit, the same code works.
+        assert!(matches!(
+            try_code(&store, &alice, plain[2].as_bytes(), &Policy::default(), end),
+            Outcome::Accepted { remaining: 0, .. }
+        ));
     }
 }

@@ -108,6 +108,8 @@ enum Failure {
         refusal: Refusal,
         locked: bool,
     },
+    /// A code that expired at this instant: refused, not counted.
+    Expired(OffsetDateTime),
     Locked(LockedUntil),
 }
 
@@ -125,7 +127,9 @@ impl Failure {
             Self::Kdf(KdfError::Memory { .. }) => R::PAM_BUF_ERR,
             Self::Store(_) | Self::Kdf(_) | Self::Nss(_) => R::PAM_AUTHINFO_UNAVAIL,
             Self::Conversation(_) => R::PAM_CONV_ERR,
-            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } => R::PAM_AUTH_ERR,
+            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::Expired(_) => {
+                R::PAM_AUTH_ERR
+            }
             Self::Locked(_) => R::PAM_MAXTRIES,
         }
     }
@@ -140,7 +144,12 @@ impl Failure {
                 ..
             }
             | Self::Refused { locked: true, .. } => Priority::Warning,
-            Self::Locked(_) | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::NoAuthtok => {
+            Self::Locked(_)
+            | Self::NoCodes
+            | Self::NoAccount
+            | Self::Refused { .. }
+            | Self::Expired(_)
+            | Self::NoAuthtok => {
                 Priority::Notice
             }
             Self::Options(_)
@@ -157,7 +166,12 @@ impl Failure {
     fn is_attempt(&self) -> bool {
         matches!(
             self,
-            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::Locked(_)
+            Self::NoAuthtok
+                | Self::NoCodes
+                | Self::NoAccount
+                | Self::Refused { .. }
+                | Self::Expired(_)
+                | Self::Locked(_)
         )
     }
 }
@@ -206,6 +220,12 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
+            Self::Expired(at) => write!(
+                f,
+                "authentication failure: expired backup code (expired {}; not counted as a guess)",
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| at.to_string())
+            ),
             Self::Locked(LockedUntil::Time(until)) => {
                 write!(f, "refused: codes locked after too many failures until {until}")
             }
@@ -273,17 +293,17 @@ impl<'h> Transaction<'h> {
             }
             Err(e) => return Err(Failure::Store(e)),
         };
-        let policy = options.login.lockout();
+        let policy = options.login.policy();
         let Some(user) = account else {
             // Asked like for an account (the same round trip on a fleet
             // store); whatever the store says about the typed name is unused.
             store
-                .login_info(&typed, &policy, &origin, OffsetDateTime::now_utc())
+                .login_info(&typed, &policy.lockout, &origin, OffsetDateTime::now_utc())
                 .map_err(Failure::Store)?;
             return self.no_set(Some(&store), &options, false);
         };
         let info = store
-            .login_info(&user, &policy, &origin, OffsetDateTime::now_utc())
+            .login_info(&user, &policy.lockout, &origin, OffsetDateTime::now_utc())
             .map_err(Failure::Store)?;
         let Some(info) = info else {
             return self.no_set(Some(&store), &options, true);
@@ -304,15 +324,19 @@ impl<'h> Transaction<'h> {
             &origin,
             OffsetDateTime::now_utc,
         )? {
-            Outcome::Accepted { remaining } => {
+            Outcome::Accepted { remaining, ageing } => {
                 self.log(
                     Priority::Notice,
                     &format!("authenticated with a backup code, {remaining} left"),
                 );
                 self.tell_remaining(remaining, options.login.warn_below);
+                if let Some(end) = ageing {
+                    self.tell_ageing(end);
+                }
                 Ok(Pass::Success)
             }
             Outcome::Refused { refusal, locked } => Err(Failure::Refused { refusal, locked }),
+            Outcome::Expired(at) => Err(Failure::Expired(at)),
             Outcome::Locked(until) => Err(Failure::Locked(until)),
         }
     }
@@ -451,6 +475,23 @@ impl<'h> Transaction<'h> {
             format!("{remaining} backup code{} left.", plural(remaining))
         };
         self.say(PAM_TEXT_INFO, &text);
+    }
+
+    /// The `max_age` warning: the set is in the last tenth of its life.
+    fn tell_ageing(&mut self, end: OffsetDateTime) {
+        // Rounded up: "in 2 days" is never later than the truth.
+        let seconds = (end - OffsetDateTime::now_utc()).whole_seconds().max(0);
+        let when = match (seconds + 86_399) / 86_400 {
+            0 | 1 => "within a day".to_owned(),
+            days => format!("in {days} days"),
+        };
+        self.say(
+            PAM_TEXT_INFO,
+            &format!(
+                "Warning: your backup codes stop working on {} UTC ({when}). Ask for a new set soon.",
+                end.date()
+            ),
+        );
     }
 
     /// Shows a message unless PAM_SILENT; a failed message is not a failure.

@@ -191,6 +191,7 @@ mod tests {
             "unlock_time=0",
             "nodelay",
             "warn_below=5",
+            "max_age=365",
             "debug",
         ])
         .unwrap();
@@ -209,6 +210,7 @@ mod tests {
             (l.deny, l.fail_interval, l.unlock_time, l.warn_below),
             (3, 60, 0, 5)
         );
+        assert_eq!(l.max_age, 365);
         assert_eq!(
             parse(&["use_first_pass"]).unwrap().source,
             CodeSource::UseFirstPass
@@ -258,6 +260,8 @@ mod tests {
             &["config=/nonexistent/pam_backup_codes.conf"],
             &["config=relative.conf"],
             &["fail_interval=0"],
+            &["max_age=-1"],
+            &["max_age=36501"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

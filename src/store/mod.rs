@@ -31,7 +31,7 @@ use crate::config::CodeSettings;
 use crate::config::PgSettings;
 use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout};
-use crate::login::{self, Origin, Outcome, Refusal};
+use crate::login::{self, Origin, Outcome, Policy, Refusal};
 use crate::username::UserName;
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
 use location::Location;
@@ -165,8 +165,8 @@ pub struct Attempt<'a> {
     pub hashing: &'a Hashing,
     /// The digest of the typed code; `None` for input that cannot be a code.
     pub digest: Option<&'a Hash>,
-    /// The lockout policy.
-    pub policy: &'a Lockout,
+    /// The rules: lockout and lifetime.
+    pub policy: &'a Policy,
     /// Where the login comes from.
     pub origin: &'a Origin,
 }
@@ -295,7 +295,7 @@ impl Store {
                     return Ok(Judgement::Rehash(hashing));
                 }
                 let outcome = login::judge(&mut set, attempt, now);
-                if !matches!(outcome, Outcome::Locked(_)) {
+                if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
                     // Durable before reporting: if this fails, so does the attempt.
                     lock.write(attempt.user, &set)?;
                 }

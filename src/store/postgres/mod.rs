@@ -402,7 +402,13 @@ impl PgStore {
     /// Judges a hashed attempt in a transaction of its own; the outcome is
     /// returned only once `COMMIT` has returned.
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
-        let (deny, fail_interval, unlock_time) = policy_args(attempt.policy);
+        if attempt.policy.lifetime.max_age.is_some() {
+            // Fail closed rather than let codes work past their age.
+            return Err(PgError::Config(
+                "max_age is not supported by the PostgreSQL store yet".to_owned(),
+            ));
+        }
+        let (deny, fail_interval, unlock_time) = policy_args(&attempt.policy.lockout);
         let secs = self.timeout_secs();
         let user = attempt.user.as_str();
         let salt: &[u8] = &attempt.hashing.kdf.salt;
@@ -782,6 +788,7 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             let remaining: i32 = get(row, 1, what)?;
             Outcome::Accepted {
                 remaining: usize::try_from(remaining).unwrap_or(0),
+                ageing: None,
             }
         }
         "locked" => {
@@ -891,6 +898,7 @@ async fn read_set(
                     }),
                     None => None,
                 },
+                expires: None,
             })
         })
         .collect::<Result<Vec<_>, PgError>>()?;
@@ -922,6 +930,15 @@ async fn write_set(
         user: user.to_string(),
         reason: format!("not written: {e}"),
     })?;
+    if set.codes.iter().any(|c| c.expires.is_some()) {
+        // Refused rather than stored without the expiry.
+        return Err(PgError::Data {
+            user: user.to_string(),
+            reason: "not written: temporary codes (add --expires) are not supported by the \
+                     PostgreSQL store yet"
+                .to_owned(),
+        });
+    }
     let name = user.as_str();
     let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
     let cost = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
