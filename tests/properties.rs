@@ -72,8 +72,12 @@ fn code_set() -> impl Strategy<Value = CodeSet> {
                 p_cost,
             }
         });
-    let entry =
-        (any::<[u8; 32]>(), prop::option::of(code_use())).prop_map(|(hash, used)| CodeEntry { hash, used });
+    let entry = (
+        any::<[u8; 32]>(),
+        prop::option::of(code_use()),
+        prop::option::of(time()),
+    )
+        .prop_map(|(hash, used, expires)| CodeEntry { hash, used, expires });
     let times = || prop::collection::vec(time(), 0..20);
     let last_failure = prop::option::of(code_use()).prop_map(|last| {
         last.map(|u| LastFailure {

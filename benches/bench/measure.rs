@@ -80,7 +80,11 @@ pub fn padded_set(params: KdfParams, count: usize) -> (CodeSet, Vec<u8>) {
         .map(|i| {
             let mut hash = [0u8; 32];
             hash[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-            CodeEntry { hash, used: None }
+            CodeEntry {
+                hash,
+                used: None,
+                expires: None,
+            }
         })
         .collect();
     set.codes.push(real);
