@@ -2,10 +2,12 @@
 //! `examples/mangen.rs` can include this file and write the manual pages.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pam_backup_codes::code::Alphabet;
 use pam_backup_codes::store::location::Location;
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// Manage single-use backup codes for pam_backup_codes.
 #[derive(Debug, Parser)]
@@ -35,14 +37,49 @@ pub enum Format {
 pub enum Command {
     /// Generate a new set for each user (an existing one is replaced only with --replace)
     Generate(GenerateArgs),
-    /// Show codes left, each use (when, service, host), failures, last failure and lock state
+    /// Show codes left, each use (when, service, host), age, failures, last failure and lock state
+    #[command(after_help = "\
+With --below N only the users who need attention are listed: fewer than N
+usable codes left (unused and unexpired), a set past max_age, locked codes,
+a revoked set, or no codes at all. The exit status is then 1 if anyone is
+listed, 0 if not, so that cron or a monitoring check can run it; the text
+output is empty when nobody is listed.")]
     Status {
         /// Users to show [default: every user in the store]
         users: Vec<String>,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// List only users with fewer than N usable codes (or expired or locked); exit 1 if any
+        #[arg(long, value_name = "N")]
+        below: Option<usize>,
     },
+    /// Replace your own codes (for users, through sudo: `sudo backup-codes renew`)
+    #[command(after_help = "\
+renew is run by an ordinary user through sudo. It replaces the set of the user
+sudo authenticated (SUDO_UID, looked up in the user database), never a user
+named on the command line, and prints the new sheet on the terminal: every old
+code stops working at once. It takes no other user, store, configuration or
+output: --store and --config are refused. It is refused while the codes are
+locked after too many failures, for a user without codes, and when not run
+through sudo. Each renewal and each refusal is logged to authpriv with the
+user and the terminal.
+
+The package ships /etc/sudoers.d/backup-codes with the rule commented out;
+uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user
+renew, after typing their password.")]
+    Renew(RenewArgs),
+    /// Add temporary codes to a user's set, keeping the codes they have
+    #[command(after_help = "\
+The new codes are added to the user's set (a user without a set is enrolled
+with these codes only) and printed once. They stop working at the time given
+with --expires: a duration from now (30m, 8h, 2d, 1w, or combined: 1d12h) or
+a date and time in UTC (2026-12-24, meaning 00:00 UTC that day,
+'2026-12-24 18:00', or RFC 3339 such as 2026-12-24T18:00:00+01:00). An
+expired code is refused like a wrong one, logged as expired, and not counted
+as a failure. A set holds at most 100 codes, used and expired ones included;
+a new set (generate --replace, renew) starts afresh.")]
+    Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     Revoke {
         /// Users whose codes to revoke
@@ -85,6 +122,132 @@ pub enum DbCommand {
         #[arg(long, value_name = "ROLE")]
         login_role: String,
     },
+}
+
+/// The arguments of `renew`.
+#[derive(Debug, clap::Args)]
+pub struct RenewArgs {
+    /// A line printed at the top of the sheet (at most 60 characters)
+    #[arg(long, value_name = "TEXT", value_parser = parse_label)]
+    pub label: Option<String>,
+}
+
+/// The arguments of `add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// The user to add codes for
+    pub user: String,
+    /// Codes to add
+    #[arg(long, default_value_t = 1)]
+    pub count: usize,
+    /// When the codes stop working: a duration (30m, 8h, 2d, 1w) or a UTC date and time
+    #[arg(long, value_name = "DURATION|DATE")]
+    pub expires: Expires,
+    /// Output format: a printable sheet, or one JSON object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// A line printed at the top of the sheet (at most 60 characters)
+    #[arg(long, value_name = "TEXT", value_parser = parse_label)]
+    pub label: Option<String>,
+}
+
+/// When temporary codes stop working, as given on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expires {
+    /// This long after the command runs.
+    After(Duration),
+    /// At this instant.
+    At(OffsetDateTime),
+}
+
+impl Expires {
+    /// The instant, for a command run at `now`.
+    pub fn at(self, now: OffsetDateTime) -> OffsetDateTime {
+        match self {
+            Self::After(duration) => now.saturating_add(duration),
+            Self::At(at) => at,
+        }
+    }
+}
+
+impl FromStr for Expires {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(duration) = parse_duration(text) {
+            return if duration.is_positive() {
+                Ok(Self::After(duration))
+            } else {
+                Err("a duration must be longer than 0".to_owned())
+            };
+        }
+        use time::format_description::well_known::Rfc3339;
+        let date_format = time::macros::format_description!("[year]-[month]-[day]");
+        let minute_format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+        let second_format =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let at = OffsetDateTime::parse(text, &Rfc3339)
+            .ok()
+            .or_else(|| {
+                let text = text.replacen('T', " ", 1);
+                PrimitiveDateTime::parse(&text, &second_format)
+                    .or_else(|_| PrimitiveDateTime::parse(&text, &minute_format))
+                    .ok()
+                    .map(PrimitiveDateTime::assume_utc)
+            })
+            .or_else(|| {
+                Date::parse(text, &date_format)
+                    .ok()
+                    .map(|date| PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc())
+            });
+        at.map(Self::At).ok_or_else(|| {
+            format!(
+                "{text:?} is neither a duration (30m, 8h, 2d, 1w, 1d12h) nor a date \
+                 (2026-12-24, '2026-12-24 18:00', RFC 3339)"
+            )
+        })
+    }
+}
+
+/// `90s`, `30m`, `8h`, `2d`, `1w` and sums of them (`1d12h`); `None` if
+/// `text` is not such a duration.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if text.is_empty() {
+        return None;
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let number: i64 = rest.get(..digits)?.parse().ok()?;
+        let unit = rest.get(digits..digits + 1)?;
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(Duration::seconds(number.checked_mul(seconds)?))?;
+        rest = rest.get(digits + 1..)?;
+    }
+    Some(total)
+}
+
+/// The longest `--label`, in characters: the sheet fits 72 columns.
+pub const MAX_LABEL: usize = 60;
+
+/// A label is one line of printable text that fits the sheet.
+fn parse_label(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_LABEL || text.chars().any(char::is_control) {
+        return Err(format!(
+            "a label is 1 to {MAX_LABEL} characters of printable text on one line"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// The arguments of `generate`.

@@ -12,12 +12,12 @@
 //! its user out.
 //!
 //! The parts: [`names`] (who), [`in_order`] (the ordered parallel executor),
-//! [`output`] (where the codes go), [`sheet`] (what is printed).
+//! [`output`] (where the codes go); the sheet is `super::sheet`'s, shared
+//! with `renew` and `add`.
 
 mod in_order;
 mod names;
 mod output;
-mod sheet;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -29,6 +29,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use time::OffsetDateTime;
 
 use super::args::{Cli, GenerateArgs as Args};
+use super::sheet::Sheet;
 use super::{Context, Problems, with_root_hint};
 use in_order::for_each_in_order;
 use names::Listed;
@@ -37,7 +38,6 @@ use pam_backup_codes::code::{CodeFormat, FormatError, PlainCode};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::kdf::Workspace;
 use pam_backup_codes::store::{Edit, Store, StoreError};
-use sheet::Sheet;
 
 pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     let defaults = &ctx.config.codes;

@@ -3,10 +3,14 @@
 //! Exit status: 0 success, 1 failure (one line per problem on stderr),
 //! 2 usage error.
 
+mod add;
 mod args;
+mod authlog;
 mod check;
 mod fleet;
 mod generate;
+mod renew;
+mod sheet;
 mod status;
 
 use std::process::ExitCode;
@@ -49,6 +53,10 @@ impl Problems {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Renew(args) = &cli.command {
+        // Self-service: its own rules, before any option is acted on.
+        return renew::run(&cli, args);
+    }
     let mut problems = Problems::default();
     if let Command::Check = cli.command {
         // check reports a bad configuration file among the other problems.
@@ -68,7 +76,14 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args, &mut problems),
-        Command::Status { users, format } => status::run(&ctx, &users, format, &mut problems),
+        Command::Status { users, format, below } => {
+            if status::run(&ctx, &users, format, below, &mut problems) {
+                return ExitCode::FAILURE;
+            }
+        }
+        Command::Add(args) => add::run(&ctx, &args, &mut problems),
+        // Handled above, before the configuration was read.
+        Command::Renew(_) => return ExitCode::FAILURE,
         Command::Revoke { users, unenroll } => revoke(&ctx, &users, unenroll, &mut problems),
         Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
         Command::Check => {} // run above, before the configuration is loaded

@@ -13,16 +13,16 @@ use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::username::UserName;
 
 /// Rendering of one user's plain codes.
-pub(super) struct Sheet<'a> {
-    pub(super) user: &'a UserName,
-    pub(super) host: &'a str,
-    pub(super) format: Format,
+pub(crate) struct Sheet<'a> {
+    pub(crate) user: &'a UserName,
+    pub(crate) host: &'a str,
+    pub(crate) format: Format,
 }
 
 impl Sheet<'_> {
     /// The sheet, written into one zeroised buffer reserved large enough up
     /// front: it never grows, so no copy of a code is left in freed memory.
-    pub(super) fn render(&self, set: &CodeSet, codes: &[PlainCode]) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn render(&self, set: &CodeSet, codes: &[PlainCode]) -> Zeroizing<Vec<u8>> {
         let capacity = Self::capacity(self.user.as_str().len() + self.host.len(), codes.len());
         let mut out = Zeroizing::new(Vec::with_capacity(capacity));
         // Writing to a Vec cannot fail, nor can serialising these types.
@@ -71,7 +71,7 @@ impl Sheet<'_> {
     }
 
     /// The sheet's file name in an output directory.
-    pub(super) fn file_name(&self) -> String {
+    pub(crate) fn file_name(&self) -> String {
         match self.format {
             Format::Json => format!("{}.json", self.user),
             Format::Text => format!("{}.txt", self.user),

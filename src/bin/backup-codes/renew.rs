@@ -1,0 +1,382 @@
+//! `backup-codes renew`: an ordinary user replaces their own set, through
+//! sudo, without ever reading or editing the store.
+//!
+//! Whose set is decided by sudo alone: the uid sudo authenticated
+//! (`SUDO_UID`, which sudo sets and a restricted rule does not let the user
+//! override), looked up in the user database. Nothing on the command line
+//! names a user, a store, a configuration or an output: `--store` and
+//! `--config` are refused, and clap refuses anything else. The set is
+//! replaced under the store lock only if it exists, is not locked and was
+//! not revoked, and every outcome is logged to authpriv with the user and
+//! the terminal.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use time::OffsetDateTime;
+
+use super::args::{Cli, Format, RenewArgs};
+use super::authlog::{self, Level};
+use super::sheet::Sheet;
+use pam_backup_codes::codeset::CodeSet;
+use pam_backup_codes::config::Config;
+use pam_backup_codes::lockout::LockedUntil;
+use pam_backup_codes::store::{Edit, Store};
+use pam_backup_codes::username::UserName;
+
+/// The user renewing: who sudo says they are.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Caller {
+    pub uid: u32,
+    pub user: UserName,
+}
+
+/// Why a renewal was refused before anything was read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum CallerError {
+    /// Not running as root: the user ran it without sudo.
+    NotRoot,
+    /// Root, but not through sudo.
+    NoSudo,
+    /// `SUDO_UID` is not a number.
+    BadSudoUid(String),
+    /// The uid is not in the user database.
+    UnknownUid(u32),
+    /// The account's name cannot key the store.
+    BadName(String, String),
+    /// An option that could reach another store or configuration.
+    Refused(&'static str),
+}
+
+impl fmt::Display for CallerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRoot => f.write_str(
+                "renew needs sudo: run `sudo backup-codes renew` (an administrator may have to enable it)",
+            ),
+            Self::NoSudo => f.write_str(
+                "renew is for users through sudo (SUDO_UID is not set); \
+                 as root, give a user a new set with `backup-codes generate USER`",
+            ),
+            Self::BadSudoUid(text) => write!(f, "renew: SUDO_UID {text:?} is not a user id"),
+            Self::UnknownUid(uid) => write!(f, "renew: uid {uid} is not in the user database"),
+            Self::BadName(name, e) => write!(f, "renew: the account name {name:?} is not usable: {e}"),
+            Self::Refused(option) => write!(
+                f,
+                "renew: {option} is refused: renew only replaces your own codes, \
+                 in the store the system is configured with"
+            ),
+        }
+    }
+}
+
+/// Refuses every global option that could reach another store or
+/// configuration. The command's own options cannot (clap refuses others).
+pub(super) fn refuse_options(cli: &Cli) -> Result<(), CallerError> {
+    if cli.store.is_some() {
+        return Err(CallerError::Refused("--store"));
+    }
+    if cli.config.is_some() {
+        return Err(CallerError::Refused("--config"));
+    }
+    Ok(())
+}
+
+impl Caller {
+    /// The caller from the effective uid, `SUDO_UID` and a user-database
+    /// lookup by uid (`lookup`, so that tests need no real accounts).
+    pub(super) fn resolve(
+        euid: u32,
+        sudo_uid: Option<&OsStr>,
+        lookup: impl Fn(u32) -> Option<String>,
+    ) -> Result<Self, CallerError> {
+        if euid != 0 {
+            return Err(CallerError::NotRoot);
+        }
+        let text = sudo_uid.ok_or(CallerError::NoSudo)?;
+        let text = text.to_string_lossy();
+        let uid: u32 = text
+            .parse()
+            .map_err(|_| CallerError::BadSudoUid(text.clone().into_owned()))?;
+        let name = lookup(uid).ok_or(CallerError::UnknownUid(uid))?;
+        let user = name
+            .parse()
+            .map_err(|e: pam_backup_codes::username::UserNameError| {
+                CallerError::BadName(name, e.to_string())
+            })?;
+        Ok(Self { uid, user })
+    }
+
+    /// The caller of this process.
+    fn of_this_process() -> Result<Self, CallerError> {
+        Self::resolve(
+            nix::unistd::geteuid().as_raw(),
+            std::env::var_os("SUDO_UID").as_deref(),
+            |uid| {
+                nix::unistd::User::from_uid(uid.into())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            },
+        )
+    }
+}
+
+/// Why a known caller's renewal was refused or failed.
+enum Refusal {
+    NoSet,
+    Revoked,
+    Locked(LockedUntil),
+    Failed(String),
+}
+
+/// Runs `renew`; prints the sheet or one line saying why not.
+pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
+    let caller = match refuse_options(cli).and_then(|()| Caller::of_this_process()) {
+        Ok(caller) => caller,
+        Err(e) => {
+            authlog::open();
+            authlog::log(
+                Level::Warning,
+                &format!("renew refused for uid {}: {e}", nix::unistd::getuid()),
+            );
+            eprintln!("backup-codes: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    authlog::open();
+    let who = format!(
+        "user {} (uid {}) on {}",
+        caller.user,
+        caller.uid,
+        tty_of_sudo().unwrap_or_else(|| "no terminal".to_owned())
+    );
+    match renew(&caller.user, args) {
+        Ok(()) => {
+            authlog::log(Level::Notice, &format!("{who}: renewed their backup codes"));
+            ExitCode::SUCCESS
+        }
+        Err(refusal) => {
+            let (log, tell) = match refusal {
+                Refusal::NoSet => (
+                    "has no backup codes to renew".to_owned(),
+                    "you have no backup codes to renew; ask an administrator for a set".to_owned(),
+                ),
+                Refusal::Revoked => (
+                    "the set was revoked by an administrator".to_owned(),
+                    "your backup codes were revoked by an administrator; ask them for a new set".to_owned(),
+                ),
+                Refusal::Locked(until) => (
+                    "codes locked after too many failures".to_owned(),
+                    match until {
+                        LockedUntil::Time(t) => format!(
+                            "your backup codes are locked after too many failures until {}; \
+                             renew is refused while they are",
+                            super::human_time(t)
+                        ),
+                        LockedUntil::AdminUnlock => "your backup codes are locked after too many failures; \
+                             ask an administrator to unlock them"
+                            .to_owned(),
+                    },
+                ),
+                Refusal::Failed(e) => (e.clone(), format!("renew failed: {e}")),
+            };
+            authlog::log(Level::Warning, &format!("{who}: renew refused: {log}"));
+            eprintln!("backup-codes: {tell}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
+    let failed = |e: &dyn fmt::Display| Refusal::Failed(e.to_string());
+    let config = Config::load(None).map_err(|e| failed(&e))?;
+    let settings = &config.codes;
+    let format = settings.format().map_err(|e| failed(&e))?;
+    let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
+    let policy = config.login.lockout();
+    let check = |set: Option<&CodeSet>| -> Result<(), Refusal> {
+        let set = set.ok_or(Refusal::NoSet)?;
+        if set.revoked.is_some() {
+            return Err(Refusal::Revoked);
+        }
+        // Locked in either scope: a renewal is no way around a lock.
+        let locks = policy.state(&set.tally, OffsetDateTime::now_utc());
+        match locks.local.max(locks.remote) {
+            Some(until) => Err(Refusal::Locked(until)),
+            None => Ok(()),
+        }
+    };
+    // Refuse early, before hashing; the check that counts is under the lock.
+    check(store.read(user).map_err(|e| failed(&e))?.as_ref())?;
+    let (set, codes) = CodeSet::generate(format, settings.count, settings.kdf(), OffsetDateTime::now_utc())
+        .map_err(|e| failed(&e))?;
+    store
+        .edit(user, |old| match check(old.as_ref()) {
+            Ok(()) => (Edit::Write(set.clone()), Ok(())),
+            Err(refusal) => (Edit::Keep, Err(refusal)),
+        })
+        .map_err(|e| failed(&e))??;
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "this host".to_owned());
+    let sheet = Sheet {
+        user,
+        host: &host,
+        format: Format::Text,
+    };
+    let _ = &args.label;
+    let text = sheet.render(&set, &codes);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&text)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            Refusal::Failed(format!(
+                "the new set is stored, but printing it failed ({e}): \
+                 the old codes no longer work; run renew again to get a sheet"
+            ))
+        })
+}
+
+/// The terminal the user ran sudo from: the controlling terminal of the
+/// outermost sudo process above this one. (With `use_pty`, sudo runs the
+/// command on a new pseudo-terminal, so this process's own terminal is not
+/// the user's.) Ancestors are followed only while they are root-run `sudo`
+/// processes; a user's process of that name is not trusted.
+fn tty_of_sudo() -> Option<String> {
+    let mut pid = std::os::unix::process::parent_id();
+    let mut tty = None;
+    for _ in 0..8 {
+        let Some(process) = Process::read(pid) else { break };
+        if process.comm != "sudo" || process.euid != 0 {
+            break;
+        }
+        tty = Some(process.tty);
+        pid = process.ppid;
+    }
+    tty.map(|dev| match dev {
+        0 => "no terminal".to_owned(),
+        dev => tty_name(dev),
+    })
+}
+
+/// What /proc says of a process.
+struct Process {
+    comm: String,
+    ppid: u32,
+    tty: u32,
+    euid: u32,
+}
+
+impl Process {
+    fn read(pid: u32) -> Option<Self> {
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+        // "PID (COMM) STATE PPID PGRP SESSION TTY_NR ...": COMM may hold
+        // spaces and parentheses, so split at the last ')'.
+        let (head, tail) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        let ppid = fields.get(1)?.parse().ok()?;
+        let tty = fields.get(4)?.parse::<i64>().ok()?;
+        let status = std::fs::read_to_string(proc.join("status")).ok()?;
+        let euid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(Self {
+            comm,
+            ppid,
+            tty: u32::try_from(tty).ok()?,
+            euid,
+        })
+    }
+}
+
+/// A terminal's name from its device number, as `ps` shows it.
+fn tty_name(dev: u32) -> String {
+    let major = (dev >> 8) & 0xfff;
+    let minor = (dev & 0xff) | ((dev >> 12) & 0xfff00);
+    match major {
+        136..=143 => format!("/dev/pts/{}", minor + (major - 136) * 256),
+        4 if minor < 64 => format!("/dev/tty{minor}"),
+        4 => format!("/dev/ttyS{}", minor - 64),
+        _ => format!("terminal {major}:{minor}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn lookup(uid: u32) -> Option<String> {
+        match uid {
+            1000 => Some("alice".to_owned()),
+            1001 => Some("bad/name".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_caller_is_who_sudo_authenticated() {
+        let uid = |s: &str| Some(OsString::from(s));
+        let alice = Caller::resolve(0, uid("1000").as_deref(), lookup).unwrap();
+        assert_eq!((alice.uid, alice.user.as_str()), (1000, "alice"));
+        assert_eq!(
+            Caller::resolve(1000, uid("1000").as_deref(), lookup),
+            Err(CallerError::NotRoot),
+            "SUDO_UID means nothing unless sudo made us root"
+        );
+        assert_eq!(Caller::resolve(0, None, lookup), Err(CallerError::NoSudo));
+        assert_eq!(
+            Caller::resolve(0, uid("alice").as_deref(), lookup),
+            Err(CallerError::BadSudoUid("alice".into()))
+        );
+        assert_eq!(
+            Caller::resolve(0, uid("-1").as_deref(), lookup),
+            Err(CallerError::BadSudoUid("-1".into()))
+        );
+        assert_eq!(
+            Caller::resolve(0, uid("4242").as_deref(), lookup),
+            Err(CallerError::UnknownUid(4242))
+        );
+        assert!(matches!(
+            Caller::resolve(0, uid("1001").as_deref(), lookup),
+            Err(CallerError::BadName(..))
+        ));
+        for e in [
+            CallerError::NotRoot,
+            CallerError::NoSudo,
+            CallerError::Refused("--store"),
+        ] {
+            let line = e.to_string();
+            assert!(line.contains("sudo") || line.contains("refused"), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn terminal_names_follow_the_device_numbers() {
+        assert_eq!(tty_name((136 << 8) | 3), "/dev/pts/3");
+        assert_eq!(tty_name((137 << 8) | 1), "/dev/pts/257");
+        assert_eq!(tty_name((4 << 8) | 2), "/dev/tty2");
+        assert_eq!(tty_name((4 << 8) | 64), "/dev/ttyS0");
+        // pts 300: minor 300 = 0x12c, the low byte in bits 0-7, the rest from bit 20.
+        assert_eq!(tty_name((136 << 8) | 0x2c | (0x100 << 12)), "/dev/pts/300");
+    }
+
+    #[test]
+    fn this_process_is_read_from_proc() {
+        let me = Process::read(std::process::id()).unwrap();
+        assert_eq!(me.ppid, std::os::unix::process::parent_id());
+        assert_eq!(me.euid, nix::unistd::geteuid().as_raw());
+    }
+}
