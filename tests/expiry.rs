@@ -1,0 +1,277 @@
+//! Codes that expire and sets that age, end to end: `add --expires` with a
+//! real (short) expiry, `max_age` warning then refusal (time passes by
+//! editing `created` in the user file, as root), and `status --below` for
+//! monitoring (exit codes, text and JSON). The exact instants are unit-tested
+//! with a fake clock in src/login.rs and src/codeset.rs.
+#![cfg(test)]
+#![allow(missing_docs)]
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::{Lab, root_or_skip};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+const SVC: &str = "bc-expiry";
+
+/// A lab whose module and CLI share one config file.
+fn lab(test: &str, login: &str) -> Option<(Lab, PathBuf)> {
+    if !root_or_skip(test) {
+        return None;
+    }
+    let lab = Lab::new();
+    let config = lab.path().join("pam_backup_codes.conf");
+    fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
+    lab.chmod(&config, 0o644);
+    lab.simple_service(SVC, &format!("config={}", config.display()));
+    Some((lab, config))
+}
+
+fn cli(lab: &Lab, config: &PathBuf, args: &[&str]) -> Output {
+    lab.cli().arg("--config").arg(config).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The codes printed by `add --format json`.
+fn added(out: &Output) -> Vec<String> {
+    assert!(out.status.success(), "add failed: {}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    value["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
+    let out = cli(lab, config, &["status", "--format", "json", user]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+}
+
+#[test]
+fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
+    let Some((lab, config)) = lab("add-expires", "") else {
+        return;
+    };
+    let regular = lab.generate("alice", &[]);
+    let out = cli(
+        &lab,
+        &config,
+        &[
+            "add",
+            "alice",
+            "--count",
+            "2",
+            "--expires",
+            "3s",
+            "--format",
+            "json",
+        ],
+    );
+    let temporary = added(&out);
+    assert_eq!(temporary.len(), 2);
+    let status = status_json(&lab, &config, "alice");
+    assert_eq!(
+        (status["total"].as_u64(), status["usable"].as_u64()),
+        (Some(12), Some(12))
+    );
+    let expiries = status["temporary"].as_array().unwrap();
+    assert_eq!(expiries.len(), 2, "{status}");
+    assert_eq!(expiries[0]["expired"], false);
+
+    // Before the expiry: it works, once.
+    let first = lab.login(SVC, "alice", &[&temporary[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let late = lab.login(SVC, "alice", &[&temporary[1]]);
+    assert_eq!(late.result(), "PAM_AUTH_ERR", "{late:?}");
+    assert!(late.logged("expired backup code"), "{:?}", late.log);
+    assert!(late.errors().is_empty(), "refused like a wrong code: {late:?}");
+    let status = status_json(&lab, &config, "alice");
+    assert_eq!(status["failures"], 0, "an expired code is not a guess: {status}");
+    assert_eq!(status["usable"], 10);
+    assert_eq!(status["temporary"][0]["expired"], true);
+    let out = cli(&lab, &config, &["status", "alice"]);
+    assert!(
+        text(&out.stdout).contains("temporary code, expired "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The regular codes were never touched.
+    assert_eq!(lab.login(SVC, "alice", &[&regular[0]]).result(), "PAM_SUCCESS");
+}
+
+#[test]
+fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
+    let Some((lab, config)) = lab("add-enrol", "") else {
+        return;
+    };
+    let out = cli(
+        &lab,
+        &config,
+        &["add", "bob", "--expires", "2030-01-01", "--format", "json"],
+    );
+    let codes = added(&out);
+    assert_eq!(codes.len(), 1);
+    let status = status_json(&lab, &config, "bob");
+    assert_eq!(status["enrolled"], true);
+    assert_eq!(status["temporary"][0]["expires"], "2030-01-01T00:00:00Z");
+    let before = fs::read(lab.user_file("bob")).unwrap();
+    for (args, want) in [
+        (&["add", "bob", "--expires", "2020-01-01"][..], "already past"),
+        (&["add", "bob", "--expires", "soon"], "neither a duration"),
+        (&["add", "bob", "--expires", "0s"], "longer than 0"),
+        (
+            &["add", "bob", "--expires", "1h", "--count", "100"],
+            "1 to 100 codes",
+        ),
+        (&["add", "bad/name", "--expires", "1h"], "bad/name"),
+    ] {
+        let out = cli(&lab, &config, args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {want:?} not in {err}");
+        assert_eq!(
+            fs::read(lab.user_file("bob")).unwrap(),
+            before,
+            "{args:?} changed the set"
+        );
+    }
+    assert_eq!(lab.login(SVC, "bob", &[&codes[0]]).result(), "PAM_SUCCESS");
+}
+
+/// Moves a set's creation `days` into the past, as if it were that old.
+fn age_by(lab: &Lab, user: &str, days: i64) {
+    let created = OffsetDateTime::now_utc() - Duration::days(days);
+    lab.edit_user_file(user, |t| {
+        t.insert(
+            "created".to_owned(),
+            toml::Value::String(created.format(&Rfc3339).unwrap()),
+        );
+    });
+}
+
+#[test]
+fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
+    let Some((lab, config)) = lab("max-age", "max_age = 100\n") else {
+        return;
+    };
+    let codes = lab.generate("carol", &[]);
+
+    age_by(&lab, "carol", 50);
+    let young = lab.login(SVC, "carol", &[&codes[0]]);
+    assert_eq!(young.result(), "PAM_SUCCESS", "{young:?}");
+    assert!(
+        !young.infos().iter().any(|i| i.contains("stop working")),
+        "{young:?}"
+    );
+
+    age_by(&lab, "carol", 95);
+    let old = lab.login(SVC, "carol", &[&codes[1]]);
+    assert_eq!(old.result(), "PAM_SUCCESS", "{old:?}");
+    let warning = old.infos().into_iter().find(|i| i.contains("stop working"));
+    let warning = warning.unwrap_or_else(|| panic!("no max_age warning: {old:?}"));
+    assert!(warning.contains("in 5 days"), "{warning}");
+    let status = status_json(&lab, &config, "carol");
+    assert_eq!(
+        (status["age_days"].as_i64(), status["expiring"].as_bool()),
+        (Some(95), Some(true))
+    );
+    let out = cli(&lab, &config, &["status", "carol"]);
+    assert!(
+        text(&out.stdout).contains("age: 95 days, EXPIRING"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    age_by(&lab, "carol", 101);
+    let dead = lab.login(SVC, "carol", &[&codes[2]]);
+    assert_eq!(dead.result(), "PAM_AUTH_ERR", "{dead:?}");
+    assert!(dead.logged("expired backup code"), "{:?}", dead.log);
+    let status = status_json(&lab, &config, "carol");
+    assert_eq!(
+        (status["expired"].as_bool(), status["usable"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(status["failures"], 0);
+
+    // A pam.d argument overrides the file: without a limit the code works.
+    lab.simple_service("bc-no-max", &format!("config={} max_age=0", config.display()));
+    assert_eq!(
+        lab.login("bc-no-max", "carol", &[&codes[2]]).result(),
+        "PAM_SUCCESS"
+    );
+}
+
+#[test]
+fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
+    let Some((lab, config)) = lab("below", "deny = 2\nmax_age = 100\n") else {
+        return;
+    };
+    let dave = lab.generate("dave", &["--count", "3"]);
+    lab.generate("erin", &[]);
+    lab.generate("frank", &[]);
+    lab.generate("grace", &[]);
+    // dave: 1 left; frank: locked; grace: past max_age; erin: fine.
+    for code in &dave[..2] {
+        assert_eq!(lab.login(SVC, "dave", &[code]).result(), "PAM_SUCCESS");
+    }
+    for _ in 0..2 {
+        lab.login(SVC, "frank", &["ZZZZZ-ZZZZZ"]);
+    }
+    age_by(&lab, "grace", 100);
+
+    let out = cli(&lab, &config, &["status", "--below", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let users: Vec<&str> = listed
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(users, ["dave", "frank", "grace"], "{listed}");
+
+    let out = cli(&lab, &config, &["status", "--below", "2", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let users: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["dave", "frank", "grace"]);
+    assert_eq!(all[0]["usable"], 1);
+    assert_eq!(all[1]["locked"], true);
+    assert_eq!(all[2]["expired"], true);
+
+    // Nobody below: exit 0 and, for cron, no output at all.
+    let out = cli(&lab, &config, &["status", "--below", "2", "erin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let out = cli(
+        &lab,
+        &config,
+        &["status", "--below", "2", "--format", "json", "erin"],
+    );
+    assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(0), "[]"));
+    // Ten codes, below eleven: listed.
+    let out = cli(&lab, &config, &["status", "--below", "11", "erin"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("erin: 10 of 10 codes left"),
+        "{}",
+        text(&out.stdout)
+    );
+}
