@@ -1,0 +1,359 @@
+//! `sudo backup-codes renew`, for real: a test user with a password (set with
+//! chpasswd) runs sudo with the rule the package ships in
+//! debian/backup-codes.sudoers (uncommented, for this user and the binary
+//! under test only), typing the password on stdin (`sudo -S`).
+//!
+//! renew takes no store or config option, so the test gives it its own view
+//! of the system instead: a private mount namespace where /etc/security holds
+//! a config naming the lab's store, and /dev holds the lab's syslog socket,
+//! so the authpriv lines are read back too. Nothing outside changes.
+#![cfg(test)]
+#![allow(missing_docs)]
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::system::{Sudoers, TestUser, e2e_or_skip, run, run_with_input};
+use common::{Lab, Mounted, in_private_mounts};
+
+const PASSWORD: &str = "correct horse battery staple 14";
+const SVC: &str = "bc-renew";
+
+/// The shipped sudoers file, enabled for `user` and the binary under test.
+fn shipped_rule(user: &str, binary: &Path) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/backup-codes.sudoers");
+    let text = fs::read_to_string(&path).unwrap();
+    let mut enabled = 0;
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = match line.strip_prefix('#') {
+            Some(rule)
+                if ["Cmnd_Alias ", "Defaults!", "ALL ALL="]
+                    .iter()
+                    .any(|p| rule.starts_with(p)) =>
+            {
+                enabled += 1;
+                rule.replacen("ALL ALL=", &format!("{user} ALL="), 1)
+            }
+            _ => line.to_owned(),
+        };
+        // Aliases are global: one of its own for each test's file.
+        let alias = format!("BACKUP_CODES_RENEW_{}", user.to_uppercase());
+        out.push_str(
+            &line
+                .replace("/usr/sbin/backup-codes", binary.to_str().unwrap())
+                .replace("BACKUP_CODES_RENEW", &alias),
+        );
+        out.push('\n');
+    }
+    assert_eq!(enabled, 3, "the shipped rule has three commented lines:\n{text}");
+    let rules: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !rules.iter().any(|l| l.contains("NOPASSWD") || l.contains("!authenticate")),
+        "renewing must need authentication: {rules:?}"
+    );
+    out
+}
+
+struct Setup {
+    lab: Lab,
+    user: TestUser,
+    binary: PathBuf,
+    /// A private /etc/security for the namespace.
+    etc_security: PathBuf,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    if !e2e_or_skip(test, &["sudo", "visudo", "runuser", "chpasswd", "cp"]) {
+        return None;
+    }
+    let lab = Lab::new();
+    lab.simple_service(SVC, "nodelay deny=3");
+    let user = TestUser::new();
+    user.set_password(PASSWORD);
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_backup-codes"));
+    // A copy of the real /etc/security (pam_limits and friends read it
+    // during sudo's session) plus a config that names the lab's store.
+    let etc_security = lab.path().join("etc-security");
+    let out = run(Command::new("cp")
+        .arg("-a")
+        .arg("/etc/security/.")
+        .arg(&etc_security));
+    assert!(
+        out.status.success(),
+        "cp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = etc_security.join("pam_backup_codes.conf");
+    let _ = fs::remove_file(&config);
+    fs::write(
+        &config,
+        format!("store = \"{}\"\n[login]\ndeny = 3\n", lab.store.display()),
+    )
+    .unwrap();
+    lab.chmod(&config, 0o644);
+    Some(Setup {
+        lab,
+        user,
+        binary,
+        etc_security,
+    })
+}
+
+/// What one run as the test user did.
+#[derive(Debug)]
+struct Run {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn codes(&self) -> Vec<String> {
+        self.stdout
+            .split_whitespace()
+            .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Setup {
+    /// Runs `program args` as the test user with `input` on stdin.
+    fn as_user(&self, program: &str, args: &[&str], input: &str) -> Run {
+        let out: Output = run_with_input(
+            Command::new("runuser")
+                .args(["-u", &self.user.name, "--", program])
+                .args(args),
+            input,
+        );
+        Run {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `sudo -S BINARY args`, the password on stdin.
+    fn sudo(&self, args: &[&str]) -> Run {
+        let mut all = vec!["-S", self.binary.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.as_user("sudo", &all, &format!("{PASSWORD}\n"))
+    }
+
+    /// Runs `body` where /etc/security and /dev are the test's own.
+    fn isolated<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
+        in_private_mounts(|| {
+            let dev = private_dev(&self.lab);
+            let etc = bind(&self.etc_security, Path::new("/etc/security"));
+            let result = body();
+            drop(etc);
+            drop(dev);
+            result
+        })
+    }
+
+    fn user_file(&self) -> Vec<u8> {
+        fs::read(self.lab.user_file(&self.user.name)).unwrap()
+    }
+}
+
+/// A bind mount, with the mounts below `from` (MS_REC).
+fn bind(from: &Path, to: &Path) -> Mounted {
+    nix::mount::mount(
+        Some(from),
+        to,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .unwrap_or_else(|e| panic!("bind {} on {}: {e}", from.display(), to.display()));
+    Mounted(to.to_owned())
+}
+
+/// The lab's directory with its syslog socket, as /dev, with the devices
+/// sudo and PAM open bound into it.
+fn private_dev(lab: &Lab) -> Vec<Mounted> {
+    let dir = lab.path().join("dev");
+    let mut mounts = Vec::new();
+    for name in ["null", "zero", "random", "urandom", "full", "tty"] {
+        let target = dir.join(name);
+        fs::File::create(&target).unwrap();
+        mounts.push(bind(&Path::new("/dev").join(name), &target));
+    }
+    // sudo runs the command on a pseudo-terminal (Debian's use_pty): the
+    // devpts instance, and ptmx pointing into it as in a container's /dev.
+    let pts = dir.join("pts");
+    if !pts.exists() {
+        fs::create_dir(&pts).unwrap();
+        std::os::unix::fs::symlink("pts/ptmx", dir.join("ptmx")).unwrap();
+    }
+    mounts.push(bind(Path::new("/dev/pts"), &pts));
+    mounts.push(bind(&dir, Path::new("/dev")));
+    // Detached in reverse order: /dev first.
+    mounts.reverse();
+    mounts
+}
+
+#[test]
+fn a_user_renews_their_own_set_and_only_theirs() {
+    let Some(s) = setup("renew-own") else { return };
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    let old = lab.generate(user, &[]);
+    let root_set = {
+        lab.generate("root", &[]);
+        fs::read(lab.user_file("root")).unwrap()
+    };
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+
+    let (renewed, log) = s.isolated(|| {
+        let renewed = s.sudo(&["renew", "--label", "Work laptop"]);
+        (renewed, lab.drain_log())
+    });
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    let new = renewed.codes();
+    assert_eq!(new.len(), 10, "{renewed:?}");
+    assert!(
+        renewed.stdout.contains(&format!("Backup codes for {user}")),
+        "{renewed:?}"
+    );
+    assert!(renewed.stdout.contains("Work laptop"), "{renewed:?}");
+    let line = log
+        .iter()
+        .find(|l| l.contains("renewed their backup codes"))
+        .unwrap_or_else(|| panic!("no authpriv line: {log:?}"));
+    // <85>: authpriv (10 << 3) | notice (5).
+    assert!(line.starts_with("<85>"), "{line}");
+    assert!(
+        line.contains(&format!("user {user} (uid {})", s.user.ids().0)),
+        "{line}"
+    );
+    assert!(line.contains(" on "), "{line}");
+
+    // Old codes are refused; a new one works once.
+    assert_eq!(lab.login(SVC, user, &[&old[0]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(lab.login(SVC, user, &[&new[3]]).result(), "PAM_SUCCESS");
+    assert_eq!(lab.login(SVC, user, &[&new[3]]).result(), "PAM_AUTH_ERR");
+
+    // Nobody else's set: not by name, not by SUDO_UID, not with options
+    // the sudoers wildcard lets through.
+    let before = s.user_file();
+    let evil = lab.path().join("evil-store");
+    let attempts: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["renew", "root"], "not allowed"),
+        (
+            vec!["renew", "--label", "x", "root"],
+            "unexpected argument 'root'",
+        ),
+        (
+            vec!["renew", "--label", "x", "--store", evil.to_str().unwrap()],
+            "--store is refused",
+        ),
+        (
+            vec!["renew", "--label", "x", "--config", "/tmp/x.conf"],
+            "--config is refused",
+        ),
+        (
+            vec!["renew", "--label", "x", "--output", "/tmp/x"],
+            "unexpected argument '--output'",
+        ),
+        (vec!["--store", evil.to_str().unwrap(), "renew"], "not allowed"),
+        (vec!["generate", "root"], "not allowed"),
+    ];
+    let results = s.isolated(|| {
+        let mut results: Vec<Run> = attempts.iter().map(|(args, _)| s.sudo(args)).collect();
+        // sudo does not let the user set SUDO_UID for this command.
+        let args = ["-S", "SUDO_UID=0", s.binary.to_str().unwrap(), "renew"];
+        results.push(s.as_user("sudo", &args, &format!("{PASSWORD}\n")));
+        results
+    });
+    for ((args, want), run) in attempts.iter().zip(&results) {
+        assert_ne!(run.status, Some(0), "{args:?}: {run:?}");
+        assert!(run.stderr.contains(want), "{args:?}: {want:?} not in {run:?}");
+        assert!(run.codes().is_empty(), "{args:?}: {run:?}");
+    }
+    let env_run = results.last().unwrap();
+    assert_ne!(env_run.status, Some(0), "{env_run:?}");
+    assert!(env_run.stderr.contains("SUDO_UID"), "{env_run:?}");
+    assert_eq!(fs::read(lab.user_file("root")).unwrap(), root_set);
+    assert_eq!(s.user_file(), before);
+    assert!(!evil.exists());
+
+    // A wrong password renews nothing.
+    let wrong = s.isolated(|| s.as_user("sudo", &["-S", s.binary.to_str().unwrap(), "renew"], "wrong\n"));
+    assert_ne!(wrong.status, Some(0), "{wrong:?}");
+    assert_eq!(s.user_file(), before);
+}
+
+#[test]
+fn renew_needs_a_fresh_password_and_an_unlocked_set() {
+    let Some(s) = setup("renew-locked") else { return };
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    lab.generate(user, &[]);
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+    let binary = s.binary.to_str().unwrap();
+
+    // A cached sudo ticket (sudo -v) is not enough: the shipped rule sets
+    // timestamp_timeout=0 for renew, and -n forbids asking.
+    let before = s.user_file();
+    let cached = s.isolated(|| {
+        s.as_user(
+            "sh",
+            &["-c", &format!("sudo -S -v && sudo -n {binary} renew")],
+            &format!("{PASSWORD}\n"),
+        )
+    });
+    assert_ne!(cached.status, Some(0), "{cached:?}");
+    assert!(cached.stderr.contains("password is required"), "{cached:?}");
+    assert_eq!(s.user_file(), before);
+
+    // Locked by failures (deny = 3 in the config): renew is refused.
+    for _ in 0..3 {
+        lab.login(SVC, user, &["ZZZZZ-ZZZZZ"]);
+    }
+    let before = s.user_file();
+    let (locked, log) = s.isolated(|| (s.sudo(&["renew"]), lab.drain_log()));
+    assert_eq!(locked.status, Some(1), "{locked:?}");
+    assert!(locked.stderr.contains("locked"), "{locked:?}");
+    assert!(locked.codes().is_empty(), "{locked:?}");
+    assert_eq!(s.user_file(), before);
+    let line = log
+        .iter()
+        .find(|l| l.contains("renew refused"))
+        .unwrap_or_else(|| panic!("no authpriv line: {log:?}"));
+    // <84>: authpriv | warning.
+    assert!(line.starts_with("<84>") && line.contains("locked"), "{line}");
+}
+
+#[test]
+fn without_the_rule_or_without_sudo_renew_is_refused_with_one_clear_line() {
+    let Some(s) = setup("renew-no-rule") else { return };
+    let user = s.user.name.as_str();
+    s.lab.generate(user, &[]);
+    let before = s.user_file();
+    let binary = s.binary.to_str().unwrap();
+    let (through_sudo, direct) = s.isolated(|| (s.sudo(&["renew"]), s.as_user(binary, &["renew"], "")));
+    assert_ne!(through_sudo.status, Some(0), "{through_sudo:?}");
+    assert!(
+        through_sudo.stderr.contains("is not in the sudoers file")
+            || through_sudo.stderr.contains("is not allowed to execute"),
+        "{through_sudo:?}"
+    );
+    assert_eq!(direct.status, Some(1), "{direct:?}");
+    assert_eq!(
+        direct.stderr.trim(),
+        "backup-codes: renew needs sudo: run `sudo backup-codes renew` (an administrator may have to enable it)"
+    );
+    assert_eq!(s.user_file(), before);
+
+    // Root without sudo: no SUDO_UID, refused too.
+    let root = s.isolated(|| run(Command::new(&s.binary).arg("renew").env_remove("SUDO_UID")));
+    assert_eq!(root.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&root.stderr).contains("SUDO_UID is not set"));
+    assert_eq!(s.user_file(), before);
+}
