@@ -231,9 +231,10 @@ fn users_from_stdin_into_a_directory_of_private_sheets() {
 }
 
 /// The codes on a text sheet (`  1.  XXXXX-XXXXX`).
+/// The codes of a text sheet: the lines "  [ ]   N.  CODE".
 fn sheet_codes(text: &str) -> Vec<String> {
     text.lines()
-        .filter_map(|l| l.trim().split_once(".  "))
+        .filter_map(|l| l.strip_prefix("  [ ] ")?.trim().split_once(".  "))
         .filter(|(n, _)| n.parse::<usize>().is_ok())
         .map(|(_, code)| code.to_owned())
         .collect()

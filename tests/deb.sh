@@ -178,14 +178,20 @@ ok "dpkg -i $(basename "$deb")"
 [ -f "$PROFILE" ] || fail "no $PROFILE"
 dpkg-query -W -f='${Conffiles}\n' "$PKG" | grep -q " $CONF " || fail "$CONF is not a conffile"
 for page in pam_backup_codes backup-codes backup-codes-generate backup-codes-status \
-    backup-codes-revoke backup-codes-unlock backup-codes-check; do
+    backup-codes-renew backup-codes-add backup-codes-revoke backup-codes-unlock backup-codes-check; do
     [ -f "/usr/share/man/man8/$page.8.gz" ] || fail "no manual page $page(8)"
 done
 [ -f "/usr/share/doc/$PKG/examples/common-auth" ] || fail "no pam.d examples in /usr/share/doc/$PKG/examples"
 [ -f "/usr/share/doc/$PKG/README.Debian" ] || [ -f "/usr/share/doc/$PKG/README.Debian.gz" ] ||
     fail "no README.Debian in /usr/share/doc/$PKG"
 [ ! -e "/usr/share/doc/$PKG/README.md.gz" ] || fail "the developer README (make test, benchmarks) is shipped"
-ok "module 0644, CLI 0755, store root:root 0700, profile, conffile, 7 manual pages, examples"
+ok "module 0644, CLI 0755, store root:root 0700, profile, conffile, 9 manual pages, examples"
+SUDOERS=/etc/sudoers.d/backup-codes
+[ "$(mode_of "$SUDOERS")" = "root:root 440" ] || fail "$SUDOERS: $(mode_of "$SUDOERS")"
+dpkg-query -W -f='${Conffiles}\n' "$PKG" | grep -q " $SUDOERS " || fail "$SUDOERS is not a conffile"
+visudo -cf "$SUDOERS" >/dev/null || fail "visudo refuses $SUDOERS"
+if grep -v '^#' "$SUDOERS" | grep -q '[^[:space:]]'; then fail "$SUDOERS enables a rule by default"; fi
+ok "$SUDOERS: root:root 0440, a conffile, parses, its rule commented out"
 cmp -s "$tmp/common-auth" "$COMMON" || fail "installing changed $COMMON (the profile is Default: no)"
 ok "common-auth unchanged by the installation"
 "$CLI" check >"$tmp/check.out" 2>&1 || { cat "$tmp/check.out" >&2; fail "backup-codes check"; }

@@ -52,7 +52,9 @@ fn shipped_rule(user: &str, binary: &Path) -> String {
     assert_eq!(enabled, 3, "the shipped rule has three commented lines:\n{text}");
     let rules: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(
-        !rules.iter().any(|l| l.contains("NOPASSWD") || l.contains("!authenticate")),
+        !rules
+            .iter()
+            .any(|l| l.contains("NOPASSWD") || l.contains("!authenticate")),
         "renewing must need authentication: {rules:?}"
     );
     out
@@ -221,7 +223,15 @@ fn a_user_renews_their_own_set_and_only_theirs() {
         renewed.stdout.contains(&format!("Backup codes for {user}")),
         "{renewed:?}"
     );
-    assert!(renewed.stdout.contains("Work laptop"), "{renewed:?}");
+    assert!(renewed.stdout.starts_with("Work laptop\n"), "{renewed:?}");
+    assert!(
+        renewed.stdout.contains("at the \"Backup code:\" prompt"),
+        "{renewed:?}"
+    );
+    assert!(
+        renewed.stdout.lines().all(|l| l.chars().count() <= 72),
+        "the sheet fits 72 columns: {renewed:?}"
+    );
     let line = log
         .iter()
         .find(|l| l.contains("renewed their backup codes"))

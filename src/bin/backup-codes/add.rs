@@ -83,6 +83,9 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
         user: &user,
         host: &host,
         format: args.format,
+        label: args.label.as_deref(),
+        prompt: &ctx.config.login.prompt,
+        expires: Some(expires),
     };
     let text = sheet.render(&set, &codes);
     let mut stdout = std::io::stdout().lock();

@@ -294,4 +294,7 @@ pub struct GenerateArgs {
     /// Write the codes to this 0600 file (one user) or into this directory, one 0600 sheet per user
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// A line printed at the top of each sheet (at most 60 characters)
+    #[arg(long, value_name = "TEXT", value_parser = parse_label)]
+    pub label: Option<String>,
 }

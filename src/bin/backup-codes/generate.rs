@@ -99,6 +99,9 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                 user,
                 host: &host,
                 format: args.format,
+                label: args.label.as_deref(),
+                prompt: &ctx.config.login.prompt,
+                expires: None,
             };
             let flow = match provision(&store, &output, &sheet, generated, args.replace, &mut stdout) {
                 Ok(()) => {

@@ -227,8 +227,10 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
         user,
         host: &host,
         format: Format::Text,
+        label: args.label.as_deref(),
+        prompt: &config.login.prompt,
+        expires: None,
     };
-    let _ = &args.label;
     let text = sheet.render(&set, &codes);
     let mut stdout = std::io::stdout().lock();
     stdout

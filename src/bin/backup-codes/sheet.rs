@@ -1,9 +1,16 @@
 //! The sheet: one user's plain codes, as printable text or one JSON line,
-//! written straight into one zeroised buffer.
+//! written straight into one zeroised buffer. `generate`, `renew` and `add`
+//! print it.
+//!
+//! The text sheet fits [`WIDTH`] columns, so it prints on any terminal and
+//! any printer: an optional label on top, who and where the codes are for,
+//! when they were made (and, for temporary codes, when they stop), where to
+//! type one, and a box to tick per code.
 
 use std::io::Write;
 
 use serde::ser::{Serialize, SerializeSeq, Serializer};
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::args::Format;
@@ -12,18 +19,29 @@ use pam_backup_codes::code::PlainCode;
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::username::UserName;
 
+/// The widest line of a text sheet, in columns.
+pub(crate) const WIDTH: usize = 72;
+
 /// Rendering of one user's plain codes.
 pub(crate) struct Sheet<'a> {
     pub(crate) user: &'a UserName,
     pub(crate) host: &'a str,
     pub(crate) format: Format,
+    /// Printed on top (`--label`).
+    pub(crate) label: Option<&'a str>,
+    /// The prompt the codes are typed at, as configured.
+    pub(crate) prompt: &'a str,
+    /// The codes are temporary ones that stop working at this instant (`add`).
+    pub(crate) expires: Option<OffsetDateTime>,
 }
 
 impl Sheet<'_> {
     /// The sheet, written into one zeroised buffer reserved large enough up
     /// front: it never grows, so no copy of a code is left in freed memory.
     pub(crate) fn render(&self, set: &CodeSet, codes: &[PlainCode]) -> Zeroizing<Vec<u8>> {
-        let capacity = Self::capacity(self.user.as_str().len() + self.host.len(), codes.len());
+        let names =
+            self.user.as_str().len() + self.host.len() + self.label.map_or(0, str::len) + self.prompt.len();
+        let capacity = Self::capacity(names, codes.len());
         let mut out = Zeroizing::new(Vec::with_capacity(capacity));
         // Writing to a Vec cannot fail, nor can serialising these types.
         let _ = match self.format {
@@ -34,24 +52,52 @@ impl Sheet<'_> {
     }
 
     /// An upper bound of a sheet's size: a code is at most 32 symbols and 7
-    /// hyphens, JSON escapes at most six bytes for one, and the fixed text
-    /// is well under a kilobyte.
+    /// hyphens, JSON escapes at most six bytes for a byte of the names
+    /// (user, host, label, prompt), wrapping adds at most one line break per
+    /// byte of them, and the fixed text is well under a kilobyte.
     fn capacity(names: usize, codes: usize) -> usize {
         1024 + 6 * names + codes * 64
     }
 
-    /// A sheet fit to print.
+    /// A sheet fit to print, at most [`WIDTH`] columns wide. Only the codes
+    /// are secret: the text around them is composed apart, then copied in.
     fn write_text(&self, out: &mut Vec<u8>, set: &CodeSet, codes: &[PlainCode]) -> std::io::Result<()> {
-        write!(
-            out,
-            "Backup codes for {} on {}\nGenerated {}. Each code works once; \
-             a new set replaces all of these.\n\n",
-            self.user,
-            self.host,
-            human_time(set.created)
-        )?;
+        // Blocks of paragraphs, a blank line between blocks.
+        let mut blocks: Vec<Vec<String>> = Vec::new();
+        if let Some(label) = self.label {
+            blocks.push(vec![label.to_owned()]);
+        }
+        let prompt = self.prompt.trim_end();
+        blocks.push(match self.expires {
+            None => vec![
+                format!("Backup codes for {} on {}", self.user, self.host),
+                format!(
+                    "Generated {}. Each code works once; a new set replaces all of these.",
+                    human_time(set.created)
+                ),
+            ],
+            Some(expires) => vec![
+                format!("Temporary backup codes for {} on {}", self.user, self.host),
+                format!(
+                    "Valid until {}. Each code works once; your other codes stay as they are.",
+                    human_time(expires)
+                ),
+            ],
+        });
+        blocks.push(vec![format!(
+            "When you log in, type one code at the \"{prompt}\" prompt (the hyphen is \
+             optional), then tick its box. Keep this sheet safe."
+        )]);
+        for block in &blocks {
+            for paragraph in block {
+                for line in wrap(paragraph, WIDTH) {
+                    writeln!(out, "{line}")?;
+                }
+            }
+            out.write_all(b"\n")?;
+        }
         for (i, code) in codes.iter().enumerate() {
-            writeln!(out, "  {:>3}.  {}", i + 1, code.display().as_str())?;
+            writeln!(out, "  [ ] {:>3}.  {}", i + 1, code.display().as_str())?;
         }
         out.write_all(b"\n")
     }
@@ -64,6 +110,8 @@ impl Sheet<'_> {
             created: rfc3339(set.created),
             alphabet: set.alphabet.to_string(),
             length: set.length,
+            expires: self.expires.map(rfc3339),
+            label: self.label,
             codes: Codes(codes),
         };
         serde_json::to_writer(&mut *out, &sheet)?;
@@ -87,7 +135,66 @@ struct JsonSheet<'a> {
     created: String,
     alphabet: String,
     length: usize,
+    /// For temporary codes: when they stop working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a str>,
     codes: Codes<'a>,
+}
+
+/// The columns `c` takes on a terminal: two for East Asian wide and
+/// fullwidth characters and emoji, else one (a combining mark is counted as
+/// one too, which only ever wraps a line early).
+fn columns(c: char) -> usize {
+    match u32::from(c) {
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
+/// `text` in lines of at most `width` columns, broken at spaces, and inside
+/// a word only when the word alone is wider (a long user or host name).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let word_width: usize = word.chars().map(columns).sum();
+        if used > 0 && used + 1 + word_width > width {
+            lines.push(std::mem::take(&mut line));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            if used + columns(c) > width {
+                lines.push(std::mem::take(&mut line));
+                used = 0;
+            }
+            line.push(c);
+            used += columns(c);
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// The codes as JSON strings, each in its printed form; the printed form
@@ -131,6 +238,9 @@ mod tests {
                 user: &user,
                 host: "h",
                 format,
+                label: None,
+                prompt: "Backup code: ",
+                expires: None,
             }
             .render(&set, &codes);
             let text = String::from_utf8_lossy(&text);
@@ -148,6 +258,9 @@ mod tests {
             user: &user,
             host: "h\"1",
             format: Format::Json,
+            label: None,
+            prompt: "Backup code: ",
+            expires: None,
         };
         let text = sheet.render(&set, &codes);
         let text = std::str::from_utf8(&text).unwrap();
@@ -172,15 +285,132 @@ mod tests {
         let (set, codes) = sample(32, 100);
         let user: UserName = "a".repeat(UserName::MAX_LEN).parse().unwrap();
         let host = "\u{7}".repeat(64);
+        let label = "\u{2028}".repeat(60);
+        let prompt = "\"".repeat(256);
         for format in [Format::Text, Format::Json] {
             let sheet = Sheet {
                 user: &user,
                 host: &host,
                 format,
+                label: Some(&label),
+                prompt: &prompt,
+                expires: Some(OffsetDateTime::now_utc()),
             };
             let out = sheet.render(&set, &codes);
-            let capacity = Sheet::capacity(UserName::MAX_LEN + 64, 100);
+            let capacity = Sheet::capacity(UserName::MAX_LEN + 64 + label.len() + 256, 100);
             assert_eq!(out.capacity(), capacity, "{format:?}: the buffer was reallocated");
         }
+    }
+
+    /// Every line of a text sheet, and its width in columns.
+    fn widths(sheet: &Sheet<'_>, set: &CodeSet, codes: &[PlainCode]) -> (String, usize) {
+        let text = String::from_utf8(sheet.render(set, codes).to_vec()).unwrap();
+        let widest = text
+            .lines()
+            .map(|l| l.chars().map(columns).sum::<usize>())
+            .max()
+            .unwrap();
+        (text, widest)
+    }
+
+    #[test]
+    fn the_text_sheet_fits_72_columns_with_a_label_a_prompt_and_boxes() {
+        // The widest codes there are, the longest names and label.
+        let (set, codes) = CodeSet::generate(
+            CodeFormat::new(pam_backup_codes::code::Alphabet::Crockford, 32).unwrap(),
+            100,
+            KdfParams {
+                m_cost: 8192,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let long_user: UserName = "b".repeat(UserName::MAX_LEN).parse().unwrap();
+        let alice: UserName = "alice".parse().unwrap();
+        let host = "h".repeat(64);
+        let wide_label = "\u{8a3c}".repeat(crate::args::MAX_LABEL);
+        for (user, label, prompt) in [
+            (&alice, "Work laptop, drawer 2", "Backup code: "),
+            (
+                &long_user,
+                wide_label.as_str(),
+                "Code de secours à usage unique, s'il vous plaît: ",
+            ),
+        ] {
+            let sheet = Sheet {
+                user,
+                host: &host,
+                format: Format::Text,
+                label: Some(label),
+                prompt,
+                expires: None,
+            };
+            let (text, widest) = widths(&sheet, &set, &codes);
+            assert!(widest <= WIDTH, "{widest} columns:\n{text}");
+            let first = text.lines().next().unwrap();
+            assert!(label.starts_with(first), "the label is on top:\n{text}");
+            assert!(
+                text.contains(&format!("\"{}\" prompt", prompt.trim_end())) || user == &long_user,
+                "{text}"
+            );
+            let boxes = text.lines().filter(|l| l.starts_with("  [ ] ")).count();
+            assert_eq!(boxes, 100, "{text}");
+            for code in &codes {
+                assert!(text.contains(code.display().as_str()));
+            }
+        }
+        let sheet = Sheet {
+            user: &alice,
+            host: "h",
+            format: Format::Text,
+            label: None,
+            prompt: "Backup code: ",
+            expires: None,
+        };
+        let (text, _) = widths(&sheet, &set, &codes[..1]);
+        assert!(text.starts_with("Backup codes for alice on h\n"), "{text}");
+        assert!(text.contains("at the \"Backup code:\" prompt"), "{text}");
+        assert!(
+            text.contains(&format!("  [ ]   1.  {}\n", codes[0].display().as_str())),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn temporary_codes_say_when_they_stop() {
+        let (set, codes) = sample();
+        let user: UserName = "alice".parse().unwrap();
+        let expires = time::macros::datetime!(2026-12-24 18:00 UTC);
+        let mut sheet = Sheet {
+            user: &user,
+            host: "h",
+            format: Format::Text,
+            label: None,
+            prompt: "Backup code: ",
+            expires: Some(expires),
+        };
+        let (text, _) = widths(&sheet, &set, &codes);
+        assert!(
+            text.starts_with("Temporary backup codes for alice on h\n"),
+            "{text}"
+        );
+        assert!(text.contains("Valid until 2026-12-24 18:00:00 UTC."), "{text}");
+        sheet.format = Format::Json;
+        let json = sheet.render(&set, &codes);
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["expires"], "2026-12-24T18:00:00Z");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_and_inside_overlong_words() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("abcdefgh ij", 3), ["abc", "def", "gh", "ij"]);
+        assert_eq!(
+            wrap("\u{8a3c}\u{8a3c}\u{8a3c}", 4),
+            ["\u{8a3c}\u{8a3c}", "\u{8a3c}"]
+        );
+        assert_eq!(wrap("", 72), Vec::<String>::new());
     }
 }
