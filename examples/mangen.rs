@@ -30,8 +30,10 @@ const MANUAL: &str = "System Administration";
 const MAIN_ABOUT: &str = "manage single-use backup codes for pam_backup_codes(8)";
 const MAIN_DESCRIPTION: &str = "backup-codes generates sets of single-use backup codes for \
 pam_backup_codes(8), prints each set once and keeps only their Argon2id hashes in the store. \
-It shows what is left of each set and where codes were used, revokes sets, clears locks after \
-too many failures, and checks the configuration and the store. It needs root for the real store.";
+It shows what is left of each set, how old it is and where codes were used, lists the users \
+who are running out (status --below), adds temporary codes that expire (add), revokes sets, \
+clears locks after too many failures, and checks the configuration and the store. It needs \
+root for the real store; ordinary users renew their own set through sudo (renew).";
 const SOURCE: &str = concat!("pam-backup-codes ", env!("CARGO_PKG_VERSION"));
 
 const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
@@ -41,7 +43,11 @@ Success.
 .TP
 .B 1
 A failure; one line per problem on standard error (for example a user without
-codes, an insecure store, a configuration file that does not parse).
+codes, an insecure store, a configuration file that does not parse). Also
+.B status \-\-below
+when it lists anyone, and
+.B renew
+when it is refused.
 .TP
 .B 2
 A usage error.
@@ -68,6 +74,13 @@ is reached:
 .B host_name
 and
 .BR ca_file .
+.TP
+.I /etc/sudoers.d/backup\-codes
+The sudo rule that lets users run
+.BR "backup\-codes renew" ,
+shipped commented out; enable it with
+.BR "visudo \-f /etc/sudoers.d/backup\-codes" .
+It asks for the user's password every time.
 .SH EXAMPLES
 Print a sheet of ten codes for alice, to hand over once:
 .PP
@@ -87,7 +100,7 @@ Provision everyone listed in a file, one JSON object per line:
 backup\-codes generate \-\-users\-from staff.txt \-\-format json > sets.jsonl
 .EE
 .PP
-See codes left, uses, failures and locks; clear a lock; delete a set; check the
+See codes left, uses, age, failures and locks; clear a lock; delete a set; check the
 configuration and the store:
 .PP
 .EX
@@ -105,10 +118,33 @@ backup\-codes \-\-store postgresql://bc_owner@db.example.org/backup_codes \e
     db init \-\-login\-role pam_login
 backup\-codes migrate \-\-from /var/lib/pam\-backup\-codes
 .EE
+.PP
+A helpdesk's one\-off code for alice, working for eight hours, her other codes
+untouched:
+.PP
+.EX
+backup\-codes add alice \-\-count 1 \-\-expires 8h
+.EE
+.PP
+From cron: mail root the users with fewer than three usable codes left, or
+whose set expired (max_age) or is locked:
+.PP
+.EX
+backup\-codes status \-\-below 3 || mail \-s "backup codes" root
+.EE
+.PP
+Run by alice herself, once an administrator has enabled the rule in
+.IR /etc/sudoers.d/backup\-codes :
+a new set for her, printed on her terminal, with a label on top:
+.PP
+.EX
+sudo backup\-codes renew \-\-label "Home desk"
+.EE
 .SH "SEE ALSO"
 .BR pam_backup_codes (8),
 .BR pam\-auth\-update (8),
-.BR pam.conf (5)
+.BR pam.conf (5),
+.BR sudoers (5)
 "#;
 
 fn page(cmd: clap::Command) -> Man {
