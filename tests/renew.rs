@@ -15,6 +15,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::system::{Sudoers, TestUser, e2e_or_skip, run, run_with_input};
 use common::{Lab, Mounted, in_private_mounts};
@@ -146,15 +147,40 @@ impl Setup {
         self.as_user("sudo", &all, &format!("{PASSWORD}\n"))
     }
 
-    /// Runs `body` where /etc/security and /dev are the test's own.
-    fn isolated<T: Send>(&self, body: impl FnOnce() -> T + Send) -> T {
+    /// Runs `body` where /etc/security and /dev are the test's own, and
+    /// returns what it returned and every syslog line sent meanwhile. The
+    /// log socket is read all along: the kernel queues only a few datagrams,
+    /// and sudo, PAM and renew block in syslog() when the queue is full.
+    fn isolated<T: Send>(&self, body: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
         in_private_mounts(|| {
             let dev = private_dev(&self.lab);
             let etc = bind(&self.etc_security, Path::new("/etc/security"));
-            let result = body();
+            let stop = AtomicBool::new(false);
+            let (result, log) = std::thread::scope(|scope| {
+                let reader = scope.spawn(|| {
+                    let mut log = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        log.extend(self.lab.drain_log());
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    log.extend(self.lab.drain_log());
+                    log
+                });
+                // Stops the reader also when `body` panics.
+                struct Stop<'a>(&'a AtomicBool);
+                impl Drop for Stop<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(true, Ordering::Relaxed);
+                    }
+                }
+                let guard = Stop(&stop);
+                let result = body();
+                drop(guard);
+                (result, reader.join().unwrap())
+            });
             drop(etc);
             drop(dev);
-            result
+            (result, log)
         })
     }
 
@@ -212,10 +238,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     };
     let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
 
-    let (renewed, log) = s.isolated(|| {
-        let renewed = s.sudo(&["renew", "--label", "Work laptop"]);
-        (renewed, lab.drain_log())
-    });
+    let (renewed, log) = s.isolated(|| s.sudo(&["renew", "--label", "Work laptop"]));
     assert_eq!(renewed.status, Some(0), "{renewed:?}");
     let new = renewed.codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
@@ -274,7 +297,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
         (vec!["--store", evil.to_str().unwrap(), "renew"], "not allowed"),
         (vec!["generate", "root"], "not allowed"),
     ];
-    let results = s.isolated(|| {
+    let (results, _) = s.isolated(|| {
         let mut results: Vec<Run> = attempts.iter().map(|(args, _)| s.sudo(args)).collect();
         // sudo does not let the user set SUDO_UID for this command.
         let args = ["-S", "SUDO_UID=0", s.binary.to_str().unwrap(), "renew"];
@@ -294,7 +317,8 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     assert!(!evil.exists());
 
     // A wrong password renews nothing.
-    let wrong = s.isolated(|| s.as_user("sudo", &["-S", s.binary.to_str().unwrap(), "renew"], "wrong\n"));
+    let (wrong, _) =
+        s.isolated(|| s.as_user("sudo", &["-S", s.binary.to_str().unwrap(), "renew"], "wrong\n"));
     assert_ne!(wrong.status, Some(0), "{wrong:?}");
     assert_eq!(s.user_file(), before);
 }
@@ -311,7 +335,7 @@ fn renew_needs_a_fresh_password_and_an_unlocked_set() {
     // A cached sudo ticket (sudo -v) is not enough: the shipped rule sets
     // timestamp_timeout=0 for renew, and -n forbids asking.
     let before = s.user_file();
-    let cached = s.isolated(|| {
+    let (cached, _) = s.isolated(|| {
         s.as_user(
             "sh",
             &["-c", &format!("sudo -S -v && sudo -n {binary} renew")],
@@ -327,7 +351,7 @@ fn renew_needs_a_fresh_password_and_an_unlocked_set() {
         lab.login(SVC, user, &["ZZZZZ-ZZZZZ"]);
     }
     let before = s.user_file();
-    let (locked, log) = s.isolated(|| (s.sudo(&["renew"]), lab.drain_log()));
+    let (locked, log) = s.isolated(|| s.sudo(&["renew"]));
     assert_eq!(locked.status, Some(1), "{locked:?}");
     assert!(locked.stderr.contains("locked"), "{locked:?}");
     assert!(locked.codes().is_empty(), "{locked:?}");
@@ -347,7 +371,7 @@ fn without_the_rule_or_without_sudo_renew_is_refused_with_one_clear_line() {
     s.lab.generate(user, &[]);
     let before = s.user_file();
     let binary = s.binary.to_str().unwrap();
-    let (through_sudo, direct) = s.isolated(|| (s.sudo(&["renew"]), s.as_user(binary, &["renew"], "")));
+    let ((through_sudo, direct), _) = s.isolated(|| (s.sudo(&["renew"]), s.as_user(binary, &["renew"], "")));
     assert_ne!(through_sudo.status, Some(0), "{through_sudo:?}");
     assert!(
         through_sudo.stderr.contains("is not in the sudoers file")
@@ -362,8 +386,13 @@ fn without_the_rule_or_without_sudo_renew_is_refused_with_one_clear_line() {
     assert_eq!(s.user_file(), before);
 
     // Root without sudo: no SUDO_UID, refused too.
-    let root = s.isolated(|| run(Command::new(&s.binary).arg("renew").env_remove("SUDO_UID")));
+    let (root, log) = s.isolated(|| run(Command::new(&s.binary).arg("renew").env_remove("SUDO_UID")));
     assert_eq!(root.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&root.stderr).contains("SUDO_UID is not set"));
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("<84>") && l.contains("renew refused for uid 0")),
+        "{log:?}"
+    );
     assert_eq!(s.user_file(), before);
 }
