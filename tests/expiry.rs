@@ -12,23 +12,20 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{Lab, root_or_skip};
+use common::{Lab, or_skip};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 const SVC: &str = "bc-expiry";
 
 /// A lab whose module and CLI share one config file.
-fn lab(test: &str, login: &str) -> Option<(Lab, PathBuf)> {
-    if !root_or_skip(test) {
-        return None;
-    }
+fn lab(login: &str) -> (Lab, PathBuf) {
     let lab = Lab::new();
     let config = lab.path().join("pam_backup_codes.conf");
     fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
     lab.chmod(&config, 0o644);
     lab.simple_service(SVC, &format!("config={}", config.display()));
-    Some((lab, config))
+    (lab, config)
 }
 
 fn cli(lab: &Lab, config: &PathBuf, args: &[&str]) -> Output {
@@ -59,9 +56,7 @@ fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
 
 #[test]
 fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
-    let Some((lab, config)) = lab("add-expires", "") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab(""));
     let regular = lab.generate("alice", &[]);
     let out = cli(
         &lab,
@@ -114,9 +109,7 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
 
 #[test]
 fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
-    let Some((lab, config)) = lab("add-enrol", "") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab(""));
     let out = cli(
         &lab,
         &config,
@@ -164,9 +157,7 @@ fn age_by(lab: &Lab, user: &str, days: i64) {
 
 #[test]
 fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
-    let Some((lab, config)) = lab("max-age", "max_age = 100\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("max_age = 100\n"));
     let codes = lab.generate("carol", &[]);
 
     age_by(&lab, "carol", 50);
@@ -216,9 +207,7 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
 
 #[test]
 fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
-    let Some((lab, config)) = lab("below", "deny = 2\nmax_age = 100\n") else {
-        return;
-    };
+    let (lab, config) = or_skip!(lab("deny = 2\nmax_age = 100\n"));
     let dave = lab.generate("dave", &["--count", "3"]);
     lab.generate("erin", &[]);
     lab.generate("frank", &[]);

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::system::{Sudoers, TestUser, e2e_or_skip, run, run_with_input};
-use common::{Lab, Mounted, in_private_mounts};
+use common::system::{Sudoers, TestUser, run, run_with_input};
+use common::{Lab, Mounted, in_private_mounts, or_skip};
 
 const PASSWORD: &str = "correct horse battery staple 14";
 const SVC: &str = "bc-renew";
@@ -69,10 +69,7 @@ struct Setup {
     etc_security: PathBuf,
 }
 
-fn setup(test: &str) -> Option<Setup> {
-    if !e2e_or_skip(test, &["sudo", "visudo", "runuser", "chpasswd", "cp"]) {
-        return None;
-    }
+fn setup() -> Setup {
     let lab = Lab::new();
     lab.simple_service(SVC, "nodelay deny=3");
     let user = TestUser::new();
@@ -98,12 +95,12 @@ fn setup(test: &str) -> Option<Setup> {
     )
     .unwrap();
     lab.chmod(&config, 0o644);
-    Some(Setup {
+    Setup {
         lab,
         user,
         binary,
         etc_security,
-    })
+    }
 }
 
 /// What one run as the test user did.
@@ -228,7 +225,7 @@ fn private_dev(lab: &Lab) -> Vec<Mounted> {
 
 #[test]
 fn a_user_renews_their_own_set_and_only_theirs() {
-    let Some(s) = setup("renew-own") else { return };
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
     let lab = &s.lab;
     let user = s.user.name.as_str();
     let old = lab.generate(user, &[]);
@@ -325,7 +322,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
 
 #[test]
 fn renew_needs_a_fresh_password_and_an_unlocked_set() {
-    let Some(s) = setup("renew-locked") else { return };
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
     let lab = &s.lab;
     let user = s.user.name.as_str();
     lab.generate(user, &[]);
@@ -366,7 +363,7 @@ fn renew_needs_a_fresh_password_and_an_unlocked_set() {
 
 #[test]
 fn without_the_rule_or_without_sudo_renew_is_refused_with_one_clear_line() {
-    let Some(s) = setup("renew-no-rule") else { return };
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
     let user = s.user.name.as_str();
     s.lab.generate(user, &[]);
     let before = s.user_file();

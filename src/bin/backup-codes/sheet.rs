@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn temporary_codes_say_when_they_stop() {
-        let (set, codes) = sample();
+        let (set, codes) = sample(10, 3);
         let user: UserName = "alice".parse().unwrap();
         let expires = time::macros::datetime!(2026-12-24 18:00 UTC);
         let mut sheet = Sheet {
