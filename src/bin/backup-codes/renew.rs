@@ -131,6 +131,8 @@ enum Refusal {
     Revoked,
     Locked(LockedUntil),
     Failed(String),
+    /// Renewed, but the sheet could not be printed.
+    Unprinted(std::io::Error),
 }
 
 /// Runs `renew`; prints the sheet or one line saying why not.
@@ -183,6 +185,17 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     },
                 ),
                 Refusal::Failed(e) => (e.clone(), format!("renew failed: {e}")),
+                Refusal::Unprinted(e) => {
+                    authlog::log(
+                        Level::Warning,
+                        &format!("{who}: renewed their backup codes, but the sheet was not printed: {e}"),
+                    );
+                    eprintln!(
+                        "backup-codes: your new set is stored, but printing it failed ({e}): \
+                         the old codes no longer work; run renew again to get a sheet"
+                    );
+                    return ExitCode::FAILURE;
+                }
             };
             authlog::log(Level::Warning, &format!("{who}: renew refused: {log}"));
             eprintln!("backup-codes: {tell}");
@@ -236,12 +249,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
     stdout
         .write_all(&text)
         .and_then(|()| stdout.flush())
-        .map_err(|e| {
-            Refusal::Failed(format!(
-                "the new set is stored, but printing it failed ({e}): \
-                 the old codes no longer work; run renew again to get a sheet"
-            ))
-        })
+        .map_err(Refusal::Unprinted)
 }
 
 /// The terminal the user ran sudo from: the controlling terminal of the
