@@ -286,6 +286,76 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
     assert_eq!(fleet.status(USER)["failures"], 0);
 }
 
+#[test]
+fn temporary_codes_and_max_age_work_on_the_fleet_store_as_on_files() {
+    let Some(fleet) = fleet("temporary_codes_and_max_age_work_on_the_fleet_store") else {
+        return;
+    };
+    fleet.host("web1", "nodelay", "");
+    fleet.host("web2", "nodelay max_age=100", "");
+    let codes = fleet.generate(USER, &[]);
+    let (code, stdout, stderr) =
+        fleet.run_cli(&["add", USER, "--count", "2", "--expires", "3s", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let sheet: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let temporary: Vec<&str> = sheet["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(temporary.len(), 2);
+    let status = fleet.status(USER);
+    assert_eq!(
+        (status["total"].as_u64(), status["usable"].as_u64()),
+        (Some(12), Some(12))
+    );
+    assert_eq!(status["temporary"].as_array().map(Vec::len), Some(2), "{status}");
+
+    // Before its expiry a temporary code works, and the count is of working codes.
+    let first = fleet.lab.login("web1", USER, &[temporary[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    assert!(
+        first.infos().iter().any(|i| i.contains("11 backup codes left")),
+        "{first:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let late = fleet.lab.login("web1", USER, &[temporary[1]]);
+    assert_eq!(late.result(), "PAM_AUTH_ERR", "{late:?}");
+    assert!(late.logged("expired backup code"), "{:?}", late.log);
+    let status = fleet.status(USER);
+    assert_eq!(status["failures"], 0, "an expired code is not a guess: {status}");
+    assert_eq!(status["temporary"][0]["expired"], true, "{status}");
+
+    // max_age (web2's pam.d argument): 95 of 100 days old warns, 101 refuses.
+    let age = |days: i64| {
+        fleet.sql(&format!(
+            "UPDATE backup_codes.sets SET created = now() - make_interval(secs => {}) \
+             WHERE user_name = '{USER}'",
+            days * 86_400
+        ));
+    };
+    age(95);
+    let old = fleet.lab.login("web2", USER, &[&codes[0]]);
+    assert_eq!(old.result(), "PAM_SUCCESS", "{old:?}");
+    assert!(
+        old.infos()
+            .iter()
+            .any(|i| i.contains("stop working") && i.contains("in 5 days")),
+        "{old:?}"
+    );
+    age(101);
+    let dead = fleet.lab.login("web2", USER, &[&codes[1]]);
+    assert_eq!(dead.result(), "PAM_AUTH_ERR", "{dead:?}");
+    assert!(dead.logged("expired backup code"), "{:?}", dead.log);
+    // web1 sets no max_age: the same code works there.
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[1]]).result(),
+        "PAM_SUCCESS"
+    );
+    assert_eq!(fleet.status(USER)["failures"], 0);
+}
+
 /// Waits for one spawned login (at most two minutes) and collects its log.
 fn finish(fleet: &Fleet, child: std::process::Child) -> common::Login {
     let (mut logins, log) = fleet.lab.finish_all(vec![child], 120);

@@ -402,13 +402,12 @@ impl PgStore {
     /// Judges a hashed attempt in a transaction of its own; the outcome is
     /// returned only once `COMMIT` has returned.
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
-        if attempt.policy.lifetime.max_age.is_some() {
-            // Fail closed rather than let codes work past their age.
-            return Err(PgError::Config(
-                "max_age is not supported by the PostgreSQL store yet".to_owned(),
-            ));
-        }
         let (deny, fail_interval, unlock_time) = policy_args(&attempt.policy.lockout);
+        let max_age = attempt
+            .policy
+            .lifetime
+            .max_age
+            .map_or(0, |age| i32::try_from(age.whole_days()).unwrap_or(i32::MAX));
         let secs = self.timeout_secs();
         let user = attempt.user.as_str();
         let salt: &[u8] = &attempt.hashing.kdf.salt;
@@ -421,13 +420,14 @@ impl PgStore {
                 Err(PgError::Query { reason, .. }) => return Err(PgError::Broken(reason)),
                 other => other?,
             }
-            let params: [(&(dyn ToSql + Sync), Type); 9] = [
+            let params: [(&(dyn ToSql + Sync), Type); 10] = [
                 (&user, Type::TEXT),
                 (&salt, Type::BYTEA),
                 (&digest, Type::BYTEA),
                 (&deny, Type::INT4),
                 (&fail_interval, Type::INT4),
                 (&unlock_time, Type::INT4),
+                (&max_age, Type::INT4),
                 (&origin.service, Type::TEXT),
                 (&origin.rhost, Type::TEXT),
                 (&host, Type::TEXT),
@@ -438,8 +438,9 @@ impl PgStore {
                 "judge the attempt",
                 client.query_typed_one(
                     "SELECT verdict, remaining, locked, locked_until, used_at, used_service, \
-                     used_rhost, used_host, alphabet, length, m_cost, t_cost, p_cost, salt \
-                     FROM backup_codes.judge($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     used_rhost, used_host, alphabet, length, m_cost, t_cost, p_cost, salt, \
+                     expired_at, ageing_until \
+                     FROM backup_codes.judge($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &params,
                 ),
             )
@@ -788,8 +789,13 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             let remaining: i32 = get(row, 1, what)?;
             Outcome::Accepted {
                 remaining: usize::try_from(remaining).unwrap_or(0),
-                ageing: None,
+                ageing: get(row, 15, what)?,
             }
+        }
+        "expired" => {
+            let at: Option<OffsetDateTime> = get(row, 14, what)?;
+            let at = at.ok_or_else(|| PgError::Schema("judge answered expired without a time".into()))?;
+            Outcome::Expired(at)
         }
         "locked" => {
             let until: Option<OffsetDateTime> = get(row, 3, what)?;
@@ -870,7 +876,7 @@ async fn read_set(
         secs,
         what,
         client.query_typed(
-            "SELECT hash, used_at, used_service, used_rhost, used_host FROM backup_codes.codes \
+            "SELECT hash, used_at, used_service, used_rhost, used_host, expires FROM backup_codes.codes \
              WHERE user_name = $1 ORDER BY seq",
             &[(&name, Type::TEXT)],
         ),
@@ -898,7 +904,7 @@ async fn read_set(
                     }),
                     None => None,
                 },
-                expires: None,
+                expires: get(row, 5, what)?,
             })
         })
         .collect::<Result<Vec<_>, PgError>>()?;
@@ -930,15 +936,6 @@ async fn write_set(
         user: user.to_string(),
         reason: format!("not written: {e}"),
     })?;
-    if set.codes.iter().any(|c| c.expires.is_some()) {
-        // Refused rather than stored without the expiry.
-        return Err(PgError::Data {
-            user: user.to_string(),
-            reason: "not written: temporary codes (add --expires) are not supported by the \
-                     PostgreSQL store yet"
-                .to_owned(),
-        });
-    }
     let name = user.as_str();
     let int = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
     let cost = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
@@ -999,6 +996,7 @@ async fn write_set(
     let services = used(|u| Some(u.service.clone()));
     let rhosts = used(|u| u.rhost.clone());
     let hosts = used(|u| u.host.clone());
+    let expires: Vec<Option<OffsetDateTime>> = set.codes.iter().map(|c| c.expires).collect();
     bounded(
         deadline,
         secs,
@@ -1014,10 +1012,12 @@ async fn write_set(
         secs,
         what,
         client.query_typed(
-            "INSERT INTO backup_codes.codes (user_name, seq, hash, used_at, used_service, used_rhost, used_host) \
-             SELECT $1, (u.n - 1)::integer, u.hash, u.at, u.service, u.rhost, u.host \
-             FROM unnest($2::bytea[], $3::timestamptz[], $4::text[], $5::text[], $6::text[]) \
-                  WITH ORDINALITY AS u(hash, at, service, rhost, host, n)",
+            "INSERT INTO backup_codes.codes (user_name, seq, hash, used_at, used_service, used_rhost, \
+                 used_host, expires) \
+             SELECT $1, (u.n - 1)::integer, u.hash, u.at, u.service, u.rhost, u.host, u.expires \
+             FROM unnest($2::bytea[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], \
+                         $7::timestamptz[]) \
+                  WITH ORDINALITY AS u(hash, at, service, rhost, host, expires, n)",
             &[
                 (&name, Type::TEXT),
                 (&hashes, Type::BYTEA_ARRAY),
@@ -1025,6 +1025,7 @@ async fn write_set(
                 (&services, Type::TEXT_ARRAY),
                 (&rhosts, Type::TEXT_ARRAY),
                 (&hosts, Type::TEXT_ARRAY),
+                (&expires, Type::TIMESTAMPTZ_ARRAY),
             ],
         ),
     )

@@ -17,7 +17,7 @@ const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// The two functions a login may call, with their argument types.
 pub(super) const LOGIN_FUNCTIONS: [&str; 2] = [
     "backup_codes.login_info(text, integer, integer, integer, boolean)",
-    "backup_codes.judge(text, bytea, bytea, integer, integer, integer, text, text, text)",
+    "backup_codes.judge(text, bytea, bytea, integer, integer, integer, integer, text, text, text)",
 ];
 /// Serialises concurrent `db init` runs (an arbitrary constant: "bc-init").
 const INIT_LOCK: i64 = 0x0062_632d_696e_6974;

@@ -33,8 +33,23 @@ CREATE TABLE IF NOT EXISTS backup_codes.codes (
     used_service text,
     used_rhost   text,
     used_host    text,
+    -- A temporary code (`backup-codes add --expires`) stops working then.
+    expires      timestamptz,
     PRIMARY KEY (user_name, seq)
 );
+-- For databases made before temporary codes existed.
+ALTER TABLE backup_codes.codes ADD COLUMN IF NOT EXISTS expires timestamptz;
+
+-- When the set's regular codes stop working under `max_age` (days, 0: never).
+-- Whole days of 86400 s, as the module counts them, whatever the time zone.
+CREATE OR REPLACE FUNCTION backup_codes.set_end(created timestamptz, max_age integer)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN max_age > 0
+        THEN created + make_interval(secs => max_age::double precision * 86400) END
+$$;
 
 -- The lock that failure times impose, whether or not it has run out:
 -- `deny` of them within `fail_interval` of the newest, until the newest plus
@@ -113,16 +128,26 @@ $$;
 -- digest against every stored hash; the code is marked used (and the tally
 -- reset) or the failure counted. The caller commits before it reports.
 -- verdict: accepted | wrong | reused | revoked | revoked-match | locked |
--- absent (no set: nothing counted) | rehash (a new set since the salt was
--- fetched: nothing counted, hash again with the returned parameters).
-CREATE OR REPLACE FUNCTION backup_codes.judge(
+-- expired (an unused code past its `expires` or the set's `max_age`:
+-- refused, nothing counted) | absent (no set: nothing counted) | rehash (a
+-- new set since the salt was fetched: nothing counted, hash again with the
+-- returned parameters). `remaining` counts the codes that still work;
+-- `expired_at` is when an expired code stopped, `ageing_until` when the
+-- set's codes stop if the set is in the last tenth of its `max_age`.
+-- (The signature before temporary codes existed is dropped: a changed
+-- argument list would otherwise stay beside it as a second function.)
+DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
+                                           text, text, text);
+DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
+                                           integer, text, text, text);
+CREATE FUNCTION backup_codes.judge(
     p_user text, p_salt bytea, p_digest bytea,
-    p_deny integer, p_fail_interval integer, p_unlock_time integer,
+    p_deny integer, p_fail_interval integer, p_unlock_time integer, p_max_age integer,
     p_service text, p_rhost text, p_host text)
 RETURNS TABLE (verdict text, remaining integer, locked boolean, locked_until timestamptz,
                used_at timestamptz, used_service text, used_rhost text, used_host text,
                alphabet text, length integer, m_cost integer, t_cost integer,
-               p_cost integer, salt bytea)
+               p_cost integer, salt bytea, expired_at timestamptz, ageing_until timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -138,18 +163,20 @@ DECLARE
     lock_before timestamptz;
     times timestamptz[];
     v text;
+    set_end timestamptz;
+    expiry timestamptz;
 BEGIN
     SELECT * INTO s FROM backup_codes.sets WHERE user_name = p_user FOR UPDATE;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'absent', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::integer,
-            NULL::integer, NULL::integer, NULL::bytea;
+            NULL::integer, NULL::integer, NULL::bytea, NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
     IF s.salt <> p_salt THEN
         RETURN QUERY SELECT 'rehash', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, s.alphabet, s.length, s.m_cost, s.t_cost,
-            s.p_cost, s.salt;
+            s.p_cost, s.salt, NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
     -- Taken under the lock, so that the failures of concurrent attempts are
@@ -159,13 +186,24 @@ BEGIN
     IF l IS NOT NULL THEN
         RETURN QUERY SELECT 'locked', 0, true, CASE WHEN l <> 'infinity' THEN l END,
             NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
-            NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea;
+            NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
+            NULL::timestamptz, NULL::timestamptz;
         RETURN;
     END IF;
     SELECT * INTO c FROM backup_codes.codes
         WHERE user_name = p_user AND hash = p_digest;
     matched := FOUND;
+    set_end := backup_codes.set_end(s.created, p_max_age);
     IF matched AND c.used_at IS NULL AND s.revoked IS NULL THEN
+        -- Expired: refused, and not a guess (whoever typed it held it).
+        expiry := coalesce(c.expires, set_end);
+        IF expiry IS NOT NULL AND now_at >= expiry THEN
+            RETURN QUERY SELECT 'expired', 0, false, NULL::timestamptz,
+                NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
+                NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
+                expiry, NULL::timestamptz;
+            RETURN;
+        END IF;
         UPDATE backup_codes.codes
             SET used_at = now_at, used_service = p_service, used_rhost = NULLIF(p_rhost, ''),
                 used_host = p_host
@@ -175,8 +213,14 @@ BEGIN
             WHERE user_name = p_user;
         RETURN QUERY SELECT 'accepted', count(*)::integer, false, NULL::timestamptz,
             NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
-            NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea
-            FROM backup_codes.codes WHERE user_name = p_user AND used_at IS NULL;
+            NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
+            NULL::timestamptz,
+            CASE WHEN set_end IS NOT NULL AND now_at < set_end
+                      AND now_at >= set_end - make_interval(secs => p_max_age::double precision * 8640)
+                 THEN set_end END
+            FROM backup_codes.codes AS k
+            WHERE k.user_name = p_user AND k.used_at IS NULL
+              AND coalesce(k.expires, set_end, 'infinity') > now_at;
         RETURN;
     END IF;
     -- A failure, counted in its scope.
@@ -223,6 +267,7 @@ BEGIN
     END;
     RETURN QUERY SELECT v, 0, lock_before IS NULL AND l IS NOT NULL, NULL::timestamptz,
         c.used_at, c.used_service, c.used_rhost, c.used_host, NULL::text,
-        NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea;
+        NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
+        NULL::timestamptz, NULL::timestamptz;
 END
 $$;
