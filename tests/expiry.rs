@@ -67,27 +67,31 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
             "--count",
             "2",
             "--expires",
-            "3s",
+            "10s",
             "--format",
             "json",
         ],
     );
     let temporary = added(&out);
     assert_eq!(temporary.len(), 2);
-    let status = status_json(&lab, &config, "alice");
-    assert_eq!(
-        (status["total"].as_u64(), status["usable"].as_u64()),
-        (Some(12), Some(12))
-    );
-    let expiries = status["temporary"].as_array().unwrap();
-    assert_eq!(expiries.len(), 2, "{status}");
-    assert_eq!(expiries[0]["expired"], false);
+    let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expires = OffsetDateTime::parse(sheet["expires"].as_str().unwrap(), &Rfc3339).unwrap();
 
     // Before the expiry: it works, once.
     let first = lab.login(SVC, "alice", &[&temporary[0]]);
     assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    let status = status_json(&lab, &config, "alice");
+    assert_eq!(
+        (status["total"].as_u64(), status["usable"].as_u64()),
+        (Some(12), Some(11))
+    );
+    let expiries = status["temporary"].as_array().unwrap();
+    assert_eq!(expiries.len(), 1, "the unused one: {status}");
+    assert_eq!(expiries[0]["expired"], false);
 
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // A real expiry, then the second code is refused.
+    let wait = expires - OffsetDateTime::now_utc() + Duration::seconds(1);
+    std::thread::sleep(wait.try_into().unwrap_or_default());
     let late = lab.login(SVC, "alice", &[&temporary[1]]);
     assert_eq!(late.result(), "PAM_AUTH_ERR", "{late:?}");
     assert!(late.logged("expired backup code"), "{:?}", late.log);
