@@ -114,6 +114,14 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
 #[test]
 fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
     let (lab, config) = or_skip!(lab(""));
+    let out = cli(&lab, &config, &["add", "bob", "--expires", "1h"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no such account"),
+        "{}",
+        text(&out.stderr)
+    );
+    lab.add_user("bob");
     let out = cli(
         &lab,
         &config,

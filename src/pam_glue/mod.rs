@@ -149,9 +149,7 @@ impl Failure {
             | Self::NoAccount
             | Self::Refused { .. }
             | Self::Expired(_)
-            | Self::NoAuthtok => {
-                Priority::Notice
-            }
+            | Self::NoAuthtok => Priority::Notice,
             Self::Options(_)
             | Self::User(..)
             | Self::NoUser(_)

@@ -14,9 +14,21 @@ use pam_backup_codes::store::{Edit, Store};
 use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
-    let user: UserName = match args.user.parse() {
+    let typed: UserName = match args.user.parse() {
         Ok(user) => user,
         Err(e) => return problems.report(format_args!("{:?}: {e}", args.user)),
+    };
+    // The account's canonical name keys the store, as at login (and as
+    // `generate` resolves it).
+    let user = match typed.resolve() {
+        Ok(Some(account)) => account,
+        Ok(None) if args.allow_unknown => typed,
+        Ok(None) => {
+            return problems.report(format_args!(
+                "{typed}: no such account (NSS does not know it; --allow-unknown to enrol it anyway)"
+            ));
+        }
+        Err(e) => return problems.report(e),
     };
     let now = OffsetDateTime::now_utc();
     let expires = args.expires.at(now);
@@ -27,7 +39,7 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
         ));
     }
     let settings = &ctx.config.codes;
-    let store = match Store::open_or_create(&ctx.store, &ctx.config.postgresql) {
+    let store = match Store::open(&ctx.store, &ctx.config.postgresql) {
         Ok(store) => store,
         Err(e) => return problems.report(with_root_hint(e)),
     };

@@ -71,8 +71,10 @@ renew, after typing their password.")]
     Renew(RenewArgs),
     /// Add temporary codes to a user's set, keeping the codes they have
     #[command(after_help = "\
-The new codes are added to the user's set (a user without a set is enrolled
-with these codes only) and printed once. They stop working at the time given
+The user's name is resolved through NSS to the account, as at login (a name
+NSS does not know is refused unless --allow-unknown). The new codes are added
+to the user's set (a user without a set, or with a revoked one, gets these
+codes only) and printed once. They stop working at the time given
 with --expires: a duration from now (30m, 8h, 2d, 1w, or combined: 1d12h) or
 a date and time in UTC (2026-12-24, meaning 00:00 UTC that day,
 '2026-12-24 18:00', or RFC 3339 such as 2026-12-24T18:00:00+01:00). An
@@ -140,6 +142,9 @@ pub struct AddArgs {
     /// Codes to add
     #[arg(long, default_value_t = 1)]
     pub count: usize,
+    /// Also enrol a name NSS does not know (the module refuses it until it is an account)
+    #[arg(long)]
+    pub allow_unknown: bool,
     /// When the codes stop working: a duration (30m, 8h, 2d, 1w) or a UTC date and time
     #[arg(long, value_name = "DURATION|DATE")]
     pub expires: Expires,
