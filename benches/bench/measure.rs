@@ -13,7 +13,7 @@ use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
 use pam_backup_codes::config::PgSettings;
 use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
 use pam_backup_codes::lockout::Lockout;
-use pam_backup_codes::login::{Origin, Outcome};
+use pam_backup_codes::login::{Origin, Outcome, Policy};
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Attempt, DirStore, Judgement, Store};
 use pam_backup_codes::username::{UserName, UserNameError};
@@ -351,7 +351,10 @@ impl FleetSteps {
             user: &self.user,
             hashing: &self.hashing,
             digest: Some(&digest),
-            policy: &Self::policy(),
+            policy: &Policy {
+                lockout: Self::policy(),
+                ..Policy::default()
+            },
             origin: &origin,
         };
         let judged = self.store.judge(&attempt, &OffsetDateTime::now_utc).unwrap();
