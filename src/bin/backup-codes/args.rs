@@ -247,7 +247,12 @@ pub const MAX_LABEL: usize = 60;
 /// A label is one line of printable text that fits the sheet.
 fn parse_label(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if text.is_empty() || text.chars().count() > MAX_LABEL || text.chars().any(char::is_control) {
+    // No control, line-separator or bidi character: the label is printed
+    // as it is, on a terminal too.
+    if text.is_empty()
+        || text.chars().count() > MAX_LABEL
+        || text.chars().any(pam_backup_codes::login::is_deceptive)
+    {
         return Err(format!(
             "a label is 1 to {MAX_LABEL} characters of printable text on one line"
         ));
@@ -302,4 +307,70 @@ pub struct GenerateArgs {
     /// A line printed at the top of each sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn expiries_are_durations_or_utc_dates() {
+        let after = |text: &str| text.parse::<Expires>().unwrap();
+        assert_eq!(after("90s"), Expires::After(Duration::seconds(90)));
+        assert_eq!(after("30m"), Expires::After(Duration::minutes(30)));
+        assert_eq!(after(" 8h "), Expires::After(Duration::hours(8)));
+        assert_eq!(after("1w"), Expires::After(Duration::weeks(1)));
+        assert_eq!(after("1d12h"), Expires::After(Duration::hours(36)));
+        assert_eq!(after("2026-12-24"), Expires::At(datetime!(2026-12-24 0:00 UTC)));
+        assert_eq!(
+            after("2026-12-24 18:00"),
+            Expires::At(datetime!(2026-12-24 18:00 UTC))
+        );
+        assert_eq!(
+            after("2026-12-24T18:00:30"),
+            Expires::At(datetime!(2026-12-24 18:00:30 UTC))
+        );
+        assert_eq!(
+            after("2026-12-24T18:00:00+01:00"),
+            Expires::At(datetime!(2026-12-24 17:00 UTC))
+        );
+        let now = datetime!(2026-12-01 12:00 UTC);
+        assert_eq!(after("2h").at(now), datetime!(2026-12-01 14:00 UTC));
+        for bad in [
+            "",
+            "0s",
+            "0h0m",
+            "5x",
+            "h",
+            "10",
+            "1.5h",
+            "-1d",
+            "2026-13-01",
+            "tomorrow",
+        ] {
+            let e = bad.parse::<Expires>().unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // Far too long to be a time at all: refused, not wrapped around.
+        assert!("99999999999999999w".parse::<Expires>().is_err());
+    }
+
+    #[test]
+    fn labels_are_one_short_printable_line() {
+        assert_eq!(parse_label("  Work laptop ").unwrap(), "Work laptop");
+        assert!(parse_label(&"x".repeat(MAX_LABEL)).is_ok());
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "tab\there",
+            "\u{1b}[2J",
+            "a\u{2028}b",
+            "\u{202e}lebal",
+        ] {
+            assert!(parse_label(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_label(&"x".repeat(MAX_LABEL + 1)).is_err());
+    }
 }
