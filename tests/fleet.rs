@@ -6,20 +6,14 @@
 
 mod common;
 
-use common::postgres::{Cluster, Fleet, postgres_or_skip};
+use common::or_skip;
+use common::postgres::{Cluster, Fleet, NEEDS};
 
 const USER: &str = "fleetuser";
 
-fn fleet(test: &str) -> Option<Fleet> {
-    postgres_or_skip(test).then(Fleet::new)
-}
-
 #[test]
 fn the_throwaway_cluster_runs_and_is_private() {
-    if !postgres_or_skip("the_throwaway_cluster_runs_and_is_private") {
-        return;
-    }
-    let cluster = Cluster::start();
+    let cluster = or_skip!(Cluster::start(), needs = NEEDS);
     assert_eq!(cluster.sql("postgres", "SELECT 1"), "1");
     let data = cluster.sql("postgres", "SHOW data_directory");
     assert!(data.starts_with(cluster.dir.path().to_str().unwrap()), "{data}");
@@ -29,9 +23,7 @@ fn the_throwaway_cluster_runs_and_is_private() {
 
 #[test]
 fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
-    let Some(fleet) = fleet("db_init_is_idempotent_and_the_login_role_reads_no_table") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
@@ -100,11 +92,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
 
 #[test]
 fn db_init_refuses_a_superuser_or_missing_login_role() {
-    let Some(fleet) =
-        postgres_or_skip("db_init_refuses_a_superuser_or_missing_login_role").then(Fleet::without_schema)
-    else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
     let (code, _, stderr) = fleet.run_cli(&["check"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("no schema"), "{stderr}");
@@ -126,9 +114,7 @@ fn db_init_refuses_a_superuser_or_missing_login_role() {
 
 #[test]
 fn a_code_used_on_one_host_is_refused_on_another() {
-    let Some(fleet) = fleet("a_code_used_on_one_host_is_refused_on_another") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
@@ -174,9 +160,7 @@ fn race(fleet: &Fleet, user: &str, answers: &[String]) -> (Vec<String>, Vec<Stri
 
 #[test]
 fn one_code_in_32_logins_across_4_hosts_succeeds_exactly_once() {
-    let Some(fleet) = fleet("one_code_in_32_logins_across_4_hosts_succeeds_exactly_once") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     for host in HOSTS {
         fleet.host(host, "nodelay deny=0", "");
     }
@@ -205,9 +189,7 @@ fn one_code_in_32_logins_across_4_hosts_succeeds_exactly_once() {
 
 #[test]
 fn different_codes_at_once_across_hosts_all_succeed_and_are_recorded_with_their_host() {
-    let Some(fleet) = fleet("different_codes_at_once_across_hosts") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     for host in HOSTS {
         fleet.host(host, "nodelay", "");
     }
@@ -237,9 +219,7 @@ fn different_codes_at_once_across_hosts_all_succeed_and_are_recorded_with_their_
 
 #[test]
 fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
-    let Some(fleet) = fleet("failures_spread_over_hosts_lock_at_deny") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     for host in HOSTS {
         fleet.host(host, "nodelay deny=3 fail_interval=900 unlock_time=900", "");
     }
@@ -375,9 +355,7 @@ fn is_used(fleet: &Fleet, user: &str) -> usize {
 
 #[test]
 fn a_stopped_database_fails_closed_also_with_nullok() {
-    let Some(fleet) = fleet("a_stopped_database_fails_closed_also_with_nullok") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "connect_timeout = 2");
     fleet.host("web2", "nodelay nullok", "connect_timeout = 2");
     let codes = fleet.generate(USER, &[]);
@@ -409,9 +387,7 @@ fn a_stopped_database_fails_closed_also_with_nullok() {
 
 #[test]
 fn a_hung_database_fails_closed_within_the_timeout() {
-    let Some(fleet) = fleet("a_hung_database_fails_closed_within_the_timeout") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay nullok", "connect_timeout = 2");
     let codes = fleet.generate(USER, &[]);
     // Stopped, the server's kernel still accepts TCP connections.
@@ -435,9 +411,7 @@ fn a_hung_database_fails_closed_within_the_timeout() {
 
 #[test]
 fn a_connection_terminated_while_judging_refuses_and_records_nothing() {
-    let Some(fleet) = fleet("a_connection_terminated_while_judging") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
     let held = fleet.hold_set(USER);
@@ -459,9 +433,7 @@ fn a_connection_terminated_while_judging_refuses_and_records_nothing() {
 
 #[test]
 fn a_login_killed_while_judging_records_nothing() {
-    let Some(fleet) = fleet("a_login_killed_while_judging_records_nothing") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
     let held = fleet.hold_set(USER);
@@ -486,9 +458,7 @@ fn a_login_killed_while_judging_records_nothing() {
 #[test]
 fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
     use std::io::Write;
-    let Some(fleet) = fleet("a_database_restarted_between_prompt_and_judgement") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
@@ -531,9 +501,7 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
 
 #[test]
 fn a_password_file_that_is_not_root_only_is_refused() {
-    let Some(fleet) = fleet("a_password_file_that_is_not_root_only_is_refused") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay nullok", "");
     let codes = fleet.generate(USER, &[]);
     let file = &fleet.password_file;
@@ -588,9 +556,7 @@ fn to_microseconds(value: &mut serde_json::Value) {
 
 #[test]
 fn migrate_imports_a_file_store_with_the_same_state() {
-    let Some(fleet) = fleet("migrate_imports_a_file_store_with_the_same_state") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     let lab = &fleet.lab;
     let policy = "nodelay deny=3 fail_interval=900 unlock_time=900";
     lab.simple_service("local", policy);
@@ -688,9 +654,7 @@ fn migrate_imports_a_file_store_with_the_same_state() {
 
 #[test]
 fn tls_verify_full_needs_the_right_name_and_ca() {
-    let Some(fleet) = fleet("tls_verify_full_needs_the_right_name_and_ca") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     // Before the server takes TLS only: the CLI's configuration has none.
     let codes = fleet.generate(USER, &[]);
     let ca = common::postgres::TestCa::new();
@@ -736,9 +700,7 @@ fn tls_verify_full_needs_the_right_name_and_ca() {
 
 #[test]
 fn every_command_works_on_the_fleet_store() {
-    let Some(fleet) = fleet("every_command_works_on_the_fleet_store") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay nullok", "");
     for user in ["anna", "bruno", "carla"] {
         fleet.lab.add_user(user);
@@ -845,9 +807,7 @@ fn every_command_works_on_the_fleet_store() {
 
 #[test]
 fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_down() {
-    let Some(fleet) = fleet("the_break_glass_line") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     // The README's two lines: fleet codes, then this host's own file store.
     let config = fleet.host_config("web1", &fleet.login_uri(), "connect_timeout = 2");
     fleet.lab.service(
@@ -938,9 +898,7 @@ fn proxy_losing_commit_answers(target: u16) -> u16 {
 
 #[test]
 fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
-    let Some(fleet) = fleet("a_lost_commit_answer_is_refused_and_logged_as_ambiguous") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     let port = proxy_losing_commit_answers(fleet.cluster.port);
     let uri = format!("postgresql://{}@127.0.0.1:{port}/{}", fleet.login, fleet.db);
     fleet.host_with_store("web1", &uri, "nodelay", "");

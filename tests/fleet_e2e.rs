@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use common::postgres::{Fleet, postgres_or_skip};
+use common::postgres::{Fleet, NEEDS};
 use common::skip_unless;
 use common::system::{PamService, SshClient, Sshd, Sudoers, TestUser, example_with, run_with_input};
 
@@ -26,10 +26,8 @@ fn sshd_host(fleet: &Fleet, user: &TestUser, host: &str) -> Sshd {
 
 #[test]
 fn a_code_used_through_sshd_on_one_host_is_refused_by_sshd_on_another() {
+    skip_unless!(needs = NEEDS);
     skip_unless!("sshd", "ssh", "ssh-keygen");
-    if !postgres_or_skip("a_code_used_through_sshd_on_one_host_is_refused_by_sshd_on_another") {
-        return;
-    }
     let (fleet, user) = (Fleet::new(), TestUser::new());
     let codes = fleet.generate(&user.name, &[]);
     let web1 = sshd_host(&fleet, &user, "web1");
@@ -64,10 +62,8 @@ fn a_code_used_through_sshd_on_one_host_is_refused_by_sshd_on_another() {
 
 #[test]
 fn sudo_takes_a_fleet_code_once_and_refuses_one_spent_elsewhere() {
+    skip_unless!(needs = NEEDS);
     skip_unless!("sudo", "visudo", "runuser");
-    if !postgres_or_skip("sudo_takes_a_fleet_code_once_and_refuses_one_spent_elsewhere") {
-        return;
-    }
     let (fleet, user) = (Fleet::new(), TestUser::new());
     fleet.host("web1", "nodelay", "");
     let config = fleet.host_config("sudohost", &fleet.login_uri(), "");

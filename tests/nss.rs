@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::system::unique;
-use common::{Lab, Login, Mounted, in_private_mounts};
+use common::{Lab, Login, Mounted, in_private_mounts, skip_unless};
 
 const SVC: &str = "bc-nss";
 
@@ -101,11 +101,9 @@ fn bind(from: &Path, to: &str) -> Mounted {
 }
 
 /// Runs `body` with the folding NSS source for `canonical` in place; its
-/// commands need `LD_LIBRARY_PATH` set to the path it is given.
-fn with_folding_nss(test: &str, canonical: &str, body: impl FnOnce(&Path) + Send) {
-    if !common::can_run(test, &["cc"]) {
-        return;
-    }
+/// commands need `LD_LIBRARY_PATH` set to the path it is given. The caller
+/// checks first that it can run (root and a C compiler).
+fn with_folding_nss(canonical: &str, body: impl FnOnce(&Path) + Send) {
     let libs = tempfile::Builder::new().prefix("pbc-nss.").tempdir().unwrap();
     let module = build_module(libs.path(), canonical);
     let conf = libs.path().join("nsswitch.conf");
@@ -132,8 +130,9 @@ fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
+    skip_unless!("cc");
     let canonical = unique("pbcalice");
-    with_folding_nss("nss_folding", &canonical, |libs| {
+    with_folding_nss(&canonical, |libs| {
         let lab = Lab::new();
         lab.use_host_nss();
         // The pam-auth-update profile's shape: a code from users who have a
@@ -185,8 +184,9 @@ fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
 
 #[test]
 fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
+    skip_unless!("cc");
     let canonical = unique("pbcalice");
-    with_folding_nss("nss_unknown", &canonical, |libs| {
+    with_folding_nss(&canonical, |libs| {
         let lab = Lab::new();
         lab.use_host_nss();
         lab.service(

@@ -52,12 +52,15 @@ pub(crate) use test_name;
 /// Returns from the test unless it can run: as root (the store must be
 /// root-owned) and with the programs named installed. Outside CI it says
 /// so on stderr, naming the test; under `CI=true` the test fails instead,
-/// since CI must run everything.
+/// since CI must run everything. `needs = SLICE` names them all at once.
 macro_rules! skip_unless {
-    ($($program:expr),* $(,)?) => {
-        if !$crate::common::can_run($crate::common::test_name!(), &[$($program),*]) {
+    (needs = $needs:expr) => {
+        if !$crate::common::can_run($crate::common::test_name!(), $needs) {
             return;
         }
+    };
+    ($($program:expr),* $(,)?) => {
+        $crate::common::skip_unless!(needs = &[$($program),*])
     };
 }
 pub(crate) use skip_unless;
@@ -65,6 +68,10 @@ pub(crate) use skip_unless;
 /// `value` (a lab, say), made only if the test can run; otherwise returns
 /// from the test as [`skip_unless!`] does with the same programs.
 macro_rules! or_skip {
+    ($value:expr, needs = $needs:expr) => {{
+        $crate::common::skip_unless!(needs = $needs);
+        $value
+    }};
     ($value:expr $(, $program:expr)* $(,)?) => {{
         $crate::common::skip_unless!($($program),*);
         $value
@@ -72,14 +79,14 @@ macro_rules! or_skip {
 }
 pub(crate) use or_skip;
 
-/// Whether a test that needs root and `programs` can run here; see
-/// [`skip_unless!`].
-pub fn can_run(test: &str, programs: &[&str]) -> bool {
-    let mut missing: Vec<&str> = programs
-        .iter()
-        .copied()
-        .filter(|p| system::which(p).is_none())
-        .collect();
+/// Whether a test that needs root and `needs` (programs, or
+/// [`postgres::SERVER`]) can run here; see [`skip_unless!`].
+pub fn can_run(test: &str, needs: &[&str]) -> bool {
+    let met = |need: &str| match need {
+        postgres::SERVER => postgres::server_available(),
+        program => system::which(program).is_some(),
+    };
+    let mut missing: Vec<&str> = needs.iter().copied().filter(|n| !met(n)).collect();
     if !nix::unistd::geteuid().is_root() {
         missing.insert(0, "root");
     }

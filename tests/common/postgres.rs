@@ -35,21 +35,16 @@ pub fn server_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-/// Whether the fleet tests can run: root and PostgreSQL's server. In CI both
-/// are required (the test fails otherwise); elsewhere it skips.
-pub fn postgres_or_skip(test: &str) -> bool {
-    if !super::can_run(test, &["openssl", "psql"]) {
-        return false;
-    }
-    if server_bin().is_some() && User::from_name("postgres").ok().flatten().is_some() {
-        return true;
-    }
-    assert!(
-        !super::in_ci(),
-        "{test}: CI runs need PostgreSQL's server (tools/deps.sh installs postgresql)"
-    );
-    eprintln!("{test}: SKIPPED, needs PostgreSQL's server (`make deps-test` installs postgresql)");
-    false
+/// The need, for [`or_skip!`](super::or_skip), of PostgreSQL's server and
+/// its `postgres` user.
+pub const SERVER: &str = "PostgreSQL's server";
+
+/// What the fleet tests need besides root.
+pub const NEEDS: &[&str] = &["openssl", "psql", SERVER];
+
+/// Whether PostgreSQL's server and its `postgres` user are installed.
+pub fn server_available() -> bool {
+    server_bin().is_some() && User::from_name("postgres").ok().flatten().is_some()
 }
 
 /// A running private cluster.
