@@ -268,9 +268,7 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
 
 #[test]
 fn temporary_codes_and_max_age_work_on_the_fleet_store_as_on_files() {
-    let Some(fleet) = fleet("temporary_codes_and_max_age_work_on_the_fleet_store") else {
-        return;
-    };
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     fleet.host("web2", "nodelay max_age=100", "");
     let codes = fleet.generate(USER, &[]);
