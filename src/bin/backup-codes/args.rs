@@ -60,10 +60,11 @@ renew is run by an ordinary user through sudo. It replaces the set of the user
 sudo authenticated (SUDO_UID, looked up in the user database), never a user
 named on the command line, and prints the new sheet on the terminal: every old
 code stops working at once. It takes no other user, store, configuration or
-output: --store and --config are refused. It is refused while the codes are
-locked after too many failures, for a user without codes, and when not run
-through sudo. Each renewal and each refusal is logged to authpriv with the
-user and the terminal.
+output: --store and --config are refused, any other option but --label is
+unknown. It is refused while the codes are locked after too many failures,
+for a revoked set, for a user without codes, and when not run through sudo.
+Each renewal and each refusal past the command line is logged to authpriv with
+the user and the terminal.
 
 The package ships /etc/sudoers.d/backup-codes with the rule commented out;
 uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user
