@@ -16,6 +16,6 @@ pub mod lockout;
 pub mod login;
 mod memory;
 mod pam_glue;
-pub use pam_glue::{LineSettings, line_settings};
+pub use pam_glue::{LineSettings, OptionError, line_settings};
 pub mod store;
 pub mod username;

@@ -1,4 +1,4 @@
-//! The account behind the name (SPEC invariant 5): with an NSS source that
+//! The account behind the name (invariant 5 of docs/design.md): with an NSS source that
 //! folds case and accepts qualified names, as SSSD or winbind with
 //! `case_sensitive = false` do, `ALICE`, `Alice` and `alice@corp.example`
 //! are alice's account for every other module, so they must need alice's

@@ -25,7 +25,8 @@ use crate::login::{self, LoginError, Origin, Outcome, Refusal};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
 use ffi::Priority;
-use options::{CodeSource, OptionError, Options};
+pub use options::OptionError;
+use options::{CodeSource, Options};
 
 /// What the module makes of the arguments of one pam.d line.
 #[derive(Debug)]
@@ -43,8 +44,8 @@ pub struct LineSettings {
 /// Reads a pam.d line's arguments (and its configuration file) as the module
 /// does, or says why the module would refuse every login through that line
 /// (PAM_SERVICE_ERR). For `backup-codes check`.
-pub fn line_settings(args: &[&str]) -> Result<LineSettings, String> {
-    let options = Options::parse(args).map_err(|e| e.to_string())?;
+pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
+    let options = Options::parse(args)?;
     Ok(LineSettings {
         store: options.store,
         postgresql: options.postgresql,
