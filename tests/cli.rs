@@ -618,3 +618,45 @@ fn the_progress_bar_never_breaks_up_sheets_and_shows_rates_with_one_decimal() {
         40
     );
 }
+
+#[test]
+fn the_cli_is_not_dumpable() {
+    // Plain codes pass through its memory. The files in /proc/PID of a
+    // process that is not dumpable are owned by root whatever its uid: run
+    // it as nobody, blocked reading names on stdin, and look.
+    let lab = or_skip!(lab(), "setpriv");
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_backup-codes"))
+        .arg("--store")
+        .arg(&lab.store)
+        .args(["generate", "--users-from", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+    let cli = std::path::Path::new(env!("CARGO_BIN_EXE_backup-codes"));
+    let start = std::time::Instant::now();
+    let mut owner = None;
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        // Once it runs the CLI (not setpriv) and waits for its names.
+        let exe = fs::read_link(proc_dir.join("exe")).ok();
+        let waiting = fs::read_to_string(proc_dir.join("wchan")).is_ok_and(|w| w != "0" && !w.is_empty());
+        if exe.as_deref() == Some(cli) && waiting {
+            owner = Some(fs::metadata(proc_dir.join("status")).unwrap().uid());
+            if owner == Some(0) {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert_eq!(
+        owner,
+        Some(0),
+        "/proc/PID/status of the CLI is owned by root, not by its uid 65534"
+    );
+}

@@ -52,6 +52,10 @@ impl Problems {
 }
 
 fn main() -> ExitCode {
+    // Plain codes pass through this process's memory (generate): no core
+    // dump may carry them, and no process of the invoking user may ptrace
+    // or read its memory. Best effort: a kernel that refuses changes nothing.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let cli = Cli::parse();
     if let Command::Renew(args) = &cli.command {
         // Self-service: its own rules, before any option is acted on.
