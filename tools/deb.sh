@@ -1,14 +1,17 @@
 #!/bin/bash
-# make deb: builds the Debian package libpam-backup-codes into target/debian/
-# and checks it with lintian.
+# make deb: the source package and, built from it offline, the binary
+# packages, into target/debian/; then lintian (pedantic, info tags too).
 #
-# dpkg-buildpackage writes its results next to the source tree, so the build
-# runs in a copy of the tree (the files git knows, tracked or new; outside
-# git, everything but target/) at
-# target/debian/pam-backup-codes-VERSION/; everything stays inside target/.
-# CARGO_TARGET_DIR points back at this tree's target/, so the release build
-# is shared with `make release`. Cargo comes from PATH (rustup); see
-# debian/README.source.
+#  1. The tree (the files git knows, tracked or new; outside git, everything
+#     but target/) becomes pam-backup-codes_V.orig.tar.xz (without debian/),
+#     and `cargo vendor --locked` of Cargo.lock's crates the component
+#     pam-backup-codes_V.orig-vendor.tar.xz. debian/copyright must have a
+#     stanza for every vendored crate (tools/copyright.py --check).
+#  2. dpkg-source -b makes the .dsc; dpkg-source -x unpacks it afresh, and
+#     dpkg-buildpackage -us -uc -b builds there with no network (unshare -n)
+#     and an empty CARGO_HOME: debian/rules must find everything in the
+#     source package. With rustup's cargo (not /usr/bin/cargo), -d skips the
+#     Build-Depends check, which cannot see it (debian/README.source).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,35 +19,79 @@ out=$root/target/debian
 
 version=$(dpkg-parsechangelog -S Version)
 upstream=${version%-*}
-src=$out/pam-backup-codes-$upstream
+epoch=$(dpkg-parsechangelog -S Timestamp)
+name=pam-backup-codes-$upstream
+
+say() { echo "deb: $*"; }
+die() {
+    echo "deb: $*" >&2
+    exit 1
+}
 
 rm -rf "$out"
-mkdir -p "$src"
+mkdir -p "$out"
+stage=$(mktemp -d "$out/stage.XXXXXX")
+src=$stage/$name
+mkdir "$src"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
         | tar --null -T - -cf - | tar -C "$src" -xf -
 else
-    tar --exclude=./target --exclude=./.git -cf - . | tar -C "$src" -xf -
+    tar --exclude=./target --exclude=./.git --exclude=./vendor -cf - . | tar -C "$src" -xf -
 fi
-# The upstream tarball a 3.0 (quilt) source package needs: the tree without debian/.
-tar -C "$out" --exclude="pam-backup-codes-$upstream/debian" \
-    -cJf "$out/pam-backup-codes_$upstream.orig.tar.xz" "pam-backup-codes-$upstream"
+[ ! -e "$src/vendor" ] || die "the tree has a vendor/ of its own; move it away"
 
-echo "deb: building in $src (log: $out/build.log)"
-if ! (cd "$src" && CARGO_TARGET_DIR="$root/target" dpkg-buildpackage -us -uc) \
+say "cargo vendor (log: $out/vendor.log)"
+cargo vendor --locked --versioned-dirs "$src/vendor" >"$out/vendor.log" 2>&1 ||
+    { tail -n 20 "$out/vendor.log" >&2; die "cargo vendor failed"; }
+python3 tools/copyright.py --check --vendor "$src/vendor"
+
+# Reproducible tarballs: sorted, root-owned, dated by the changelog.
+tarball() { # OUTPUT PARENT DIR [TAR OPTIONS...]: PARENT/DIR as OUTPUT
+    local output=$1 parent=$2 dir=$3
+    shift 3
+    tar -C "$parent" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
+        "$@" -cf - "$dir" | xz -T0 -6 >"$output"
+}
+tarball "$out/pam-backup-codes_$upstream.orig.tar.xz" "$stage" "$name" \
+    --exclude="$name/debian" --exclude="$name/vendor"
+tarball "$out/pam-backup-codes_$upstream.orig-vendor.tar.xz" "$src" vendor
+say "vendored $(ls "$src/vendor" | wc -l) crates," \
+    "$(du -sh "$src/vendor" | cut -f1) unpacked," \
+    "$(du -h "$out/pam-backup-codes_$upstream.orig-vendor.tar.xz" | cut -f1) as orig-vendor.tar.xz"
+
+(cd "$out" && dpkg-source -b "$src" >"$out/source.log" 2>&1) ||
+    { cat "$out/source.log" >&2; die "dpkg-source -b failed"; }
+rm -rf "$stage"
+dsc=$out/pam-backup-codes_$version.dsc
+say "source package $(basename "$dsc")"
+
+build=$out/$name
+(cd "$out" && dpkg-source -x "$dsc" "$build" >"$out/unpack.log" 2>&1) ||
+    { cat "$out/unpack.log" >&2; die "dpkg-source -x failed"; }
+
+flags=(-us -uc -b)
+cargo=$(command -v cargo) || die "no cargo on PATH (debian/README.source)"
+if [ "$cargo" != /usr/bin/cargo ]; then
+    flags+=(-d)
+    say "cargo is $cargo, not Debian's: dpkg-buildpackage -d"
+fi
+# unshare -n needs root; elsewhere a user namespace gives the same.
+if [ "$(id -u)" -eq 0 ]; then offline=(unshare --net); else offline=(unshare --map-current-user --net); fi
+cargo_home=$(mktemp -d "$out/cargo-home.XXXXXX")
+
+say "dpkg-buildpackage ${flags[*]} with no network (log: $out/build.log)"
+if ! (cd "$build" && CARGO_HOME=$cargo_home "${offline[@]}" dpkg-buildpackage "${flags[@]}") \
         >"$out/build.log" 2>&1; then
     tail -n 40 "$out/build.log" >&2
-    echo "deb: dpkg-buildpackage failed; the whole log is $out/build.log" >&2
-    exit 1
+    die "dpkg-buildpackage failed; the whole log is $out/build.log"
 fi
-rm -rf "$src"
+[ -z "$(ls -A "$cargo_home")" ] || die "the build wrote to CARGO_HOME $cargo_home, not its own"
+rm -rf "$build" "$cargo_home"
 
 changes=$(ls "$out"/pam-backup-codes_"$version"_*.changes)
-echo "deb: lintian $changes"
-lintian --fail-on error,warning --display-info "$changes" 2>&1 || status=$?
-if [ "${status:-0}" -ne 0 ]; then
-    echo "deb: lintian found errors or warnings (exit $status)" >&2
-    exit 1
-fi
+say "lintian --pedantic -I $(basename "$dsc") $(basename "$changes")"
+lintian --pedantic --display-info --fail-on error,warning,info,pedantic "$dsc" "$changes" 2>&1 ||
+    die "lintian found tags; fix them, or override them with a reason"
 ls -l "$out"/*.deb
