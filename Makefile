@@ -10,7 +10,7 @@ STOREDIR  ?= /var/lib/pam-backup-codes
 MANDIR    ?= /usr/local/share/man
 DESTDIR   ?=
 
-.PHONY: all deps deps-test deps-deb build release demo test test-deb deb lint install uninstall bench stress clean
+.PHONY: all deps deps-test deps-deb build release demo test test-deb deb copyright lint install uninstall bench stress clean
 
 all: release
 
@@ -36,19 +36,26 @@ demo: deps
 	@CARGO="$(CARGO)" sh tools/demo.sh
 
 test: deps-test
+	python3 tools/copyright.py --check
 	$(CARGO) build --locked --all-targets
 	$(CARGO) test --locked --all-targets
 	$(MAKE) test-deb
 
-# The Debian package, built into target/debian/ and checked by lintian.
+# The Debian source package (with the crates vendored) and, built from it
+# with no network, the binary packages, into target/debian/; then lintian.
 deb: deps-deb
 	@bash tools/deb.sh
 
-# Installs the package system-wide, logs in through it (common-auth too) and
-# purges it: its own step, after cargo test, so that no other test meets the
-# changed common-auth.
+# debian/copyright from `cargo metadata`: run after changing Cargo.lock
+# (`make test` fails while a crate has no stanza).
+copyright:
+	python3 tools/copyright.py
+
+# The package's autopkgtest on this machine: installs it system-wide, logs in
+# through it (common-auth too) and purges it. Its own step, after cargo test,
+# under the lock that keeps other system-wide tests away.
 test-deb: deb
-	@bash tests/deb.sh
+	flock /tmp/pbc-system.lock bash tests/deb.sh
 
 # Long runs of the hardening tests (not in CI): STRESS_ROUNDS rounds of
 # concurrent logins and of SIGKILLs during a login, PROPTEST_CASES cases of

@@ -2,14 +2,18 @@
 # Installs the Debian packages one make target needs, when missing:
 #   tools/deps.sh build   what builds the crate and runs libpam (make build, make demo)
 #   tools/deps.sh test    that, and the end-to-end tools of make test
-#   tools/deps.sh deb     that, and what builds and checks the Debian package
+#   tools/deps.sh deb     that, and what builds, checks and tests the Debian package
 # As root it runs apt-get itself; otherwise it names what to install.
 set -eu
 
 BUILD="build-essential pkg-config libpam0g-dev libpam-modules libpam-runtime"
 TEST="pamtester openssh-server openssh-client sudo libpam-google-authenticator oathtool
 util-linux procps postgresql openssl"
-DEB="lintian debhelper dpkg-dev fakeroot"
+# deb: make deb (python3 runs tools/copyright.py, unshare is util-linux's)
+# and test-deb (autopkgtest publishes the .deb with apt-ftparchive; the
+# test's own Depends: pamtester, passwd).
+DEB="lintian debhelper dpkg-dev fakeroot python3 xz-utils util-linux autopkgtest apt-utils
+pamtester passwd"
 
 case "${1:-build}" in
     build) PACKAGES="$BUILD" ;;
