@@ -5,8 +5,10 @@
 #  1. The tree (the files git knows, tracked or new; outside git, everything
 #     but target/) becomes pam-backup-codes_V.orig.tar.xz (without debian/),
 #     and `cargo vendor --locked` of Cargo.lock's crates the component
-#     pam-backup-codes_V.orig-vendor.tar.xz. debian/copyright must have a
-#     stanza for every vendored crate (tools/copyright.py --check).
+#     pam-backup-codes_V.orig-vendor.tar.xz, less the prebuilt binaries that
+#     some crates ship for other systems (tools/prune-vendor.py).
+#     debian/copyright must have a stanza for every vendored crate
+#     (tools/copyright.py --check).
 #  2. dpkg-source -b makes the .dsc; dpkg-source -x unpacks it afresh, and
 #     dpkg-buildpackage -us -uc -b builds there with no network (unshare -n)
 #     and an empty CARGO_HOME: debian/rules must find everything in the
@@ -45,6 +47,7 @@ fi
 say "cargo vendor (log: $out/vendor.log)"
 cargo vendor --locked --versioned-dirs "$src/vendor" >"$out/vendor.log" 2>&1 ||
     { tail -n 20 "$out/vendor.log" >&2; die "cargo vendor failed"; }
+python3 tools/prune-vendor.py "$src/vendor" >>"$out/vendor.log"
 python3 tools/copyright.py --check --vendor "$src/vendor"
 
 # Reproducible tarballs: sorted, root-owned, dated by the changelog.
