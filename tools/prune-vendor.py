@@ -5,7 +5,7 @@
 
 Some crates ship object files and libraries with no source: the Windows
 import libraries of windows_*_gnu and windows_*_msvc, ring's objects for
-Windows, wit-bindgen's for WebAssembly. None is used on Linux, and a Debian
+Windows, wit-bindgen's objects and modules for WebAssembly. None is used on Linux, and a Debian
 source package must not carry binaries without their source, so they go
 (as in Debian's own rustc and cargo packages), and each crate's
 .cargo-checksum.json stops listing them; cargo checks the files listed
@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-BINARY_SUFFIXES = (".a", ".lib", ".obj", ".o", ".dll", ".exe", ".so", ".dylib", ".pdb")
+BINARY_SUFFIXES = (".a", ".lib", ".obj", ".o", ".dll", ".exe", ".so", ".dylib", ".pdb", ".wasm")
 
 
 def prune(vendor):
