@@ -36,7 +36,7 @@ demo: deps
 	@CARGO="$(CARGO)" sh tools/demo.sh
 
 test: deps-test
-	python3 tools/copyright.py --check
+	CARGO="$(CARGO)" python3 tools/copyright.py --check
 	$(CARGO) build --locked --all-targets
 	$(CARGO) test --locked --all-targets
 	$(MAKE) test-deb
@@ -44,12 +44,12 @@ test: deps-test
 # The Debian source package (with the crates vendored) and, built from it
 # with no network, the binary packages, into target/debian/; then lintian.
 deb: deps-deb
-	@bash tools/deb.sh
+	@CARGO="$(CARGO)" bash tools/deb.sh
 
 # debian/copyright from `cargo metadata`: run after changing Cargo.lock
 # (`make test` fails while a crate has no stanza).
 copyright:
-	python3 tools/copyright.py
+	CARGO="$(CARGO)" python3 tools/copyright.py
 
 # The package's autopkgtest on this machine: installs it system-wide, logs in
 # through it (common-auth too) and purges it. Its own step, after cargo test,

@@ -149,9 +149,10 @@ def license_text(name):
 
 
 def metadata():
+    # $CARGO: the Makefile's cargo (rustup's, which root's PATH may lack).
     # --locked: the crates are exactly those of Cargo.lock, as vendored.
     out = subprocess.run(
-        ["cargo", "metadata", "--format-version", "1", "--locked"],
+        [os.environ.get("CARGO", "cargo"), "metadata", "--format-version", "1", "--locked"],
         cwd=ROOT,
         check=True,
         stdout=subprocess.PIPE,

@@ -30,6 +30,12 @@ die() {
     exit 1
 }
 
+# The toolchain: $CARGO (the Makefile's: rustup's if there is one), else cargo
+# on PATH. Its directory goes first on PATH for the build, so that rustc is
+# its sibling (rustup's proxies), not an older one elsewhere on PATH.
+cargo=$(command -v "${CARGO:-cargo}") || die "no cargo (CARGO=${CARGO:-}; debian/README.source)"
+export CARGO=$cargo
+
 rm -rf "$out"
 mkdir -p "$out"
 stage=$(mktemp -d "$out/stage.XXXXXX")
@@ -45,7 +51,7 @@ fi
 [ ! -e "$src/vendor" ] || die "the tree has a vendor/ of its own; move it away"
 
 say "cargo vendor (log: $out/vendor.log)"
-cargo vendor --locked --versioned-dirs "$src/vendor" >"$out/vendor.log" 2>&1 ||
+"$cargo" vendor --locked --versioned-dirs "$src/vendor" >"$out/vendor.log" 2>&1 ||
     { tail -n 20 "$out/vendor.log" >&2; die "cargo vendor failed"; }
 python3 tools/prune-vendor.py "$src/vendor" >>"$out/vendor.log"
 python3 tools/copyright.py --check --vendor "$src/vendor"
@@ -75,7 +81,6 @@ build=$out/$name
     { cat "$out/unpack.log" >&2; die "dpkg-source -x failed"; }
 
 flags=(-us -uc -b)
-cargo=$(command -v cargo) || die "no cargo on PATH (debian/README.source)"
 if [ "$cargo" != /usr/bin/cargo ]; then
     flags+=(-d)
     say "cargo is $cargo, not Debian's: dpkg-buildpackage -d"
@@ -85,7 +90,8 @@ if [ "$(id -u)" -eq 0 ]; then offline=(unshare --net); else offline=(unshare --m
 cargo_home=$(mktemp -d "$out/cargo-home.XXXXXX")
 
 say "dpkg-buildpackage ${flags[*]} with no network (log: $out/build.log)"
-if ! (cd "$build" && CARGO_HOME=$cargo_home "${offline[@]}" dpkg-buildpackage "${flags[@]}") \
+if ! (cd "$build" && PATH=$(dirname "$cargo"):$PATH CARGO_HOME=$cargo_home \
+        "${offline[@]}" dpkg-buildpackage "${flags[@]}") \
         >"$out/build.log" 2>&1; then
     tail -n 40 "$out/build.log" >&2
     die "dpkg-buildpackage failed; the whole log is $out/build.log"
