@@ -329,50 +329,36 @@ impl CodeSet {
             })
             .collect::<Result<_, KdfError>>()
             .map_err(GenerateError::Kdf)?;
-        let set = Self {
-            version: VERSION,
-            created: now,
-            revoked: None,
-            alphabet: format.alphabet(),
-            length: format.length(),
-            kdf: Kdf {
-                algorithm: ALGORITHM.to_owned(),
-                version: ARGON2_VERSION,
-                params,
-                salt,
-            },
-            tally: Tally::default(),
-            codes,
-        };
+        let set = Self::fresh(format, Kdf::argon2id(params, salt), codes, now);
         Ok((set, plain))
     }
 
-    /// A set of `count` codes of `format` that no code matches (every hash
-    /// zero), for a decoy write: shaped like a real one, so it costs as much
-    /// to serialise and write.
-    pub fn decoy(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
+    /// A new set of `codes` in `format`, hashed with `kdf`, created `now`:
+    /// not revoked, no failures counted.
+    fn fresh(format: CodeFormat, kdf: Kdf, codes: Vec<CodeEntry>, now: OffsetDateTime) -> Self {
         Self {
             version: VERSION,
             created: now,
             revoked: None,
             alphabet: format.alphabet(),
             length: format.length(),
-            kdf: Kdf {
-                algorithm: ALGORITHM.to_owned(),
-                version: ARGON2_VERSION,
-                params,
-                salt: [0; kdf::SALT_LEN],
-            },
+            kdf,
             tally: Tally::default(),
-            codes: vec![
-                CodeEntry {
-                    hash: [0; kdf::HASH_LEN],
-                    used: None,
-                    expires: None,
-                };
-                count
-            ],
+            codes,
         }
+    }
+
+    /// A set of `count` codes of `format` that no code matches (every hash
+    /// zero), for a decoy write: shaped like a real one, so it costs as much
+    /// to serialise and write.
+    pub fn decoy(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
+        let zero = CodeEntry {
+            hash: [0; kdf::HASH_LEN],
+            used: None,
+            expires: None,
+        };
+        let zero_salt = Kdf::argon2id(params, [0; kdf::SALT_LEN]);
+        Self::fresh(format, zero_salt, vec![zero; count], now)
     }
 
     /// A set of `count` temporary codes only, all stopping at `expires`: what
