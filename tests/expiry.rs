@@ -18,16 +18,6 @@ use time::{Duration, OffsetDateTime};
 
 const SVC: &str = "bc-expiry";
 
-/// A lab whose module and CLI share one config file.
-fn lab(login: &str) -> (Lab, PathBuf) {
-    let lab = Lab::new();
-    let config = lab.path().join("pam_backup_codes.conf");
-    fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
-    lab.chmod(&config, 0o644);
-    lab.simple_service(SVC, &format!("config={}", config.display()));
-    (lab, config)
-}
-
 fn cli(lab: &Lab, config: &PathBuf, args: &[&str]) -> Output {
     lab.cli().arg("--config").arg(config).args(args).output().unwrap()
 }
@@ -39,13 +29,7 @@ fn text(bytes: &[u8]) -> String {
 /// The codes printed by `add --format json`.
 fn added(out: &Output) -> Vec<String> {
     assert!(out.status.success(), "add failed: {}", text(&out.stderr));
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    value["codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
+    common::codes(&serde_json::from_slice(&out.stdout).unwrap())
 }
 
 fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
@@ -56,7 +40,7 @@ fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
 
 #[test]
 fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
-    let (lab, config) = or_skip!(lab(""));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, ""));
     let regular = lab.generate("alice", &[]);
     let out = cli(
         &lab,
@@ -113,7 +97,7 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
 
 #[test]
 fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
-    let (lab, config) = or_skip!(lab(""));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, ""));
     let out = cli(&lab, &config, &["add", "bob", "--expires", "1h"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -169,7 +153,7 @@ fn age_by(lab: &Lab, user: &str, days: i64) {
 
 #[test]
 fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
-    let (lab, config) = or_skip!(lab("max_age = 100\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "max_age = 100\n"));
     let codes = lab.generate("carol", &[]);
 
     age_by(&lab, "carol", 50);
@@ -219,7 +203,7 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
 
 #[test]
 fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
-    let (lab, config) = or_skip!(lab("deny = 2\nmax_age = 100\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 2\nmax_age = 100\n"));
     let dave = lab.generate("dave", &["--count", "3"]);
     lab.generate("erin", &[]);
     lab.generate("frank", &[]);

@@ -12,7 +12,7 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::{Lab, or_skip, stdout};
 use time::format_description::well_known::Rfc3339;
@@ -20,17 +20,6 @@ use time::{Duration, OffsetDateTime};
 
 const SVC: &str = "bc-lock";
 const WRONG: &str = "ZZZZZ-ZZZZZ";
-
-/// A lab whose module and CLI share one policy, from a config file, so that
-/// `status` judges the lock as the module does.
-fn lab(login: &str) -> (Lab, PathBuf) {
-    let lab = Lab::new();
-    let config = lab.path().join("pam_backup_codes.conf");
-    fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
-    lab.chmod(&config, 0o644);
-    lab.simple_service(SVC, &format!("config={}", config.display()));
-    (lab, config)
-}
 
 fn ago(seconds: i64) -> toml::Value {
     toml::Value::String(
@@ -83,7 +72,7 @@ fn status_json(lab: &Lab, config: &Path, user: &str) -> serde_json::Value {
 
 #[test]
 fn remote_failures_lock_remote_logins_only_and_status_shows_both_scopes() {
-    let (lab, config) = or_skip!(lab("deny = 3\nunlock_time = 600\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 3\nunlock_time = 600\n"));
     let codes = lab.generate("alice", &[]);
     for i in 1..=2 {
         assert_eq!(lab.login(SVC, "alice", &[WRONG]).result(), "PAM_AUTH_ERR");
@@ -155,7 +144,7 @@ fn remote_failures_lock_remote_logins_only_and_status_shows_both_scopes() {
 
 #[test]
 fn local_failures_lock_every_login() {
-    let (lab, config) = or_skip!(lab("deny = 2\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 2\n"));
     let codes = lab.generate("lou", &[]);
     assert_eq!(local_login(&lab, "lou", WRONG).result(), "PAM_AUTH_ERR");
     assert_eq!(local_login(&lab, "lou", WRONG).result(), "PAM_AUTH_ERR");
@@ -175,7 +164,7 @@ fn local_failures_lock_every_login() {
 
 #[test]
 fn the_window_slides() {
-    let (lab, config) = or_skip!(lab("deny = 3\nfail_interval = 60\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 3\nfail_interval = 60\n"));
     let codes = lab.generate("bob", &[]);
     // Two failures well apart: the next two do not make three within 60 s...
     lab.login(SVC, "bob", &[WRONG]);
@@ -209,7 +198,7 @@ fn the_window_slides() {
 
 #[test]
 fn a_lock_expires_after_unlock_time_and_forgives_its_failures() {
-    let (lab, config) = or_skip!(lab("deny = 2\nunlock_time = 300\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 2\nunlock_time = 300\n"));
     let codes = lab.generate("carol", &[]);
     lab.login(SVC, "carol", &[WRONG]);
     lab.login(SVC, "carol", &[WRONG]);
@@ -242,7 +231,10 @@ fn a_lock_expires_after_unlock_time_and_forgives_its_failures() {
 
 #[test]
 fn a_hundred_remote_failures_in_a_row_lock_remote_logins_until_an_unlock() {
-    let (lab, config) = or_skip!(lab("deny = 5\nfail_interval = 60\nunlock_time = 60\n"));
+    let (lab, config) = or_skip!(Lab::with_config(
+        SVC,
+        "deny = 5\nfail_interval = 60\nunlock_time = 60\n"
+    ));
     let codes = lab.generate("nora", &[]);
     lab.login(SVC, "nora", &[WRONG]);
     // 98 more, spread so that no 5 fall within 60 s: only the count in a row.
@@ -274,7 +266,7 @@ fn a_hundred_remote_failures_in_a_row_lock_remote_logins_until_an_unlock() {
 
 #[test]
 fn unlock_time_zero_locks_until_an_administrator_unlocks() {
-    let (lab, config) = or_skip!(lab("deny = 1\nunlock_time = 0\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 1\nunlock_time = 0\n"));
     let codes = lab.generate("dave", &[]);
     lab.login(SVC, "dave", &[WRONG]);
     tally_field(&lab, "dave", "remote", times_ago(&[365 * 24 * 3600]));
@@ -323,7 +315,7 @@ fn unlock_time_zero_locks_until_an_administrator_unlocks() {
 
 #[test]
 fn a_success_resets_the_count_and_a_reuse_counts_as_a_failure() {
-    let (lab, config) = or_skip!(lab("deny = 3\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 3\n"));
     let codes = lab.generate("erin", &[]);
     lab.login(SVC, "erin", &[WRONG]);
     lab.login(SVC, "erin", &[WRONG]);
@@ -347,7 +339,7 @@ fn a_success_resets_the_count_and_a_reuse_counts_as_a_failure() {
 
 #[test]
 fn deny_zero_never_locks() {
-    let (lab, config) = or_skip!(lab("deny = 0\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 0\n"));
     let codes = lab.generate("frank", &[]);
     for _ in 0..20 {
         assert_eq!(lab.login(SVC, "frank", &[WRONG]).result(), "PAM_AUTH_ERR");
@@ -370,7 +362,7 @@ fn deny_zero_never_locks() {
 
 #[test]
 fn a_pam_option_overrides_the_config_policy() {
-    let (lab, config) = or_skip!(lab("deny = 1\n"));
+    let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 1\n"));
     lab.generate("gina", &[]);
     lab.simple_service("bc-override", &format!("config={} deny=4", config.display()));
     for _ in 0..3 {

@@ -124,6 +124,17 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The codes of a `generate` or `add --format json` answer, as printed
+/// (`XXXXX-XXXXX`).
+pub fn codes(value: &serde_json::Value) -> Vec<String> {
+    value["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// How long [`Lab::run`] waits for a driver before failing the test.
 const DRIVER_SECS: u64 = 300;
 
@@ -341,6 +352,19 @@ impl Lab {
         self.service(name, &format!("auth required MODULE store=STORE {options}\n"));
     }
 
+    /// A lab whose module and CLI share one config file (`[login]` with
+    /// `nodelay = true`, then the lines `login`), which `service` is given,
+    /// so that `status` judges as the module does; returns the lab and the
+    /// file's path.
+    pub fn with_config(service: &str, login: &str) -> (Lab, PathBuf) {
+        let lab = Lab::new();
+        let config = lab.path().join("pam_backup_codes.conf");
+        fs::write(&config, format!("[login]\nnodelay = true\n{login}")).unwrap();
+        lab.chmod(&config, 0o644);
+        lab.simple_service(service, &format!("config={}", config.display()));
+        (lab, config)
+    }
+
     pub fn user_file(&self, user: &str) -> PathBuf {
         self.store.join(format!("{user}.toml"))
     }
@@ -369,13 +393,7 @@ impl Lab {
     /// any) and returns its codes as printed (`XXXXX-XXXXX`).
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
         self.add_user(user);
-        let value = self.cli_json(&[&["generate", "--replace", "--format", "json", user], extra].concat());
-        value["codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect()
+        codes(&self.cli_json(&[&["generate", "--replace", "--format", "json", user], extra].concat()))
     }
 
     /// `status --format json` for one user.

@@ -448,13 +448,7 @@ impl Fleet {
             "generate failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        value["codes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect()
+        super::codes(&serde_json::from_slice(&out.stdout).unwrap())
     }
 
     /// `status --format json` for one user.
