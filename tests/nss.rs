@@ -81,18 +81,6 @@ fn build_module(dir: &Path, canonical: &str) -> String {
     name
 }
 
-/// The host's nsswitch.conf with `module` after `files` for passwd.
-fn nsswitch(module: &str) -> String {
-    let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
-    let mut text: String = host
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("passwd:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text += &format!("passwd: files {module}\n");
-    text
-}
-
 /// A bind mount in the private namespace, detached on drop.
 fn bind(from: &Path, to: &str) -> Mounted {
     use nix::mount::{MsFlags, mount};
@@ -107,7 +95,7 @@ fn with_folding_nss(canonical: &str, body: impl FnOnce(&Path) + Send) {
     let libs = tempfile::Builder::new().prefix("pbc-nss.").tempdir().unwrap();
     let module = build_module(libs.path(), canonical);
     let conf = libs.path().join("nsswitch.conf");
-    fs::write(&conf, nsswitch(&module)).unwrap();
+    fs::write(&conf, common::nsswitch_with(&module)).unwrap();
     in_private_mounts(|| {
         let _conf = bind(&conf, "/etc/nsswitch.conf");
         body(libs.path());
@@ -128,19 +116,25 @@ fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A lab that resolves names through the host's NSS (and so the folding
+/// module), with [`SVC`] in the pam-auth-update profile's shape: a code from
+/// users who have a set, after a password (pam_permit stands in for it).
+fn host_nss_lab() -> Lab {
+    let lab = Lab::new();
+    lab.use_host_nss();
+    lab.service(
+        SVC,
+        "auth required pam_permit.so\nauth required MODULE store=STORE nullok nodelay\n",
+    );
+    lab
+}
+
 #[test]
 fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
     skip_unless!("cc");
     let canonical = unique("pbcalice");
     with_folding_nss(&canonical, |libs| {
-        let lab = Lab::new();
-        lab.use_host_nss();
-        // The pam-auth-update profile's shape: a code from users who have a
-        // set, after a password (pam_permit stands in for it).
-        lab.service(
-            SVC,
-            "auth required pam_permit.so\nauth required MODULE store=STORE nullok nodelay\n",
-        );
+        let lab = host_nss_lab();
         // generate resolves too: the set is stored under the canonical name.
         let upper = canonical.to_uppercase();
         let out = cli(&lab, libs, &["generate", "--format", "json", &upper]);
@@ -187,12 +181,7 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
     skip_unless!("cc");
     let canonical = unique("pbcalice");
     with_folding_nss(&canonical, |libs| {
-        let lab = Lab::new();
-        lab.use_host_nss();
-        lab.service(
-            SVC,
-            "auth required pam_permit.so\nauth required MODULE store=STORE nullok nodelay\n",
-        );
+        let lab = host_nss_lab();
         let stranger = unique("nobody");
         for answers in [&[][..], &["ABCDE-FGHJK"]] {
             let refused = login(&lab, libs, &stranger, answers);

@@ -135,6 +135,18 @@ pub fn codes(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The host's nsswitch.conf with `module` after `files` for passwd.
+pub fn nsswitch_with(module: &str) -> String {
+    let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+    let mut text: String = host
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("passwd:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text += &format!("passwd: files {module}\n");
+    text
+}
+
 /// How long [`Lab::run`] waits for a driver before failing the test.
 const DRIVER_SECS: u64 = 300;
 
@@ -225,14 +237,7 @@ impl Lab {
         fs::write(&passwd, "").unwrap();
         fs::set_permissions(&passwd, fs::Permissions::from_mode(0o644)).unwrap();
         let nsswitch = dir.path().join("nsswitch.conf");
-        let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
-        let mut text: String = host
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("passwd:"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        text += "passwd: files pbclab\n";
-        fs::write(&nsswitch, text).unwrap();
+        fs::write(&nsswitch, nsswitch_with("pbclab")).unwrap();
         fs::set_permissions(&nsswitch, fs::Permissions::from_mode(0o644)).unwrap();
         Self {
             dir,
