@@ -321,16 +321,7 @@ impl Fleet {
     /// A fleet with the schema in place.
     pub fn new() -> Self {
         let fleet = Self::without_schema();
-        let out = fleet
-            .cli()
-            .args(["db", "init", "--login-role", &fleet.login])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "db init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        fleet.cli_ok(&["db", "init", "--login-role", &fleet.login]);
         fleet
     }
 
@@ -388,6 +379,18 @@ impl Fleet {
         )
     }
 
+    /// Runs the CLI as the owner, which must succeed: its output.
+    pub fn cli_ok(&self, args: &[&str]) -> Output {
+        let out = self.cli().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "backup-codes {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// The login role's URI.
     pub fn login_uri(&self) -> String {
         self.cluster.tcp_uri(&self.login, &self.db)
@@ -437,25 +440,14 @@ impl Fleet {
     /// the CLI (replacing any) and returns its codes.
     pub fn generate(&self, user: &str, extra: &[&str]) -> Vec<String> {
         self.lab.add_user(user);
-        let out = self
-            .cli()
-            .args(["generate", "--replace", "--format", "json", user])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "generate failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.cli_ok(&[&["generate", "--replace", "--format", "json", user], extra].concat());
         super::codes(&serde_json::from_slice(&out.stdout).unwrap())
     }
 
     /// `status --format json` for one user.
     pub fn status(&self, user: &str) -> serde_json::Value {
-        let (code, stdout, stderr) = self.run_cli(&["status", "--format", "json", user]);
-        assert_eq!(code, 0, "status failed: {stderr}");
-        let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let out = self.cli_ok(&["status", "--format", "json", user]);
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         value[0].clone()
     }
 
