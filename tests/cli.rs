@@ -156,13 +156,7 @@ fn status_text_and_json_show_uses() {
 
     let out = lab.cli().args(["status", "--format", "json"]).output().unwrap();
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let users: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user"].as_str().unwrap())
-        .collect();
-    assert_eq!(users, ["grace", "heidi"]);
+    assert_eq!(common::users(&all), ["grace", "heidi"]);
     let grace = &all[0];
     for key in [
         "enrolled",

@@ -230,13 +230,7 @@ fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
     let out = cli(&lab, &config, &["status", "--below", "2", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let users: Vec<&str> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["user"].as_str().unwrap())
-        .collect();
-    assert_eq!(users, ["dave", "frank", "grace"]);
+    assert_eq!(common::users(&all), ["dave", "frank", "grace"]);
     assert_eq!(all[0]["usable"], 1);
     assert_eq!(all[1]["locked"], true);
     assert_eq!(all[2]["expired"], true);

@@ -135,6 +135,16 @@ pub fn codes(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The users a `status --format json` answer lists, in its order.
+pub fn users(status: &serde_json::Value) -> Vec<&str> {
+    status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"].as_str().unwrap())
+        .collect()
+}
+
 /// The host's nsswitch.conf with `module` after `files` for passwd.
 pub fn nsswitch_with(module: &str) -> String {
     let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
