@@ -35,6 +35,18 @@ fn pam_sshd(lab: &Lab, example: &str, group: &TestGroup) -> String {
     applied[0].1.clone()
 }
 
+/// A lab, a new group with one member, and the stock /etc/pam.d/sshd with
+/// the sshd-key-then-code recipe for that group: (lab, group, member, PAM
+/// file). The group is removed when dropped, so callers keep it.
+fn one_member_key_then_code() -> (Lab, TestGroup, TestUser, String) {
+    let lab = Lab::new();
+    let group = TestGroup::new();
+    let user = TestUser::new();
+    group.add(&user);
+    let pam = pam_sshd(&lab, "sshd-key-then-code", &group);
+    (lab, group, user, pam)
+}
+
 /// The recipe's stock files for one test: /etc/pam.d/sshd and
 /// /etc/ssh/sshd_config.d/ with the recipe's file in it.
 fn recipe_mounts(lab: &Lab, example: &str, group: &TestGroup) -> Mounts {
@@ -310,11 +322,7 @@ fn code_works_once(lab: &Lab, user: &TestUser, sshd: &Sshd, client: &SshClient) 
 #[test]
 fn keyboard_interactive_alone_takes_a_code_once() {
     skip_unless!("sshd", "ssh", "ssh-keygen", "unshare");
-    let lab = Lab::new();
-    let group = TestGroup::new();
-    let user = TestUser::new();
-    group.add(&user);
-    let pam = pam_sshd(&lab, "sshd-key-then-code", &group);
+    let (lab, _group, user, pam) = one_member_key_then_code();
     let sshd = Sshd::start(&pam, &user.name, "AuthenticationMethods keyboard-interactive");
     let client = SshClient::new(&user.name, sshd.port, None);
     code_works_once(&lab, &user, &sshd, &client);
@@ -327,11 +335,7 @@ fn keyboard_interactive_alone_takes_a_code_once() {
 #[test]
 fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
     skip_unless!("sshd", "ssh", "ssh-keygen", "unshare");
-    let lab = Lab::new();
-    let group = TestGroup::new();
-    let user = TestUser::new();
-    group.add(&user);
-    let pam = pam_sshd(&lab, "sshd-key-then-code", &group);
+    let (lab, _group, user, pam) = one_member_key_then_code();
     let sshd = Sshd::start(
         &pam,
         &user.name,
