@@ -101,6 +101,10 @@ rm -rf "$build" "$cargo_home"
 
 changes=$(ls "$out"/pam-backup-codes_"$version"_*.changes)
 say "lintian --pedantic -I $(basename "$dsc") $(basename "$changes")"
-lintian --pedantic --display-info --fail-on error,warning,info,pedantic "$dsc" "$changes" 2>&1 ||
+# spelling-error-in-binary is suppressed: in Rust binaries it reads machine
+# code as text (lengH, userA: the bytes of inlined string comparisons), a
+# different false positive in each build, which no stable override can name.
+lintian --pedantic --display-info --fail-on error,warning,info,pedantic \
+    --suppress-tags spelling-error-in-binary "$dsc" "$changes" 2>&1 ||
     die "lintian found tags; fix them, or override them with a reason"
 ls -l "$out"/*.deb
