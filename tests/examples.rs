@@ -17,7 +17,7 @@ use std::fs;
 use common::recipes::{Mounts, Snippet, for_lab, readme_block, repo_file};
 use common::system::{
     PamService, TestGroup, TestUser, example, example_for, pamtester, pamtester_login, pamtester_login_in,
-    totp, wrong_totp,
+    run as run_cmd, totp, wrong_totp,
 };
 use common::{Lab, or_skip};
 
@@ -398,4 +398,38 @@ fn console_login_asks_once_with_the_login_lines_or_the_common_auth_profile() {
     assert_eq!(status["remaining"], 8);
     assert_eq!(status["uses"][0]["service"], "login");
     assert_eq!(status["uses"][1]["service"], "login");
+
+    // Both at once, against the recipe: two codes a login, and
+    // `backup-codes check` says so; with either alone it says nothing.
+    let mut both = Mounts::new();
+    for (target, text) in login
+        .applied(&for_lab(&lab, &login.lines, &[]))
+        .into_iter()
+        .chain(common.applied(&for_lab(&lab, &profile_line(), &[])))
+    {
+        both.file(&target, &text);
+    }
+    let run = pamtester_login_in(
+        &both,
+        "login",
+        &user.name,
+        &["console password 5", &codes[2], &codes[3]],
+    );
+    assert!(run.success, "{run:?}");
+    assert_eq!(
+        run.prompts,
+        ["Password: ", "Backup code: ", "Backup code: "],
+        "{run:?}"
+    );
+    let warning = "/etc/pam.d/login: the auth stack runs the module 2 times";
+    let check = |mounts: &Mounts| {
+        let out = run_cmd(mounts.command(env!("CARGO_BIN_EXE_backup-codes")).arg("check"));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = check(&both);
+    assert!(stderr.contains(warning), "{stderr}");
+    for one in [&with_login_lines, &with_profile] {
+        let stderr = check(one);
+        assert!(!stderr.contains("runs the module"), "{stderr}");
+    }
 }

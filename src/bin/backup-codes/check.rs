@@ -79,6 +79,17 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
                 continue;
             }
         };
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        let runs = runs_in_auth(dir, &name, 0);
+        if runs > 1 {
+            eprintln!(
+                "backup-codes: warning: {}: the auth stack runs the module {runs} times \
+                 (its own lines and those it includes): each login asks for, and spends, \
+                 {runs} codes; with the common-auth profile on, add no line to services \
+                 that include common-auth",
+                file.display()
+            );
+        }
         for (number, words) in module_lines(&text) {
             let place = format!("{}:{number}", file.display());
             let args: Vec<&str> = words[3..].iter().map(String::as_str).collect();
@@ -108,6 +119,46 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
 /// The `auth` lines that load the module, as (line number, words): type,
 /// control, module path, arguments.
 fn module_lines(text: &str) -> Vec<(usize, Vec<String>)> {
+    logical_lines(text)
+        .into_iter()
+        .filter(|(_, words)| is_auth(words) && loads_module(words))
+        .collect()
+}
+
+fn is_auth(words: &[String]) -> bool {
+    words.len() >= 3 && words[0].trim_start_matches('-').eq_ignore_ascii_case("auth")
+}
+
+fn loads_module(words: &[String]) -> bool {
+    words.len() >= 3 && Path::new(&words[2]).file_name().is_some_and(|n| n == MODULE)
+}
+
+/// How many times the auth stack of the service `name` in `dir` runs the
+/// module, following `@include`, `include` and `substack` as libpam does.
+fn runs_in_auth(dir: &Path, name: &str, depth: u32) -> usize {
+    // libpam stops at a much smaller depth too; this only ends loops.
+    if depth > 16 || name.contains('/') {
+        return 0;
+    }
+    let Ok(text) = fs::read_to_string(dir.join(name)) else {
+        return 0;
+    };
+    logical_lines(&text)
+        .iter()
+        .map(|(_, words)| match words.first().map(String::as_str) {
+            Some("@include") if words.len() >= 2 => runs_in_auth(dir, &words[1], depth + 1),
+            _ if is_auth(words) && (words[1] == "include" || words[1] == "substack") => {
+                runs_in_auth(dir, &words[2], depth + 1)
+            }
+            _ if is_auth(words) && loads_module(words) => 1,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Each line of a pam.d file as libpam reads it, as (first line number,
+/// words), blank and comment lines left out.
+fn logical_lines(text: &str) -> Vec<(usize, Vec<String>)> {
     let mut found = Vec::new();
     let mut logical = String::new();
     let mut first = 0;
@@ -126,10 +177,7 @@ fn module_lines(text: &str) -> Vec<(usize, Vec<String>)> {
         }
         let code = logical.split('#').next().unwrap_or_default();
         let words = words(code);
-        let is_module = words.len() >= 3
-            && words[0].trim_start_matches('-').eq_ignore_ascii_case("auth")
-            && Path::new(&words[2]).file_name().is_some_and(|n| n == MODULE);
-        if is_module {
+        if !words.is_empty() {
             found.push((first, words));
         }
         logical.clear();
@@ -232,6 +280,35 @@ fn warn_weak_codes(what: &str, format: Option<CodeFormat>, m_cost: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_service_that_includes_the_module_twice_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+        write(
+            "common-auth",
+            "auth [success=1 default=ignore] pam_unix.so nullok\n\
+             auth requisite pam_deny.so\nauth required pam_permit.so\n\
+             auth required pam_backup_codes.so nullok\n",
+        );
+        write(
+            "login",
+            "@include common-auth\nauth required pam_backup_codes.so nullok\n",
+        );
+        write("su", "auth sufficient pam_rootok.so\n@include common-auth\n");
+        write(
+            "sshd",
+            "auth substack common-auth\naccount required pam_backup_codes.so\n",
+        );
+        write("loop", "@include loop\n");
+        let runs = |name| runs_in_auth(dir.path(), name, 0);
+        assert_eq!(
+            (runs("common-auth"), runs("login"), runs("su"), runs("sshd")),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(runs("loop"), 0);
+        assert_eq!(runs("missing"), 0);
+    }
 
     #[test]
     fn module_lines_are_read_as_libpam_reads_them() {
