@@ -53,6 +53,14 @@ fn check_reports_every_setup_the_module_refuses() {
     let insecure = lab.path().join("insecure");
     fs::create_dir(&insecure).unwrap();
     fs::set_permissions(&insecure, fs::Permissions::from_mode(0o777)).unwrap();
+    // A private store inside a directory anyone may write to: whoever can
+    // write there can swap the store for one of their own.
+    let open_parent = lab.path().join("open-to-all");
+    fs::create_dir(&open_parent).unwrap();
+    fs::set_permissions(&open_parent, fs::Permissions::from_mode(0o777)).unwrap();
+    let under_open = open_parent.join("store");
+    fs::create_dir(&under_open).unwrap();
+    fs::set_permissions(&under_open, fs::Permissions::from_mode(0o700)).unwrap();
     let corrupt_store = lab.path().join("corrupt");
     fs::create_dir(&corrupt_store).unwrap();
     fs::set_permissions(&corrupt_store, fs::Permissions::from_mode(0o700)).unwrap();
@@ -111,6 +119,16 @@ fn check_reports_every_setup_the_module_refuses() {
             ),
             module: "PAM_AUTHINFO_UNAVAIL",
             reported: vec![insecure.display().to_string()],
+        },
+        Case {
+            name: "an insecure directory on the store's path",
+            config: good_config.clone(),
+            line: format!(
+                "auth required pam_backup_codes.so nullok store={}",
+                under_open.display()
+            ),
+            module: "PAM_AUTHINFO_UNAVAIL",
+            reported: vec![open_parent.display().to_string()],
         },
         Case {
             name: "a corrupt user file",
