@@ -572,6 +572,9 @@ pub struct TestCa {
     key: PathBuf,
 }
 
+/// `openssl req` arguments for a new unencrypted EC P-256 key.
+const EC_P256_KEY: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
 fn openssl(args: &[&str], dir: &std::path::Path) {
     let out = run(Command::new("openssl").args(args).current_dir(dir));
     assert!(
@@ -590,26 +593,24 @@ impl TestCa {
             .unwrap();
         openssl(
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=pam-backup-codes test CA",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+                &["req", "-x509"][..],
+                EC_P256_KEY,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=pam-backup-codes test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
             dir.path(),
         );
         Self {
@@ -636,19 +637,11 @@ impl TestCa {
         .unwrap();
         openssl(
             &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-            ],
+                &["req"][..],
+                EC_P256_KEY,
+                &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={name}")],
+            ]
+            .concat(),
             dir,
         );
         openssl(
