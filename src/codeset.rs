@@ -177,7 +177,7 @@ pub enum Age {
     Expired(OffsetDateTime),
 }
 
-/// A recorded use of a code.
+/// A recorded use of a code, or a failure ([`crate::lockout::LastFailure`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeUse {
@@ -189,7 +189,7 @@ pub struct CodeUse {
     /// The remote host, if PAM knew one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rhost: Option<String>,
-    /// The host the code was used on (the fleet store's `host_name`; the
+    /// The host of the attempt (the fleet store's `host_name`; the
     /// file store, which is this host's own, leaves it out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,

@@ -95,23 +95,9 @@ pub struct Tally {
     pub last_failure: Option<LastFailure>,
 }
 
-/// When and where the last failure happened (as `faillock` shows it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LastFailure {
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// The PAM service.
-    pub service: String,
-    /// The remote host, if PAM knew one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rhost: Option<String>,
-    /// The host the attempt was made on (the fleet store's `host_name`; the
-    /// file store, which is this host's own, leaves it out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-}
+/// When and where the last failure happened (as `faillock` shows it): the
+/// same record as a code's use.
+pub type LastFailure = crate::codeset::CodeUse;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::codeset::{Age, CodeSet, CodeUse, Hashing, Lifetime, Match, clip_field};
 use crate::kdf::{KdfError, KdfParams, Salt};
-use crate::lockout::{LastFailure, LockedUntil, Lockout, Scope};
+use crate::lockout::{LockedUntil, Lockout, Scope};
 use crate::store::{Attempt, Judgement, Store, StoreError};
 use crate::username::UserName;
 
@@ -44,8 +44,9 @@ impl Origin {
         }
     }
 
-    fn failure_at(&self, at: OffsetDateTime) -> LastFailure {
-        LastFailure {
+    /// The record of a use or a failure at `at`.
+    fn event_at(&self, at: OffsetDateTime) -> CodeUse {
+        CodeUse {
             at,
             service: self.service.clone(),
             rhost: self.rhost.clone(),
@@ -252,12 +253,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
                     locked: false,
                 };
             };
-            entry.used = Some(CodeUse {
-                at: now,
-                service: origin.service.clone(),
-                rhost: origin.rhost.clone(),
-                host: None,
-            });
+            entry.used = Some(origin.event_at(now));
             set.tally.reset();
             return Outcome::Accepted {
                 remaining: set.usable(policy.lifetime, now),
@@ -274,7 +270,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             .map_or(Refusal::Wrong, Refusal::Reused),
         Match::None => Refusal::Wrong,
     };
-    let locked = lockout.record_failure(&mut set.tally, now, scope, origin.failure_at(now));
+    let locked = lockout.record_failure(&mut set.tally, now, scope, origin.event_at(now));
     Outcome::Refused { refusal, locked }
 }
 
