@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::recipes::repo_file;
+use common::recipes::{readme_block, repo_file};
 
 /// The packages of one group of `tools/deps.sh` (`BUILD="..."`).
 fn deps_group(name: &str) -> BTreeSet<String> {
@@ -92,4 +92,21 @@ fn packaged_docs_speak_to_administrators() {
             assert!(!text.contains(developer), "{name} mentions {developer:?}");
         }
     }
+}
+
+#[test]
+fn readme_renew_rule_is_the_shipped_sudoers_rule() {
+    let shipped: String = repo_file("debian/backup-codes.sudoers")
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix('#')
+                .filter(|r| !r.is_empty() && !r.starts_with(' '))
+        })
+        .map(|r| format!("{r}\n"))
+        .collect();
+    assert_eq!(
+        readme_block("remove the `#` before its three lines"),
+        shipped,
+        "README's renew rule and debian/backup-codes.sudoers (which tests/renew.rs runs) differ"
+    );
 }
