@@ -7,10 +7,10 @@ use time::OffsetDateTime;
 
 use super::args::AddArgs;
 use super::sheet::Sheet;
-use super::{Context, Problems, human_time, with_root_hint};
+use super::{Context, Problems, human_time, open_store};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::lockout::LockedUntil;
-use pam_backup_codes::store::{Edit, Store};
+use pam_backup_codes::store::Edit;
 use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
@@ -39,9 +39,8 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
         ));
     }
     let settings = &ctx.config.codes;
-    let store = match Store::open(&ctx.store, &ctx.config.postgresql) {
-        Ok(store) => store,
-        Err(e) => return problems.report(with_root_hint(e)),
+    let Some(store) = open_store(ctx, problems) else {
+        return;
     };
     // Hashed under the lock: the new codes must share the salt of the set
     // as it is when written, and a handful of codes takes a moment only.

@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 
 use super::args::{Cli, GenerateArgs as Args};
 use super::sheet::Sheet;
-use super::{Context, Problems, with_root_hint};
+use super::{Context, Problems, open_store};
 use in_order::for_each_in_order;
 use names::Listed;
 use output::{Output, write_private};
@@ -69,9 +69,8 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     };
     // Never made here: the package and `make install` create the real one,
     // and a typo in --store must not start a second store nobody reads.
-    let store = match Store::open(&ctx.store, &ctx.config.postgresql) {
-        Ok(store) => store,
-        Err(e) => return problems.report(with_root_hint(e)),
+    let Some(store) = open_store(ctx, problems) else {
+        return;
     };
     let users = if args.replace {
         users
