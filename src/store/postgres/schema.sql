@@ -160,7 +160,6 @@ DECLARE
     remote boolean := coalesce(p_rhost, '') <> '';
     keep integer := greatest(least(p_deny, 1000), 0);
     l timestamptz;
-    lock_before timestamptz;
     times timestamptz[];
     v text;
     set_end timestamptz;
@@ -223,19 +222,11 @@ BEGIN
               AND coalesce(k.expires, set_end, 'infinity') > now_at;
         RETURN;
     END IF;
-    -- A failure, counted in its scope.
-    IF remote THEN
-        times := s.remote_failures;
-        lock_before := greatest(
-            backup_codes.scope_lock(times, p_deny, p_fail_interval, p_unlock_time, now_at),
-            CASE WHEN p_deny > 0 AND s.remote_in_a_row >= 100 THEN 'infinity'::timestamptz END);
-    ELSE
-        times := s.local_failures;
-        lock_before := backup_codes.scope_lock(times, p_deny, p_fail_interval, p_unlock_time, now_at);
-    END IF;
-    -- A lock that ran out forgives its failures (as in pam_faillock).
-    IF backup_codes.lock_of(times, p_deny, p_fail_interval, p_unlock_time) IS NOT NULL
-       AND lock_before IS NULL THEN
+    -- A failure, counted in its scope. No lock is in force here (login_lock
+    -- above was NULL), so a lock its failures imposed has run out, and
+    -- forgives them (as in pam_faillock).
+    times := CASE WHEN remote THEN s.remote_failures ELSE s.local_failures END;
+    IF backup_codes.lock_of(times, p_deny, p_fail_interval, p_unlock_time) IS NOT NULL THEN
         times := '{}';
     END IF;
     -- Oldest first, also if the clock went back; the newest `deny` kept.
@@ -265,7 +256,7 @@ BEGIN
         WHEN matched THEN 'reused'
         ELSE 'wrong'
     END;
-    RETURN QUERY SELECT v, 0, lock_before IS NULL AND l IS NOT NULL, NULL::timestamptz,
+    RETURN QUERY SELECT v, 0, l IS NOT NULL, NULL::timestamptz,
         c.used_at, c.used_service, c.used_rhost, c.used_host, NULL::text,
         NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
         NULL::timestamptz, NULL::timestamptz;
