@@ -538,3 +538,48 @@ fn the_connection_limit_is_set_by_db_init_and_shown_by_check() {
     ]);
     assert_eq!(code, 2, "{stderr}");
 }
+
+#[test]
+fn a_host_that_sets_its_own_policy_is_refused_and_check_says_so() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    let codes = fleet.generate(USER, &[]);
+    // In pam.d: deny=0 would have been unlimited guessing in version 1.
+    fleet.host("web1", "nodelay deny=0", "");
+    fleet.host("web2", "nodelay nullok deny=0", "");
+    for host in ["web1", "web2"] {
+        let login = fleet.lab.login(host, USER, &[&codes[0]]);
+        assert_eq!(login.result(), "PAM_SERVICE_ERR", "{login:?}");
+        assert!(login.logged("deny is set"), "{:?}", login.log);
+    }
+    // In the config file.
+    let config = fleet.host_config("web3", &fleet.login_uri(), "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[login]\nmax_age = 30\n")).unwrap();
+    fleet.lab.service(
+        "web3",
+        &format!("auth required MODULE config={} nodelay\n", config.display()),
+    );
+    let login = fleet.lab.login("web3", USER, &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_SERVICE_ERR", "{login:?}");
+    assert!(login.logged("max_age is set"), "{:?}", login.log);
+    let out = fleet
+        .lab
+        .cli()
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("max_age is set with a PostgreSQL store"),
+        "{stderr}"
+    );
+    // Nothing was judged: the code still works on an honest host.
+    fleet.host("web4", "nodelay", "");
+    assert_eq!(
+        fleet.lab.login("web4", USER, &[&codes[0]]).result(),
+        "PAM_SUCCESS"
+    );
+}
