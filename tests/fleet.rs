@@ -971,3 +971,121 @@ fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
         "PAM_SUCCESS"
     );
 }
+
+#[test]
+fn db_policy_shows_and_sets_the_fleet_policy_with_the_configs_checks() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "policy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "policy", "--unlock-time", "0", "--max-age", "90"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .contains("deny 5 within 900 s, unlock_time 0 s (until `backup-codes unlock`), max_age 90 days"),
+        "{stdout}"
+    );
+    // Refused as the config refuses them; nothing changed.
+    for (args, want) in [
+        (&["--fail-interval", "0"][..], "at least 1 second"),
+        (&["--deny", "1001"], "at most 1000"),
+        (&["--deny=-1"], "non-negative"),
+        (&["--max-age", "36501"], "36500"),
+        (&["--unlock-time", "99999999999"], "too large"),
+    ] {
+        let (code, _, stderr) = fleet.run_cli(&[&["db", "policy"], args].concat());
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
+        "5|900|0|90"
+    );
+    // status shows it, in text and json.
+    fleet.generate(USER, &[]);
+    let out = fleet.cli_ok(&["status", USER]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fleet policy ("), "{text}");
+    assert!(text.contains("max_age 90 days"), "{text}");
+    let status = fleet.status(USER);
+    assert_eq!(status["policy"]["max_age"], 90, "{status}");
+    assert_eq!(status["policy"]["unlock_time"], 0, "{status}");
+    // A file store has no such thing: its policy is its config's.
+    let (code, _, stderr) = fleet.run_cli(&["--store", fleet.lab.store.to_str().unwrap(), "db", "policy"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is a directory"), "{stderr}");
+}
+
+#[test]
+fn db_init_upgrades_a_version_1_database() {
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    // Version 1 as its db init left it.
+    let v1 = include_str!("common/schema_v1.sql");
+    let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
+    owner(&format!("CREATE SCHEMA backup_codes; {v1}"));
+    owner(&format!(
+        "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA backup_codes FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA backup_codes TO {login}; \
+         GRANT EXECUTE ON FUNCTION backup_codes.login_info(text, integer, integer, integer, boolean), \
+         backup_codes.judge(text, bytea, bytea, integer, integer, integer, integer, text, text, text) \
+         TO {login}; COMMENT ON SCHEMA backup_codes IS 'pam-backup-codes schema 1'",
+        login = fleet.login
+    ));
+    // A set, used once, with a failure recorded as version 1 could: unclipped.
+    let codes = fleet.generate(USER, &[]);
+    owner(&format!(
+        "UPDATE backup_codes.sets SET local_failures = ARRAY[now()], last_failure_at = now(), \
+         last_failure_service = repeat('s', 300), last_failure_host = E'evil\\nhost' \
+         WHERE user_name = '{USER}'; \
+         UPDATE backup_codes.codes SET used_at = now(), used_service = E'sshd\\r', \
+         used_host = repeat('h', 400) WHERE user_name = '{USER}' AND seq = 0"
+    ));
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema upgraded from version 1 to 2"), "{stdout}");
+    // The policy argument is gone: version 1's signatures no longer exist.
+    let err = fleet
+        .sql_as_login(&format!(
+            "SELECT * FROM backup_codes.login_info('{USER}', 0, 900, 900, true)"
+        ))
+        .unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(
+        fleet.sql(
+            "SELECT to_regprocedure('backup_codes.login_info(text, integer, integer, integer, boolean)') \
+             IS NULL AND to_regprocedure('backup_codes.judge(text, bytea, bytea, integer, integer, \
+             integer, integer, text, text, text)') IS NULL"
+        ),
+        "t"
+    );
+    assert_eq!(
+        fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
+        "5|900|900|0"
+    );
+    // The fields were clipped, the set and its state kept.
+    assert_eq!(
+        fleet.sql(&format!(
+            "SELECT octet_length(last_failure_service), last_failure_host FROM backup_codes.sets \
+             WHERE user_name = '{USER}'"
+        )),
+        "255|evil?host"
+    );
+    let status = fleet.status(USER);
+    assert_eq!(status["local"]["failures"], 1, "{status}");
+    assert_eq!(status["remaining"], 9, "{status}");
+    fleet.host("web1", "nodelay", "");
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[1]]).result(),
+        "PAM_SUCCESS"
+    );
+    let (code, stdout, stderr) = fleet.run_cli(&["check"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema version 2"), "{stdout}");
+}
