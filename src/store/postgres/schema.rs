@@ -85,12 +85,13 @@ pub(super) async fn init(
     tx.batch_execute("BEGIN")
         .await
         .map_err(|e| query_error("begin", &e))?;
-    tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_timeout_ms}"))
-        .await
-        .map_err(|e| query_error("set the lock timeout", &e))?;
     tx.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&INIT_LOCK, Type::INT8)])
         .await
         .map_err(|e| query_error("take the init lock", &e))?;
+    // After the init lock, which a concurrent `db init` may hold for longer.
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_timeout_ms}"))
+        .await
+        .map_err(|e| query_error("set the lock timeout", &e))?;
     let role = tx
         .query_typed_opt(
             "SELECT rolsuper OR rolbypassrls, rolname = current_user FROM pg_roles WHERE rolname = $1",
