@@ -111,11 +111,14 @@ backup\-codes check
 .EE
 .PP
 A fleet store: create the schema as the database owner, granting the hosts'
-role only the login functions, then import a host's file store:
+role only the login functions (and at most 50 connections), set the fleet's
+lockout policy, which every host is judged by (a host's pam.d line or
+configuration file may not set one), then import a host's file store:
 .PP
 .EX
 backup\-codes \-\-store postgresql://bc_owner@db.example.org/backup_codes \e
-    db init \-\-login\-role pam_login
+    db init \-\-login\-role pam_login \-\-connection\-limit 50
+backup\-codes db policy \-\-deny 5 \-\-fail\-interval 900 \-\-unlock\-time 900
 backup\-codes migrate \-\-from /var/lib/pam\-backup\-codes
 .EE
 .PP
@@ -169,10 +172,14 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut written = Vec::new();
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // Every command, and every command of a command (`db init`, `db policy`),
+    // which the page of its parent names.
+    let mut subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    while let Some(sub) = subs.pop() {
         let man = page(sub.clone());
         man.generate_to(dir)?;
         written.push(man.get_filename());
+        subs.extend(sub.get_subcommands().filter(|s| !s.is_hide_set()));
     }
     written.push(page(cmd.clone()).get_filename());
     // `about` is the package's description ("PAM module and admin CLI ..."),

@@ -63,6 +63,9 @@ pub enum OptionError {
     RelativeConfig(String),
     /// The configuration file.
     Config(ConfigError),
+    /// A policy setting (in pam.d or the file) with a PostgreSQL store,
+    /// whose policy is the database's.
+    FleetPolicy(Setting),
 }
 
 impl fmt::Display for OptionError {
@@ -80,6 +83,12 @@ impl fmt::Display for OptionError {
                 write!(f, "bad option {arg:?}: the config file must be an absolute path")
             }
             Self::Config(e) => write!(f, "configuration: {e}"),
+            Self::FleetPolicy(setting) => write!(
+                f,
+                "{} is set (in pam.d or the config file) with a PostgreSQL store, whose lockout \
+                 policy is the database's: remove it, and set the fleet's with `backup-codes db policy`",
+                setting.name()
+            ),
         }
     }
 }
@@ -111,6 +120,9 @@ impl Options {
         let mut source = CodeSource::Prompt;
         for &arg in args {
             apply(&mut config, &mut source, arg)?;
+        }
+        if let Some(setting) = config.fleet_policy_conflict() {
+            return Err(OptionError::FleetPolicy(setting));
         }
         Ok(Self {
             store: config.store,
@@ -262,6 +274,10 @@ mod tests {
             &["fail_interval=0"],
             &["max_age=-1"],
             &["max_age=36501"],
+            &["store=postgresql://pam@db/codes", "deny=5"],
+            &["store=postgresql://pam@db/codes", "fail_interval=60"],
+            &["unlock_time=0", "store=postgresql://pam@db/codes"],
+            &["store=postgresql://pam@db/codes", "max_age=30"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -35,6 +35,7 @@ use crate::login::{self, Origin, Outcome, Policy, Refusal};
 use crate::username::UserName;
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
 use location::Location;
+pub use postgres::PolicyChange;
 use postgres::{PgError, PgStore};
 
 /// A problem with the store, naming the path and what is wrong with it.
@@ -165,7 +166,8 @@ pub struct Attempt<'a> {
     pub hashing: &'a Hashing,
     /// The digest of the typed code; `None` for input that cannot be a code.
     pub digest: Option<&'a Hash>,
-    /// The rules: lockout and lifetime.
+    /// The rules, lockout and lifetime, of the file store; the fleet store
+    /// judges by the database's policy table and ignores these.
     pub policy: &'a Policy,
     /// Where the login comes from.
     pub origin: &'a Origin,
@@ -252,6 +254,8 @@ impl Store {
     }
 
     /// What a login needs before prompting; `None` if the user has no set.
+    /// `policy` is the file store's (from pam.d and the config file); the
+    /// fleet store judges by the database's and takes none from a host.
     pub fn login_info(
         &self,
         user: &UserName,
@@ -265,7 +269,7 @@ impl Store {
                 locked: policy.locked_until(&set.tally, now, origin.scope()),
             })),
             Self::Postgres(store) => store
-                .login_info(user, policy, origin.rhost.is_some())
+                .login_info(user, origin.rhost.is_some())
                 .map_err(|e| self.db_error(e)),
         }
     }
@@ -320,6 +324,15 @@ impl Store {
                 store.lock()?.write_decoy(&set)
             }
             Self::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The policy logins are judged by: `local` (from pam.d and the config
+    /// file) on the file store, the database's on the fleet store.
+    pub fn policy(&self, local: Policy) -> Result<Policy, StoreError> {
+        match self {
+            Self::Dir(_) => Ok(local),
+            Self::Postgres(store) => store.policy().map_err(|e| self.db_error(e)),
         }
     }
 

@@ -76,7 +76,11 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
              their whole set"
         );
     }
-    let locks = ctx.config.login.lockout().state(&set.tally, now);
+    // The lock as logins see it: the fleet's policy on the fleet store.
+    let lockout = store
+        .policy(ctx.config.login.policy())
+        .map_or_else(|_| ctx.config.login.lockout(), |p| p.lockout);
+    let locks = lockout.state(&set.tally, now);
     if let Some(until) = locks.local.max(locks.remote) {
         let until = match until {
             LockedUntil::Time(t) => human_time(t),

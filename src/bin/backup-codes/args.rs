@@ -124,7 +124,29 @@ pub enum DbCommand {
         /// The role the PAM module logs in as
         #[arg(long, value_name = "ROLE")]
         login_role: String,
+        /// Set the login role's CONNECTION LIMIT (-1: none), so that one host cannot take every connection
+        #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..))]
+        connection_limit: Option<i32>,
     },
+    /// Show the fleet's lockout policy, or set it (the owner); every host is judged by it
+    Policy(PolicyArgs),
+}
+
+/// The arguments of `db policy`: each changes one value, the others stay.
+#[derive(Debug, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// Failures within --fail-interval that lock a user's codes (0: never; at most 1000)
+    #[arg(long, value_name = "N")]
+    pub deny: Option<String>,
+    /// Seconds within which --deny failures lock (at least 1)
+    #[arg(long, value_name = "SECS")]
+    pub fail_interval: Option<String>,
+    /// Seconds a lock lasts (0: until `backup-codes unlock`)
+    #[arg(long, value_name = "SECS")]
+    pub unlock_time: Option<String>,
+    /// Days a set works after it is made (0: no limit)
+    #[arg(long, value_name = "DAYS")]
+    pub max_age: Option<String>,
 }
 
 /// The arguments of `renew`.

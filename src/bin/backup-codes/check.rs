@@ -30,6 +30,14 @@ pub fn run(store: Option<&Location>, config: Option<&Path>, problems: &mut Probl
     match Config::load(config) {
         Ok(loaded) => {
             let place = config.unwrap_or(Path::new(DEFAULT_PATH)).display().to_string();
+            if let Some(setting) = loaded.fleet_policy_conflict() {
+                problems.report(format_args!(
+                    "{place}: {} is set with a PostgreSQL store, whose policy is the database's: \
+                     the module refuses every login that reads this file; remove it and set the \
+                     fleet's with `backup-codes db policy`",
+                    setting.name()
+                ));
+            }
             warn_weak_login(&place, loaded.login.deny);
             warn_weak_codes(
                 &format!("{place} [codes], for new sets"),

@@ -92,8 +92,15 @@ fn main() -> ExitCode {
         Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
         Command::Check => {} // run above, before the configuration is loaded
         Command::Db {
-            command: DbCommand::Init { login_role },
-        } => fleet::db_init(&ctx, &login_role, &mut problems),
+            command:
+                DbCommand::Init {
+                    login_role,
+                    connection_limit,
+                },
+        } => fleet::db_init(&ctx, &login_role, connection_limit, &mut problems),
+        Command::Db {
+            command: DbCommand::Policy(args),
+        } => fleet::db_policy(&ctx, &args, &mut problems),
         Command::Migrate { from, replace } => fleet::migrate(&ctx, &from, replace, &mut problems),
     }
     problems.exit_code()

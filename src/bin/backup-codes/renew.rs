@@ -210,7 +210,11 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
     let settings = &config.codes;
     let format = settings.format().map_err(|e| failed(&e))?;
     let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
-    let policy = config.login.lockout();
+    // The lock as logins see it: the fleet's policy on the fleet store.
+    let policy = store
+        .policy(config.login.policy())
+        .map_err(|e| failed(&e))?
+        .lockout;
     let check = |set: Option<&CodeSet>| -> Result<(), Refusal> {
         let set = set.ok_or(Refusal::NoSet)?;
         if set.revoked.is_some() {

@@ -16,10 +16,13 @@ use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
 use pam_backup_codes::login::is_deceptive;
 use pam_backup_codes::username::UserName;
 
-/// What `status` judges sets by: the configured rules and the time.
+/// What `status` judges sets by: the store's rules (the config's on the
+/// file store, the database's on the fleet store) and the time.
 struct Judge {
     lockout: Lockout,
     lifetime: Lifetime,
+    /// Where the rules come from: "config" or "database".
+    source: &'static str,
     now: OffsetDateTime,
 }
 
@@ -65,9 +68,18 @@ pub(super) fn run(
     } else {
         parse_users(names, problems)
     };
+    let policy = match store.policy(ctx.config.login.policy()) {
+        Ok(policy) => policy,
+        Err(e) => {
+            problems.report(e);
+            return false;
+        }
+    };
+    let fleet = store.as_postgres().is_some();
     let judge = Judge {
-        lockout: ctx.config.login.lockout(),
-        lifetime: ctx.config.login.lifetime(),
+        lockout: policy.lockout,
+        lifetime: policy.lifetime,
+        source: if fleet { "database" } else { "config" },
         now: OffsetDateTime::now_utc(),
     };
     let mut entries = Vec::new();
@@ -99,6 +111,9 @@ pub(super) fn run(
             }
         }
         Format::Text => {
+            if fleet && below.is_none() {
+                println!("fleet policy ({}): {policy}", store.location());
+            }
             // Quiet when all is well under --below, as cron likes it.
             if below.is_none() && names.is_empty() && entries.is_empty() && problems.0 == 0 {
                 println!("no user has backup codes in {}", store.location());
@@ -262,6 +277,8 @@ enum JsonEntry<'a> {
         locked: bool,
         /// The later of the two scopes' locks.
         locked_until: Option<String>,
+        /// The policy the set is judged by, and where it comes from.
+        policy: JsonPolicy,
         /// Codes not used yet, expired ones included (0 once revoked).
         remaining: usize,
         remote: JsonScope,
@@ -279,6 +296,31 @@ enum JsonEntry<'a> {
         enrolled: bool,
         user: &'a str,
     },
+}
+
+/// The lockout and lifetime policy: the config's on the file store, the
+/// database's (`db policy`) on the fleet store.
+#[derive(Serialize)]
+struct JsonPolicy {
+    deny: u32,
+    fail_interval: u64,
+    /// Days, 0 for no limit.
+    max_age: i64,
+    /// "config" or "database".
+    source: &'static str,
+    unlock_time: u64,
+}
+
+impl JsonPolicy {
+    fn of(judge: &Judge) -> Self {
+        Self {
+            deny: judge.lockout.deny,
+            fail_interval: judge.lockout.fail_interval,
+            max_age: judge.lifetime.max_age.map_or(0, |age| age.whole_days()),
+            source: judge.source,
+            unlock_time: judge.lockout.unlock_time,
+        }
+    }
 }
 
 /// An unused temporary code.
@@ -349,6 +391,7 @@ impl<'a> JsonEntry<'a> {
             },
             locked: state.local.is_some() || state.remote.is_some(),
             locked_until: lock_json(state.local.max(state.remote)),
+            policy: JsonPolicy::of(judge),
             remaining: set.remaining(),
             remote: JsonScope {
                 failures: tally.remote.len(),

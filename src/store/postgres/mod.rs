@@ -52,11 +52,12 @@ pub use schema::{InitReport, SCHEMA_VERSION};
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::code::Alphabet;
+use crate::codeset::Lifetime;
 use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
 use crate::config::PgSettings;
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
-use crate::login::{Outcome, Refusal};
+use crate::login::{Outcome, Policy, Refusal, escape_deceptive};
 use crate::username::UserName;
 
 /// The largest password file read.
@@ -196,17 +197,6 @@ impl fmt::Debug for PgStore {
 struct Session {
     client: Client,
     task: JoinHandle<()>,
-}
-
-/// The policy as the SQL functions take it: seconds fit an `integer` (68
-/// years, which is "for ever" for a lockout).
-fn policy_args(policy: &Lockout) -> (i32, i32, i32) {
-    let int = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-    (
-        i32::try_from(policy.deny).unwrap_or(i32::MAX),
-        int(policy.fail_interval),
-        int(policy.unlock_time),
-    )
 }
 
 impl PgStore {
@@ -359,14 +349,9 @@ impl PgStore {
         connected.map_err(|e| PgError::Connect(describe(&e)))
     }
 
-    /// What a login needs before prompting; `None` if the user has no set.
-    pub fn login_info(
-        &self,
-        user: &UserName,
-        policy: &Lockout,
-        remote: bool,
-    ) -> Result<Option<LoginInfo>, PgError> {
-        let (deny, fail_interval, unlock_time) = policy_args(policy);
+    /// What a login needs before prompting, locked or not by the fleet's
+    /// policy; `None` if the user has no set.
+    pub fn login_info(&self, user: &UserName, remote: bool) -> Result<Option<LoginInfo>, PgError> {
         let secs = self.timeout_secs();
         self.login_step(true, async |client, deadline| {
             let rows = bounded(
@@ -375,14 +360,8 @@ impl PgStore {
                 "fetch the login parameters",
                 client.query_typed(
                     "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until \
-                     FROM backup_codes.login_info($1, $2, $3, $4, $5)",
-                    &[
-                        (&user.as_str(), Type::TEXT),
-                        (&deny, Type::INT4),
-                        (&fail_interval, Type::INT4),
-                        (&unlock_time, Type::INT4),
-                        (&remote, Type::BOOL),
-                    ],
+                     FROM backup_codes.login_info($1, $2)",
+                    &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
                 ),
             )
             .await?;
@@ -399,15 +378,12 @@ impl PgStore {
         })
     }
 
-    /// Judges a hashed attempt in a transaction of its own; the outcome is
-    /// returned only once `COMMIT` has returned.
+    /// Judges a hashed attempt by the fleet's policy (`attempt.policy`, the
+    /// file store's, is not used): one `CALL backup_codes.judge`, which
+    /// commits before it answers, so the outcome is returned only once the
+    /// commit is made. A CALL whose answer is lost is
+    /// [`PgError::Ambiguous`].
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
-        let (deny, fail_interval, unlock_time) = policy_args(&attempt.policy.lockout);
-        let max_age = attempt
-            .policy
-            .lifetime
-            .max_age
-            .map_or(0, |age| i32::try_from(age.whole_days()).unwrap_or(i32::MAX));
         let secs = self.timeout_secs();
         let user = attempt.user.as_str();
         let salt: &[u8] = &attempt.hashing.kdf.salt;
@@ -415,43 +391,85 @@ impl PgStore {
         let origin = attempt.origin;
         let host = self.host_name.as_str();
         self.login_step(false, async |client, deadline| {
-            // The first statement on the connection kept over the prompt.
-            match bounded(deadline, secs, "begin", client.batch_execute("BEGIN")).await {
+            // The first statement on the connection kept over the prompt, and
+            // one that commits nothing: if it fails, the connection broke
+            // before anything was sent that could be committed.
+            match bounded(
+                deadline,
+                secs,
+                "reach the database",
+                client.batch_execute("SELECT 1"),
+            )
+            .await
+            {
                 Err(PgError::Query { reason, .. }) => return Err(PgError::Broken(reason)),
                 other => other?,
             }
-            let params: [(&(dyn ToSql + Sync), Type); 10] = [
+            let params: [(&(dyn ToSql + Sync), Type); 6] = [
                 (&user, Type::TEXT),
                 (&salt, Type::BYTEA),
                 (&digest, Type::BYTEA),
-                (&deny, Type::INT4),
-                (&fail_interval, Type::INT4),
-                (&unlock_time, Type::INT4),
-                (&max_age, Type::INT4),
                 (&origin.service, Type::TEXT),
                 (&origin.rhost, Type::TEXT),
                 (&host, Type::TEXT),
             ];
-            let row = bounded(
+            // The procedure commits before it answers: an ERROR means it was
+            // rolled back (nothing recorded), any other failure that the
+            // answer was lost after the commit may have been made.
+            let row =
+                match tokio::time::timeout_at(deadline, client.query_typed_one(schema::JUDGE_CALL, &params))
+                    .await
+                {
+                    Ok(Ok(row)) => row,
+                    Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", &e)),
+                    Ok(Err(e)) => return Err(PgError::Ambiguous(describe(&e))),
+                    Err(_) => return Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
+                };
+            judgement_of(attempt.user, &row)
+        })
+    }
+
+    /// The fleet's policy, from the database (the owner's and the login
+    /// role's alike).
+    pub fn policy(&self) -> Result<Policy, PgError> {
+        let secs = self.timeout_secs();
+        self.admin(async |client, deadline| fleet_policy(client, deadline, secs).await)
+    }
+
+    /// Sets what `change` changes in the fleet's policy (`backup-codes db
+    /// policy`, the owner) and returns the policy now in force.
+    pub fn set_policy(&self, change: &PolicyChange) -> Result<Policy, PgError> {
+        let secs = self.timeout_secs();
+        let int = |name: &str, v: u64| {
+            i32::try_from(v)
+                .map_err(|_| PgError::Config(format!("{name} = {v} is too large (at most {})", i32::MAX)))
+        };
+        let deny = change.deny.map(|v| int("deny", u64::from(v))).transpose()?;
+        let fail_interval = change
+            .fail_interval
+            .map(|v| int("fail_interval", v))
+            .transpose()?;
+        let unlock_time = change.unlock_time.map(|v| int("unlock_time", v)).transpose()?;
+        let max_age = change.max_age.map(|v| int("max_age", u64::from(v))).transpose()?;
+        self.admin(async |client, deadline| {
+            bounded(
                 deadline,
                 secs,
-                "judge the attempt",
-                client.query_typed_one(
-                    "SELECT verdict, remaining, locked, locked_until, used_at, used_service, \
-                     used_rhost, used_host, alphabet, length, m_cost, t_cost, p_cost, salt, \
-                     expired_at, ageing_until \
-                     FROM backup_codes.judge($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    &params,
+                "set the policy",
+                client.query_typed(
+                    "UPDATE backup_codes.policy SET deny = coalesce($1, deny), \
+                     fail_interval = coalesce($2, fail_interval), \
+                     unlock_time = coalesce($3, unlock_time), max_age = coalesce($4, max_age)",
+                    &[
+                        (&deny, Type::INT4),
+                        (&fail_interval, Type::INT4),
+                        (&unlock_time, Type::INT4),
+                        (&max_age, Type::INT4),
+                    ],
                 ),
             )
             .await?;
-            let judgement = judgement_of(attempt.user, &row)?;
-            if let Judgement::Rehash(_) = judgement {
-                // Nothing was written; the server rolls back when we close.
-                return Ok(judgement);
-            }
-            commit(client, deadline, secs).await?;
-            Ok(judgement)
+            fleet_policy(client, deadline, secs).await
         })
     }
 
@@ -488,12 +506,20 @@ impl PgStore {
 
     /// Creates or upgrades the schema and grants `login_role` what a login
     /// needs (`backup-codes db init`).
-    pub fn init(&self, login_role: &str) -> Result<InitReport, PgError> {
+    /// `connection_limit` is the login role's `CONNECTION LIMIT`, if given.
+    pub fn init(&self, login_role: &str, connection_limit: Option<i32>) -> Result<InitReport, PgError> {
         let secs = self.timeout_secs();
+        let lock_timeout = self.timeout.as_millis();
         self.admin(async |client, deadline| {
             // Creating the schema may take longer than a statement of a login.
             let deadline = deadline + Duration::from_secs(60);
-            bounded_pg(deadline, secs, "db init", schema::init(client, login_role)).await
+            bounded_pg(
+                deadline,
+                secs,
+                "db init",
+                schema::init(client, login_role, connection_limit, lock_timeout),
+            )
+            .await
         })
     }
 
@@ -609,7 +635,7 @@ impl PgStore {
                 secs,
                 "check the login roles",
                 client.query_typed(
-                    "SELECT r.rolname::text, r.rolsuper, \
+                    "SELECT r.rolname::text, r.rolsuper, r.rolconnlimit, \
                         ARRAY(SELECT c.relname::text FROM pg_class c \
                               JOIN pg_namespace n ON n.oid = c.relnamespace \
                               WHERE n.nspname = 'backup_codes' AND c.relkind IN ('r', 'v', 'm', 'p') \
@@ -637,8 +663,9 @@ impl PgStore {
             for row in &rows {
                 let role: String = get(row, 0, "check the login roles")?;
                 let superuser: bool = get(row, 1, "check the login roles")?;
-                let tables: Vec<String> = get(row, 2, "check the login roles")?;
-                let functions: Vec<String> = get(row, 3, "check the login roles")?;
+                let limit: i32 = get(row, 2, "check the login roles")?;
+                let tables: Vec<String> = get(row, 3, "check the login roles")?;
+                let functions: Vec<String> = get(row, 4, "check the login roles")?;
                 if superuser {
                     problems.push(format!("{uri}: login role {role} is a superuser: it can read every hash"));
                 }
@@ -654,12 +681,18 @@ impl PgStore {
                         functions.join(", ")
                     ));
                 }
-                roles.push(role);
+                let limit = if limit < 0 { "no connection limit".to_owned() } else { format!("connection limit {limit}") };
+                roles.push(format!("{role} ({limit})"));
             }
             if roles.is_empty() {
                 summary += ", no login role";
             } else {
                 summary += &format!(", login role{} {} can read no table", if roles.len() == 1 { "" } else { "s" }, roles.join(", "));
+            }
+            // The policy every host is judged by (a schema without it was
+            // reported above).
+            if let Ok(policy) = fleet_policy(client, deadline, secs).await {
+                summary += &format!(", fleet policy: {policy}");
             }
             Ok((problems, summary, owner))
         })?;
@@ -688,6 +721,66 @@ async fn close(session: Session, deadline: Instant) {
     let Session { client, task } = session;
     drop(client);
     let _ = tokio::time::timeout_at(deadline, task).await;
+}
+
+/// Whether the server answered with an ERROR (the statement's transaction
+/// was rolled back), rather than the connection failing or a FATAL.
+fn is_error(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error))
+}
+
+/// What `backup-codes db policy` changes; `None` leaves a value as it is.
+/// Each value is checked as the configuration's is, by the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Failures within `fail_interval` that lock; 0 never locks.
+    pub deny: Option<u32>,
+    /// Seconds within which `deny` failures lock.
+    pub fail_interval: Option<u64>,
+    /// Seconds a lock lasts; 0 until `backup-codes unlock`.
+    pub unlock_time: Option<u64>,
+    /// Days a set works; 0 for no limit.
+    pub max_age: Option<u32>,
+}
+
+/// Reads the fleet's policy through `backup_codes.fleet_policy()`.
+async fn fleet_policy(client: &Client, deadline: Instant, secs: u64) -> Result<Policy, PgError> {
+    let what = "read the fleet's policy";
+    let row = bounded(
+        deadline,
+        secs,
+        what,
+        client.query_typed_one(
+            "SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.fleet_policy()",
+            &[],
+        ),
+    )
+    .await?;
+    let value = |i: usize| -> Result<u32, PgError> {
+        let v: i32 = get(&row, i, what)?;
+        u32::try_from(v).map_err(|_| PgError::Schema(format!("the policy holds a negative value {v}")))
+    };
+    Ok(Policy {
+        lockout: Lockout {
+            deny: value(0)?,
+            fail_interval: u64::from(value(1)?),
+            unlock_time: u64::from(value(2)?),
+        },
+        lifetime: Lifetime::from_days(value(3)?),
+    })
+}
+
+/// A recorded service, remote host or host name as it is shown and
+/// rewritten: one stored before the database clipped them (or by an owner
+/// who wrote it by hand) is clipped here, so that it cannot make the set
+/// unreadable.
+fn tolerant(text: String) -> String {
+    codeset::clip_field(&escape_deceptive(&text))
+}
+
+fn tolerant_opt(text: Option<String>) -> Option<String> {
+    text.map(tolerant)
 }
 
 /// Awaits a statement until the step's deadline.
@@ -723,12 +816,7 @@ async fn commit(client: &Client, deadline: Instant, secs: u64) -> Result<(), PgE
         Ok(Ok(())) => Ok(()),
         // An ERROR from the server: the transaction was rolled back. (A
         // FATAL, the session ending, may come before or after the commit.)
-        Ok(Err(e))
-            if e.as_db_error()
-                .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error)) =>
-        {
-            Err(query_error("commit", &e))
-        }
+        Ok(Err(e)) if is_error(&e) => Err(query_error("commit", &e)),
         Ok(Err(e)) => Err(PgError::Ambiguous(describe(&e))),
         Err(_) => Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
     }
@@ -811,9 +899,9 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             let refusal = match at {
                 Some(at) => Refusal::Reused(CodeUse {
                     at,
-                    service: get::<Option<String>>(row, 5, what)?.unwrap_or_default(),
-                    rhost: get(row, 6, what)?,
-                    host: get(row, 7, what)?,
+                    service: tolerant(get::<Option<String>>(row, 5, what)?.unwrap_or_default()),
+                    rhost: tolerant_opt(get(row, 6, what)?),
+                    host: tolerant_opt(get(row, 7, what)?),
                 }),
                 None => Refusal::Wrong,
             };
@@ -898,9 +986,9 @@ async fn read_set(
                 used: match used_at {
                     Some(at) => Some(CodeUse {
                         at,
-                        service: get::<Option<String>>(row, 2, what)?.unwrap_or_default(),
-                        rhost: get(row, 3, what)?,
-                        host: get(row, 4, what)?,
+                        service: tolerant(get::<Option<String>>(row, 2, what)?.unwrap_or_default()),
+                        rhost: tolerant_opt(get(row, 3, what)?),
+                        host: tolerant_opt(get(row, 4, what)?),
                     }),
                     None => None,
                 },
@@ -1067,9 +1155,9 @@ fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
     let last_failure = match last_at {
         Some(when) => Some(LastFailure {
             at: when,
-            service: get::<Option<String>>(row, at + 4, what)?.unwrap_or_default(),
-            rhost: get(row, at + 5, what)?,
-            host: get(row, at + 6, what)?,
+            service: tolerant(get::<Option<String>>(row, at + 4, what)?.unwrap_or_default()),
+            rhost: tolerant_opt(get(row, at + 5, what)?),
+            host: tolerant_opt(get(row, at + 6, what)?),
         }),
         None => None,
     };
