@@ -70,7 +70,9 @@ a date and time in UTC (2026-12-24, meaning 00:00 UTC that day,
 '2026-12-24 18:00', or RFC 3339 such as 2026-12-24T18:00:00+01:00). An
 expired code is refused like a wrong one, logged as expired, and not counted
 as a failure. A set holds at most 100 codes, used and expired ones included;
-a new set (generate --replace, renew) starts afresh.")]
+a new set (generate --replace, renew) starts afresh. When stdout is a regular
+file, it is made 0600 before the codes are added (a shell with umask 022 makes
+`add ... > sheet.txt` 0644); if that fails, nothing is added.")]
     Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     #[command(after_help = REVOKE_HELP)]
@@ -355,9 +357,10 @@ group NSS could not look up; each one is reported on stderr), so that cron or
 a monitoring check can tell \"someone needs attention\" from \"could not
 tell\". The text output is empty when nobody is listed.
 
---group G also shows every member of G (its member list and the accounts whose
-primary group it is, as far as NSS enumerates them), those without a set
-included: the users a pam_succeed_if ingroup G line asks for a code.
+--group G shows the members of G, besides any USER named: its member list and
+the accounts whose primary group it is (as far as NSS enumerates accounts;
+SSSD does not by default), those without a set included: the users a
+pam_succeed_if ingroup G line asks for a code.
 
 Each USER is resolved through NSS to its account, as at login; --allow-unknown
 takes a name NSS does not know as typed.
