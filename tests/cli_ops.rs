@@ -488,3 +488,41 @@ fn revoke_and_unlock_print_json_lines() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_prints_its_findings_as_one_json_object_with_the_same_exit_status() {
+    let lab = or_skip!(Lab::new());
+    lab.generate("alice", &[]);
+    let check = || lab.cli().args(["check", "--format", "json"]).output().unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"], 0);
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["level"] == "ok" && f["message"].as_str().unwrap().contains("1 user file valid")),
+        "{report}"
+    );
+
+    fs::write(lab.store.join("notes.txt"), "hello").unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"], 1, "{report}");
+    let problem = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["level"] == "problem")
+        .unwrap();
+    assert!(
+        problem["message"].as_str().unwrap().contains("notes.txt"),
+        "{report}"
+    );
+    assert!(
+        stderr(&out).contains("notes.txt"),
+        "problems are told on stderr too"
+    );
+}

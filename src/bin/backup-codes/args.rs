@@ -81,7 +81,12 @@ file, it is made 0600 before the codes are added (a shell with umask 022 makes
     #[command(after_help = UNLOCK_HELP)]
     Unlock(UnlockArgs),
     /// Check the configuration, the store (ownership, modes and every file; for PostgreSQL the connection, schema version and what the login role can read) and each /etc/pam.d line that loads the module
-    Check,
+    #[command(after_help = "\
+The exit status is 1 if any problem was found, else 0; warnings (settings
+weaker than the defaults) are no problem. With --format json, stdout has one
+JSON object: findings, each with level (ok, note, warning or problem) and
+message, and problems (their count); problems are also told on stderr.")]
+    Check(CheckArgs),
     /// The fleet store's database (PostgreSQL)
     Db {
         #[command(subcommand)]
@@ -421,6 +426,14 @@ pub struct StatusArgs {
     /// List only users with fewer than N usable codes (or expired or locked); exit 1 if any, 2 if not all could be read
     #[arg(long, value_name = "N")]
     pub below: Option<usize>,
+}
+
+/// The arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Output format: a line per finding, or one JSON object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// The arguments of `list`.

@@ -65,9 +65,14 @@ fn main() -> ExitCode {
         return renew::run(&cli, args);
     }
     let mut problems = Problems::default();
-    if let Command::Check = cli.command {
+    if let Command::Check(args) = &cli.command {
         // check reports a bad configuration file among the other problems.
-        check::run(cli.store.as_ref(), cli.config.as_deref(), &mut problems);
+        check::run(
+            cli.store.as_ref(),
+            cli.config.as_deref(),
+            args.format,
+            &mut problems,
+        );
         return problems.exit_code();
     }
     let config = match Config::load(cli.config.as_deref()) {
@@ -90,7 +95,7 @@ fn main() -> ExitCode {
         Command::Renew(_) => return ExitCode::FAILURE,
         Command::Revoke(args) => revoke::revoke(&ctx, &args, &mut problems),
         Command::Unlock(args) => revoke::unlock(&ctx, &args, &mut problems),
-        Command::Check => {} // run above, before the configuration is loaded
+        Command::Check(_) => {} // run above, before the configuration is loaded
         Command::Db {
             command: DbCommand::Init { login_role, format },
         } => fleet::db_init(&ctx, &login_role, format, &mut problems),
