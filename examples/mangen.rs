@@ -83,9 +83,17 @@ commands that act on users print one JSON object per user per line, as they go
 .BR unlock ,
 .BR migrate );
 .B db init
-prints one object. Times are RFC 3339 in UTC. Users that fail are reported on
-standard error only, and the exit status says whether any did. The fields are
-listed in each command's page; fields may be added, none is renamed or removed.
+and
+.B check
+print one object. A sheet of
+.B generate
+or
+.B add
+has user, host, created, alphabet, length, expires (temporary codes only), label
+(if given) and codes. Times are RFC 3339 in UTC. Users that fail are reported on
+standard error only, and the exit status says whether any did. The fields of
+the other commands are listed in their pages; fields may be added, none is
+renamed or removed.
 .SH "BACKUP AND RESTORE"
 The store holds which codes were spent and which sets were revoked. Restoring
 a backup of it (or a point\-in\-time recovery of the PostgreSQL store) brings
