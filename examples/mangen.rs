@@ -57,7 +57,7 @@ when it is refused.
 A usage error. Also
 .B status \-\-below
 when it could not read everything (a set that does not read, an entry of the
-store that is no user's file, a name or group NSS could not look up; each is
+store that is no user's file, a name or group NSS does not know or could not look up; each is
 reported on standard error), whether or not it lists anyone.
 .SH "USER NAMES"
 Every command resolves each USER through NSS to its account, whose canonical

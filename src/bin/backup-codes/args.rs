@@ -358,7 +358,7 @@ usable codes left (unused and unexpired), a set past max_age, locked codes,
 a revoked set, or no codes at all. The exit status is then 0 if nobody is
 listed, 1 if anyone is, and 2 if the store could not be read entirely (an
 entry of the store that is no user file, a set that does not read, a name or
-group NSS could not look up; each one is reported on stderr), so that cron or
+group NSS does not know or could not look up; each one is reported on stderr), so that cron or
 a monitoring check can tell \"someone needs attention\" from \"could not
 tell\". The text output is empty when nobody is listed.
 
