@@ -255,6 +255,18 @@ fn status_below_exits_1_for_users_listed_and_2_when_it_cannot_read_everything() 
     let out = lab.cli().arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 
+    // A configuration it cannot read: it cannot judge anyone.
+    let config = lab.path().join("broken.conf");
+    fs::write(&config, "[login]\ndeny = \"many\"\n").unwrap();
+    let out = lab
+        .cli()
+        .arg("--config")
+        .arg(&config)
+        .args(["status", "--below", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
     // A stray entry in the store is reported, not silently left out.
     fs::set_permissions(lab.user_file("erin"), fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(below("5", "text").status.code(), Some(0));

@@ -79,6 +79,10 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("backup-codes: {e}");
+            // For status --below, "could not tell" (see status::run).
+            if let Command::Status(args::StatusArgs { below: Some(_), .. }) = cli.command {
+                return ExitCode::from(2);
+            }
             return ExitCode::FAILURE;
         }
     };
