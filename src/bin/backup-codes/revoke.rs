@@ -7,6 +7,8 @@
 //! `--created-before` is the answer to a restored backup, which brings spent
 //! codes and revoked sets back: every set made before the restore goes.
 
+use std::io::Write;
+
 use clap::CommandFactory;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -66,7 +68,7 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs, problems: &mut Problems) 
         named
     };
     let mut kept = 0;
-    let done = for_each_locked(&store, &users, problems, |user, mut set| {
+    let done = for_each_locked(&store, &users, args.format, problems, |user, mut set| {
         if args.unenroll {
             return (Edit::Remove, Some(unenrolled(user, &set)));
         }
@@ -111,9 +113,8 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs, problems: &mut Problems) 
         };
         (Edit::Write(set), Some(done))
     });
-    print(done.iter().flatten(), args.format, problems);
     if let (Some(before), true) = (before, args.users.is_empty()) {
-        let revoked = done.iter().flatten().filter(|d| d.action == "revoked").count();
+        let revoked = done.iter().filter(|d| d.action == "revoked").count();
         eprintln!(
             "backup-codes: {revoked} set{} made before {} revoked; {kept} made since kept",
             if revoked == 1 { "" } else { "s" },
@@ -140,7 +141,7 @@ pub(crate) fn unlock(ctx: &Context, args: &UnlockArgs, problems: &mut Problems) 
     let Some(store) = open_store(ctx, problems) else {
         return;
     };
-    let done = for_each_locked(&store, &users, problems, |user, mut set| {
+    for_each_locked(&store, &users, args.format, problems, |user, mut set| {
         let tally = &set.tally;
         let failures = tally.local.len() + tally.remote.len().max(tally.remote_in_a_row as usize);
         set.tally.clear();
@@ -152,9 +153,8 @@ pub(crate) fn unlock(ctx: &Context, args: &UnlockArgs, problems: &mut Problems) 
             failures_cleared: Some(failures),
             text: format!("unlocked ({failures} failures cleared)"),
         };
-        (Edit::Write(set), done)
+        (Edit::Write(set), Some(done))
     });
-    print(&done, args.format, problems);
 }
 
 /// Every user in the store; entries that are no user's file are reported.
@@ -177,41 +177,40 @@ fn every_user(store: &Store, problems: &mut Problems) -> Vec<UserName> {
 }
 
 /// Runs `change` on each user's set under the store's lock (see
-/// [`Store::edit`]); "has no backup codes" and store errors are reported.
-/// Returns what `change` returned for each user that has a set, in order.
-fn for_each_locked<T>(
+/// [`Store::edit`]) and prints what it did, as it goes (a run cut short has
+/// printed every change it made); "has no backup codes" and store errors are
+/// reported. Returns what was printed.
+fn for_each_locked(
     store: &Store,
     users: &[UserName],
+    format: Format,
     problems: &mut Problems,
-    mut change: impl FnMut(&UserName, CodeSet) -> (Edit, T),
-) -> Vec<T> {
-    let mut done = Vec::new();
+    mut change: impl FnMut(&UserName, CodeSet) -> (Edit, Option<Done>),
+) -> Vec<Done> {
+    let mut printed = Vec::new();
     for user in users {
         let edited = store.edit(user, |set| match set {
             Some(set) => {
-                let (edit, result) = change(user, set);
-                (edit, Some(result))
+                let (edit, done) = change(user, set);
+                (edit, Some(done))
             }
             None => (Edit::Keep, None),
         });
         match edited {
-            Ok(Some(result)) => done.push(result),
+            Ok(Some(Some(done))) => {
+                let shown = match format {
+                    Format::Text => writeln!(std::io::stdout().lock(), "{}: {}", done.user, done.text),
+                    Format::Json => json::print_line(&done),
+                };
+                if let Err(e) = shown {
+                    problems.report(format_args!("{user}: done, but printing it failed: {e}"));
+                }
+                printed.push(done);
+            }
+            Ok(Some(None)) => {}
             Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
             Err(e) => problems.report(e),
         }
     }
-    done
-}
-
-fn print<'a>(done: impl IntoIterator<Item = &'a Done>, format: Format, problems: &mut Problems) {
-    for done in done {
-        match format {
-            Format::Text => println!("{}: {}", done.user, done.text),
-            Format::Json => {
-                if let Err(e) = json::print_line(done) {
-                    return problems.report(format_args!("printing failed: {e}"));
-                }
-            }
-        }
-    }
+    printed
 }
