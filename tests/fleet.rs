@@ -840,7 +840,10 @@ fn every_command_works_on_the_fleet_store() {
         "{stdout}"
     );
     // And status as the login role is refused by the database.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+    // anna is the lab's account, as every command resolves names through NSS.
+    fleet.lab.with_lab_accounts(&mut status);
+    let out = status
         .arg("--config")
         .arg(&host_config)
         .args(["status", "anna"])

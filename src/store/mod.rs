@@ -344,6 +344,23 @@ impl Store {
         }
     }
 
+    /// The users that have a set, sorted, and the paths of the store's
+    /// other entries (a file store's files that name no valid user, stale
+    /// temporary files excepted; none on PostgreSQL), so that a command
+    /// listing the store can report what it could not read.
+    pub fn entries(&self) -> Result<(Vec<UserName>, Vec<PathBuf>), StoreError> {
+        match self {
+            Self::Dir(store) => store.list().map(|(users, others)| {
+                let others = others.iter().map(|name| store.path().join(name)).collect();
+                (users, others)
+            }),
+            Self::Postgres(store) => store
+                .users()
+                .map(|users| (users, Vec::new()))
+                .map_err(|e| self.db_error(e)),
+        }
+    }
+
     /// A user's whole set (administration), `None` if the user has none.
     pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
         match self {

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use super::args::PolicyArgs;
-use super::{Context, Problems, open_store, with_root_hint};
+use serde::Serialize;
+
+use super::args::{Format, PolicyArgs};
+use super::{Context, Problems, json, open_store, with_root_hint};
 use pam_backup_codes::config::{Config, Setting, Value};
 use pam_backup_codes::store::{DirStore, Edit, PolicyChange};
 
@@ -14,6 +16,7 @@ pub(super) fn db_init(
     ctx: &Context,
     login_role: &str,
     connection_limit: Option<i32>,
+    format: Format,
     problems: &mut Problems,
 ) {
     let Some(store) = open_store(ctx, problems) else {
@@ -25,34 +28,52 @@ pub(super) fn db_init(
             store.location()
         ));
     };
-    let report = match pg.init(login_role, connection_limit) {
-        Ok(report) => report,
-        Err(e) => return problems.report(format_args!("{}: {e}", store.location())),
-    };
-    match report.found {
-        None => println!(
-            "{}: schema version {} created; {login_role} may execute the login functions only",
-            store.location(),
-            report.now
-        ),
-        Some(found) if found == report.now => println!(
-            "{}: schema version {found} already in place, functions and grants renewed; \
-                 {login_role} may execute the login functions only",
-            store.location()
-        ),
-        Some(found) => println!(
-            "{}: schema upgraded from version {found} to {}; {login_role} may execute the login functions only",
-            store.location(),
-            report.now
-        ),
-    }
-    match connection_limit {
-        Some(-1) => println!("{}: {login_role} has no connection limit", store.location()),
-        Some(limit) => println!(
-            "{}: {login_role} may hold at most {limit} connections",
-            store.location()
-        ),
-        None => {}
+    match pg.init(login_role, connection_limit) {
+        Ok(report) => {
+            let (action, text) = match report.found {
+                None => ("created", format!("schema version {} created", report.now)),
+                Some(found) if found == report.now => (
+                    "renewed",
+                    format!("schema version {found} already in place, functions and grants renewed"),
+                ),
+                Some(found) => (
+                    "upgraded",
+                    format!("schema upgraded from version {found} to {}", report.now),
+                ),
+            };
+            let done = DbInit {
+                store: store.location(),
+                action,
+                schema_version: report.now,
+                previous_version: report.found,
+                login_role,
+                connection_limit,
+            };
+            match format {
+                Format::Text => {
+                    println!(
+                        "{}: {text}; {login_role} may execute the login functions only",
+                        done.store
+                    );
+                    match connection_limit {
+                        Some(-1) => println!("{}: {login_role} has no connection limit", done.store),
+                        Some(limit) => {
+                            println!(
+                                "{}: {login_role} may hold at most {limit} connections",
+                                done.store
+                            )
+                        }
+                        None => {}
+                    }
+                }
+                Format::Json => {
+                    if let Err(e) = json::print_line(&done) {
+                        problems.report(format_args!("printing failed: {e}"));
+                    }
+                }
+            }
+        }
+        Err(e) => problems.report(format_args!("{}: {e}", store.location())),
     }
 }
 
@@ -61,6 +82,7 @@ pub(super) fn db_init(
 /// flags say. Each value is checked by the setter the configuration file
 /// and pam.d use, so the same values are refused.
 pub(super) fn db_policy(ctx: &Context, args: &PolicyArgs, problems: &mut Problems) {
+    let format = args.format;
     let mut change = PolicyChange::default();
     let mut scratch = Config::default();
     let flags = [
@@ -101,14 +123,64 @@ pub(super) fn db_policy(ctx: &Context, args: &PolicyArgs, problems: &mut Problem
         pg.set_policy(&change)
     };
     match result {
-        Ok(policy) => println!("{}: fleet policy: {policy}", store.location()),
+        Ok(policy) => match format {
+            Format::Text => println!("{}: fleet policy: {policy}", store.location()),
+            Format::Json => {
+                let shown = DbPolicy {
+                    store: store.location(),
+                    deny: policy.lockout.deny,
+                    fail_interval: policy.lockout.fail_interval,
+                    unlock_time: policy.lockout.unlock_time,
+                    max_age: policy.lifetime.max_age.map_or(0, |age| age.whole_days()),
+                };
+                if let Err(e) = json::print_line(&shown) {
+                    problems.report(format_args!("printing failed: {e}"));
+                }
+            }
+        },
         Err(e) => problems.report(format_args!("{}: {e}", store.location())),
     }
 }
 
+/// What `db init --format json` prints.
+#[derive(Serialize)]
+struct DbInit<'a> {
+    store: String,
+    /// created, renewed or upgraded.
+    action: &'static str,
+    schema_version: i32,
+    previous_version: Option<i32>,
+    login_role: &'a str,
+    /// The login role's CONNECTION LIMIT, when this run set it (-1: none).
+    connection_limit: Option<i32>,
+}
+
+/// What `db policy --format json` prints: the policy in force.
+#[derive(Serialize)]
+struct DbPolicy {
+    store: String,
+    deny: u32,
+    fail_interval: u64,
+    unlock_time: u64,
+    /// Days, 0 for no limit.
+    max_age: i64,
+}
+
+/// One user of `migrate --format json`.
+#[derive(Serialize)]
+struct Migrated {
+    user: String,
+    /// imported, replaced or skipped.
+    action: &'static str,
+    remaining: usize,
+    total: usize,
+    failures: usize,
+    revoked: bool,
+}
+
 /// `migrate --from DIR [--replace]`: every user of a file store into the
 /// PostgreSQL store, each under the target's lock, one line per user.
-pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, problems: &mut Problems) {
+pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, format: Format, problems: &mut Problems) {
     let source = match DirStore::open(from) {
         Ok(source) => source,
         Err(e) => return problems.report(with_root_hint(e)),
@@ -141,24 +213,46 @@ pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, problems: &mut 
                 continue;
             }
         };
-        let summary = format!(
-            "{} of {} codes left, {} failures on record{}",
-            set.remaining(),
-            set.codes.len(),
-            set.tally.failures(),
-            if set.revoked.is_some() { ", revoked" } else { "" }
-        );
+        let mut migrated = Migrated {
+            user: user.to_string(),
+            action: "skipped",
+            remaining: set.remaining(),
+            total: set.codes.len(),
+            failures: set.tally.failures(),
+            revoked: set.revoked.is_some(),
+        };
         let done = target.edit(&user, |existing| match existing {
-            Some(_) if !replace => (Edit::Keep, None),
-            Some(_) => (Edit::Write(set), Some(format!("replaced ({summary})"))),
-            None => (Edit::Write(set), Some(format!("imported ({summary})"))),
+            Some(_) if !replace => (Edit::Keep, "skipped"),
+            Some(_) => (Edit::Write(set), "replaced"),
+            None => (Edit::Write(set), "imported"),
         });
         match done {
-            Ok(Some(done)) => println!("{user}: {done}"),
-            Ok(None) => println!(
-                "{user}: skipped, already in {} (--replace overwrites)",
-                target.location()
-            ),
+            Ok(action) => {
+                migrated.action = action;
+                let printed = match format {
+                    Format::Json => json::print_line(&migrated),
+                    Format::Text if action == "skipped" => {
+                        println!(
+                            "{user}: skipped, already in {} (--replace overwrites)",
+                            target.location()
+                        );
+                        Ok(())
+                    }
+                    Format::Text => {
+                        println!(
+                            "{user}: {action} ({} of {} codes left, {} failures on record{})",
+                            migrated.remaining,
+                            migrated.total,
+                            migrated.failures,
+                            if migrated.revoked { ", revoked" } else { "" }
+                        );
+                        Ok(())
+                    }
+                };
+                if let Err(e) = printed {
+                    problems.report(format_args!("printing failed: {e}"));
+                }
+            }
             Err(e) => problems.report(format_args!("{user}: not imported: {e}")),
         }
     }

@@ -156,7 +156,14 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
         caller.uid,
         tty_of_sudo().unwrap_or_else(|| "no terminal".to_owned())
     );
-    match renew(&caller.user, args) {
+    // A sheet redirected to a file of the caller's is made 0600 first (with
+    // sudo's use_pty, stdout is sudo's terminal and this changes nothing).
+    let private = crate::private_stdout::make_private(Some(caller.uid)).map_err(|e| {
+        Refusal::Failed(format!(
+            "stdout is a file that cannot be made private (mode 0600): {e}"
+        ))
+    });
+    match private.and_then(|()| renew(&caller.user, args)) {
         Ok(()) => {
             authlog::log(Level::Notice, &format!("{who}: renewed their backup codes"));
             ExitCode::SUCCESS

@@ -3,17 +3,20 @@
 //! `--below N` lists only the users who need attention, for cron and
 //! monitoring.
 
-use std::io::Write;
+mod group;
+pub(crate) mod list;
+
+use std::process::ExitCode;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
-use super::args::Format;
-use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
+use super::args::{Format, StatusArgs};
+use super::json;
+use super::resolve::{ACT_ON_TYPED, Unknown, resolve_all};
+use super::{Context, Problems, human_time, open_store, rfc3339};
 use pam_backup_codes::codeset::{Age, CodeSet, Lifetime};
 use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
-use pam_backup_codes::login::is_deceptive;
 use pam_backup_codes::username::UserName;
 
 /// What `status` judges sets by: the store's rules (the config's on the
@@ -46,27 +49,51 @@ impl Judge {
     }
 }
 
-/// Prints the status; returns true if `--below` listed anyone.
-pub(super) fn run(
-    ctx: &Context,
-    names: &[String],
-    format: Format,
-    below: Option<usize>,
-    problems: &mut Problems,
-) -> bool {
+/// Prints the status. The exit status: 0, or 1 if a problem was reported;
+/// with `--below`, 1 if anyone is listed and 2 if not everything could be
+/// read (a problem reported), so that monitoring tells the two apart.
+pub(super) fn run(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> ExitCode {
+    let listed = show(ctx, args, problems);
+    match args.below {
+        Some(_) if problems.0 > 0 => ExitCode::from(2),
+        Some(_) if listed => ExitCode::FAILURE,
+        _ => problems.exit_code(),
+    }
+}
+
+/// Prints the status; returns whether anyone was listed.
+fn show(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> bool {
     let Some(store) = open_store(ctx, problems) else {
         return false;
     };
-    let users = if names.is_empty() {
-        match store.users() {
-            Ok(users) => users,
+    let everyone = args.users.is_empty() && args.group.is_none();
+    let users = if everyone {
+        match store.entries() {
+            Ok((users, others)) => {
+                for path in others {
+                    problems.report(format_args!(
+                        "{}: not a user's file (its name is no valid user name); not read",
+                        path.display()
+                    ));
+                }
+                users
+            }
             Err(e) => {
                 problems.report(e);
                 return false;
             }
         }
     } else {
-        parse_users(names, problems)
+        let unknown = Unknown::from_flag(args.allow_unknown, ACT_ON_TYPED);
+        let mut users = resolve_all(&args.users, unknown, problems);
+        if let Some(group) = &args.group {
+            for member in group::members(group, problems) {
+                if !users.contains(&member) {
+                    users.push(member);
+                }
+            }
+        }
+        users
     };
     let policy = match store.policy(ctx.config.login.policy()) {
         Ok(policy) => policy,
@@ -89,33 +116,25 @@ pub(super) fn run(
             Err(e) => problems.report(e),
         }
     }
-    if let Some(below) = below {
+    if let Some(below) = args.below {
         entries.retain(|(_, set)| judge.needs_attention(set.as_ref(), below));
     }
-    match format {
+    match args.format {
         Format::Json => {
             let list: Vec<JsonEntry<'_>> = entries
                 .iter()
                 .map(|(user, set)| JsonEntry::new(user, set.as_ref(), &judge))
                 .collect();
-            let mut out = Zeroizing::new(Vec::new());
-            let written = serde_json::to_writer(&mut *out, &list)
-                .map_err(std::io::Error::from)
-                .and_then(|()| {
-                    let mut text = escape_json(&out);
-                    text.push('\n');
-                    std::io::stdout().lock().write_all(text.as_bytes())
-                });
-            if let Err(e) = written {
+            if let Err(e) = json::print_line(&list) {
                 problems.report(format_args!("printing the status failed: {e}"));
             }
         }
         Format::Text => {
-            if fleet && below.is_none() {
+            if fleet && args.below.is_none() {
                 println!("fleet policy ({}): {policy}", store.location());
             }
             // Quiet when all is well under --below, as cron likes it.
-            if below.is_none() && names.is_empty() && entries.is_empty() && problems.0 == 0 {
+            if args.below.is_none() && everyone && entries.is_empty() && problems.0 == 0 {
                 println!("no user has backup codes in {}", store.location());
             }
             for (user, set) in &entries {
@@ -123,7 +142,7 @@ pub(super) fn run(
             }
         }
     }
-    below.is_some() && !entries.is_empty()
+    !entries.is_empty()
 }
 
 fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
@@ -223,21 +242,6 @@ fn on_host(host: Option<&str>) -> String {
 /// on an admin's terminal.
 fn printable(text: &str) -> String {
     text.chars().flat_map(char::escape_debug).collect()
-}
-
-/// JSON text with every deceptive character escaped as `\uXXXX`: serde_json
-/// leaves U+2028 or U+202E as they are, and a terminal shows them raw. They
-/// can only stand inside JSON strings, where the escape means the same.
-fn escape_json(json: &[u8]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(json.len()));
-    for c in String::from_utf8_lossy(json).chars() {
-        if is_deceptive(c) && !c.is_ascii() {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A lock as JSON: an RFC 3339 time, `"unlock"` (until `backup-codes
