@@ -8,6 +8,7 @@ mod common;
 
 use common::postgres::{Fleet, NEEDS};
 use common::{Lab, or_skip};
+use pam_backup_codes::store::postgres::SCHEMA_VERSION;
 
 fn lines(stdout: &str) -> Vec<serde_json::Value> {
     stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -26,7 +27,11 @@ fn db_init_migrate_list_and_a_restore_sweep_on_the_fleet_store() {
             init["schema_version"].as_i64(),
             init["previous_version"].as_i64()
         ),
-        (Some("renewed"), Some(1), Some(1)),
+        (
+            Some("renewed"),
+            Some(i64::from(SCHEMA_VERSION)),
+            Some(i64::from(SCHEMA_VERSION))
+        ),
         "{init}"
     );
     assert_eq!(init["login_role"], fleet.login.as_str());
