@@ -4,7 +4,9 @@
 //! port, stopped and removed on Drop. The system's cluster is never touched.
 //!
 //! Authentication: trust on the private socket (the tests' own psql runs as
-//! any role there), scram-sha-256 over TCP (the module's password file).
+//! any role there), scram-sha-256 over TCP, which is TLS only, with a
+//! certificate for 127.0.0.1 from the cluster's own throwaway CA (the
+//! module's `ca_file`, `verify-full`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +57,8 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     pub port: u16,
     pub bin: PathBuf,
+    /// The CA that signed the server's certificate (for 127.0.0.1).
+    pub ca: TestCa,
     uid: u32,
     gid: u32,
 }
@@ -79,6 +83,7 @@ impl Cluster {
             socket_dir,
             port: 0,
             bin,
+            ca: TestCa::new(),
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             dir,
@@ -102,6 +107,8 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let (cert, key) = cluster.ca.server("db", "IP:127.0.0.1");
+        cluster.server_tls_files(&cert, &key);
         for attempt in 0.. {
             cluster.port = free_port();
             cluster.write_conf("");
@@ -128,7 +135,8 @@ impl Cluster {
     pub fn write_conf(&self, extra: &str) {
         let conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n{extra}\n",
+             max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n\
+             ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n{extra}\n",
             self.port,
             self.socket_dir.display()
         );
@@ -250,7 +258,7 @@ impl Cluster {
         (db, owner, login)
     }
 
-    /// `postgresql://ROLE@127.0.0.1:PORT/DB`.
+    /// `postgresql://ROLE@127.0.0.1:PORT/DB` (TLS verify-full by default).
     pub fn tcp_uri(&self, role: &str, db: &str) -> String {
         format!("postgresql://{role}@127.0.0.1:{}/{db}", self.port)
     }
@@ -338,9 +346,11 @@ impl Fleet {
         fs::write(
             &owner_config,
             format!(
-                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\nconnect_timeout = {LOADED_TIMEOUT}\n",
+                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\nca_file = \"{}\"\n\
+                 connect_timeout = {LOADED_TIMEOUT}\n",
                 cluster.tcp_uri(&owner, &db),
-                password_file.display()
+                password_file.display(),
+                cluster.ca.cert.display()
             ),
         )
         .unwrap();
@@ -414,7 +424,6 @@ impl Fleet {
 
     /// The configuration file of a host `name` (see [`Fleet::host`]).
     pub fn host_config(&self, name: &str, store: &str, extra: &str) -> PathBuf {
-        let config = self.lab.path().join(format!("{name}.conf"));
         // The defaults, unless `extra` sets them.
         let timeout = if extra.contains("connect_timeout") {
             String::new()
@@ -426,14 +435,33 @@ impl Fleet {
         } else {
             format!("password_file = \"{}\"\n", self.password_file.display())
         };
+        let ca = if extra.contains("ca_file") {
+            String::new()
+        } else {
+            format!("ca_file = \"{}\"\n", self.cluster.ca.cert.display())
+        };
+        self.host_config_exact(name, store, &format!("{password}{ca}{timeout}{extra}"))
+    }
+
+    /// The configuration file of a host `name` with exactly these
+    /// `[postgresql]` lines (besides `host_name`): no default added.
+    pub fn host_config_exact(&self, name: &str, store: &str, lines: &str) -> PathBuf {
+        let config = self.lab.path().join(format!("{name}.conf"));
         fs::write(
             &config,
-            format!(
-                "store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{password}{timeout}{extra}\n"
-            ),
+            format!("store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{lines}\n"),
         )
         .unwrap();
         config
+    }
+
+    /// A host whose configuration has exactly these `[postgresql]` lines.
+    pub fn host_exact(&self, name: &str, store: &str, options: &str, lines: &str) {
+        let config = self.host_config_exact(name, store, lines);
+        self.lab.service(
+            name,
+            &format!("auth required MODULE config={} {options}\n", config.display()),
+        );
     }
 
     /// Makes `user` an account of the lab, generates a set for it through
@@ -675,13 +703,19 @@ impl Cluster {
     /// Serves TLS with this certificate and key, and accepts TCP clients
     /// only over TLS.
     pub fn serve_tls(&self, cert: &[u8], key: &[u8]) {
+        self.server_tls_files(cert, key);
+        self.restart();
+    }
+
+    /// The certificate, key and pg_hba.conf the cluster starts with: trust on
+    /// the socket, TLS and SCRAM over TCP.
+    fn server_tls_files(&self, cert: &[u8], key: &[u8]) {
         self.server_file("server.crt", cert);
         self.server_file("server.key", key);
         self.server_file(
             "pg_hba.conf",
-            b"local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            b"local all all trust\nlocal replication all trust\n\
+              hostssl all all 127.0.0.1/32 scram-sha-256\n",
         );
-        self.write_conf("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'");
-        self.restart();
     }
 }

@@ -231,6 +231,12 @@ fn check_store(location: &Location, settings: &PgSettings, problems: &mut Proble
         Ok(report) => report,
         Err(e) => return problems.report(e),
     };
+    if let Some(transport) = &report.transport {
+        println!("transport: {transport}");
+    }
+    for warning in &report.warnings {
+        eprintln!("backup-codes: warning: {warning}");
+    }
     let clean = report.problems.is_empty();
     for problem in report.problems {
         problems.report(problem);
