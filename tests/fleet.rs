@@ -869,7 +869,10 @@ fn proxy_losing_commit_answers(target: std::path::PathBuf) -> (tempfile::TempDir
     use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let dir = tempfile::Builder::new().prefix("pam-backup-codes-proxy.").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("pam-backup-codes-proxy.")
+        .tempdir()
+        .unwrap();
     let port = 6543;
     let listener = UnixListener::bind(dir.path().join(format!(".s.PGSQL.{port}"))).unwrap();
     std::thread::spawn(move || {

@@ -353,7 +353,10 @@ mod tests {
             }]
         );
         assert_eq!(uri.dbname, "codes");
-        assert_eq!((uri.sslmode, uri.target), (SslMode::VerifyFull, TargetSession::Any));
+        assert_eq!(
+            (uri.sslmode, uri.target),
+            (SslMode::VerifyFull, TargetSession::Any)
+        );
         assert_eq!(
             uri.to_string(),
             "postgresql://pam_login@db.example.org:6432/codes?sslmode=verify-full"
@@ -403,8 +406,14 @@ mod tests {
         for (text, want) in [
             ("postgresql://u@a,,b/codes", "host is missing"),
             ("postgresql://u@a,b:0/codes", "HOST[:PORT]"),
-            ("postgresql://u@a,b/codes?target_session_attrs=standby", "not supported"),
-            ("postgresql://u@a,b/codes?host=/run/postgresql", "one socket directory"),
+            (
+                "postgresql://u@a,b/codes?target_session_attrs=standby",
+                "not supported",
+            ),
+            (
+                "postgresql://u@a,b/codes?host=/run/postgresql",
+                "one socket directory",
+            ),
         ] {
             let err = text.parse::<Location>().unwrap_err().to_string();
             assert!(err.contains(want), "{text}: {want:?} not in {err:?}");
@@ -432,8 +441,14 @@ mod tests {
             ("postgresql://u@db/codes?sslmode=bogus", "unknown sslmode"),
             ("postgresql://u@db/codes?options=-c", "unknown or repeated"),
             ("postgresql://u@/codes", "host is missing"),
-            ("postgresql://u@db/codes?sslmode=disable", "sslmode=disable over TCP"),
-            ("postgresql://u@127.0.0.1/codes?sslmode=disable", "could not prove itself"),
+            (
+                "postgresql://u@db/codes?sslmode=disable",
+                "sslmode=disable over TCP",
+            ),
+            (
+                "postgresql://u@127.0.0.1/codes?sslmode=disable",
+                "could not prove itself",
+            ),
             ("postgresql://u@/codes?host=run", "absolute socket"),
             ("postgresql://u@/codes?host=/run&sslmode=require", "Unix socket"),
             ("postgresql://u'x@db/codes", "user name"),

@@ -298,7 +298,10 @@ impl PgStore {
     /// within `connect_timeout`) and closed after it: a login holds no
     /// server session between steps, so none while the person types.
     /// `step` runs within `connect_timeout` of the connection being made.
-    fn login_step<T>(&self, step: impl AsyncFnOnce(&Client, Instant) -> Result<T, PgError>) -> Result<T, PgError> {
+    fn login_step<T>(
+        &self,
+        step: impl AsyncFnOnce(&Client, Instant) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
         self.runtime.block_on(async {
             let session = self.connect().await?;
             let deadline = Instant::now() + self.timeout;
@@ -663,7 +666,12 @@ impl PgStore {
 /// Warnings about a server a failover could make forget a spent code: a
 /// standby, or a primary whose commits do not wait for a synchronous
 /// standby (an asynchronous one promoted may lack the last uses).
-async fn replication_warnings(client: &Client, deadline: Instant, secs: u64, uri: &str) -> Result<Vec<String>, PgError> {
+async fn replication_warnings(
+    client: &Client,
+    deadline: Instant,
+    secs: u64,
+    uri: &str,
+) -> Result<Vec<String>, PgError> {
     let what = "check the replication";
     let row = bounded(
         deadline,
@@ -682,7 +690,8 @@ async fn replication_warnings(client: &Client, deadline: Instant, secs: u64, uri
     let standby: bool = get(&row, 0, what)?;
     let names: String = get(&row, 1, what)?;
     let commit: String = get(&row, 2, what)?;
-    let (standbys, sync, hidden): (i64, i64, i64) = (get(&row, 3, what)?, get(&row, 4, what)?, get(&row, 5, what)?);
+    let (standbys, sync, hidden): (i64, i64, i64) =
+        (get(&row, 3, what)?, get(&row, 4, what)?, get(&row, 5, what)?);
     let risk = "a failover to an asynchronous standby can bring spent codes back";
     if standby {
         return Ok(vec![format!(
@@ -692,7 +701,9 @@ async fn replication_warnings(client: &Client, deadline: Instant, secs: u64, uri
     }
     let mut warnings = Vec::new();
     if names.trim().is_empty() {
-        warnings.push(format!("{uri}: the primary has no synchronous standby (synchronous_standby_names is empty): {risk}"));
+        warnings.push(format!(
+            "{uri}: the primary has no synchronous standby (synchronous_standby_names is empty): {risk}"
+        ));
     } else if matches!(commit.as_str(), "off" | "local") {
         warnings.push(format!(
             "{uri}: synchronous_commit = {commit}: commits do not wait for the synchronous standby: {risk}"

@@ -187,14 +187,18 @@ impl Connector<'_> {
     }
 
     /// `attempt` within the timeout.
-    async fn bounded(&self, attempt: impl Future<Output = Result<Connected, PgError>>) -> Result<Connected, PgError> {
+    async fn bounded(
+        &self,
+        attempt: impl Future<Output = Result<Connected, PgError>>,
+    ) -> Result<Connected, PgError> {
         let deadline = Instant::now() + self.timeout;
-        let connected = tokio::time::timeout_at(deadline, attempt)
-            .await
-            .map_err(|_| PgError::Timeout {
-                what: "connect",
-                secs: self.timeout.as_secs(),
-            })??;
+        let connected =
+            tokio::time::timeout_at(deadline, attempt)
+                .await
+                .map_err(|_| PgError::Timeout {
+                    what: "connect",
+                    secs: self.timeout.as_secs(),
+                })??;
         if self.target == TargetSession::ReadWrite {
             let row = tokio::time::timeout_at(
                 deadline,
@@ -221,9 +225,9 @@ impl Connector<'_> {
     }
 
     async fn tcp(&self, name: &str, addr: SocketAddr) -> Result<Connected, PgError> {
-        let tls = self.tls.ok_or_else(|| {
-            PgError::Config("TCP without TLS: the server could not prove itself".into())
-        })?;
+        let tls = self
+            .tls
+            .ok_or_else(|| PgError::Config("TCP without TLS: the server could not prove itself".into()))?;
         let server = addr.to_string();
         let stream = TcpStream::connect(addr)
             .await
@@ -232,7 +236,8 @@ impl Connector<'_> {
         let _ = stream.set_nodelay(true);
         let watch = Watch::default();
         let mut make = MakeRustlsConnect::new(ClientConfig::clone(tls));
-        let inner = match <MakeRustlsConnect as MakeTlsConnect<TcpStream>>::make_tls_connect(&mut make, name) {
+        let inner = match <MakeRustlsConnect as MakeTlsConnect<TcpStream>>::make_tls_connect(&mut make, name)
+        {
             Ok(inner) => inner,
             Err(never) => match never {},
         };
@@ -275,7 +280,7 @@ impl Connector<'_> {
             &std::fs::symlink_metadata(&path).map_err(|e| PgError::Connect(format!("{server}: {e}")))?,
         );
         let trust = Trust {
-            also: Some(owner),
+            also: (owner != 0).then_some(owner),
             what: "the socket directory",
         };
         let dir_fd = open_trusted_dir(dir, &trust).map_err(|e| match e {
@@ -288,7 +293,10 @@ impl Connector<'_> {
             return Err(refuse("not a socket".into()));
         }
         if stat.st_uid != owner {
-            return Err(refuse(format!("replaced meanwhile (now owned by uid {})", stat.st_uid)));
+            return Err(refuse(format!(
+                "replaced meanwhile (now owned by uid {})",
+                stat.st_uid
+            )));
         }
         // Through the checked directory, not the path again: a rename of a
         // directory on the way cannot swap it now.
@@ -449,15 +457,18 @@ impl AuthGuard {
     }
 
     /// Takes bytes from the server; `Err` breaks the connection.
-    fn from_server(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn read_server(&mut self, bytes: &[u8]) -> Result<(), String> {
         if self.done {
             return Ok(());
         }
         self.pending.extend_from_slice(bytes);
         while !self.done && self.pending.len() >= 5 {
             let kind = self.pending[0];
-            let len = i32::from_be_bytes([self.pending[1], self.pending[2], self.pending[3], self.pending[4]]);
-            let len = usize::try_from(len).ok().filter(|&l| (4..=MAX_STARTUP_MESSAGE).contains(&l));
+            let len =
+                i32::from_be_bytes([self.pending[1], self.pending[2], self.pending[3], self.pending[4]]);
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|&l| (4..=MAX_STARTUP_MESSAGE).contains(&l));
             let Some(len) = len else {
                 return self.refuse("a malformed message before authentication ended".into());
             };
@@ -478,7 +489,10 @@ impl AuthGuard {
 
     /// One Authentication message's body.
     fn authentication(&mut self, body: &[u8]) -> Result<(), String> {
-        let Some(code) = body.get(..4).map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]])) else {
+        let Some(code) = body
+            .get(..4)
+            .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        else {
             return self.refuse("a malformed authentication message".into());
         };
         match code {
@@ -512,12 +526,21 @@ impl AuthGuard {
                     .into(),
             ),
             code::SASL if self.sasl.is_none() => {
-                let offered: Vec<&[u8]> = body[4..].split(|&b| b == 0).take_while(|m| !m.is_empty()).collect();
-                if offered.iter().any(|m| *m == b"SCRAM-SHA-256" || *m == b"SCRAM-SHA-256-PLUS") {
+                let offered: Vec<&[u8]> = body[4..]
+                    .split(|&b| b == 0)
+                    .take_while(|m| !m.is_empty())
+                    .collect();
+                if offered
+                    .iter()
+                    .any(|m| *m == b"SCRAM-SHA-256" || *m == b"SCRAM-SHA-256-PLUS")
+                {
                     self.sasl = Some("SCRAM-SHA-256");
                     Ok(())
                 } else {
-                    let names: Vec<String> = offered.iter().map(|m| String::from_utf8_lossy(m).into_owned()).collect();
+                    let names: Vec<String> = offered
+                        .iter()
+                        .map(|m| String::from_utf8_lossy(m).into_owned())
+                        .collect();
                     self.refuse(format!(
                         "the server offers SASL {} but not SCRAM-SHA-256",
                         names.join(", ")
@@ -537,11 +560,15 @@ impl AuthGuard {
 
     /// Notes which SASL mechanism the client chose (its SASLInitialResponse,
     /// `p`, starts with the mechanism's name).
-    fn from_client(&mut self, bytes: &[u8]) {
+    fn read_client(&mut self, bytes: &[u8]) {
         if self.done || self.sasl.is_none() || self.sasl_final {
             return;
         }
-        if bytes.first() == Some(&b'p') && bytes.get(5..).is_some_and(|b| b.starts_with(b"SCRAM-SHA-256-PLUS\0")) {
+        if bytes.first() == Some(&b'p')
+            && bytes
+                .get(5..)
+                .is_some_and(|b| b.starts_with(b"SCRAM-SHA-256-PLUS\0"))
+        {
             self.sasl = Some("SCRAM-SHA-256-PLUS");
         }
     }
@@ -568,14 +595,18 @@ impl<S> Guard<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {}
             other => return other,
         }
-        if let Err(reason) = this.guard.from_server(&buf.filled()[before..]) {
+        if let Err(reason) = this.guard.read_server(&buf.filled()[before..]) {
             // Nothing of the refused message reaches the client.
             buf.set_filled(before);
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::PermissionDenied, reason)));
@@ -587,7 +618,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guard<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        this.guard.from_client(buf);
+        this.guard.read_client(buf);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -654,19 +685,25 @@ mod tests {
             (true, code::SASL_FINAL, "method 12"),
         ] {
             let (mut g, watch) = guard(password);
-            let err = g.from_server(&message(code, &[0; 4])).unwrap_err();
+            let err = g.read_server(&message(code, &[0; 4])).unwrap_err();
             assert!(err.contains(want), "{code}: {err}");
             assert_eq!(watch.lock().unwrap().refused.as_deref(), Some(err.as_str()));
             assert_eq!(watch.lock().unwrap().proved, None);
         }
         let (mut g, _) = guard(true);
-        let err = g.from_server(&message(code::SASL, b"OAUTHBEARER\0\0")).unwrap_err();
+        let err = g
+            .read_server(&message(code::SASL, b"OAUTHBEARER\0\0"))
+            .unwrap_err();
         assert!(err.contains("not SCRAM-SHA-256"), "{err}");
         // SASL, then AuthenticationOk without the server's signature.
         let (mut g, _) = guard(true);
-        g.from_server(&message(code::SASL, b"SCRAM-SHA-256\0\0")).unwrap();
-        g.from_server(&message(code::SASL_CONTINUE, b"r=x")).unwrap();
-        assert!(g.from_server(&message(code::OK, &[])).unwrap_err().contains("signature"));
+        g.read_server(&message(code::SASL, b"SCRAM-SHA-256\0\0")).unwrap();
+        g.read_server(&message(code::SASL_CONTINUE, b"r=x")).unwrap();
+        assert!(
+            g.read_server(&message(code::OK, &[]))
+                .unwrap_err()
+                .contains("signature")
+        );
     }
 
     #[test]
@@ -682,17 +719,20 @@ mod tests {
         for chunk in [1, 3, 7, stream.len()] {
             let (mut g, watch) = guard(true);
             for part in stream.chunks(chunk) {
-                g.from_server(part).unwrap();
+                g.read_server(part).unwrap();
             }
-            assert_eq!(watch.lock().unwrap().proved, Some(ServerAuth::Scram("SCRAM-SHA-256")));
+            assert_eq!(
+                watch.lock().unwrap().proved,
+                Some(ServerAuth::Scram("SCRAM-SHA-256"))
+            );
         }
         // Without a password (a trusted socket), peer or trust will do.
         let (mut g, watch) = guard(false);
-        g.from_server(&message(code::OK, &[])).unwrap();
+        g.read_server(&message(code::OK, &[])).unwrap();
         assert_eq!(watch.lock().unwrap().proved, Some(ServerAuth::Kernel));
         // An error before authentication is passed on (the client fails).
         let (mut g, watch) = guard(true);
-        g.from_server(b"E\0\0\0\x09SFATAL\0\0").unwrap();
+        g.read_server(b"E\0\0\0\x09SFATAL\0\0").unwrap();
         assert_eq!(watch.lock().unwrap().proved, None);
     }
 }
