@@ -124,6 +124,78 @@ impl Cluster {
         unreachable!()
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R -X stream` over
+    /// the primary's socket, as the postgres user), started on a port of its
+    /// own. Its TLS files are the primary's (a certificate for 127.0.0.1 from
+    /// the primary's CA), so one `ca_file` verifies both.
+    pub fn standby_of(primary: &Cluster) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-pg.")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(primary.uid), Some(primary.gid)).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let mut standby = Self {
+            data: dir.path().join("data"),
+            socket_dir: dir.path().join("socket"),
+            port: 0,
+            bin: primary.bin.clone(),
+            ca: TestCa::new(),
+            uid: primary.uid,
+            gid: primary.gid,
+            dir,
+        };
+        assert!(
+            standby
+                .as_postgres("mkdir")
+                .arg(&standby.socket_dir)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = standby
+            .as_postgres(&standby.bin.join("pg_basebackup").to_string_lossy())
+            .arg("-h")
+            .arg(&primary.socket_dir)
+            .args([
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-D",
+            ])
+            .arg(&standby.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for attempt in 0.. {
+            standby.port = free_port();
+            standby.write_conf("");
+            if standby.try_start() {
+                return standby;
+            }
+            let log = standby.log();
+            assert!(
+                attempt < 3 && log.contains("already in use"),
+                "the standby did not start:\n{log}"
+            );
+        }
+        unreachable!()
+    }
+
+    /// Promotes a standby to primary, waiting until it takes writes.
+    pub fn promote(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "promote"]);
+        assert!(out.status.success(), "pg_ctl promote: {}", self.log());
+    }
+
     fn as_postgres(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.uid(self.uid).gid(self.gid).current_dir(self.dir.path());
@@ -131,8 +203,16 @@ impl Cluster {
         cmd
     }
 
-    /// (Re)writes the settings the cluster starts with; `extra` is appended.
+    /// (Re)writes the settings the cluster starts with; `extra` is appended
+    /// (a standby's `primary_conninfo`, written by pg_basebackup, is kept).
     pub fn write_conf(&self, extra: &str) {
+        let path = self.data.join("postgresql.auto.conf");
+        let kept: String = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("primary_conninfo"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
              max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n\
@@ -140,8 +220,7 @@ impl Cluster {
             self.port,
             self.socket_dir.display()
         );
-        let path = self.data.join("postgresql.auto.conf");
-        fs::write(&path, conf).unwrap();
+        fs::write(&path, format!("{conf}{kept}")).unwrap();
         std::os::unix::fs::chown(&path, Some(self.uid), Some(self.gid)).unwrap();
     }
 
@@ -717,5 +796,105 @@ impl Cluster {
             b"local all all trust\nlocal replication all trust\n\
               hostssl all all 127.0.0.1/32 scram-sha-256\n",
         );
+    }
+}
+
+/// A PgBouncer in transaction pooling mode in front of a cluster's socket,
+/// with its own authentication (scram-sha-256, a userlist holding the
+/// roles' SCRAM secrets as the server stores them) and TLS for its clients
+/// (a certificate for 127.0.0.1 from the cluster's CA). Runs as the
+/// postgres user (PgBouncer refuses root); killed on Drop.
+pub struct Bouncer {
+    pub dir: TempDir,
+    pub port: u16,
+    child: std::process::Child,
+}
+
+/// PgBouncer's binary (Debian's package).
+pub const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+
+impl Bouncer {
+    /// Starts one for `db` of `cluster`, letting in `roles`, with at most
+    /// `pool` server connections.
+    pub fn start(cluster: &Cluster, db: &str, roles: &[&str], pool: u32) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-bouncer.")
+            .tempdir()
+            .unwrap();
+        let own = |path: &std::path::Path, mode: u32| {
+            std::os::unix::fs::chown(path, Some(cluster.uid), Some(cluster.gid)).unwrap();
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        own(dir.path(), 0o700);
+        let (cert, key) = cluster.ca.server("bouncer", "IP:127.0.0.1");
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            own(&path, 0o600);
+            path
+        };
+        file("bouncer.crt", &cert);
+        file("bouncer.key", &key);
+        let mut users = String::new();
+        for role in roles {
+            let secret = cluster.sql(
+                "postgres",
+                &format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"),
+            );
+            assert!(secret.starts_with("SCRAM-SHA-256$"), "{role}: {secret}");
+            users += &format!("\"{role}\" \"{secret}\"\n");
+        }
+        file("userlist.txt", users.as_bytes());
+        let port = free_port();
+        let conf = file(
+            "pgbouncer.ini",
+            format!(
+                "[databases]\n{db} = host={socket} port={pgport} dbname={db}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir = {dir}\nauth_type = scram-sha-256\n\
+                 auth_file = {dir}/userlist.txt\npool_mode = transaction\n\
+                 default_pool_size = {pool}\nmax_client_conn = 1000\n\
+                 client_tls_sslmode = require\nclient_tls_cert_file = {dir}/bouncer.crt\n\
+                 client_tls_key_file = {dir}/bouncer.key\n\
+                 ignore_startup_parameters = options\nlogfile = {dir}/bouncer.log\n",
+                socket = cluster.socket_dir.display(),
+                pgport = cluster.port,
+                dir = dir.path().display(),
+            )
+            .as_bytes(),
+        );
+        let child = Command::new(PGBOUNCER)
+            .arg(&conf)
+            .uid(cluster.uid)
+            .gid(cluster.gid)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut bouncer = Self { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return bouncer;
+            }
+            if bouncer.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("pgbouncer did not start:\n{}", bouncer.log());
+    }
+
+    /// PgBouncer's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("bouncer.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
