@@ -344,10 +344,10 @@ fn check_prints_the_transport_and_how_the_server_proved_itself() {
         .find(|l| l.starts_with("transport: "))
         .unwrap_or_default();
     assert!(
-        line.starts_with(&format!(
-            "transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256",
+        line == format!(
+            "transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256-PLUS",
             fleet.cluster.port
-        )),
+        ),
         "{stdout}"
     );
     // Over the cluster's socket, as the owner, with no password file.

@@ -726,6 +726,16 @@ mod tests {
                 Some(ServerAuth::Scram("SCRAM-SHA-256"))
             );
         }
+        // The client's choice of channel binding is what is reported.
+        let offer = message(code::SASL, b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0").len();
+        let (mut g, watch) = guard(true);
+        g.read_server(&stream[..offer]).unwrap();
+        g.read_client(b"p\0\0\0\x20SCRAM-SHA-256-PLUS\0\0\0\0\x05p=tls");
+        g.read_server(&stream[offer..]).unwrap();
+        assert_eq!(
+            watch.lock().unwrap().proved,
+            Some(ServerAuth::Scram("SCRAM-SHA-256-PLUS"))
+        );
         // Without a password (a trusted socket), peer or trust will do.
         let (mut g, watch) = guard(false);
         g.read_server(&message(code::OK, &[])).unwrap();
