@@ -139,7 +139,7 @@ fn a_failover_to_the_synchronous_standby_keeps_every_spent_code_spent() {
 fn logins_through_pgbouncer_in_transaction_pooling_mode() {
     let fleet = or_skip!(Fleet::new(), needs = &[NEEDS, &["pgbouncer"]].concat());
     let bouncer = Bouncer::start(&fleet.cluster, &fleet.db, &[&fleet.login], 2);
-    let codes = fleet.generate(USER, &["--count", "24"]);
+    let codes = fleet.generate(USER, &["--count", "25"]);
     let uri = format!(
         "postgresql://{}@127.0.0.1:{}/{}",
         fleet.login, bouncer.port, fleet.db
@@ -148,7 +148,7 @@ fn logins_through_pgbouncer_in_transaction_pooling_mode() {
     let first = fleet.lab.login("pooled", USER, &[&codes[0]]);
     assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}\n{}", bouncer.log());
     // A storm: 23 logins at once, through at most 2 server connections.
-    let children = codes[1..]
+    let children = codes[1..24]
         .iter()
         .map(|code| fleet.lab.spawn(&mut fleet.lab.login_cmd("pooled", USER, &[code])))
         .collect();
@@ -159,6 +159,32 @@ fn logins_through_pgbouncer_in_transaction_pooling_mode() {
     assert_eq!(fleet.uses(USER).len(), 24);
     let servers: u32 = sessions_of(&fleet, &fleet.login).parse().unwrap();
     assert!(servers <= 2, "{servers} server sessions behind a pool of 2");
+    // The same PgBouncer over its Unix socket (a directory of the postgres
+    // account, which runs it): trusted by SO_PEERCRED, and SCRAM still
+    // insisted on, as a password file is configured.
+    let socket = format!(
+        "postgresql://{}@localhost:{}/{}?host={}",
+        fleet.login,
+        bouncer.port,
+        fleet.db,
+        bouncer.dir.path().display()
+    );
+    fleet.host_exact(
+        "pooled-socket",
+        &socket,
+        "nodelay",
+        &format!(
+            "password_file = \"{}\"\nconnect_timeout = {}",
+            fleet.password_file.display(),
+            common::postgres::LOADED_TIMEOUT
+        ),
+    );
+    let via_socket = fleet.lab.login("pooled-socket", USER, &[&codes[24]]);
+    assert_eq!(via_socket.result(), "PAM_SUCCESS", "{via_socket:?}");
+    let spent = fleet.lab.login("pooled-socket", USER, &[&codes[23]]);
+    assert_eq!(spent.result(), "PAM_AUTH_ERR", "spent above: {spent:?}");
+    assert!(spent.logged("used"), "{:?}", spent.log);
+    assert_eq!(fleet.uses(USER).len(), 25);
     // A spent code stays spent through the pool.
     assert_eq!(
         fleet.lab.login("pooled", USER, &[&codes[0]]).result(),
