@@ -129,7 +129,13 @@ is reached:
 .BR connect_timeout ,
 .B host_name
 and
-.BR ca_file .
+.B ca_file
+(over TCP both files are required: the server proves itself with TLS
+verify\-full and SCRAM\-SHA\-256; a Unix socket in a trusted directory needs
+neither).
+.B check
+prints how the server proved itself and warns when the database has no
+synchronous standby.
 .TP
 .I /etc/sudoers.d/backup\-codes
 The sudo rule that lets users run

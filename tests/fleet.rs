@@ -508,12 +508,9 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
         let child = fleet.lab.spawn(&mut cmd);
         // Opening the FIFO returns once the driver reads it: at the prompt.
         let mut answer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        // The login's connection is kept over the prompt; the restart breaks
-        // it, and the judgement makes a new one.
-        assert_eq!(
-            fleet.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pam_backup_codes'"),
-            "1"
-        );
+        // No connection is kept over the prompt (the one before it closes,
+        // its backend ends); the judgement makes a new one.
+        assert!(fleet.no_login_sessions(), "a session is held at the prompt");
         fleet.cluster.restart();
         answer.write_all(code.as_bytes()).unwrap();
         drop(answer);
@@ -698,7 +695,6 @@ fn migrate_imports_a_file_store_with_the_same_state() {
 #[test]
 fn tls_verify_full_needs_the_right_name_and_ca() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    // Before the server takes TLS only: the CLI's configuration has none.
     let codes = fleet.generate(USER, &[]);
     let ca = common::postgres::TestCa::new();
     let ca_file = fleet.lab.path().join("db-ca.pem");
@@ -707,38 +703,59 @@ fn tls_verify_full_needs_the_right_name_and_ca() {
     fleet.cluster.serve_tls(&cert, &key);
     let tls = |mode: &str| format!("{}?sslmode={mode}", fleet.login_uri());
     let ca_line = format!("ca_file = \"{}\"", ca_file.display());
+    let password = format!("password_file = \"{}\"", fleet.password_file.display());
     fleet.host_with_store("full", &tls("verify-full"), "nodelay", &ca_line);
     fleet.host_with_store("ca", &tls("verify-ca"), "nodelay", &ca_line);
-    fleet.host_with_store("plain", &tls("disable"), "nodelay", "");
-    fleet.host_with_store("noca", &tls("verify-full"), "nodelay", "");
+    fleet.host_with_store("req", &tls("require"), "nodelay", &ca_line);
+    fleet.host_exact("plain", &tls("disable"), "nodelay nullok", &password);
+    fleet.host_exact("noca", &tls("verify-full"), "nodelay nullok", &password);
+    fleet.host_exact("reqnoca", &tls("require"), "nodelay nullok", &password);
+    fleet.host_exact("nopass", &tls("verify-full"), "nodelay nullok", &ca_line);
     assert_eq!(
         fleet.lab.login("full", USER, &[&codes[0]]).result(),
         "PAM_SUCCESS"
     );
-    // The server takes TCP clients over TLS only, so that was TLS.
-    let plain = fleet.lab.login("plain", USER, &[&codes[1]]);
-    assert_eq!(plain.result(), "PAM_AUTHINFO_UNAVAIL", "{plain:?}");
-    let noca = fleet.lab.login("noca", USER, &[&codes[1]]);
-    assert_eq!(noca.result(), "PAM_AUTHINFO_UNAVAIL");
-    assert!(noca.logged("ca_file"), "{:?}", noca.log);
+    // Configurations under which the server could not prove itself are
+    // refused before any connection, fail closed (nullok too): a URI that
+    // says so is a bad configuration, the rest a store that cannot be used.
+    for (host, result, why) in [
+        ("plain", "PAM_SERVICE_ERR", "sslmode=disable over TCP"),
+        (
+            "noca",
+            "PAM_AUTHINFO_UNAVAIL",
+            "needs a CA certificate: set [postgresql] ca_file",
+        ),
+        (
+            "reqnoca",
+            "PAM_AUTHINFO_UNAVAIL",
+            "sslmode=require without a CA certificate",
+        ),
+        ("nopass", "PAM_AUTHINFO_UNAVAIL", "set [postgresql] password_file"),
+    ] {
+        let login = fleet.lab.login(host, USER, &[&codes[1]]);
+        assert_eq!(login.result(), result, "{host}: {login:?}");
+        assert!(login.logged(why), "{host}: {why:?} not in {:?}", login.log);
+    }
+    assert_eq!(is_used(&fleet, USER), 1);
 
-    // A certificate for another name: verify-full refuses, verify-ca (the
-    // chain only) accepts.
+    // A certificate for another name: verify-full refuses, verify-ca and
+    // require (the chain only) accept.
     let (cert, key) = ca.server("elsewhere", "DNS:elsewhere.example");
     fleet.cluster.serve_tls(&cert, &key);
     let wrong = fleet.lab.login("full", USER, &[&codes[1]]);
     assert_eq!(wrong.result(), "PAM_AUTHINFO_UNAVAIL", "{wrong:?}");
     assert!(wrong.logged("not valid for name"), "{:?}", wrong.log);
     assert_eq!(fleet.lab.login("ca", USER, &[&codes[1]]).result(), "PAM_SUCCESS");
-    // A certificate of another CA: refused by both.
+    assert_eq!(fleet.lab.login("req", USER, &[&codes[2]]).result(), "PAM_SUCCESS");
+    // A certificate of another CA: refused by all three.
     let other = common::postgres::TestCa::new();
     let (cert, key) = other.server("db", "IP:127.0.0.1");
     fleet.cluster.serve_tls(&cert, &key);
-    for host in ["full", "ca"] {
-        let login = fleet.lab.login(host, USER, &[&codes[2]]);
+    for host in ["full", "ca", "req"] {
+        let login = fleet.lab.login(host, USER, &[&codes[3]]);
         assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{host}: {login:?}");
     }
-    assert_eq!(is_used(&fleet, USER), 2);
+    assert_eq!(is_used(&fleet, USER), 3);
 }
 
 #[test]
@@ -897,20 +914,27 @@ fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_dow
     );
 }
 
-/// A TCP proxy to the cluster that passes everything on until a client sends
-/// `COMMIT`, which it forwards to the server before closing both ends: the
-/// commit is made, its answer never arrives.
-fn proxy_losing_commit_answers(target: u16) -> u16 {
+/// A proxy to the cluster's socket that passes everything on until a client
+/// sends `COMMIT`, which it forwards to the server before closing both ends:
+/// the commit is made, its answer never arrives. It listens on a Unix socket
+/// in a private root-owned directory (a trusted one: the proxy runs as root,
+/// which owns the socket), so that it sees the protocol in plain text.
+fn proxy_losing_commit_answers(target: std::path::PathBuf) -> (tempfile::TempDir, u16) {
     use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::net::Shutdown;
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::Builder::new()
+        .prefix("pam-backup-codes-proxy.")
+        .tempdir()
+        .unwrap();
+    let port = 6543;
+    let listener = UnixListener::bind(dir.path().join(format!(".s.PGSQL.{port}"))).unwrap();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
-            let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
+            let server = UnixStream::connect(&target).unwrap();
             let committed = Arc::new(AtomicBool::new(false));
             let (mut c_in, mut c_out) = (client.try_clone().unwrap(), client);
             let (mut s_in, mut s_out) = (server.try_clone().unwrap(), server);
@@ -945,15 +969,30 @@ fn proxy_losing_commit_answers(target: u16) -> u16 {
             });
         }
     });
-    port
+    (dir, port)
 }
 
 #[test]
 fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    let port = proxy_losing_commit_answers(fleet.cluster.port);
-    let uri = format!("postgresql://{}@127.0.0.1:{port}/{}", fleet.login, fleet.db);
-    fleet.host_with_store("web1", &uri, "nodelay", "");
+    let target = fleet
+        .cluster
+        .socket_dir
+        .join(format!(".s.PGSQL.{}", fleet.cluster.port));
+    let (dir, port) = proxy_losing_commit_answers(target);
+    let uri = format!(
+        "postgresql://{}@localhost:{port}/{}?host={}",
+        fleet.login,
+        fleet.db,
+        dir.path().display()
+    );
+    // Over a trusted socket, no password: the cluster trusts its socket.
+    fleet.host_exact(
+        "web1",
+        &uri,
+        "nodelay",
+        &format!("connect_timeout = {}", common::postgres::LOADED_TIMEOUT),
+    );
     fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
     let login = fleet.lab.login("web1", USER, &[&codes[0]]);

@@ -58,6 +58,32 @@ fn file_type(stat: &FileStat) -> SFlag {
 /// its place. Trailing slashes change nothing (`/srv/codes/` is
 /// `/srv/codes`, and a symbolic link there is refused like anywhere).
 fn open_trusted(path: &Path) -> Result<OwnedFd, StoreError> {
+    open_trusted_dir(path, &Trust::STORE)
+}
+
+/// Who may own the directories of a trusted path besides root, and what the
+/// path leads to (for messages).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Trust<'a> {
+    /// A second owner trusted as root is (the database server's account, for
+    /// its socket directory).
+    pub also: Option<u32>,
+    /// What the path leads to: "the store", "the socket directory".
+    pub what: &'a str,
+}
+
+impl Trust<'_> {
+    /// The store directory: root's alone.
+    pub const STORE: Trust<'static> = Trust {
+        also: None,
+        what: "the store",
+    };
+}
+
+/// [`open_trusted`] for any directory: every directory from `/` owned by
+/// root or by `trust.also` and not writable by group or others (root-owned
+/// sticky directories on the way allowed), opened without following links.
+pub(crate) fn open_trusted_dir(path: &Path, trust: &Trust<'_>) -> Result<OwnedFd, StoreError> {
     if !path.is_absolute() {
         return Err(StoreError::insecure(path.to_owned(), "not an absolute path"));
     }
@@ -76,7 +102,7 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, StoreError> {
                 ));
             }
         };
-        check_dir(&dir, &walked, path, false)?;
+        check_dir(&dir, &walked, path, false, trust)?;
         walked.push(name);
         dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
             Errno::ELOOP | Errno::ENOTDIR => {
@@ -89,28 +115,39 @@ fn open_trusted(path: &Path) -> Result<OwnedFd, StoreError> {
             e => StoreError::io(walked.clone(), "open the store directory", e),
         })?;
     }
-    check_dir(&dir, &walked, path, true)?;
+    check_dir(&dir, &walked, path, true, trust)?;
     Ok(dir)
 }
 
-/// Checks one directory of the store path (`walked`, on the way to `store`).
-fn check_dir(dir: &OwnedFd, walked: &Path, store: &Path, is_store: bool) -> Result<(), StoreError> {
+/// Checks one directory of a trusted path (`walked`, on the way to `store`).
+fn check_dir(
+    dir: &OwnedFd,
+    walked: &Path,
+    store: &Path,
+    is_store: bool,
+    trust: &Trust<'_>,
+) -> Result<(), StoreError> {
     let stat = fstat(dir).map_err(|e| StoreError::io(walked.to_owned(), "stat", e))?;
     let on_the_way = if is_store {
         String::new()
     } else {
-        format!(" (on the way to the store {})", store.display())
+        format!(" (on the way to {} {})", trust.what, store.display())
     };
-    if stat.st_uid != 0 {
+    if stat.st_uid != 0 && Some(stat.st_uid) != trust.also {
+        let owners = match trust.also {
+            Some(uid) => format!("root or uid {uid}"),
+            None => "root".to_owned(),
+        };
         return Err(StoreError::insecure(
             walked.to_owned(),
             format!(
-                "the directory is owned by uid {}, not root{on_the_way}",
+                "the directory is owned by uid {}, not {owners}{on_the_way}",
                 stat.st_uid
             ),
         ));
     }
-    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    // Only root's sticky directories (/tmp) may be on the way.
+    let sticky = stat.st_mode & libc::S_ISVTX != 0 && stat.st_uid == 0;
     if stat.st_mode & 0o022 != 0 && (is_store || !sticky) {
         return Err(StoreError::insecure(
             walked.to_owned(),
@@ -300,6 +337,7 @@ impl DirStore {
                 self.path.display(),
                 if good == 1 { "" } else { "s" }
             ),
+            ..CheckReport::default()
         })
     }
 }

@@ -204,6 +204,10 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// What was verified, for when there is no problem.
     pub summary: String,
+    /// Risks that are not errors (a database without a synchronous standby).
+    pub warnings: Vec<String>,
+    /// How the database server proved itself (PostgreSQL only).
+    pub transport: Option<postgres::Transport>,
 }
 
 impl Store {

@@ -273,6 +273,12 @@ fn check_store(location: &Location, settings: &PgSettings, out: &mut Findings<'_
         Ok(report) => report,
         Err(e) => return out.add(Level::Problem, e),
     };
+    if let Some(transport) = &report.transport {
+        println!("transport: {transport}");
+    }
+    for warning in &report.warnings {
+        eprintln!("backup-codes: warning: {warning}");
+    }
     let clean = report.problems.is_empty();
     for problem in report.problems {
         out.add(Level::Problem, problem);

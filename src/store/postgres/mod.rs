@@ -7,10 +7,15 @@
 //! `judge` after one Argon2id evaluation on this host, in a transaction of
 //! its own that takes a row lock on the user's set. Success is reported only
 //! after `COMMIT` returned; a `COMMIT` whose answer was lost is refused and
-//! reported as [`PgError::Ambiguous`]. A login has one connection, opened
-//! for `login_info` and kept over the prompt for `judge`; if it broke
-//! meanwhile (a restart, a failover), the judgement runs once more on a new
-//! one (see [`PgStore::login_step`]).
+//! reported as [`PgError::Ambiguous`]. A login holds no server session while
+//! the person types: `login_info` runs on a short connection closed before
+//! the prompt, `judge` on a new one after it (see [`PgStore::login_step`]).
+//!
+//! Every connection makes the server prove itself first ([`transport`]):
+//! TLS verified against `ca_file` and SCRAM-SHA-256 over TCP, or a trusted
+//! Unix socket directory and SO_PEERCRED. The servers of a multi-host URI
+//! are tried in order, each within `connect_timeout`; with
+//! `target_session_attrs=read-write` a read-only one (a standby) is skipped.
 //!
 //! The CLI uses the database owner, reading and writing whole sets under a
 //! row lock (`SELECT … FOR UPDATE`, behind a per-user advisory lock so that
@@ -21,20 +26,21 @@
 //! outlives the PAM call. Every step is bounded by `connect_timeout` on this
 //! side (a stopped server still accepts TCP connections) and by the same
 //! `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
-//! on the server's. Host names are resolved before the runtime starts, with
-//! the system resolver (use an address, or /etc/hosts, where the resolver is
-//! slow); the connection then uses the address, and TLS the name.
+//! on the server's. Host names are resolved with the system resolver, which
+//! blocks (use an address, or /etc/hosts, where the resolver is slow); every
+//! address is tried in turn, and TLS checks the certificate for the name.
 
 mod schema;
 mod tls;
+mod transport;
 
 use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::net::{IpAddr, ToSocketAddrs};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -43,11 +49,11 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
 pub use schema::{InitReport, SCHEMA_VERSION};
+pub use transport::{Channel, ServerAuth, Transport};
 
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
@@ -94,9 +100,21 @@ pub enum PgError {
     /// `COMMIT` was sent and its answer lost: the attempt may or may not have
     /// been recorded. It is refused.
     Ambiguous(String),
-    /// The connection failed its first statement: it broke before anything
-    /// was sent on it that could be committed.
-    Broken(String),
+    /// The server did not prove itself: an untrusted socket directory, a
+    /// peer that does not own the socket, an authentication that proves
+    /// nothing (none, cleartext, md5). Its answers would not count.
+    Unproven {
+        /// The socket or address.
+        server: String,
+        /// What it failed.
+        reason: String,
+    },
+    /// `target_session_attrs=read-write` and the server takes no writes (a
+    /// standby).
+    ReadOnly {
+        /// The server, as connected.
+        server: String,
+    },
     /// A stored set is not a valid set.
     Data {
         /// Whose.
@@ -117,7 +135,10 @@ impl fmt::Display for PgError {
             }
             Self::Query { what, reason } => write!(f, "cannot {what}: {reason}"),
             Self::Schema(reason) => write!(f, "schema: {reason}"),
-            Self::Broken(reason) => write!(f, "the connection broke: {reason}"),
+            Self::Unproven { server, reason } => {
+                write!(f, "{server}: refused, the server did not prove itself: {reason}")
+            }
+            Self::ReadOnly { server } => write!(f, "{server}: read-only (a standby), skipped"),
             Self::Ambiguous(reason) => write!(
                 f,
                 "AMBIGUOUS: the commit was sent but its answer was lost ({reason}); the attempt \
@@ -173,9 +194,9 @@ pub struct PgStore {
     timeout: Duration,
     host_name: String,
     password: Option<Zeroizing<Vec<u8>>>,
-    tls: Option<ClientConfig>,
-    /// A login's connection, from `login_info` to `judge`.
-    login: RefCell<Option<Session>>,
+    tls: Option<Arc<ClientConfig>>,
+    /// How the server of the last connection proved itself.
+    transport: RefCell<Option<Transport>>,
     /// The CLI's connection, kept between commands on several users.
     admin: RefCell<Option<Session>>,
     // Last: dropped after every connection and task above.
@@ -205,7 +226,15 @@ impl PgStore {
     pub fn open(uri: &PgUri, settings: &PgSettings) -> Result<Self, PgError> {
         settings.validate().map_err(|e| PgError::Config(e.to_string()))?;
         let password = settings.password_file.as_deref().map(read_password).transpose()?;
-        let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?;
+        let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?.map(Arc::new);
+        let tcp = uri.hosts.iter().any(|a| matches!(a.host, PgHost::Tcp(_)));
+        if tcp && password.is_none() {
+            return Err(PgError::Config(
+                "over TCP the role signs in with SCRAM-SHA-256, which proves the server too: \
+                 set [postgresql] password_file (or use a trusted Unix socket, ?host=/dir)"
+                    .into(),
+            ));
+        }
         let host_name = match &settings.host_name {
             Some(name) => name.clone(),
             None => nix::unistd::gethostname()
@@ -230,7 +259,7 @@ impl PgStore {
             host_name: codeset::clip_field(&host_name),
             password,
             tls,
-            login: RefCell::new(None),
+            transport: RefCell::new(None),
             admin: RefCell::new(None),
             runtime,
         })
@@ -250,62 +279,37 @@ impl PgStore {
         self.timeout.as_secs()
     }
 
-    /// Runs `step` within `connect_timeout` (connecting included) on the
-    /// login's connection: the one `login_info` opened and kept (`keep`), if
-    /// there is one, else a new one. Should a kept connection turn out
-    /// [`PgError::Broken`] (it broke while the user typed: a restart, a
-    /// failover), `step` runs once more on a new one: nothing was committed
-    /// on the old one. Any other failure is final. The connection is closed
-    /// unless `keep`.
+    /// How the server of the last connection proved itself.
+    pub fn transport(&self) -> Option<Transport> {
+        self.transport.borrow().clone()
+    }
+
+    /// Runs `step` on a connection of its own, made for it (each server
+    /// within `connect_timeout`) and closed after it: a login holds no
+    /// server session between steps, so none while the person types.
+    /// `step` runs within `connect_timeout` of the connection being made.
     fn login_step<T>(
         &self,
-        keep: bool,
-        step: impl AsyncFn(&Client, Instant) -> Result<T, PgError>,
+        step: impl AsyncFnOnce(&Client, Instant) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let secs = self.timeout_secs();
-        let kept = self.login.borrow_mut().take();
         self.runtime.block_on(async {
+            let session = self.connect().await?;
             let deadline = Instant::now() + self.timeout;
-            let connect = async || {
-                tokio::time::timeout_at(deadline, self.connect())
-                    .await
-                    .map_err(|_| PgError::Timeout {
-                        what: "connect",
-                        secs,
-                    })?
-            };
-            let (mut session, mut reused) = match kept {
-                Some(session) => (session, true),
-                None => (connect().await?, false),
-            };
-            let result = loop {
-                match step(&session.client, deadline).await {
-                    Err(PgError::Broken(_)) if reused => {
-                        close(session, deadline).await;
-                        session = connect().await?;
-                        reused = false;
-                    }
-                    result => break result,
-                }
-            };
-            if keep && result.is_ok() {
-                *self.login.borrow_mut() = Some(session);
-            } else {
-                close(session, deadline).await;
-            }
+            let result = step(&session.client, deadline).await;
+            close(session, deadline).await;
             result
         })
     }
 
+    /// A new connection to the first server of the URI that proves itself
+    /// (and takes writes, if the URI asks), within `connect_timeout` each.
     async fn connect(&self) -> Result<Session, PgError> {
         let mut config = tokio_postgres::Config::new();
         let ms = self.timeout.as_millis();
         config
             .user(&self.uri.user)
             .dbname(&self.uri.dbname)
-            .port(self.uri.port)
             .application_name("pam_backup_codes")
-            .connect_timeout(self.timeout)
             // The server gives up as soon as we do, and frees the row lock of
             // a login that stopped in the middle of its transaction.
             .options(format!(
@@ -315,45 +319,27 @@ impl PgStore {
         if let Some(password) = &self.password {
             config.password(password.as_slice());
         }
-        match &self.uri.host {
-            PgHost::Socket(dir) => {
-                config.host_path(dir);
-            }
-            PgHost::Tcp(name) => {
-                config.host(name).hostaddr(resolve(name, self.uri.port)?);
-            }
-        }
-        let connected = match &self.tls {
-            None => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                config.connect(NoTls).await.map(|(client, connection)| {
-                    let task = tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                    Session { client, task }
-                })
-            }
-            Some(tls) => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                config
-                    .connect(MakeRustlsConnect::new(tls.clone()))
-                    .await
-                    .map(|(client, connection)| {
-                        let task = tokio::spawn(async move {
-                            let _ = connection.await;
-                        });
-                        Session { client, task }
-                    })
-            }
+        let connector = transport::Connector {
+            config: &config,
+            password: self.password.is_some(),
+            tls: self.tls.as_ref(),
+            sslmode: self.uri.sslmode,
+            target: self.uri.target,
+            timeout: self.timeout,
         };
-        connected.map_err(|e| PgError::Connect(describe(&e)))
+        let connected = connector.connect(&self.uri.hosts).await?;
+        *self.transport.borrow_mut() = Some(connected.transport);
+        Ok(Session {
+            client: connected.client,
+            task: connected.task,
+        })
     }
 
     /// What a login needs before prompting, locked or not by the fleet's
     /// policy; `None` if the user has no set.
     pub fn login_info(&self, user: &UserName, remote: bool) -> Result<Option<LoginInfo>, PgError> {
         let secs = self.timeout_secs();
-        self.login_step(true, async |client, deadline| {
+        self.login_step(async |client, deadline| {
             let rows = bounded(
                 deadline,
                 secs,
@@ -390,21 +376,9 @@ impl PgStore {
         let digest: Option<&[u8]> = attempt.digest.map(|d| &d[..]);
         let origin = attempt.origin;
         let host = self.host_name.as_str();
-        self.login_step(false, async |client, deadline| {
-            // The first statement on the connection kept over the prompt, and
-            // one that commits nothing: if it fails, the connection broke
-            // before anything was sent that could be committed.
-            match bounded(
-                deadline,
-                secs,
-                "reach the database",
-                client.batch_execute("SELECT 1"),
-            )
-            .await
-            {
-                Err(PgError::Query { reason, .. }) => return Err(PgError::Broken(reason)),
-                other => other?,
-            }
+        // A new short connection (none was kept over the prompt), and one
+        // statement: the CALL commits itself before it answers.
+        self.login_step(async |client, deadline| {
             let params: [(&(dyn ToSql + Sync), Type); 6] = [
                 (&user, Type::TEXT),
                 (&salt, Type::BYTEA),
@@ -481,19 +455,13 @@ impl PgStore {
         &self,
         op: impl AsyncFnOnce(&mut Client, Instant) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let secs = self.timeout_secs();
         let kept = self.admin.borrow_mut().take();
         self.runtime.block_on(async {
-            let deadline = Instant::now() + self.timeout;
             let mut session = match kept {
                 Some(session) if !session.client.is_closed() => session,
-                _ => tokio::time::timeout_at(deadline, self.connect())
-                    .await
-                    .map_err(|_| PgError::Timeout {
-                        what: "connect",
-                        secs,
-                    })??,
+                _ => self.connect().await?,
             };
+            let deadline = Instant::now() + self.timeout;
             let result = op(&mut session.client, deadline).await;
             // After an error a transaction may still be open: the connection
             // is dropped (and the transaction rolled back) rather than kept.
@@ -694,9 +662,10 @@ impl PgStore {
             if let Ok(policy) = fleet_policy(client, deadline, secs).await {
                 summary += &format!(", fleet policy: {policy}");
             }
-            Ok((problems, summary, owner))
+            let warnings = replication_warnings(client, deadline, secs, &uri).await?;
+            Ok((problems, summary, owner, warnings))
         })?;
-        let (mut problems, mut summary, owner) = report;
+        let (mut problems, mut summary, owner, warnings) = report;
         if owner && problems.is_empty() {
             let users = self.users()?;
             let mut good = 0;
@@ -710,8 +679,67 @@ impl PgStore {
         } else if !owner {
             summary += " (not the owner: the sets were not read)";
         }
-        Ok(CheckReport { problems, summary })
+        Ok(CheckReport {
+            problems,
+            summary,
+            warnings,
+            transport: self.transport(),
+        })
     }
+}
+
+/// Warnings about a server a failover could make forget a spent code: a
+/// standby, or a primary whose commits do not wait for a synchronous
+/// standby (an asynchronous one promoted may lack the last uses).
+async fn replication_warnings(
+    client: &Client,
+    deadline: Instant,
+    secs: u64,
+    uri: &str,
+) -> Result<Vec<String>, PgError> {
+    let what = "check the replication";
+    let row = bounded(
+        deadline,
+        secs,
+        what,
+        client.query_typed_one(
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), \
+                    current_setting('synchronous_commit'), \
+                    (SELECT count(*) FROM pg_stat_replication), \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IS NULL)",
+            &[],
+        ),
+    )
+    .await?;
+    let standby: bool = get(&row, 0, what)?;
+    let names: String = get(&row, 1, what)?;
+    let commit: String = get(&row, 2, what)?;
+    let (standbys, sync, hidden): (i64, i64, i64) =
+        (get(&row, 3, what)?, get(&row, 4, what)?, get(&row, 5, what)?);
+    let risk = "a failover to an asynchronous standby can bring spent codes back";
+    if standby {
+        return Ok(vec![format!(
+            "{uri}: connected to a standby (read-only): logins need the primary; \
+             add target_session_attrs=read-write to a multi-host URI"
+        )]);
+    }
+    let mut warnings = Vec::new();
+    if names.trim().is_empty() {
+        warnings.push(format!(
+            "{uri}: the primary has no synchronous standby (synchronous_standby_names is empty): {risk}"
+        ));
+    } else if matches!(commit.as_str(), "off" | "local") {
+        warnings.push(format!(
+            "{uri}: synchronous_commit = {commit}: commits do not wait for the synchronous standby: {risk}"
+        ));
+    } else if standbys == 0 || (hidden == 0 && sync == 0) {
+        warnings.push(format!(
+            "{uri}: no synchronous standby is connected (pg_stat_replication): commits wait for one, \
+             so logins time out until it is back"
+        ));
+    }
+    Ok(warnings)
 }
 
 /// Closes a connection: dropping the client ends the connection's task,
@@ -1167,20 +1195,6 @@ fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
         remote_in_a_row: u32::try_from(in_a_row).unwrap_or(0),
         last_failure,
     })
-}
-
-/// The first address of `name`, resolved on this thread before any
-/// connection (an address is taken as it is).
-fn resolve(name: &str, port: u16) -> Result<IpAddr, PgError> {
-    if let Ok(ip) = name.parse() {
-        return Ok(ip);
-    }
-    (name, port)
-        .to_socket_addrs()
-        .map_err(|e| PgError::Connect(format!("cannot resolve {name}: {e}")))?
-        .next()
-        .map(|a| a.ip())
-        .ok_or_else(|| PgError::Connect(format!("{name} has no address")))
 }
 
 /// The password file: root's, private, a regular file; its first line is the
