@@ -16,6 +16,7 @@ pub mod lockout;
 pub mod login;
 mod memory;
 mod pam_glue;
+pub mod renewal;
 pub use pam_glue::{LineSettings, OptionError, line_settings};
 pub mod store;
 pub mod username;
