@@ -9,6 +9,31 @@ use pam_backup_codes::code::Alphabet;
 use pam_backup_codes::store::location::Location;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
+/// What `generate` and `add` say of encrypted sheets, after their own help
+/// (a macro, so that `concat!` can join it to theirs).
+macro_rules! encryption_help {
+    () => {
+        "\n\n\
+Encrypted sheets: with --encrypt-to-ssh-key, --recipient or --recipients-file,
+each user's sheet is encrypted with age (the format of age and rage) and
+written to --output DIR as USER.age; no code is printed, and --output is
+required. --encrypt-to-ssh-key reads the user's own ~/.ssh/authorized_keys
+(the home directory from NSS): every directory on the way and the file must
+be owned by root or the user and not writable by group or others, the file a
+regular file of at most 1 MiB; it is never followed through a symbolic link.
+Its ssh-ed25519 and ssh-rsa keys (2048 bits or more) are used, with or
+without options; other key types and cert-authority lines are skipped with a
+note; a user with no usable key is reported and left unchanged.
+--recipient and --recipients-file add the same recipients (age1... or SSH
+public keys) to every sheet: whoever holds one of those private keys can read
+the sheet, so name only keys of the user or of an escrow you mean to have.
+The user reads the sheet with `age -d -i ~/.ssh/id_ed25519 USER.age` (or rage).
+The files are 0600, like every sheet: encryption keeps the codes from
+whoever copies the file, and a private file keeps them also from whoever
+later holds a leaked or weak private key; hand each file to its user."
+    };
+}
+
 /// Manage single-use backup codes for pam_backup_codes.
 #[derive(Debug, Parser)]
 #[command(name = "backup-codes", version, about, long_about = None)]
@@ -71,7 +96,7 @@ uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user
 renew, after typing their password.")]
     Renew(RenewArgs),
     /// Add temporary codes to a user's set, keeping the codes they have
-    #[command(after_help = "\
+    #[command(after_help = concat!("\
 The user's name is resolved through NSS to the account, as at login (a name
 NSS does not know is refused unless --allow-unknown). The new codes are added
 to the user's set (a user without a set, or with a revoked one, gets these
@@ -81,7 +106,7 @@ a date and time in UTC (2026-12-24, meaning 00:00 UTC that day,
 '2026-12-24 18:00', or RFC 3339 such as 2026-12-24T18:00:00+01:00). An
 expired code is refused like a wrong one, logged as expired, and not counted
 as a failure. A set holds at most 100 codes, used and expired ones included;
-a new set (generate --replace, renew) starts afresh.")]
+a new set (generate --replace, renew) starts afresh.", encryption_help!()))]
     Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     Revoke {
@@ -155,6 +180,11 @@ pub struct AddArgs {
     /// A line printed at the top of the sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+    /// With encryption: the directory the sheet is written to, as USER.age
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
 }
 
 /// When temporary codes stop working, as given on the command line.
@@ -263,7 +293,7 @@ fn parse_label(text: &str) -> Result<String, String> {
 
 /// The arguments of `generate`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = concat!("\
 Bulk provisioning: users come from the arguments, then from --users-from, one
 name per line; blank lines and everything from '#' to the end of a line are
 skipped. Each name is resolved through NSS to its account, whose canonical
@@ -276,7 +306,7 @@ the others are done and the exit status is 1. The store directory must exist.
 Sets are hashed on every core (set RAYON_NUM_THREADS to use fewer). A progress
 bar is shown on stderr when it is a terminal and stdout is not. When stdout is
 a regular file, it is made 0600 before any code is written to it. With
---format json, stdout has one JSON object per user per line (JSON Lines).")]
+--format json, stdout has one JSON object per user per line (JSON Lines).", encryption_help!()))]
 pub struct GenerateArgs {
     /// Users to generate codes for
     #[arg(required_unless_present = "users_from")]
@@ -308,6 +338,22 @@ pub struct GenerateArgs {
     /// A line printed at the top of each sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+}
+
+/// Encrypting sheets to their users (`generate`, `add`).
+#[derive(Debug, Default, clap::Args)]
+pub struct EncryptArgs {
+    /// Encrypt each sheet to the user's own ed25519 and RSA keys in ~/.ssh/authorized_keys, as --output DIR/USER.age
+    #[arg(long)]
+    pub encrypt_to_ssh_key: bool,
+    /// Encrypt each sheet to this age (age1...) or SSH public key (repeatable)
+    #[arg(long, value_name = "KEY")]
+    pub recipient: Vec<String>,
+    /// Encrypt each sheet to the age or SSH public keys in FILE, one per line (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod add;
 mod args;
 mod authlog;
 mod check;
+mod encrypt;
 mod fleet;
 mod generate;
 mod renew;
