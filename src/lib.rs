@@ -1,7 +1,7 @@
 //! pam-backup-codes: single-use backup codes for Linux-PAM.
 //!
 //! The crate has two halves. The core ([`code`], [`kdf`], [`codeset`],
-//! [`lockout`], [`store`], [`login`], [`config`], [`username`]) knows nothing
+//! [`lockout`], [`store`], [`login`], [`renewal`], [`config`], [`username`]) knows nothing
 //! of PAM and is shared by the PAM module and the `backup-codes` CLI (a
 //! binary of its own, `src/bin/backup-codes/`, so the module sshd loads does
 //! not carry it). The PAM glue lives in the private `pam_glue`. `unsafe` code

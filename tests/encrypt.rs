@@ -105,7 +105,11 @@ fn an_encrypted_sheet_opens_with_the_users_ssh_key_and_its_codes_log_in() {
     // Another key cannot read it; the user's can.
     assert!(age_decrypt(&other_private, &file).is_err());
     let sheet = age_decrypt(&private, &file).unwrap();
-    assert_eq!(age_decrypt(&rsa_private, &file).unwrap(), sheet, "the RSA key too");
+    assert_eq!(
+        age_decrypt(&rsa_private, &file).unwrap(),
+        sheet,
+        "the RSA key too"
+    );
     assert!(
         sheet.contains(&format!("Backup codes for {}", user.name)),
         "{sheet}"

@@ -8,7 +8,8 @@
 //! hash, the code marked used or the failure counted, durably, before the
 //! answer. Administration reads a whole [`CodeSet`] and writes it back under
 //! the same lock ([`Store::edit`]), so a command needs no code of its own per
-//! backend.
+//! backend. A renewal replaces a set only together with spending one of its
+//! codes, judged like a login, in one locked step ([`Store::renew`]).
 //!
 //! The backend is a directory of TOML files ([`dir`], the embedded default)
 //! or a PostgreSQL database shared by a fleet of hosts ([`postgres`]), as

@@ -18,9 +18,11 @@ Encrypted sheets: with --encrypt-to-ssh-key, --recipient or --recipients-file,
 each user's sheet is encrypted with age (the format of age and rage) and
 written to --output DIR as USER.age; no code is printed, and --output is
 required. --encrypt-to-ssh-key reads the user's own ~/.ssh/authorized_keys
-(the home directory from NSS): every directory on the way and the file must
-be owned by root or the user and not writable by group or others, the file a
-regular file of at most 1 MiB; it is never followed through a symbolic link.
+(the home directory from NSS, as sshd's StrictModes trusts it): the home
+directory, ~/.ssh and the file must be owned by root or the user and not
+writable by group or others, the file a regular file of at most 1 MiB; no
+symbolic link is followed from / to the file (the home directory's path is
+resolved first). A key file named elsewhere by AuthorizedKeysFile is not read.
 Its ssh-ed25519 and ssh-rsa keys (2048 bits or more) are used, with or
 without options; other key types and cert-authority lines are skipped with a
 note; a user with no usable key is reported and left unchanged.
@@ -79,17 +81,31 @@ output is empty when nobody is listed.")]
         #[arg(long, value_name = "N")]
         below: Option<usize>,
     },
-    /// Replace your own codes (for users, through sudo: `sudo backup-codes renew`)
+    /// Replace your own codes, proving you hold them (for users, through sudo: `sudo backup-codes renew`)
     #[command(after_help = "\
 renew is run by an ordinary user through sudo. It replaces the set of the user
 sudo authenticated (SUDO_UID, looked up in the user database), never a user
 named on the command line, and prints the new sheet on the terminal: every old
 code stops working at once. It takes no other user, store, configuration or
 output: --store and --config are refused, any other option but --label is
-unknown. It is refused while the codes are locked after too many failures,
-for a revoked set, for a user without codes, and when not run through sudo.
-Each renewal and each refusal past the command line is logged to authpriv with
-the user and the terminal.
+unknown.
+
+A password alone never mints a sheet: renew spends one of the user's current
+codes to prove they hold the sheet. It asks for one on the terminal (not
+echoed; from standard input when that is not a terminal) and judges it as a
+login does: a wrong or used code counts towards the lockout, and the code is
+spent (logged with service backup-codes-renew) in the same locked step that
+stores the new set, so both happen or neither does. When sudo's own
+authentication has just spent one of the user's codes (the sudo recipe of
+pam_backup_codes(8): the set records a use by service sudo within the last
+minute), that code is the proof and renew asks for no second one.
+
+It is refused, with one line saying why, for a user without codes, a revoked
+set, while the codes are locked after too many failures, when no usable code
+is left (ask an administrator for a new set), and when not run through sudo.
+Each renewal and each refusal past the command line is logged to authpriv
+with the user and the terminal. On a PostgreSQL (fleet) store renew is not yet
+supported and says so.
 
 The package ships /etc/sudoers.d/backup-codes with the rule commented out;
 uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user

@@ -184,12 +184,14 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
     match renew(&caller.user, args) {
         Ok(proved) => {
             let how = match proved {
-                Proved::Typed => "spent a current code typed to renew",
-                Proved::FollowedSudo => "sudo's authentication spent a current code",
+                Proved::Typed => format!("spent a current code typed to renew, service={SERVICE}"),
+                Proved::FollowedSudo => {
+                    format!("sudo's authentication spent a current code, service={SUDO_SERVICE}")
+                }
             };
             authlog::log(
                 Level::Notice,
-                &format!("{who}: renewed their backup codes ({how}; service={SERVICE})"),
+                &format!("{who}: renewed their backup codes ({how})"),
             );
             ExitCode::SUCCESS
         }
