@@ -215,6 +215,65 @@ mod tests {
     }
 
     #[test]
+    fn the_file_store_spends_the_code_and_replaces_the_set_in_one_step() {
+        use crate::config::PgSettings;
+        use crate::store::{Store, StoreError, location::Location};
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            Store::open_or_create(&Location::Dir(tmp.path().join("store")), &PgSettings::default()).unwrap();
+        let user: UserName = "alice".parse().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (old, plain) = set(now);
+        store.put(&user, old.clone()).unwrap();
+        let (new, new_plain) = set(now);
+        let policy = Policy::default();
+        let origin = Origin::new(SERVICE, None);
+        let hashing = old.hashing();
+        let renew = |input: &[u8]| {
+            let digest = hashing.digest(input).unwrap();
+            let proof = Proof::Code(Attempt {
+                user: &user,
+                hashing: &hashing,
+                digest: digest.as_deref(),
+                policy: &policy,
+                origin: &origin,
+            });
+            store.renew(&user, &proof, &new, &|| now).unwrap()
+        };
+        // Wrong: counted, durably, and nothing replaced.
+        assert!(matches!(renew(b"00000-00000"), Renewal::Refused(_)));
+        let kept = store.read(&user).unwrap().unwrap();
+        assert_eq!((kept.hashing(), kept.tally.local.len()), (old.hashing(), 1));
+        // Sudo spent nothing: no proof.
+        let spent = spent(&policy);
+        assert_eq!(
+            store.renew(&user, &spent, &new, &|| now).unwrap(),
+            Renewal::NotSpent
+        );
+        // Right: the new set is the user's, whole.
+        assert_eq!(renew(plain[0].as_bytes()), Renewal::Renewed);
+        assert_eq!(store.read(&user).unwrap().unwrap(), new);
+        assert_eq!(new_plain.len(), 3);
+        // The old hashing no longer matches: hash again, nothing counted.
+        assert!(matches!(renew(plain[1].as_bytes()), Renewal::Rehash(_)));
+        assert_eq!(store.read(&user).unwrap().unwrap(), new);
+
+        // The fleet store says it cannot, before anything is sent (opening
+        // connects to nothing: port 1 is never reached).
+        let fleet = Store::open(
+            &"postgresql://pam@127.0.0.1:1/codes".parse::<Location>().unwrap(),
+            &PgSettings::default(),
+        )
+        .unwrap();
+        let e = fleet.renew(&user, &spent, &new, &|| now).unwrap_err();
+        assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
+        assert!(
+            e.to_string().contains("not yet supported on a fleet store"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_typed_code_is_judged_like_a_login() {
         let now = OffsetDateTime::now_utc();
         let (old, plain) = set(now);

@@ -265,6 +265,14 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     let settings = &config.codes;
     let format = settings.format().map_err(|e| failed(&e))?;
     let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
+    if store.as_postgres().is_some() {
+        // Said before a code is asked for (Store::renew would refuse too).
+        return Err(Refusal::Failed(
+            "renew is not yet supported on a fleet (PostgreSQL) store; ask an administrator \
+             for a new set"
+                .to_owned(),
+        ));
+    }
     let policy = config.login.policy();
     // Refuse early, before prompting or hashing; the judgement that counts
     // is the store's, under its lock, in the step that writes the new set.
@@ -392,7 +400,10 @@ fn read_code(prompt: &str) -> std::io::Result<Zeroizing<String>> {
     let saved = if stdin.is_terminal() {
         let saved = tcgetattr(&stdin).map_err(std::io::Error::from)?;
         let mut quiet = saved.clone();
-        quiet.local_flags.remove(LocalFlags::ECHO);
+        // No echo; and no signals from the keyboard while it is off, so
+        // that Ctrl-C cannot leave the terminal silent: it arrives as a
+        // byte, which cancels (see `read_line`).
+        quiet.local_flags.remove(LocalFlags::ECHO | LocalFlags::ISIG);
         quiet.local_flags.insert(LocalFlags::ECHONL);
         tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet).map_err(std::io::Error::from)?;
         Some(saved)
@@ -417,7 +428,8 @@ fn read_code(prompt: &str) -> std::io::Result<Zeroizing<String>> {
 
 /// One line, byte by byte (nothing past the newline is taken from a pipe
 /// the caller shares), at most [`MAX_CODE_LINE`] bytes kept, into a
-/// buffer that never grows.
+/// buffer that never grows. Ctrl-C (a byte while the terminal sends no
+/// signals) cancels.
 fn read_line(input: &mut impl std::io::Read) -> std::io::Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_CODE_LINE));
     let mut byte = [0u8; 1];
@@ -425,6 +437,9 @@ fn read_line(input: &mut impl std::io::Read) -> std::io::Result<Zeroizing<String
         match input.read(&mut byte) {
             Ok(0) => break,
             Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if byte[0] == 0x03 => {
+                return Err(std::io::Error::other("cancelled with Ctrl-C"));
+            }
             Ok(_) if bytes.len() < MAX_CODE_LINE => bytes.push(byte[0]),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -557,6 +572,26 @@ mod tests {
             assert!(line.contains("sudo") || line.contains("refused"), "{line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn a_code_is_one_bounded_line_and_nothing_after_it_is_taken() {
+        let mut input = std::io::Cursor::new(b"ABCDE-FGHJK\r\nnext line\n".to_vec());
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "ABCDE-FGHJK");
+        assert_eq!(input.position(), 13, "stopped at the newline");
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "next line");
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "", "end of input");
+        let long = vec![b'A'; 10_000];
+        let line = read_line(&mut std::io::Cursor::new(long)).unwrap();
+        assert_eq!(line.len(), MAX_CODE_LINE);
+        assert!(read_line(&mut std::io::Cursor::new(b"ABC\x03DEF\n".to_vec())).is_err());
+        // Not UTF-8: no code, read as an empty line.
+        assert_eq!(
+            read_line(&mut std::io::Cursor::new(b"\xff\xfe\n".to_vec()))
+                .unwrap()
+                .as_str(),
+            ""
+        );
     }
 
     #[test]
