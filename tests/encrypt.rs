@@ -208,3 +208,59 @@ fn encryption_never_prints_a_code_and_skips_users_without_a_key() {
     assert_eq!(codes(&sheet).len(), 10, "{sheet}");
     assert!(lab.user_file(&with_key.name).exists());
 }
+
+#[test]
+fn in_a_bulk_run_each_sheet_is_its_own_users_and_only_theirs() {
+    let lab = or_skip!(Lab::new(), "age", "ssh-keygen", "useradd", "userdel");
+    lab.simple_service(SVC, "nodelay");
+    let users: Vec<TestUser> = (0..4).map(|_| TestUser::new()).collect();
+    let keys = lab.path().join("keys");
+    fs::create_dir(&keys).unwrap();
+    let pairs: Vec<(PathBuf, String)> = users
+        .iter()
+        .map(|user| {
+            let pair = key_pair(&keys, &user.name, &[]);
+            authorized_keys(user, &format!("{}\n", pair.1));
+            pair
+        })
+        .collect();
+    let list = lab.path().join("staff.txt");
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    fs::write(&list, names.join("\n") + "\n").unwrap();
+    let sheets = lab.path().join("sheets");
+    let out = lab
+        .cli()
+        .arg("generate")
+        .arg("--users-from")
+        .arg(&list)
+        .args(["--encrypt-to-ssh-key", "--output"])
+        .arg(&sheets)
+        .env("RAYON_NUM_THREADS", "4")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    for (i, user) in users.iter().enumerate() {
+        let file = sheets.join(format!("{}.age", user.name));
+        for (j, (private, _)) in pairs.iter().enumerate() {
+            let opened = age_decrypt(private, &file);
+            if i == j {
+                let sheet = opened.unwrap();
+                assert!(
+                    sheet.contains(&format!("Backup codes for {}", user.name)),
+                    "{sheet}"
+                );
+                // The sheet's codes are this user's set.
+                let plain = codes(&sheet);
+                assert_eq!(lab.login(SVC, &user.name, &[&plain[9]]).result(), "PAM_SUCCESS");
+            } else {
+                assert!(
+                    opened.is_err(),
+                    "{}'s sheet opened with {}'s key",
+                    user.name,
+                    users[j].name
+                );
+            }
+        }
+    }
+}
