@@ -1,7 +1,7 @@
 //! pam-backup-codes: single-use backup codes for Linux-PAM.
 //!
 //! The crate has two halves. The core ([`code`], [`kdf`], [`codeset`],
-//! [`lockout`], [`store`], [`login`], [`config`], [`username`]) knows nothing
+//! [`lockout`], [`store`], [`login`], [`renewal`], [`config`], [`username`]) knows nothing
 //! of PAM and is shared by the PAM module and the `backup-codes` CLI (a
 //! binary of its own, `src/bin/backup-codes/`, so the module sshd loads does
 //! not carry it). The PAM glue lives in the private `pam_glue`. `unsafe` code
@@ -16,6 +16,7 @@ pub mod lockout;
 pub mod login;
 mod memory;
 mod pam_glue;
+pub mod renewal;
 pub use pam_glue::{LineSettings, OptionError, line_settings};
 pub mod store;
 pub mod username;
