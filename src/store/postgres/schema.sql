@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS backup_codes.sets (
     t_cost               integer NOT NULL,
     p_cost               integer NOT NULL,
     salt                 bytea NOT NULL CHECK (octet_length(salt) = 16),
-    -- The tally (see the README, "Lockout"): the most recent failure times
+    -- The tally (see docs/admin-guide.md, "Lockout"): the most recent failure times
     -- of each scope, oldest first, and remote failures since the last success.
     local_failures       timestamptz[] NOT NULL DEFAULT '{}',
     remote_failures      timestamptz[] NOT NULL DEFAULT '{}',
