@@ -351,6 +351,16 @@ fn the_break_glass_account_gets_sudo_while_the_fleet_database_is_down() {
     assert_eq!(status, Some(1), "{stdout}{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(fleet.lab.status(&rescue.name)["remaining"], 8);
+    // This host's file store broken as well (a restore that lost its mode):
+    // the rescue account is refused too, and its code is not spent.
+    fleet.lab.chmod(&fleet.lab.store, 0o777);
+    let (status, stdout, stderr) = sudo(&rescue, &[&local[2]]);
+    assert_eq!(status, Some(1), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    fleet.lab.chmod(&fleet.lab.store, 0o700);
+    let (status, stdout, stderr) = sudo(&rescue, &[&local[2]]);
+    assert_eq!((status, stdout.trim()), (Some(0), "root"), "{stderr}");
+    assert_eq!(fleet.lab.status(&rescue.name)["remaining"], 7);
 
     // Nothing of the member's was spent during the outage.
     fleet.cluster.start_again();
