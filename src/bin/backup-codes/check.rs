@@ -615,3 +615,204 @@ fn warn_weak_codes(out: &mut Findings, check: Check, what: &str, format: Option<
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Debian's stock common-auth, as pam-auth-update writes it.
+    const COMMON_AUTH: &str = "auth [success=1 default=ignore] pam_unix.so nullok\n\
+                               auth requisite pam_deny.so\nauth required pam_permit.so\n";
+
+    /// The lines a shipped recipe adds (everything after its `# Add to`).
+    fn recipe(name: &str) -> String {
+        let text = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("pam.d-examples")
+                .join(name),
+        )
+        .unwrap();
+        let (_, lines) = text.split_once("\n# Add to ").unwrap();
+        lines.split_once('\n').unwrap().1.to_owned()
+    }
+
+    fn most_in(files: &[(&str, &str)], service: &str) -> paths::Most {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        paths::most(&pamd::auth_stack(dir.path(), service)).unwrap()
+    }
+
+    fn prompts(files: &[(&str, &str)], service: &str) -> usize {
+        most_in(files, service).prompts
+    }
+
+    #[test]
+    fn every_shipped_recipe_asks_for_one_code() {
+        let profile = format!("{COMMON_AUTH}{}", recipe("common-auth"));
+        let sshd = |lines: &str| format!("{lines}@include common-auth\naccount required pam_nologin.so\n");
+        let login = format!(
+            "auth optional pam_faildelay.so\n@include common-auth\n{}",
+            recipe("login")
+        );
+        let sudo = format!("@include common-auth\n{}", recipe("sudo"));
+        for example in ["sshd-key-then-code", "sshd-totp-or-code"] {
+            let stack = sshd(&recipe(example));
+            for common in [COMMON_AUTH, profile.as_str()] {
+                let most = most_in(&[("sshd", &stack), ("common-auth", common)], "sshd");
+                assert_eq!((most.prompts, most.spent), (1, 1), "{example}");
+            }
+        }
+        for (name, stack) in [("login", &login), ("sudo", &sudo)] {
+            assert_eq!(
+                prompts(&[(name, stack), ("common-auth", COMMON_AUTH)], name),
+                1,
+                "{name}"
+            );
+            // The recipe and the profile together: the warned-about case.
+            let twice = most_in(&[(name, stack), ("common-auth", &profile)], name);
+            assert_eq!((twice.prompts, twice.spent), (2, 2), "{name} + profile");
+        }
+        let service = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples/sudo-backup-codes"),
+        )
+        .unwrap();
+        assert_eq!(
+            prompts(&[("sudo-backup-codes", &service)], "sudo-backup-codes"),
+            1
+        );
+    }
+
+    #[test]
+    fn control_values_are_followed_as_libpam_does() {
+        let module = "pam_backup_codes.so";
+        // `done` ends the stack only if no earlier module failed: after a
+        // failed `required` line the next code prompt still runs.
+        let after_failure = format!(
+            "auth required pam_unix.so\nauth [success=done default=die] {module}\nauth required {module}\n"
+        );
+        assert_eq!(prompts(&[("s", &after_failure)], "s"), 2);
+        let after_success = format!("auth [success=done default=die] {module}\nauth required {module}\n");
+        assert_eq!(prompts(&[("s", &after_success)], "s"), 1);
+        // A jump over the second line; `die` and `requisite` end the stack.
+        let jump = format!(
+            "auth [success=1 default=ignore] {module}\nauth required {module}\nauth required pam_permit.so\n"
+        );
+        assert_eq!(prompts(&[("s", &jump)], "s"), 2, "a failure does not jump");
+        let die = format!("auth [success=1 default=die] {module}\nauth required {module}\n");
+        assert_eq!(prompts(&[("s", &die)], "s"), 1);
+        let requisite =
+            format!("auth requisite {module}\nauth sufficient pam_permit.so\nauth required {module}\n");
+        assert_eq!(
+            prompts(&[("s", &requisite)], "s"),
+            1,
+            "pam_permit succeeds: sufficient ends it"
+        );
+        // `done` in a substack ends the substack only; `include` inlines.
+        let sub = format!("auth [success=done default=die] {module}\n");
+        let parent = format!("auth substack sub\nauth required {module}\n");
+        assert_eq!(prompts(&[("sub", &sub), ("p", &parent)], "p"), 2);
+        let included = format!("auth include sub\nauth required {module}\n");
+        assert_eq!(prompts(&[("sub", &sub), ("p", &included)], "p"), 1);
+        // `reset` forgets a failure, so `done` ends the stack again.
+        let reset = format!(
+            "auth required pam_unix.so\nauth [default=reset] pam_env.so\nauth [success=done default=die] {module}\nauth required {module}\n"
+        );
+        assert_eq!(prompts(&[("s", &reset)], "s"), 1);
+        // A loop of includes ends; a missing file contributes nothing.
+        assert_eq!(prompts(&[("loop", "@include loop\n")], "loop"), 0);
+    }
+
+    #[test]
+    fn a_service_that_includes_the_module_twice_is_found() {
+        let common = format!("{COMMON_AUTH}auth required pam_backup_codes.so nullok\n");
+        let files = [
+            ("common-auth", common.as_str()),
+            (
+                "login",
+                "@include common-auth\nauth required pam_backup_codes.so nullok\n",
+            ),
+            ("su", "auth sufficient pam_rootok.so\n@include common-auth\n"),
+            (
+                "sshd",
+                "auth substack common-auth\naccount required pam_backup_codes.so\n",
+            ),
+            (
+                "opt",
+                "-auth optional pam_systemd_home.so\n@include common-auth\n",
+            ),
+        ];
+        let counts: Vec<usize> = ["common-auth", "login", "su", "sshd", "opt"]
+            .iter()
+            .map(|name| prompts(&files, name))
+            .collect();
+        assert_eq!(counts, [1, 2, 1, 1, 1]);
+    }
+
+    #[test]
+    fn ingroup_gates_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("sshd"),
+            "auth [success=ignore default=1] pam_succeed_if.so quiet user ingroup codes:ops\n\
+             auth [success=done default=die] pam_backup_codes.so\n\
+             auth requisite pam_succeed_if.so uid >= 1000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            pamd::ingroup_groups(&pamd::auth_stack(dir.path(), "sshd")),
+            ["codes", "ops"]
+        );
+    }
+
+    #[test]
+    fn module_lines_are_read_as_libpam_reads_them() {
+        let text = "# comment pam_backup_codes.so\n\
+                    auth required pam_unix.so\n\
+                    auth [success=done default=die] /lib/security/pam_backup_codes.so \\\n  \
+                    nullok [prompt=Code \\] please: ] # trailing\n\
+                    account required pam_backup_codes.so\n\
+                    -auth optional pam_backup_codes.so store=/srv\n\
+                    @include common-auth\n";
+        let lines = pamd::module_lines(text);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].0, 3);
+        assert_eq!(
+            lines[0].1[1..],
+            [
+                "success=done default=die",
+                "/lib/security/pam_backup_codes.so",
+                "nullok",
+                "prompt=Code ] please: "
+            ]
+        );
+        assert_eq!(lines[1].0, 6);
+        assert_eq!(lines[1].1[3..], ["store=/srv"]);
+    }
+
+    #[test]
+    fn sshd_settings_are_judged() {
+        let settings = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let good = [
+            ("authenticationmethods", "publickey,keyboard-interactive:pam"),
+            ("usepam", "yes"),
+            ("kbdinteractiveauthentication", "yes"),
+            ("passwordauthentication", "no"),
+        ];
+        assert!(sshd::judge(&settings(&good)).is_empty());
+        let mut open = good;
+        open[0].1 = "any";
+        open[3].1 = "yes";
+        let found = sshd::judge(&settings(&open));
+        assert_eq!(found.len(), 2, "{found:?}");
+        let mut either = good;
+        either[0].1 = "publickey,keyboard-interactive publickey";
+        assert!(sshd::judge(&settings(&either))[0].contains("without the code"));
+    }
+}
