@@ -107,17 +107,20 @@ pub(crate) fn judge(settings: &BTreeMap<String, String>) -> Vec<String> {
     let mut found = Vec::new();
     let without =
         |method: &str| lists.is_empty() || methods == "any" || lists.iter().any(|l| !l.contains(&method));
-    if without("publickey") || without("keyboard-interactive") {
+    let any = lists.is_empty() || methods == "any";
+    if any || without("publickey") || without("keyboard-interactive") {
+        let how = if any {
+            "with the key alone (or any other single method)"
+        } else if without("publickey") {
+            "without the key"
+        } else {
+            "without the code"
+        };
         found.push(format!(
             "sshd's AuthenticationMethods is \"{methods}\", not publickey,keyboard-interactive: \
-             this member logs in {} (the Match block does not apply: is the drop-in \
+             this member logs in {how} (the Match block does not apply: is the drop-in \
              Included by sshd_config, and does the Match name the account as NSS and the \
-             client spell it?)",
-            if without("publickey") {
-                "without the key"
-            } else {
-                "without the code"
-            }
+             client spell it?)"
         ));
     }
     if get("usepam") != "yes" {
