@@ -197,7 +197,7 @@ fn a_service_that_asks_twice_is_warned_about_not_failed() {
     let login = staged.path("pam.d").join("login");
     assert!(
         stderr.contains(&format!(
-            "warning: {}: one authentication can run the module 2 times",
+            "warning: {}: the auth stack runs the module 2 times in one authentication",
             login.display()
         )),
         "{stderr}"

@@ -341,11 +341,11 @@ fn check_prints_the_transport_and_how_the_server_proved_itself() {
     assert_eq!(code, 0, "{stderr}");
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("transport: "))
+        .find(|l| l.starts_with("note: transport: "))
         .unwrap_or_default();
     assert!(
         line == format!(
-            "transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256-PLUS",
+            "note: transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256-PLUS",
             fleet.cluster.port
         ),
         "{stdout}"

@@ -245,9 +245,10 @@ fn check_stack(subject: &str, stack: &[Entry], out: &mut Findings) {
             Check::Stack,
             subject,
             format_args!(
-                "one authentication can run the module {} times (its own lines and those \
-                 it includes): it asks for {} codes and can spend {}; with the common-auth \
-                 profile on, add no line to services that include common-auth",
+                "the auth stack runs the module {} times in one authentication (its own \
+                 lines and those it includes): each login asks for {} codes and can spend {}; \
+                 with the common-auth profile on, add no line to services that include \
+                 common-auth",
                 most.prompts, most.prompts, most.spent
             ),
         ),
