@@ -550,7 +550,7 @@ problems and what could not be checked on stderr. --quiet prints only the
 problems and what could not be checked: nothing at all when everything is
 fine, for cron. With --format json, stdout has one JSON object: findings, each
 with level (ok, note, warning, unchecked or problem), check (config, line,
-stack, store, sshd, group, sudo or check), subject (a file and line, a service,
+stack, store, sshd, group, sudo or access), subject (a file and line, a service,
 a store, a user or a group; may be empty) and message; problems and unchecked
 (their counts). Problems are also told on stderr.";
 

@@ -56,7 +56,7 @@ pub fn run(store: Option<&Location>, config: Option<&Path>, args: &CheckArgs) ->
     if !nix::unistd::geteuid().is_root() {
         out.add(
             Level::Unchecked,
-            Check::Check,
+            Check::Access,
             "",
             "not root: the store, sshd's settings and sudoers cannot all be read (run as root)",
         );

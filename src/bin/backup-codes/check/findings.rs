@@ -45,8 +45,8 @@ pub(crate) enum Check {
     Group,
     /// sudo's choice of PAM service.
     Sudo,
-    /// Whether `check` itself could run completely (root).
-    Check,
+    /// Whether `check` could read everything (root).
+    Access,
 }
 
 /// One finding, as `--format json` prints it.
