@@ -88,14 +88,16 @@ impl Findings {
         } else {
             format!("{subject}: {message}")
         };
-        if shown && self.format == Format::Text {
-            match level {
-                Level::Ok => println!("ok: {text}"),
-                Level::Note => println!("note: {text}"),
-                Level::Warning => eprintln!("backup-codes: warning: {text}"),
-                Level::Unchecked => eprintln!("backup-codes: could not check: {text}"),
-                Level::Problem => eprintln!("backup-codes: {text}"),
-            }
+        // Problems and what could not be checked go to stderr in JSON too,
+        // as every command tells its failures.
+        match (level, self.format) {
+            (Level::Unchecked, _) => eprintln!("backup-codes: could not check: {text}"),
+            (Level::Problem, _) => eprintln!("backup-codes: {text}"),
+            (_, Format::Json) => {}
+            _ if !shown => {}
+            (Level::Ok, _) => println!("ok: {text}"),
+            (Level::Note, _) => println!("note: {text}"),
+            (Level::Warning, _) => eprintln!("backup-codes: warning: {text}"),
         }
         if shown {
             self.found.push(Finding {
