@@ -385,3 +385,41 @@ fn sudo_routing_to_a_code_service_is_reported_and_a_skipped_login_service_warned
     );
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn not_root_is_could_not_check() {
+    skip_unless!("setpriv");
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let store = dir.path().join("store");
+    fs::create_dir(&store).unwrap();
+    fs::set_permissions(&store, fs::Permissions::from_mode(0o700)).unwrap();
+    let config = dir.path().join("config");
+    fs::write(&config, format!("store = \"{}\"\n", store.display())).unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    // As nobody, with a copy of the binary nobody can run.
+    let program = dir.path().join("backup-codes");
+    fs::copy(env!("CARGO_BIN_EXE_backup-codes"), &program).unwrap();
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&program)
+        .arg("--config")
+        .arg(&config)
+        .args(["check", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{report}");
+    let unchecked = findings(&report, "unchecked");
+    assert!(
+        unchecked
+            .iter()
+            .any(|(check, _, m)| check == "access" && m.starts_with("not root")),
+        "{unchecked:?}"
+    );
+    assert!(
+        unchecked
+            .iter()
+            .any(|(check, subject, _)| check == "store" && *subject == store.display().to_string()),
+        "{unchecked:?}"
+    );
+    assert_eq!(report["problems"], 0, "{report}");
+}
