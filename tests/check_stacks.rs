@@ -11,12 +11,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::recipes::{Snippet, repo_file};
 use common::skip_unless;
-use common::system::{TestGroup, TestUser, run};
+use common::system::{TestGroup, TestUser, run, unique};
+use common::{Mounted, in_private_mounts};
 
 /// The group the recipes name.
 const RECIPE_GROUP: &str = "backup-codes";
@@ -99,7 +100,11 @@ impl Staged {
 
     /// `check` on this staged configuration, with `args` added.
     fn check(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+        self.check_with(args, Command::new(env!("CARGO_BIN_EXE_backup-codes")))
+    }
+
+    /// [`check`](Self::check) through `cmd` (the binary, with its environment).
+    fn check_with(&self, args: &[&str], mut cmd: Command) -> (Option<i32>, String, String) {
         cmd.arg("--config").arg(self.path("config")).arg("check");
         cmd.arg("--pam-dir").arg(self.path("pam.d"));
         cmd.arg("--sshd-config").arg(self.path("sshd_config"));
@@ -422,4 +427,108 @@ fn not_root_is_could_not_check() {
         "{unchecked:?}"
     );
     assert_eq!(report["problems"], 0, "{report}");
+}
+
+/// An NSS passwd source that folds case, as SSSD or winbind with
+/// `case_sensitive = false`: any spelling of CANONICAL is its account.
+const FOLDING_NSS: &str = r#"
+#include <errno.h>
+#include <nss.h>
+#include <pwd.h>
+#include <string.h>
+#include <strings.h>
+
+enum nss_status FUNCTION(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
+    static const char canonical[] = CANONICAL;
+    static const char rest[] = "x\0test\0/nonexistent\0/usr/sbin/nologin";
+    if (strcasecmp(name, canonical) != 0)
+        return NSS_STATUS_NOTFOUND;
+    if (len < sizeof canonical + sizeof rest) {
+        *errnop = ERANGE;
+        return NSS_STATUS_TRYAGAIN;
+    }
+    memcpy(buf, canonical, sizeof canonical);
+    memcpy(buf + sizeof canonical, rest, sizeof rest);
+    pw->pw_name = buf;
+    pw->pw_passwd = buf + sizeof canonical;
+    pw->pw_gecos = pw->pw_passwd + 2;
+    pw->pw_dir = pw->pw_gecos + strlen(pw->pw_gecos) + 1;
+    pw->pw_shell = pw->pw_dir + strlen(pw->pw_dir) + 1;
+    pw->pw_uid = GID;
+    pw->pw_gid = GID;
+    return NSS_STATUS_SUCCESS;
+}
+"#;
+
+/// A bind mount in the private namespace, detached on drop.
+fn bind(from: &Path, to: &str) -> Mounted {
+    use nix::mount::{MsFlags, mount};
+    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+    Mounted(PathBuf::from(to))
+}
+
+#[test]
+fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
+    skip_unless!("sshd", "getent", "cc");
+    let canonical = unique("pbcfold");
+    let group = unique("bcfoldgrp");
+    let gid = 71_235;
+    let libs = tempfile::tempdir().unwrap();
+    let module = unique("pbc");
+    fs::write(libs.path().join("module.c"), FOLDING_NSS).unwrap();
+    let out = run(Command::new("cc")
+        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+        .arg(libs.path().join(format!("libnss_{module}.so.2")))
+        .arg(format!("-DCANONICAL=\"{canonical}\""))
+        .arg(format!("-DGID={gid}"))
+        .arg(format!("-DFUNCTION=_nss_{module}_getpwnam_r"))
+        .arg(libs.path().join("module.c")));
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nsswitch = libs.path().join("nsswitch.conf");
+    fs::write(&nsswitch, common::nsswitch_with(&module)).unwrap();
+    // The account's primary group, listing it as a member too.
+    let groups = libs.path().join("group");
+    let host = fs::read_to_string("/etc/group").unwrap();
+    fs::write(&groups, format!("{host}{group}:x:{gid}:{canonical}\n")).unwrap();
+    fs::set_permissions(&groups, fs::Permissions::from_mode(0o644)).unwrap();
+    let by_name = format!(
+        "Match User {canonical}\n    AuthenticationMethods publickey,keyboard-interactive\n    \
+         KbdInteractiveAuthentication yes\n    PasswordAuthentication no\n"
+    );
+    let staged_by_name = Staged::new("sshd-key-then-code", &group, true, Some(&by_name));
+    let staged_by_group = Staged::new("sshd-key-then-code", &group, true, None);
+    in_private_mounts(|| {
+        let _nsswitch = bind(&nsswitch, "/etc/nsswitch.conf");
+        let _groups = bind(&groups, "/etc/group");
+        let cmd = || {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+            cmd.env("LD_LIBRARY_PATH", libs.path());
+            cmd
+        };
+        // Match User names the canonical spelling: a client that types it in
+        // upper case reaches the account, and PAM's ingroup gate, but sshd's
+        // Match User compares the typed name: key alone.
+        let (status, stdout, stderr) = staged_by_name.check_with(&[], cmd());
+        assert_eq!(status, Some(1), "{stdout}{stderr}");
+        let upper = canonical.to_uppercase();
+        assert!(
+            stderr.contains(&format!("backup-codes: {canonical} (typed as {upper}): member of {group}: sshd's AuthenticationMethods is \"any\"")),
+            "{stderr}"
+        );
+        assert!(
+            stdout.contains(&format!("ok: {canonical}: member of {group}")),
+            "{stdout}"
+        );
+        // Match Group, as shipped: sshd matches the account's groups.
+        let (status, stdout, stderr) = staged_by_group.check_with(&[], cmd());
+        assert_eq!(status, Some(0), "{stdout}{stderr}");
+        assert!(
+            stdout.contains(&format!("ok: {canonical} (typed as {upper}): member of {group}")),
+            "{stdout}"
+        );
+    });
 }
