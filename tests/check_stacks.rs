@@ -433,13 +433,17 @@ fn not_root_is_could_not_check() {
 /// `case_sensitive = false`: any spelling of CANONICAL is its account.
 const FOLDING_NSS: &str = r#"
 #include <errno.h>
+#include <grp.h>
 #include <nss.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
-enum nss_status FUNCTION(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
-    static const char canonical[] = CANONICAL;
+static const char canonical[] = CANONICAL;
+static const char group[] = GROUP;
+
+enum nss_status PREFIX(getpwnam_r)(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
     static const char rest[] = "x\0test\0/nonexistent\0/usr/sbin/nologin";
     if (strcasecmp(name, canonical) != 0)
         return NSS_STATUS_NOTFOUND;
@@ -457,6 +461,36 @@ enum nss_status FUNCTION(const char *name, struct passwd *pw, char *buf, size_t 
     pw->pw_uid = GID;
     pw->pw_gid = GID;
     return NSS_STATUS_SUCCESS;
+}
+
+/* The account's primary group, listing it as a member too. */
+static enum nss_status fill(struct group *gr, char *buf, size_t len, int *errnop) {
+    if (len < 16 + 2 * sizeof(char *) + sizeof group + 2 + sizeof canonical) {
+        *errnop = ERANGE;
+        return NSS_STATUS_TRYAGAIN;
+    }
+    char **mem = (char **)(((uintptr_t)buf + 7) & ~(uintptr_t)7);
+    char *p = (char *)(mem + 2);
+    memcpy(p, group, sizeof group);
+    gr->gr_name = p;
+    p += sizeof group;
+    memcpy(p, "x", 2);
+    gr->gr_passwd = p;
+    p += 2;
+    memcpy(p, canonical, sizeof canonical);
+    mem[0] = p;
+    mem[1] = NULL;
+    gr->gr_mem = mem;
+    gr->gr_gid = GID;
+    return NSS_STATUS_SUCCESS;
+}
+
+enum nss_status PREFIX(getgrnam_r)(const char *name, struct group *gr, char *buf, size_t len, int *errnop) {
+    return strcmp(name, group) == 0 ? fill(gr, buf, len, errnop) : NSS_STATUS_NOTFOUND;
+}
+
+enum nss_status PREFIX(getgrgid_r)(gid_t gid, struct group *gr, char *buf, size_t len, int *errnop) {
+    return gid == GID ? fill(gr, buf, len, errnop) : NSS_STATUS_NOTFOUND;
 }
 "#;
 
@@ -480,21 +514,25 @@ fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
         .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
         .arg(libs.path().join(format!("libnss_{module}.so.2")))
         .arg(format!("-DCANONICAL=\"{canonical}\""))
+        .arg(format!("-DGROUP=\"{group}\""))
         .arg(format!("-DGID={gid}"))
-        .arg(format!("-DFUNCTION=_nss_{module}_getpwnam_r"))
+        .arg(format!("-DPREFIX(f)=_nss_{module}_##f"))
         .arg(libs.path().join("module.c")));
     assert!(
         out.status.success(),
         "cc: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // passwd and group from the folding source after files. Not a copy of
+    // /etc/group bind-mounted: a groupadd by a test running beside this one
+    // replaces /etc/group, which detaches such a mount.
     let nsswitch = libs.path().join("nsswitch.conf");
-    fs::write(&nsswitch, common::nsswitch_with(&module)).unwrap();
-    // The account's primary group, listing it as a member too.
-    let groups = libs.path().join("group");
-    let host = fs::read_to_string("/etc/group").unwrap();
-    fs::write(&groups, format!("{host}{group}:x:{gid}:{canonical}\n")).unwrap();
-    fs::set_permissions(&groups, fs::Permissions::from_mode(0o644)).unwrap();
+    let text: String = common::nsswitch_with(&module)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("group:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&nsswitch, format!("{text}group: files {module}\n")).unwrap();
     let by_name = format!(
         "Match User {canonical}\n    AuthenticationMethods publickey,keyboard-interactive\n    \
          KbdInteractiveAuthentication yes\n    PasswordAuthentication no\n"
@@ -503,7 +541,6 @@ fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
     let staged_by_group = Staged::new("sshd-key-then-code", &group, true, None);
     in_private_mounts(|| {
         let _nsswitch = bind(&nsswitch, "/etc/nsswitch.conf");
-        let _groups = bind(&groups, "/etc/group");
         let cmd = || {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
             cmd.env("LD_LIBRARY_PATH", libs.path());
