@@ -341,13 +341,14 @@ fn check_prints_the_transport_and_how_the_server_proved_itself() {
     assert_eq!(code, 0, "{stderr}");
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("transport: "))
+        .find(|l| l.starts_with("note: ") && l.contains(": transport: "))
         .unwrap_or_default();
+    // "note: STORE: transport: ...", as check names every finding's subject.
     assert!(
-        line == format!(
-            "transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256-PLUS",
+        line.ends_with(&format!(
+            ": transport: TLS verify-full to 127.0.0.1:{}, SCRAM-SHA-256-PLUS",
             fleet.cluster.port
-        ),
+        )),
         "{stdout}"
     );
     // Over the cluster's socket, as the owner, with no password file.

@@ -122,12 +122,8 @@ file, it is made 0600 before the codes are added (a shell with umask 022 makes
     /// Clear users' failures and locks, local and remote
     #[command(after_help = UNLOCK_HELP)]
     Unlock(UnlockArgs),
-    /// Check the configuration, the store (ownership, modes and every file; for PostgreSQL the connection, schema version and what the login role can read) and each /etc/pam.d line that loads the module
-    #[command(after_help = "\
-The exit status is 1 if any problem was found, else 0; warnings (settings
-weaker than the defaults) are no problem. With --format json, stdout has one
-JSON object: findings, each with level (ok, note, warning or problem) and
-message, and problems (their count); problems are also told on stderr.")]
+    /// Check the configuration, the store (ownership, modes and every file; for PostgreSQL the connection, schema version and what the login role can read), each /etc/pam.d stack that loads the module, sshd's settings for the members it asks for a code, and sudoers' PAM services
+    #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// The fleet store's database (PostgreSQL)
     Db {
@@ -516,12 +512,66 @@ pub struct StatusArgs {
     pub below: Option<usize>,
 }
 
+/// The manual text of `check`.
+pub const CHECK_HELP: &str = "\
+What it checks, without --store and --config: the configuration file; each
+/etc/pam.d line that loads the module (its arguments, as the module reads
+them) and its store; each service whose auth stack loads the module, as
+libpam runs it (include, substack and @include followed, -auth lines, and
+the control values required, requisite, sufficient, optional and [value=action
+...] with ok, done, die, bad, ignore, reset and jumps): a warning if one
+authentication can run the module more than once (it would ask for, and
+spend, more than one code). For sshd's stacks (the service sshd, or sshd-NAME
+for an sshd started through a link of that name), every member of each group
+named by a `pam_succeed_if ... ingroup G` line (its member list and the
+accounts whose primary group it is), by its canonical name and, where NSS folds
+case, in upper case: sshd itself is asked (sshd -T -C
+user=U,host=192.0.2.1,addr=192.0.2.1) and a problem is reported unless each
+member's AuthenticationMethods needs publickey and keyboard-interactive (the
+Match block applies), with UsePAM and KbdInteractiveAuthentication on, and
+unless password authentication is off for them (sshd answers the code prompt
+with the typed password: a code typed at the password prompt would log in).
+A group NSS does not know, or cannot look up, is a problem. In sudoers
+(Defaults pam_service= and pam_login_service=, includes followed), each
+account routed to a service that asks for a code is reported, with a warning
+when `sudo -i` (pam_login_service, default sudo-i) or `sudo CMD`
+(pam_service, default sudo) does not ask.
+
+--pam-dir, --sshd-config and --sudoers check a staged configuration (or a
+test's) instead of /etc/pam.d, sshd's default configuration and /etc/sudoers;
+the module lines' stores and configuration files are the ones they name.
+
+Exit status: 0 if nothing was found that needs fixing (warnings, settings
+weaker than they could be, are allowed); 1 if any problem was found (the
+module would refuse logins, or someone gets past the code); 2 if there was no
+problem but something could not be checked (not root, a file that cannot be
+read, sshd that fails to run). Text: ok: and note: lines on stdout, warnings,
+problems and what could not be checked on stderr. --quiet prints only the
+problems and what could not be checked: nothing at all when everything is
+fine, for cron. With --format json, stdout has one JSON object: findings, each
+with level (ok, note, warning, unchecked or problem), check (config, line,
+stack, store, sshd, group, sudo or access), subject (a file and line, a service,
+a store, a user or a group; may be empty) and message; problems and unchecked
+(their counts). Problems are also told on stderr.";
+
 /// The arguments of `check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Output format: a line per finding, or one JSON object
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Only problems and what could not be checked (nothing when all is fine)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Read the PAM services from DIR instead of /etc/pam.d (a staged configuration)
+    #[arg(long, value_name = "DIR")]
+    pub pam_dir: Option<PathBuf>,
+    /// Ask sshd about FILE (sshd -f FILE) instead of its default configuration
+    #[arg(long, value_name = "FILE")]
+    pub sshd_config: Option<PathBuf>,
+    /// Read sudo's rules from FILE (and what it includes) instead of /etc/sudoers
+    #[arg(long, value_name = "FILE")]
+    pub sudoers: Option<PathBuf>,
 }
 
 /// The arguments of `list`.

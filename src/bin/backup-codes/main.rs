@@ -2,7 +2,8 @@
 //!
 //! Exit status: 0 success, 1 failure (one line per problem on stderr),
 //! 2 usage error; `status --below` also 1 for "users listed" and 2 for
-//! "could not read everything".
+//! "could not read everything"; `check` 1 for "problems found" and 2 for
+//! "could not check".
 
 mod add;
 mod args;
@@ -68,13 +69,7 @@ fn main() -> ExitCode {
     let mut problems = Problems::default();
     if let Command::Check(args) = &cli.command {
         // check reports a bad configuration file among the other problems.
-        check::run(
-            cli.store.as_ref(),
-            cli.config.as_deref(),
-            args.format,
-            &mut problems,
-        );
-        return problems.exit_code();
+        return check::run(cli.store.as_ref(), cli.config.as_deref(), args);
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
