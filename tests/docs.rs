@@ -96,7 +96,7 @@ fn packaged_docs_speak_to_administrators() {
 
 #[test]
 fn readme_renew_rule_is_the_shipped_sudoers_rule() {
-    let shipped: String = repo_file("debian/backup-codes.sudoers")
+    let shipped: String = repo_file("pam.d-examples/sudoers.d-backup-codes")
         .lines()
         .filter_map(|l| {
             l.strip_prefix('#')
@@ -107,6 +107,6 @@ fn readme_renew_rule_is_the_shipped_sudoers_rule() {
     assert_eq!(
         readme_block("remove the `#` before its three lines"),
         shipped,
-        "README's renew rule and debian/backup-codes.sudoers (which tests/renew.rs runs) differ"
+        "README's renew rule and pam.d-examples/sudoers.d-backup-codes (which tests/renew.rs runs) differ"
     );
 }
