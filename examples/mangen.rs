@@ -137,13 +137,27 @@ neither).
 prints how the server proved itself and warns when the database has no
 synchronous standby.
 .TP
-.I /etc/sudoers.d/backup\-codes
-The sudo rule that lets users run
+.I /usr/share/doc/libpam\-backup\-codes/examples/sudoers.d\-backup\-codes
+An example: the sudo rule that lets users run
 .BR "backup\-codes renew" ,
-shipped commented out; enable it with
-.BR "visudo \-f /etc/sudoers.d/backup\-codes" .
-It asks for the user's password every time; renew then takes one of the
+commented out, and
+.B !log_output
+for
+.BR backup\-codes ,
+so that sudo's I/O logs never record a sheet. Copy it to
+.I /etc/sudoers.d/backup\-codes
+and edit the copy with
+.BR "visudo \-f /etc/sudoers.d/backup\-codes" ;
+the copy is yours, and the package never changes or deletes it.
+The rule asks for the user's password every time; renew then takes one of the
 user's current codes as well.
+.TP
+.I /usr/share/bash\-completion/completions/backup\-codes
+.TQ
+.I /usr/share/zsh/vendor\-completions/_backup\-codes
+.TQ
+.I /usr/share/fish/vendor_completions.d/backup\-codes.fish
+Completion of commands and options in bash, zsh and fish.
 .SH EXAMPLES
 Print a sheet of ten codes for alice, to hand over once:
 .PP
@@ -215,8 +229,9 @@ could not be read entirely (exit status 2; cron mails the output itself):
 backup\-codes status \-\-below 3 || mail \-s "backup codes" root
 .EE
 .PP
-Run by alice herself, once an administrator has enabled the rule in
-.IR /etc/sudoers.d/backup\-codes :
+Run by alice herself, once an administrator has copied the example rule to
+.I /etc/sudoers.d/backup\-codes
+and enabled it there:
 a new set for her, printed on her terminal, with a label on top:
 .PP
 .EX

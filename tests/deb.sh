@@ -6,14 +6,16 @@
 # package, so `make test` runs it after cargo test, holding
 # /tmp/pbc-system.lock. Around it, this script keeps the files of an earlier
 # `make install` (or a store in use) aside, purges the package whatever
-# happened, and checks that /etc/pam.d/common-auth is byte for byte what it
-# was before the installation.
+# happened, and checks that /etc/pam.d/common-auth and /etc/pam.d/sudo (where
+# the test adds a line that loads the module) are byte for byte what they
+# were before the installation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKG=libpam-backup-codes
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 COMMON=/etc/pam.d/common-auth
+SUDO_PAM=/etc/pam.d/sudo
 out=target/debian
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -42,12 +44,18 @@ saved=()
 cleanup() {
     local status=$?
     set +e
+    # First sudo: the purge is refused while it loads the module.
+    if [ -f "$tmp/sudo" ] && ! cmp -s "$tmp/sudo" "$SUDO_PAM"; then
+        echo "test-deb: FAIL: $SUDO_PAM is not what it was before the installation; restored" >&2
+        cat "$tmp/sudo" >"$SUDO_PAM"
+        status=1
+    fi
     if dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null | grep -qv '^not-installed$'; then
         echo "test-deb: cleanup: purging $PKG" >&2
         dpkg --purge "$PKG" >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log" >&2
         status=1
     fi
-    if ! cmp -s "$tmp/common-auth" "$COMMON"; then
+    if [ -f "$tmp/common-auth" ] && ! cmp -s "$tmp/common-auth" "$COMMON"; then
         echo "test-deb: FAIL: $COMMON is not what it was before the installation; restored" >&2
         cat "$tmp/common-auth" >"$COMMON"
         status=1
@@ -62,11 +70,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 cp -p "$COMMON" "$tmp/common-auth"
+cp -p "$SUDO_PAM" "$tmp/sudo"
 
 # The package would replace these and its purge delete them: keep them aside.
 for path in "/usr/lib/$MULTIARCH/security/pam_backup_codes.so" /usr/sbin/backup-codes \
     /etc/security/pam_backup_codes.conf /usr/share/pam-configs/backup-codes \
-    /var/lib/pam-backup-codes; do
+    /var/lib/pam-backup-codes /etc/sudoers.d/backup-codes; do
     if [ -e "$path" ] || [ -L "$path" ]; then
         mv "$path" "$path.test-deb-saved"
         saved+=("$path")

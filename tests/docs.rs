@@ -182,7 +182,7 @@ fn readme_stays_short_enough_to_finish() {
 
 #[test]
 fn guide_renew_rule_is_the_shipped_sudoers_rule() {
-    let shipped: String = repo_file("debian/backup-codes.sudoers")
+    let shipped: String = repo_file("pam.d-examples/sudoers.d-backup-codes")
         .lines()
         .filter_map(|l| {
             l.strip_prefix('#')
@@ -193,6 +193,6 @@ fn guide_renew_rule_is_the_shipped_sudoers_rule() {
     assert_eq!(
         doc_block("docs/admin-guide.md", "remove the `#` before its three lines"),
         shipped,
-        "docs/admin-guide.md's renew rule and debian/backup-codes.sudoers (which tests/renew.rs runs) differ"
+        "docs/admin-guide.md's renew rule and pam.d-examples/sudoers.d-backup-codes (which tests/renew.rs runs) differ"
     );
 }

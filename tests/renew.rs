@@ -1,7 +1,8 @@
 //! `sudo backup-codes renew`, for real: a test user with a password (set with
-//! chpasswd) runs sudo with the rule the package ships in
-//! debian/backup-codes.sudoers (uncommented, for this user and the binary
-//! under test only), typing the password on stdin (`sudo -S`).
+//! chpasswd) runs sudo with the rule of pam.d-examples/sudoers.d-backup-codes,
+//! the example the package ships for admins to copy to /etc/sudoers.d
+//! (uncommented, for this user and the binary under test only), typing the
+//! password on stdin (`sudo -S`).
 //!
 //! renew takes no store or config option, so the test gives it its own view
 //! of the system instead: a private mount namespace where /etc/security holds
@@ -25,10 +26,16 @@ const SVC: &str = "bc-renew";
 /// What renew says when it asks for a code of the current sheet.
 const RENEW_PROMPT: &str = "(one from your current sheet)";
 
-/// The shipped sudoers file, enabled for `user` and the binary under test.
+/// The shipped sudoers example, enabled for `user` and the binary under test.
 fn shipped_rule(user: &str, binary: &Path) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/backup-codes.sudoers");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples/sudoers.d-backup-codes");
     let text = fs::read_to_string(&path).unwrap();
+    // A sheet never reaches sudo's I/O logs, whoever runs the command.
+    assert!(
+        text.lines()
+            .any(|l| l == "Defaults!/usr/sbin/backup-codes !log_output"),
+        "the example does not turn log_output off for backup-codes:\n{text}"
+    );
     let mut enabled = 0;
     let mut out = String::new();
     for line in text.lines() {

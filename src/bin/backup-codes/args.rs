@@ -97,9 +97,12 @@ Each renewal and each refusal past the command line is logged to authpriv
 with the user and the terminal. On a PostgreSQL (fleet) store renew is not yet
 supported and says so.
 
-The package ships /etc/sudoers.d/backup-codes with the rule commented out;
-uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user
-renew, after typing their password.")]
+The package installs no sudo rule: copy
+/usr/share/doc/libpam-backup-codes/examples/sudoers.d-backup-codes to
+/etc/sudoers.d/backup-codes and remove the '#' before its rule (visudo -f
+/etc/sudoers.d/backup-codes) to let every user renew, after typing their
+password and a current code. The example keeps sheets out of sudo's I/O logs
+(!log_output).")]
     Renew(RenewArgs),
     /// Add temporary codes to a user's set, keeping the codes they have
     #[command(after_help = concat!("\
