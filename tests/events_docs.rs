@@ -3,6 +3,8 @@
 //! rendered from `pam_backup_codes::audit` and must match it. After changing
 //! the table, `PBC_WRITE_EVENT_DOCS=1 cargo test --test events_docs` rewrites
 //! the generated parts.
+#![cfg(test)]
+#![allow(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
