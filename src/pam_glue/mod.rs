@@ -320,11 +320,15 @@ impl<'h> Transaction<'h> {
                     .map_err(|_| Failure::Options(OptionError::Unknown(a.to_string_lossy().into_owned())))
             })
             .collect::<Result<_, _>>()?;
-        let origin = self.origin();
-        self.context.set(Field::Service, &origin.service);
-        if let Some(rhost) = origin.rhost.as_deref().filter(|r| !r.is_empty()) {
-            self.context.set(Field::Rhost, rhost);
+        let (service, rhost) = self.raw_origin();
+        // Logged as PAM has them (the event's quoting escapes them once);
+        // the store keeps its own escaped and clipped form.
+        let shown = |text: &str| text.chars().take(256).collect::<String>();
+        self.context.set(Field::Service, shown(&service));
+        if let Some(rhost) = rhost.as_deref().filter(|r| !r.is_empty()) {
+            self.context.set(Field::Rhost, shown(rhost));
         }
+        let origin = Origin::new(&service, rhost.as_deref());
         if let Some(host) = audit::host_name() {
             self.context.set(Field::Host, host);
         }
@@ -473,20 +477,21 @@ impl<'h> Transaction<'h> {
         UserName::parse(name.as_bytes()).map_err(|e| invalid(name.as_bytes(), e))
     }
 
-    fn origin(&self) -> Origin {
+    /// PAM_SERVICE (empty if unset) and PAM_RHOST, as the application set them.
+    fn raw_origin(&self) -> (String, Option<String>) {
         let service = self
             .pamh
             .get_item::<Service>()
             .ok()
             .flatten()
-            .map(|s| s.0.to_string_lossy());
+            .map(|s| s.0.to_string_lossy().into_owned());
         let rhost = self
             .pamh
             .get_item::<RHost>()
             .ok()
             .flatten()
-            .map(|s| s.0.to_string_lossy());
-        Origin::new(service.as_deref().unwrap_or_default(), rhost.as_deref())
+            .map(|s| s.0.to_string_lossy().into_owned());
+        (service.unwrap_or_default(), rhost)
     }
 
     /// The typed code, by prompt or from PAM_AUTHTOK as the options say.
