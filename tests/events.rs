@@ -446,3 +446,56 @@ fn with_journald_each_event_is_also_a_journal_entry_with_its_message_id() {
         );
     }
 }
+
+#[test]
+fn fleet_commands_are_events_too() {
+    use common::postgres::{Fleet, NEEDS};
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    let lab = &fleet.lab;
+    let run = |args: &[&str]| {
+        let (out, log) = run_isolated(lab, fleet.cli().args(args), None);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let lines = events(&log);
+        for line in &lines {
+            assert_eq!(line.get("by_uid"), Some("0"), "{}", line.raw);
+        }
+        lines
+    };
+
+    let init = run(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(init.len(), 1, "{init:#?}");
+    assert_eq!(init[0].name, "schema-initialised");
+    assert_eq!(init[0].get("role"), Some(fleet.login.as_str()));
+    assert!(init[0].get("version").is_some_and(|v| v.parse::<u32>().is_ok()));
+
+    let policy = run(&["db", "policy", "--deny", "3", "--unlock-time", "60"]);
+    assert_eq!(policy.len(), 1, "{policy:#?}");
+    assert_eq!(policy[0].name, "policy-changed");
+    assert_eq!(
+        (
+            policy[0].get("deny"),
+            policy[0].get("unlock_time"),
+            policy[0].get("max_age")
+        ),
+        (Some("3"), Some("60"), None)
+    );
+    assert_eq!(policy[0].severity(), 4);
+    // Showing the policy changes nothing: no event.
+    assert!(run(&["db", "policy"]).is_empty());
+
+    lab.generate("gail", &[]);
+    let store = lab.store.to_str().unwrap();
+    let migrated = run(&["migrate", "--from", store]);
+    assert_eq!(migrated.len(), 1, "{migrated:#?}");
+    assert_eq!(migrated[0].name, "set-migrated");
+    assert_eq!(
+        (
+            migrated[0].get("user"),
+            migrated[0].get("from"),
+            migrated[0].get("replaced")
+        ),
+        (Some("gail"), Some(store), Some("no"))
+    );
+    // Already there, not replaced: skipped, no event.
+    assert!(run(&["migrate", "--from", store]).is_empty());
+}

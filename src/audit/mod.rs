@@ -467,14 +467,16 @@ impl Record {
 }
 
 /// A value as it appears after `key=`: as it is when it is non-empty and holds
-/// no space, `=`, quote, backslash or control character; otherwise in double
-/// quotes, with `"` and `\` backslash-escaped and control characters (and
-/// other white space but the plain space) written as `\n`, `\t`, `\r` or
+/// no space, `=`, quote, backslash or character to escape; otherwise in
+/// double quotes, with `"` and `\` backslash-escaped and control characters,
+/// white space other than the plain space, line separators and bidirectional
+/// overrides ([`crate::login::is_deceptive`]) written as `\n`, `\t`, `\r` or
 /// `\u{XX}`. A parser splitting on spaces outside quotes thus gets back
-/// exactly the fields that were written, and one event is one line.
+/// exactly the fields that were written, one event is one line, and no
+/// value displays in another order than it reads.
 pub fn quote(value: &str) -> String {
-    let plain =
-        |c: char| !(c == ' ' || c == '=' || c == '"' || c == '\\' || c.is_control() || c.is_whitespace());
+    let escaped = |c: char| c != ' ' && (c.is_whitespace() || crate::login::is_deceptive(c));
+    let plain = |c: char| !(c == ' ' || c == '=' || c == '"' || c == '\\' || escaped(c));
     if !value.is_empty() && value.chars().all(plain) {
         return value.to_owned();
     }
@@ -488,7 +490,7 @@ pub fn quote(value: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             ' ' => out.push(' '),
-            c if c.is_control() || c.is_whitespace() => {
+            c if escaped(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -579,6 +581,7 @@ mod tests {
             quote("x\ny\t\r\0\u{1b}\u{2028}"),
             "\"x\\ny\\t\\r\\u{0}\\u{1b}\\u{2028}\""
         );
+        assert_eq!(quote("evil\u{202e}moc"), "\"evil\\u{202e}moc\"");
     }
 
     #[test]
@@ -593,6 +596,7 @@ mod tests {
             " ",
             "\\",
             "\\u{41}",
+            "a\u{2066}b\u{202e}c",
         ];
         for value in hostile {
             let record = Record::new(Event::CodeRefused)
