@@ -80,7 +80,7 @@ pub fn roff_events(source: Source) -> String {
     let mut out = format!(".\\\" {BEGIN}\n");
     let _ = writeln!(
         out,
-        "Every line also carries, when known: {}.",
+        ".PP\nEvery line also carries, when known: {}.",
         roff(&field_list(common_fields(source)))
     );
     for info in events_of(source) {
