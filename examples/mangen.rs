@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 use clap_mangen::Man;
+use pam_backup_codes::audit;
 
 // The command line itself, shared with the binary (as rage does).
 #[path = "../src/bin/backup-codes/args.rs"]
@@ -37,6 +38,30 @@ revoke --created-before), clears locks after too many failures, and checks the c
 and the store. It needs \
 root for the real store; ordinary users renew their own set through sudo (renew).";
 const SOURCE: &str = concat!("pam-backup-codes ", env!("CARGO_PKG_VERSION"));
+
+/// The LOGGING section's introduction; the list of events follows, rendered
+/// from the event table itself.
+const LOGGING: &str = r#".SH LOGGING
+Every command that changes a set, a lock or the schema logs an audit event
+through
+.BR syslog (3)
+to the authpriv facility, as
+.BR backup\-codes [\fIPID\fP]:
+a message that starts with
+.BI event= NAME
+followed by
+.IB key = value
+fields (values with a space,
+.BR = ,
+a quote, a backslash or a control character in double quotes, escaped), with
+who ran the command: the real uid and its name, the login uid, SUDO_USER and
+the terminal. Where systemd\-journald runs, each event is also a native
+journal entry with a fixed
+.B MESSAGE_ID
+and the fields upper\-cased; see
+.BR pam_backup_codes (8)
+for the module's events. The events, their usual severity and their fields:
+"#;
 
 const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
 .TP
@@ -274,6 +299,8 @@ fn write_main(cmd: clap::Command, dir: &Path) -> io::Result<()> {
     man.render_description_section(&mut out)?;
     man.render_options_section(&mut out)?;
     man.render_subcommands_section(&mut out)?;
+    out.write_all(LOGGING.as_bytes())?;
+    out.write_all(audit::docs::roff_events(audit::Source::Command).as_bytes())?;
     out.write_all(MAIN_EXTRA.as_bytes())?;
     out.flush()
 }

@@ -365,6 +365,13 @@ fn private_dev_log(socket: &Path) -> Result<(), String> {
         std::fs::File::create(&target).map_err(|e| format!("--dev-log: {e}"))?;
         bind(&Path::new("/dev").join(name), &target, MsFlags::MS_BIND)?;
     }
+    // The module also sends its events to journald where it runs: the
+    // test's lines stay out of the host's journal too (a test that reads
+    // them binds its own directory over /run before the driver starts).
+    let journal = Path::new("/run/systemd/journal");
+    if journal.is_dir() && !journal.join("pbc-test").exists() {
+        bind(dir, journal, MsFlags::MS_BIND)?;
+    }
     bind(dir, Path::new("/dev"), MsFlags::MS_BIND | MsFlags::MS_REC)
 }
 

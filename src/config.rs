@@ -43,6 +43,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::audit::Severity;
 use crate::code::{Alphabet, CodeFormat, FormatError};
 use crate::codeset::Lifetime;
 use crate::kdf::{KdfError, KdfParams};
@@ -179,6 +180,8 @@ pub struct LoginSettings {
     pub max_age: u32,
     /// Log more.
     pub debug: bool,
+    /// The syslog severity of a success (a break-glass line logs it louder).
+    pub log_success: Severity,
 }
 
 impl Default for LoginSettings {
@@ -194,6 +197,7 @@ impl Default for LoginSettings {
             warn_below: 3,
             max_age: 0,
             debug: false,
+            log_success: Severity::Notice,
         }
     }
 }
@@ -435,11 +439,13 @@ pub enum Setting {
     MaxAge,
     /// `debug`: log more.
     Debug,
+    /// `log_success`: the syslog severity of a success (default notice).
+    LogSuccess,
 }
 
 impl Setting {
     /// Every setting, in the order the documentation lists them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Store,
         Self::Nullok,
         Self::Prompt,
@@ -450,6 +456,7 @@ impl Setting {
         Self::WarnBelow,
         Self::MaxAge,
         Self::Debug,
+        Self::LogSuccess,
     ];
 
     /// The name, in the file and as a pam.d argument.
@@ -465,6 +472,7 @@ impl Setting {
             Self::WarnBelow => "warn_below",
             Self::MaxAge => "max_age",
             Self::Debug => "debug",
+            Self::LogSuccess => "log_success",
         }
     }
 
@@ -542,6 +550,8 @@ pub enum ValueError {
     Store(LocationError),
     /// A `max_age` over [`MAX_AGE_DAYS`].
     MaxAge,
+    /// A `log_success` that is not a syslog severity name.
+    Severity,
 }
 
 impl fmt::Display for ValueError {
@@ -561,6 +571,7 @@ impl fmt::Display for ValueError {
             Self::TooManyDeny => "must be at most 1000",
             Self::Store(_) => "",
             Self::MaxAge => "must be at most 36500 days (0 means no limit)",
+            Self::Severity => "must be one of alert, crit, err, warning, notice, info",
         })
     }
 }
@@ -715,6 +726,9 @@ impl Config {
                 login.max_age = days;
             }
             Setting::Debug => login.debug = flag(value)?,
+            Setting::LogSuccess => {
+                login.log_success = Severity::named(text(value)?).ok_or(ValueError::Severity)?;
+            }
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! lives in two small private modules only: `pam_glue::ffi` (the PAM entry
 //! points and two libpam calls) and `memory` (Argon2 memory on huge pages).
 
+pub mod audit;
 pub mod code;
 pub mod codeset;
 pub mod config;

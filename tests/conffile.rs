@@ -31,9 +31,9 @@ fn the_shipped_conffile_parses_to_the_defaults() {
 #[test]
 fn every_value_shown_in_the_conffile_is_the_default() {
     let (text, keys) = uncommented(SHIPPED);
-    // store, 9 [login] keys, 6 [codes] keys, and [postgresql] connect_timeout
+    // store, 10 [login] keys, 6 [codes] keys, and [postgresql] connect_timeout
     // (its other keys have no default value): as in src/config.rs.
-    assert_eq!(keys, 17, "commented-out keys in the conffile:\n{text}");
+    assert_eq!(keys, 18, "commented-out keys in the conffile:\n{text}");
     let mut config = Config::parse(&text).unwrap_or_else(|e| panic!("uncommented conffile: {e}"));
     // It names the four policy settings (which a fleet store refuses), at
     // their default values.

@@ -104,11 +104,12 @@ fn packaged_docs_speak_to_administrators() {
 }
 
 /// The documents an administrator or contributor reads as Markdown.
-const MARKDOWN: [&str; 5] = [
+const MARKDOWN: [&str; 6] = [
     "README.md",
     "docs/admin-guide.md",
     "docs/fleet.md",
     "docs/design.md",
+    "docs/events.md",
     "benches/README.md",
 ];
 

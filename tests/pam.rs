@@ -32,7 +32,8 @@ fn a_code_succeeds_once_and_status_names_service_and_host() {
         "{:?}",
         first.log
     );
-    assert!(first.logged("9 left"), "{:?}", first.log);
+    assert!(first.logged("event=code-accepted user=alice"), "{:?}", first.log);
+    assert!(first.logged(" left=9"), "{:?}", first.log);
 
     let again = lab.login(SVC, "alice", &[&codes[3]]);
     assert_eq!(again.result(), "PAM_AUTH_ERR");

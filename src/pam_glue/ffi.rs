@@ -8,6 +8,7 @@ use std::ffi::{CString, c_char, c_int, c_uint};
 use pam::module::PamHandle;
 
 use super::BackupCodes;
+use crate::audit::Severity;
 
 pam::pam_hooks!(BackupCodes);
 
@@ -17,29 +18,17 @@ unsafe extern "C" {
     fn pam_fail_delay(pamh: *mut PamHandle, usec: c_uint) -> c_int;
 }
 
-/// A syslog priority (the facility is authpriv, chosen by pam_syslog).
-#[derive(Clone, Copy, Debug)]
-pub enum Priority {
-    /// LOG_ERR.
-    Err = 3,
-    /// LOG_WARNING.
-    Warning = 4,
-    /// LOG_NOTICE.
-    Notice = 5,
-    /// LOG_DEBUG.
-    Debug = 7,
-}
-
-/// Logs one line through pam_syslog, prefixed by libpam with the module and
+/// Logs one line (at `priority`; the facility is authpriv, chosen by
+/// pam_syslog) through pam_syslog, prefixed by libpam with the module and
 /// service names.
-pub fn syslog(pamh: &PamHandle, priority: Priority, message: &str) {
+pub fn syslog(pamh: &PamHandle, priority: Severity, message: &str) {
     let Ok(text) = CString::new(message.replace('\0', "\\0")) else {
         return;
     };
     // SAFETY: `pamh` is the live handle libpam passed to this hook; the format
     // is the literal "%s" and its one argument a NUL-terminated string that
     // outlives the call.
-    unsafe { pam_syslog(pamh, priority as c_int, c"%s".as_ptr(), text.as_ptr()) }
+    unsafe { pam_syslog(pamh, priority.level() as c_int, c"%s".as_ptr(), text.as_ptr()) }
 }
 
 /// Asks libpam to delay a failure by at least `usec` microseconds.

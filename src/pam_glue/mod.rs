@@ -16,6 +16,7 @@ use pam::module::{PamHandle, PamHooks};
 use pam::secret::SecretBytes;
 use time::OffsetDateTime;
 
+use crate::audit::{self, Event, Field, Record, Severity};
 use crate::code;
 use crate::codeset::Hashing;
 use crate::config::CodeSettings;
@@ -24,7 +25,6 @@ use crate::lockout::LockedUntil;
 use crate::login::{self, LoginError, Origin, Outcome, Refusal};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
-use ffi::Priority;
 pub use options::OptionError;
 use options::{CodeSource, Options};
 
@@ -135,30 +135,82 @@ impl Failure {
         }
     }
 
-    /// How loud the log line is: a re-used code or a new lock is a sign of
-    /// attack (warning); an ordinary refusal is notice; a broken system
-    /// (options, store, KDF, conversation) is an error.
-    fn priority(&self) -> Priority {
+    /// How loud the log line is: a re-used code, a revoked sheet's code or a
+    /// new lock is a sign of attack (warning); an ordinary refusal is notice;
+    /// a broken system (options, store, KDF, conversation) is an error.
+    fn priority(&self) -> Severity {
         match self {
             Self::Refused {
                 refusal: Refusal::Reused(_) | Refusal::Revoked { matched: true },
                 ..
             }
-            | Self::Refused { locked: true, .. } => Priority::Warning,
+            | Self::Refused { locked: true, .. } => Severity::Warning,
             Self::Locked(_)
             | Self::NoCodes
             | Self::NoAccount
             | Self::Refused { .. }
             | Self::Expired(_)
-            | Self::NoAuthtok => Priority::Notice,
+            | Self::NoAuthtok => Severity::Notice,
             Self::Options(_)
             | Self::User(..)
             | Self::NoUser(_)
             | Self::Nss(_)
             | Self::Store(_)
             | Self::Kdf(_)
-            | Self::Conversation(_) => Priority::Err,
+            | Self::Conversation(_) => Severity::Err,
         }
+    }
+
+    /// The audit event: its name, the fields this failure knows, and the
+    /// text as `reason`.
+    fn record(&self) -> Record {
+        let at = |t: &OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| t.to_string())
+        };
+        let locked = |record: Record, locked: bool| {
+            if locked {
+                record.with(Field::Locked, "now")
+            } else {
+                record
+            }
+        };
+        let record = match self {
+            Self::Options(_) => Record::new(Event::ConfigError),
+            Self::User(..) => Record::new(Event::InvalidUser),
+            Self::NoUser(_) if self.code() == PamResultCode::PAM_CONV_ERR => {
+                Record::new(Event::ConversationError)
+            }
+            Self::NoUser(_) => Record::new(Event::InvalidUser),
+            Self::Nss(ResolveError::Canonical { .. }) => Record::new(Event::InvalidUser),
+            Self::Store(StoreError::Database { .. }) => Record::new(Event::DatabaseError),
+            Self::Store(_) => Record::new(Event::StoreError),
+            Self::Kdf(_) | Self::Nss(_) => Record::new(Event::SystemError),
+            Self::Conversation(_) => Record::new(Event::ConversationError),
+            Self::NoAuthtok => Record::new(Event::NoToken),
+            Self::NoCodes => Record::new(Event::NoCodes),
+            Self::NoAccount => Record::new(Event::UnknownUser),
+            Self::Refused { refusal, locked: now } => {
+                let record = match refusal {
+                    Refusal::Wrong => Record::new(Event::CodeRefused),
+                    Refusal::Reused(used) => Record::new(Event::CodeReused)
+                        .with(Field::UsedAt, at(&used.at))
+                        .with(Field::UsedService, &used.service)
+                        .with_some(Field::UsedRhost, used.rhost.as_deref()),
+                    Refusal::Revoked { matched } => Record::new(Event::CodeRevoked)
+                        .with(Field::Matched, if *matched { "yes" } else { "no" }),
+                };
+                locked(record, *now)
+            }
+            Self::Expired(when) => Record::new(Event::CodeExpired).with(Field::Expired, at(when)),
+            Self::Locked(LockedUntil::Time(until)) => {
+                Record::new(Event::CodeLocked).with(Field::Until, at(until))
+            }
+            Self::Locked(LockedUntil::AdminUnlock) => {
+                Record::new(Event::CodeLocked).with(Field::Until, "admin")
+            }
+        };
+        record.at(self.priority()).with(Field::Reason, self)
     }
 
     /// A failure of the person at the keyboard, as opposed to the system.
@@ -241,8 +293,11 @@ struct Transaction<'h> {
     silent: bool,
     nodelay: bool,
     debug: bool,
-    /// "user=… service=… rhost=…", for log lines.
-    context: String,
+    /// The fields known so far (user, account, service, rhost, host), for
+    /// every event of this call.
+    context: Record,
+    /// The severity of a success (`log_success`).
+    log_success: Severity,
 }
 
 impl<'h> Transaction<'h> {
@@ -252,7 +307,8 @@ impl<'h> Transaction<'h> {
             silent: flags & PAM_SILENT != 0,
             nodelay: false,
             debug: false,
-            context: String::new(),
+            context: Record::new(Event::ConfigError),
+            log_success: Severity::Notice,
         }
     }
 
@@ -264,21 +320,28 @@ impl<'h> Transaction<'h> {
                     .map_err(|_| Failure::Options(OptionError::Unknown(a.to_string_lossy().into_owned())))
             })
             .collect::<Result<_, _>>()?;
+        let (service, rhost) = self.raw_origin();
+        // Logged as PAM has them (the event's quoting escapes them once);
+        // the store keeps its own escaped and clipped form.
+        let shown = |text: &str| text.chars().take(256).collect::<String>();
+        self.context.set(Field::Service, shown(&service));
+        if let Some(rhost) = rhost.as_deref().filter(|r| !r.is_empty()) {
+            self.context.set(Field::Rhost, shown(rhost));
+        }
+        let origin = Origin::new(&service, rhost.as_deref());
+        if let Some(host) = audit::host_name() {
+            self.context.set(Field::Host, host);
+        }
         let options = Options::parse(&args).map_err(Failure::Options)?;
         self.nodelay = options.login.nodelay;
         self.debug = options.login.debug;
-        let origin = self.origin();
+        self.log_success = options.login.log_success;
         let typed = self.user()?;
-        let place = format!(
-            "service={} rhost={}",
-            origin.service,
-            origin.rhost.as_deref().unwrap_or("")
-        );
-        self.context = format!("user={typed} {place}");
+        self.context.set(Field::User, &typed);
         // The store is keyed by the account, not by what the client typed.
         let account = typed.resolve().map_err(Failure::Nss)?;
         if let Some(user) = account.as_ref().filter(|&user| *user != typed) {
-            self.context = format!("user={typed} account={user} {place}");
+            self.context.set(Field::Account, user);
         }
 
         let store = match Store::open(&options.store, &options.postgresql) {
@@ -287,7 +350,10 @@ impl<'h> Transaction<'h> {
             // otherwise everyone is prompted and refused). Logged, since it
             // switches the codes off for every user of the stack.
             Err(e @ StoreError::Missing { .. }) => {
-                self.log(Priority::Notice, &format!("{e}: nobody has backup codes"));
+                self.log(
+                    Record::new(Event::StoreMissing)
+                        .with(Field::Reason, format!("{e}: nobody has backup codes")),
+                );
                 return self.no_set(None, &options, account.is_some());
             }
             Err(e) => return Err(Failure::Store(e)),
@@ -325,8 +391,9 @@ impl<'h> Transaction<'h> {
         )? {
             Outcome::Accepted { remaining, ageing } => {
                 self.log(
-                    Priority::Notice,
-                    &format!("authenticated with a backup code, {remaining} left"),
+                    Record::new(Event::CodeAccepted)
+                        .at(self.log_success)
+                        .with(Field::Left, remaining),
                 );
                 self.tell_remaining(remaining, options.login.warn_below);
                 if let Some(end) = ageing {
@@ -352,9 +419,9 @@ impl<'h> Transaction<'h> {
         is_account: bool,
     ) -> Result<Pass, Failure> {
         if is_account && options.login.nullok {
-            if self.debug {
-                self.log(Priority::Debug, "no backup codes; ignored (nullok)");
-            }
+            self.log(
+                Record::new(Event::NoCodesIgnored).with(Field::Reason, "no backup codes; ignored (nullok)"),
+            );
             return Ok(Pass::Ignore);
         }
         let input = self.read_code(options, None)?;
@@ -375,7 +442,7 @@ impl<'h> Transaction<'h> {
     /// Logs a failure, asks for the delay, tells the user what they may know,
     /// and returns the PAM result.
     fn refuse(&mut self, failure: &Failure) -> PamResultCode {
-        self.log(failure.priority(), &failure.to_string());
+        self.log(failure.record());
         if failure.is_attempt() && !self.nodelay {
             ffi::fail_delay(self.pamh, FAIL_DELAY_USEC);
         }
@@ -410,20 +477,21 @@ impl<'h> Transaction<'h> {
         UserName::parse(name.as_bytes()).map_err(|e| invalid(name.as_bytes(), e))
     }
 
-    fn origin(&self) -> Origin {
+    /// PAM_SERVICE (empty if unset) and PAM_RHOST, as the application set them.
+    fn raw_origin(&self) -> (String, Option<String>) {
         let service = self
             .pamh
             .get_item::<Service>()
             .ok()
             .flatten()
-            .map(|s| s.0.to_string_lossy());
+            .map(|s| s.0.to_string_lossy().into_owned());
         let rhost = self
             .pamh
             .get_item::<RHost>()
             .ok()
             .flatten()
-            .map(|s| s.0.to_string_lossy());
-        Origin::new(service.as_deref().unwrap_or_default(), rhost.as_deref())
+            .map(|s| s.0.to_string_lossy().into_owned());
+        (service.unwrap_or_default(), rhost)
     }
 
     /// The typed code, by prompt or from PAM_AUTHTOK as the options say.
@@ -503,13 +571,18 @@ impl<'h> Transaction<'h> {
         }
     }
 
-    fn log(&self, priority: Priority, message: &str) {
-        let line = if self.context.is_empty() {
-            message.to_owned()
-        } else {
-            format!("{}: {message}", self.context)
-        };
-        ffi::syslog(self.pamh, priority, &line);
+    /// Logs an event with the call's context fields: to syslog (authpriv,
+    /// through pam_syslog) and, where journald runs, to the journal.
+    fn log(&self, event: Record) {
+        let mut record = self.context.clone();
+        record.event = event.event;
+        record.severity = event.severity;
+        for (field, value) in event.fields() {
+            record.set(field, value);
+        }
+        let line = record.line();
+        ffi::syslog(self.pamh, record.severity, &line);
+        audit::journal::send(&record, "pam_backup_codes", &line);
     }
 }
 

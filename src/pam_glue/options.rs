@@ -205,6 +205,7 @@ mod tests {
             "warn_below=5",
             "max_age=365",
             "debug",
+            "log_success=warning",
         ])
         .unwrap();
         assert_eq!(o.store, Location::Dir(PathBuf::from("/srv/codes")));
@@ -223,6 +224,7 @@ mod tests {
             (3, 60, 0, 5)
         );
         assert_eq!(l.max_age, 365);
+        assert_eq!(l.log_success, crate::audit::Severity::Warning);
         assert_eq!(
             parse(&["use_first_pass"]).unwrap().source,
             CodeSource::UseFirstPass
@@ -237,6 +239,7 @@ mod tests {
             let (file_value, arg) = match setting {
                 Setting::Store => ("\"/srv/codes\"".to_owned(), format!("{name}=/srv/codes")),
                 Setting::Prompt => ("\"Code: \"".to_owned(), format!("{name}=Code: ")),
+                Setting::LogSuccess => ("\"warning\"".to_owned(), format!("{name}=warning")),
                 _ if setting.is_flag() => ("true".to_owned(), name.to_owned()),
                 _ => ("7".to_owned(), format!("{name}=7")),
             };
@@ -274,6 +277,9 @@ mod tests {
             &["fail_interval=0"],
             &["max_age=-1"],
             &["max_age=36501"],
+            &["log_success=debug"],
+            &["log_success=loud"],
+            &["log_success"],
             &["store=postgresql://pam@db/codes", "deny=5"],
             &["store=postgresql://pam@db/codes", "fail_interval=60"],
             &["unlock_time=0", "store=postgresql://pam@db/codes"],

@@ -13,7 +13,8 @@ use super::encrypt::{Encryption, Recipients};
 use super::generate::output::{Output, write_private};
 use super::resolve::{Unknown, resolve};
 use super::sheet::Sheet;
-use super::{Context, Problems, human_time, open_store};
+use super::{Context, Problems, authlog, human_time, open_store};
+use pam_backup_codes::audit::{Event, Field, Record};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::lockout::LockedUntil;
 use pam_backup_codes::store::Edit;
@@ -78,6 +79,16 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
         Ok(added) => added,
         Err(e) => return problems.report(format_args!("{user}: {e}; the set is unchanged")),
     };
+    authlog::event(
+        Record::new(Event::CodesAdded)
+            .with(Field::User, &user)
+            .with(Field::Count, args.count)
+            .with(Field::Expires, crate::rfc3339(expires))
+            .with_some(
+                Field::Reason,
+                replaced_revoked.then_some("the set was revoked: these codes are now the whole set"),
+            ),
+    );
     if replaced_revoked {
         eprintln!(
             "backup-codes: note: {user}'s set was revoked; these temporary codes are now \

@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::args::{Format, PolicyArgs};
-use super::{Context, Problems, json, open_store, with_root_hint};
+use super::{Context, Problems, authlog, json, open_store, with_root_hint};
+use pam_backup_codes::audit::{Event, Field, Record};
 use pam_backup_codes::config::{Config, Setting, Value};
 use pam_backup_codes::store::{DirStore, Edit, PolicyChange};
 
@@ -41,6 +42,12 @@ pub(super) fn db_init(
                     format!("schema upgraded from version {found} to {}", report.now),
                 ),
             };
+            authlog::event(
+                Record::new(Event::SchemaInitialised)
+                    .with(Field::Version, report.now)
+                    .with(Field::Role, login_role)
+                    .with(Field::Reason, format!("{}: {text}", store.location())),
+            );
             let done = DbInit {
                 store: store.location(),
                 action,
@@ -117,11 +124,25 @@ pub(super) fn db_policy(ctx: &Context, args: &PolicyArgs, problems: &mut Problem
             store.location()
         ));
     };
-    let result = if change == PolicyChange::default() {
-        pg.policy()
-    } else {
+    let changing = change != PolicyChange::default();
+    let result = if changing {
         pg.set_policy(&change)
+    } else {
+        pg.policy()
     };
+    if let (true, Ok(policy)) = (changing, &result) {
+        authlog::event(
+            Record::new(Event::PolicyChanged)
+                .with_some(Field::Deny, change.deny)
+                .with_some(Field::FailInterval, change.fail_interval)
+                .with_some(Field::UnlockTime, change.unlock_time)
+                .with_some(Field::MaxAge, change.max_age)
+                .with(
+                    Field::Reason,
+                    format!("{}: fleet policy: {policy}", store.location()),
+                ),
+        );
+    }
     match result {
         Ok(policy) => match format {
             Format::Text => println!("{}: fleet policy: {policy}", store.location()),
@@ -229,6 +250,15 @@ pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, format: Format,
         match done {
             Ok(action) => {
                 migrated.action = action;
+                if action != "skipped" {
+                    authlog::event(
+                        Record::new(Event::SetMigrated)
+                            .with(Field::User, &user)
+                            .with(Field::From, from.display())
+                            .with(Field::Replaced, if action == "replaced" { "yes" } else { "no" })
+                            .with(Field::Reason, format!("{action} into {}", target.location())),
+                    );
+                }
                 let printed = match format {
                     Format::Json => json::print_line(&migrated),
                     Format::Text if action == "skipped" => {

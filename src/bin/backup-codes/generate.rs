@@ -38,10 +38,11 @@ use zeroize::Zeroizing;
 use super::args::{Cli, GenerateArgs as Args};
 use super::encrypt::{EncryptError, Encryption};
 use super::sheet::Sheet;
-use super::{Context, Problems, open_store};
+use super::{Context, Problems, authlog, open_store};
 use in_order::for_each_in_order;
 use names::Listed;
 use output::{Output, write_private};
+use pam_backup_codes::audit::{Event, Field, Record};
 use pam_backup_codes::code::{CodeFormat, FormatError, PlainCode};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::kdf::Workspace;
@@ -369,6 +370,7 @@ fn provision(
     }
     // Under the store's lock: a set that appeared since the check before
     // hashing is not replaced without --replace either.
+    let mut replaced = false;
     let stored = store
         .edit(sheet.user, |old| match old {
             Some(old) if !replace && old.revoked.is_none() => (
@@ -378,7 +380,10 @@ fn provision(
                     total: old.codes.len(),
                 }),
             ),
-            _ => (Edit::Write(set), Ok(())),
+            old => {
+                replaced = old.is_some();
+                (Edit::Write(set), Ok(()))
+            }
         })
         .map_err(ProvisionError::Store)
         .and_then(|stored| stored);
@@ -388,6 +393,12 @@ fn provision(
         }
         return Err(e);
     }
+    authlog::event(
+        Record::new(Event::SetGenerated)
+            .with(Field::User, sheet.user)
+            .with(Field::Count, count)
+            .with(Field::Replaced, if replaced { "yes" } else { "no" }),
+    );
     match (sheet_path, output) {
         (Some(path), Output::File(_)) => {
             eprintln!("{}: {count} codes written to {}", sheet.user, path.display());

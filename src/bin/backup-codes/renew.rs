@@ -19,8 +19,9 @@ use std::process::ExitCode;
 use time::OffsetDateTime;
 
 use super::args::{Cli, Format, RenewArgs};
-use super::authlog::{self, Level};
+use super::authlog;
 use super::sheet::Sheet;
+use pam_backup_codes::audit::{Event, Field, Record, Severity};
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
 use pam_backup_codes::lockout::LockedUntil;
@@ -165,22 +166,22 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
     let caller = match refuse_options(cli).and_then(|()| Caller::of_this_process()) {
         Ok(caller) => caller,
         Err(e) => {
-            authlog::open();
-            authlog::log(
-                Level::Warning,
-                &format!("renew refused for uid {}: {e}", nix::unistd::getuid()),
-            );
+            authlog::event(Record::new(Event::RenewRefused).with(
+                Field::Reason,
+                format!("renew refused for uid {}: {e}", nix::unistd::getuid()),
+            ));
             eprintln!("backup-codes: {e}");
             return ExitCode::FAILURE;
         }
     };
-    authlog::open();
-    let who = format!(
-        "user {} (uid {}) on {}",
-        caller.user,
-        caller.uid,
-        tty_of_sudo().unwrap_or_else(|| "no terminal".to_owned())
-    );
+    let tty = tty_of_sudo().unwrap_or_else(|| "no terminal".to_owned());
+    let who = format!("user {} (uid {}) on {tty}", caller.user, caller.uid);
+    // The user and the terminal of the sudo that ran renew.
+    let record = |event| {
+        Record::new(event)
+            .with(Field::User, &caller.user)
+            .with(Field::Tty, &tty)
+    };
     // A sheet redirected to a file of the caller's is made 0600 first (with
     // sudo's use_pty, stdout is sudo's terminal and this changes nothing).
     let private = crate::private_stdout::make_private(Some(caller.uid)).map_err(|e| {
@@ -196,10 +197,10 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     format!("sudo's authentication spent a current code, service={SUDO_SERVICE}")
                 }
             };
-            authlog::log(
-                Level::Notice,
-                &format!("{who}: renewed their backup codes ({how})"),
-            );
+            authlog::event(record(Event::SetRenewed).with(
+                Field::Reason,
+                format!("{who}: renewed their backup codes ({how})"),
+            ));
             ExitCode::SUCCESS
         }
         Err(refusal) => {
@@ -248,10 +249,10 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                 ),
                 Refusal::Failed(e) => (e.clone(), format!("renew failed: {e}")),
                 Refusal::Unprinted(e) => {
-                    authlog::log(
-                        Level::Warning,
-                        &format!("{who}: renewed their backup codes, but the sheet was not printed: {e}"),
-                    );
+                    authlog::event(record(Event::SetRenewed).at(Severity::Warning).with(
+                        Field::Reason,
+                        format!("{who}: renewed their backup codes, but the sheet was not printed: {e}"),
+                    ));
                     eprintln!(
                         "backup-codes: your new set is stored, but printing it failed ({e}): \
                          the old codes no longer work; ask an administrator for a new set"
@@ -259,7 +260,9 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            authlog::log(Level::Warning, &format!("{who}: renew refused: {log}"));
+            authlog::event(
+                record(Event::RenewRefused).with(Field::Reason, format!("{who}: renew refused: {log}")),
+            );
             eprintln!("backup-codes: {tell}");
             ExitCode::FAILURE
         }

@@ -14,8 +14,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::args::{Cli, Format, RevokeArgs, UnlockArgs};
+use crate::authlog;
 use crate::resolve::{ACT_ON_TYPED, Unknown, resolve_all};
 use crate::{Context, Problems, human_time, json, open_store, rfc3339};
+use pam_backup_codes::audit::{Event, Field, Record};
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::store::{Edit, Store};
 use pam_backup_codes::username::UserName;
@@ -123,6 +125,24 @@ pub(crate) fn revoke(ctx: &Context, args: &RevokeArgs, problems: &mut Problems) 
     }
 }
 
+impl Done {
+    /// The audit event of a change (none for a set left as it was).
+    fn record(&self) -> Option<Record> {
+        let event = match self.action {
+            "revoked" => Event::SetRevoked,
+            "unenrolled" => Event::UserUnenrolled,
+            "unlocked" => Event::LockCleared,
+            _ => return None,
+        };
+        Some(
+            Record::new(event)
+                .with(Field::User, &self.user)
+                .with_some(Field::Created, self.created.as_ref())
+                .with(Field::Reason, &self.text),
+        )
+    }
+}
+
 fn unenrolled(user: &UserName, set: &CodeSet) -> Done {
     Done {
         user: user.to_string(),
@@ -198,6 +218,9 @@ fn for_each_locked(
         });
         match edited {
             Ok(Some(Some(done))) => {
+                if let Some(record) = done.record() {
+                    authlog::event(record);
+                }
                 let shown = match format {
                     Format::Text => writeln!(std::io::stdout().lock(), "{}: {}", done.user, done.text),
                     Format::Json => json::print_line(&done),
