@@ -6,7 +6,8 @@
 //! binary of its own, `src/bin/backup-codes/`, so the module sshd loads does
 //! not carry it). The PAM glue lives in the private `pam_glue`. `unsafe` code
 //! lives in two small private modules only: `pam_glue::ffi` (the PAM entry
-//! points and two libpam calls) and `memory` (Argon2 memory on huge pages).
+//! points and two libpam calls) and `kdf::memory` (Argon2 memory on huge
+//! pages).
 
 pub mod code;
 pub mod codeset;
@@ -14,8 +15,7 @@ pub mod config;
 pub mod kdf;
 pub mod lockout;
 pub mod login;
-mod memory;
 mod pam_glue;
-pub use pam_glue::{LineSettings, OptionError, line_settings};
+pub use config::args::{LineSettings, OptionError, line_settings};
 pub mod store;
 pub mod username;

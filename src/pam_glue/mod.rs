@@ -4,7 +4,6 @@
 //! [`Failure::priority`] side by side.
 
 mod ffi;
-mod options;
 
 use std::ffi::CStr;
 use std::fmt;
@@ -19,40 +18,13 @@ use time::OffsetDateTime;
 use crate::code;
 use crate::codeset::Hashing;
 use crate::config::CodeSettings;
+use crate::config::args::{CodeSource, OptionError, Options};
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
 use crate::login::{self, LoginError, Origin, Outcome, Refusal};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
 use ffi::Priority;
-pub use options::OptionError;
-use options::{CodeSource, Options};
-
-/// What the module makes of the arguments of one pam.d line.
-#[derive(Debug)]
-pub struct LineSettings {
-    /// The store the line uses.
-    pub store: crate::store::location::Location,
-    /// How the line reaches a PostgreSQL store.
-    pub postgresql: crate::config::PgSettings,
-    /// Whether users without codes are ignored.
-    pub nullok: bool,
-    /// The line's `deny` (0: no lockout).
-    pub deny: u32,
-}
-
-/// Reads a pam.d line's arguments (and its configuration file) as the module
-/// does, or says why the module would refuse every login through that line
-/// (PAM_SERVICE_ERR). For `backup-codes check`.
-pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
-    let options = Options::parse(args)?;
-    Ok(LineSettings {
-        store: options.store,
-        postgresql: options.postgresql,
-        nullok: options.login.nullok,
-        deny: options.login.deny,
-    })
-}
 
 /// The delay libpam is asked for after a failure, in microseconds.
 const FAIL_DELAY_USEC: u32 = 2_000_000;

@@ -36,6 +36,8 @@
 //! one setter ([`Config::set`]) serve this file and the module's pam.d
 //! arguments alike, as pam_faillock's options do.
 
+pub mod args;
+
 use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};

@@ -166,6 +166,32 @@ fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), 
         })
 }
 
+/// What the module makes of the arguments of one pam.d line.
+#[derive(Debug)]
+pub struct LineSettings {
+    /// The store the line uses.
+    pub store: Location,
+    /// How the line reaches a PostgreSQL store.
+    pub postgresql: PgSettings,
+    /// Whether users without codes are ignored.
+    pub nullok: bool,
+    /// The line's `deny` (0: no lockout).
+    pub deny: u32,
+}
+
+/// Reads a pam.d line's arguments (and its configuration file) as the module
+/// does, or says why the module would refuse every login through that line
+/// (PAM_SERVICE_ERR). For `backup-codes check`.
+pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
+    let options = Options::parse(args)?;
+    Ok(LineSettings {
+        store: options.store,
+        postgresql: options.postgresql,
+        nullok: options.login.nullok,
+        deny: options.login.deny,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
