@@ -17,5 +17,8 @@ pub mod lockout;
 pub mod login;
 mod pam_glue;
 pub use config::args::{LineSettings, OptionError, line_settings};
+pub mod record;
 pub mod store;
+pub mod text;
 pub mod username;
+pub mod verdict;

@@ -8,9 +8,10 @@
 mod bodies;
 
 use pam_backup_codes::code::{Alphabet, CodeFormat, normalize};
-use pam_backup_codes::codeset::{CodeEntry, CodeSet, CodeUse, Kdf, MAX_FIELD_LEN};
+use pam_backup_codes::codeset::{CodeEntry, CodeSet, CodeUse, Kdf};
 use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::lockout::{LastFailure, Tally};
+use pam_backup_codes::text::MAX_FIELD_LEN;
 use proptest::prelude::*;
 use time::OffsetDateTime;
 

@@ -54,24 +54,13 @@ use zeroize::Zeroizing;
 use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
 use crate::kdf::{self, Hash, KdfError, KdfParams, Salt, Workspace};
 use crate::lockout::{MAX_DENY, Tally};
+pub use crate::record::CodeUse;
+use crate::text::MAX_FIELD_LEN;
 
 /// The file format version this build reads and writes.
 pub const VERSION: u32 = 1;
 const ALGORITHM: &str = "argon2id";
 const ARGON2_VERSION: u32 = 0x13;
-/// The longest service or remote host name recorded with a use, in bytes.
-pub const MAX_FIELD_LEN: usize = 255;
-
-/// `text` cut to at most [`MAX_FIELD_LEN`] bytes, at a character boundary,
-/// so that what is recorded with a use is always accepted when read back.
-pub fn clip_field(text: &str) -> String {
-    let mut end = text.len().min(MAX_FIELD_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default().to_owned()
-}
-
 /// One user's set of codes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,24 +164,6 @@ pub enum Age {
     Ageing(OffsetDateTime),
     /// Past its maximum age since this instant: the regular codes no longer work.
     Expired(OffsetDateTime),
-}
-
-/// A recorded use of a code, or a failure ([`crate::lockout::LastFailure`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CodeUse {
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// The PAM service (sshd, sudo, login…).
-    pub service: String,
-    /// The remote host, if PAM knew one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rhost: Option<String>,
-    /// The host of the attempt (the fleet store's `host_name`; the
-    /// file store, which is this host's own, leaves it out).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
 }
 
 /// What a digest matched in a set.
@@ -349,9 +320,9 @@ impl CodeSet {
     }
 
     /// A set of `count` codes of `format` that no code matches (every hash
-    /// zero), for a decoy write: shaped like a real one, so it costs as much
+    /// zero), written by a login with nothing to judge: shaped like a real one, so it costs as much
     /// to serialise and write.
-    pub fn decoy(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
+    pub fn stand_in(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
         let zero = CodeEntry {
             hash: [0; kdf::HASH_LEN],
             used: None,
@@ -561,12 +532,6 @@ impl CodeSet {
             None => Match::None,
         }
     }
-
-    /// Whether `other` was hashed with the same parameters and salt, so that
-    /// a digest made for one is valid for the other.
-    pub fn same_kdf(&self, other: &Self) -> bool {
-        self.hashing() == other.hashing()
-    }
 }
 
 /// What a login needs to hash an attempt, and nothing more: the code format,
@@ -680,6 +645,7 @@ mod base64_array {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::clip_field;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);

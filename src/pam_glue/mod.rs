@@ -21,9 +21,10 @@ use crate::config::CodeSettings;
 use crate::config::args::{CodeSource, OptionError, Options};
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
-use crate::login::{self, LoginError, Origin, Outcome, Refusal};
+use crate::login::{self, LoginError};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
+use crate::verdict::{Origin, Outcome, Refusal};
 use ffi::Priority;
 
 /// The delay libpam is asked for after a failure, in microseconds.
@@ -331,12 +332,7 @@ impl<'h> Transaction<'h> {
         }
         let input = self.read_code(options, None)?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
-        login::decoy(&options.codes.kdf(), input).map_err(Failure::Kdf)?;
-        if let Some(store) = store {
-            store
-                .decoy(&options.codes, OffsetDateTime::now_utc())
-                .map_err(Failure::Store)?;
-        }
+        login::without_set(store, &options.codes, input, OffsetDateTime::now_utc())?;
         Err(if is_account {
             Failure::NoCodes
         } else {

@@ -48,7 +48,7 @@ pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, problems: &mut 
     let Some(target) = open_store(ctx, problems) else {
         return;
     };
-    if target.as_postgres().is_none() {
+    if !target.is_fleet() {
         return problems.report(format_args!(
             "migrate: the store {} is a directory; name the postgresql:// store to import into",
             target.location()

@@ -179,8 +179,7 @@ fn revoke(ctx: &Context, names: &[String], unenroll: bool, problems: &mut Proble
 
 fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
     for_each_locked(ctx, names, problems, |mut set| {
-        let tally = &set.tally;
-        let failures = tally.local.len() + tally.remote.len().max(tally.remote_in_a_row as usize);
+        let failures = set.tally.failures();
         set.tally.clear();
         (
             Edit::Write(set),

@@ -13,7 +13,7 @@ use super::args::Format;
 use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
 use pam_backup_codes::codeset::{Age, CodeSet, Lifetime};
 use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
-use pam_backup_codes::login::is_deceptive;
+use pam_backup_codes::text::is_deceptive;
 use pam_backup_codes::username::UserName;
 
 /// What `status` judges sets by: the configured rules and the time.

@@ -24,19 +24,21 @@ use nix::fcntl::{AtFlags, OFlag, openat, renameat};
 use nix::libc;
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+use time::OffsetDateTime;
 
-use super::{CheckReport, StoreError};
+use super::{CheckReport, Edit, Judgement, StoreError};
 use crate::codeset::{CodeSet, ParseError};
 use crate::username::UserName;
+use crate::verdict::{self, Attempt, Outcome, Refusal};
 
 /// The default store directory.
 pub const DEFAULT_DIR: &str = "/var/lib/pam-backup-codes";
 /// The largest store file trusted.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const FILE_SUFFIX: &str = ".toml";
-/// The decoy's file: a temporary name (`.<user>.tmp`) no user can have, as
-/// no user name starts with a dot.
-const DECOY_NAME: &str = "..decoy.tmp";
+/// The stand-in set's file: a temporary name (`.<user>.tmp`) no user can
+/// have, as no user name starts with a dot.
+const STAND_IN_NAME: &str = "..stand-in.tmp";
 
 /// An open store directory.
 #[derive(Debug)]
@@ -211,6 +213,54 @@ impl DirStore {
             .map_err(|reason| StoreError::Corrupt { path, reason })
     }
 
+    /// Judges a hashed attempt under the lock (see [`verdict::judge`]) and
+    /// writes the changed set back before returning the outcome. `clock` is
+    /// read once the lock is held.
+    pub fn judge(
+        &self,
+        attempt: &Attempt<'_>,
+        clock: &dyn Fn() -> OffsetDateTime,
+    ) -> Result<Judgement, StoreError> {
+        let lock = self.lock()?;
+        let now = clock();
+        let Some(mut set) = lock.read(attempt.user)? else {
+            // Unenrolled while we were hashing: nothing to match or count.
+            return Ok(Judgement::Judged(Outcome::Refused {
+                refusal: Refusal::Wrong,
+                locked: false,
+            }));
+        };
+        let hashing = set.hashing();
+        if hashing != *attempt.hashing {
+            return Ok(Judgement::Rehash(hashing));
+        }
+        let outcome = verdict::judge(&mut set, attempt, now);
+        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
+            // Durable before reporting: if this fails, so does the attempt.
+            lock.write(attempt.user, &set)?;
+        }
+        Ok(Judgement::Judged(outcome))
+    }
+
+    /// Reads a user's set under the lock, lets `change` decide, and does it
+    /// before the lock is released (see [`super::Store::edit`]).
+    pub fn edit<T>(
+        &self,
+        user: &UserName,
+        change: impl FnOnce(Option<CodeSet>) -> (Edit, T),
+    ) -> Result<T, StoreError> {
+        let lock = self.lock()?;
+        let (edit, result) = change(lock.read(user)?);
+        match edit {
+            Edit::Keep => {}
+            Edit::Write(set) => lock.write(user, &set)?,
+            Edit::Remove => {
+                lock.remove(user)?;
+            }
+        }
+        Ok(result)
+    }
+
     /// Takes the store's exclusive lock; writers must hold it.
     pub fn lock(&self) -> Result<DirLock<'_>, StoreError> {
         // A descriptor of our own: flock belongs to the open file description,
@@ -349,9 +399,9 @@ impl DirLock<'_> {
     /// fsync, directory fsync), under a name no user can have, and removes
     /// it again: what a login with nothing to judge does, so that it costs
     /// what a judged one costs and fails where that would fail.
-    pub fn write_decoy(&self, set: &CodeSet) -> Result<(), StoreError> {
+    pub fn write_stand_in(&self, set: &CodeSet) -> Result<(), StoreError> {
         let store = self.store;
-        let path = store.path.join(DECOY_NAME);
+        let path = store.path.join(STAND_IN_NAME);
         let text = set.to_toml().map_err(|reason| StoreError::Unwritable {
             path: path.clone(),
             reason,
@@ -361,16 +411,16 @@ impl DirLock<'_> {
             path: path.clone(),
             reason,
         })?;
-        remove_if_present(store, DECOY_NAME)?;
+        remove_if_present(store, STAND_IN_NAME)?;
         let fd = openat(
             &store.dir,
-            DECOY_NAME,
+            STAND_IN_NAME,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o600),
         )
         .map_err(|e| StoreError::io(path.clone(), "create", e))?;
         let written = write_and_sync(fd, text.as_bytes(), &path);
-        let removed = unlinkat(&store.dir, DECOY_NAME, UnlinkatFlags::NoRemoveDir)
+        let removed = unlinkat(&store.dir, STAND_IN_NAME, UnlinkatFlags::NoRemoveDir)
             .map_err(|e| StoreError::io(path.clone(), "remove", e));
         written.and(removed).and_then(|()| sync_dir(store))
     }

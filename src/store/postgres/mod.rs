@@ -26,6 +26,7 @@
 //! slow); the connection then uses the address, and TLS the name.
 
 mod schema;
+mod settings;
 mod tls;
 
 use std::cell::RefCell;
@@ -48,16 +49,17 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
 
 pub use schema::{InitReport, SCHEMA_VERSION};
+pub use settings::{DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
 
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::code::Alphabet;
 use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
-use crate::config::PgSettings;
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
-use crate::login::{Outcome, Refusal};
+use crate::text::clip_field;
 use crate::username::UserName;
+use crate::verdict::{Outcome, Refusal};
 
 /// The largest password file read.
 const MAX_PASSWORD_FILE: u64 = 4096;
@@ -237,7 +239,7 @@ impl PgStore {
         Ok(Self {
             uri: uri.clone(),
             timeout: Duration::from_secs(settings.connect_timeout),
-            host_name: codeset::clip_field(&host_name),
+            host_name: clip_field(&host_name),
             password,
             tls,
             login: RefCell::new(None),
