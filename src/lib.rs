@@ -20,5 +20,6 @@ pub use config::args::{LineSettings, OptionError, line_settings};
 pub mod record;
 pub mod store;
 pub mod text;
+pub mod trusted;
 pub mod username;
 pub mod verdict;

@@ -29,8 +29,10 @@
 //! ca_file = "/etc/ssl/certs/db-ca.pem"   # for sslmode=verify-ca|verify-full
 //! ```
 //!
-//! The file decides whether logins need a code, so it is trusted only if it
-//! is a regular file owned by root and not writable by group or others.
+//! The file decides whether logins need a code, so it is read by the crate's
+//! one reader of trusted files ([`crate::trusted`]): a regular file owned by
+//! root and not writable by group or others, on a path whose every directory
+//! is root's and closed to writers, opened without following a link.
 //!
 //! `store` and the `[login]` keys are [`Setting`]s: one table of names and
 //! one setter ([`Config::set`]) serve this file and the module's pam.d
@@ -39,8 +41,7 @@
 pub mod args;
 
 use std::fmt;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -52,6 +53,7 @@ use crate::lockout::{Lockout, MAX_DENY};
 use crate::store::DEFAULT_DIR;
 use crate::store::location::{Location, LocationError};
 pub use crate::store::postgres::{MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
+use crate::trusted::{self, Rules, TrustError, Untrusted};
 use crate::verdict::Policy;
 
 /// Where the configuration file is looked for by default.
@@ -216,7 +218,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: Insecurity,
+        reason: Untrusted,
     },
     /// Its content is invalid.
     Invalid {
@@ -243,31 +245,6 @@ impl std::error::Error for ConfigError {
             Self::Io { source, .. } => Some(source),
             Self::Insecure { .. } => None,
             Self::Invalid { source, .. } => Some(source),
-        }
-    }
-}
-
-/// Why the file is not trusted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Insecurity {
-    /// Not a regular file.
-    NotRegular,
-    /// Owned by this uid, not root.
-    Owner(u32),
-    /// Group or others may write to it (the permission bits).
-    Writable(u32),
-    /// Larger than the limit.
-    TooLarge,
-}
-
-impl fmt::Display for Insecurity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotRegular => f.write_str("not a regular file"),
-            Self::Owner(uid) => write!(f, "owned by uid {uid}, not root"),
-            Self::Writable(mode) => write!(f, "mode {mode:04o} is writable by group or others"),
-            Self::TooLarge => write!(f, "larger than {MAX_SIZE} bytes"),
         }
     }
 }
@@ -648,37 +625,26 @@ impl Config {
     }
 }
 
+/// The file: root's, not writable by group or others (it may be readable:
+/// it holds no secret), on a trusted path, at most [`MAX_SIZE`] bytes.
+const CONFIG_FILE: Rules = Rules {
+    private: false,
+    max_size: MAX_SIZE,
+};
+
 fn read_trusted(path: &Path) -> Result<String, ConfigError> {
-    let io_err = |source| ConfigError::Io {
+    let bytes = trusted::read(path, &CONFIG_FILE).map_err(|e| match e {
+        TrustError::Missing { path } => ConfigError::Io {
+            path,
+            source: io::ErrorKind::NotFound.into(),
+        },
+        TrustError::Io { path, source, .. } => ConfigError::Io { path, source },
+        TrustError::Untrusted { path, reason } => ConfigError::Insecure { path, reason },
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Io {
         path: path.to_owned(),
-        source,
-    };
-    let insecure = |reason| ConfigError::Insecure {
-        path: path.to_owned(),
-        reason,
-    };
-    // O_NONBLOCK: a FIFO put in its place must not hang the host process.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(insecure(Insecurity::NotRegular));
-    }
-    if meta.uid() != 0 {
-        return Err(insecure(Insecurity::Owner(meta.uid())));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(insecure(Insecurity::Writable(meta.mode() & 0o7777)));
-    }
-    if meta.len() > MAX_SIZE {
-        return Err(insecure(Insecurity::TooLarge));
-    }
-    let mut text = String::new();
-    file.take(MAX_SIZE).read_to_string(&mut text).map_err(io_err)?;
-    Ok(text)
+        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"),
+    })
 }
 
 #[cfg(test)]

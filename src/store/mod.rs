@@ -123,13 +123,6 @@ impl StoreError {
             source: io::Error::from(errno),
         }
     }
-
-    pub(crate) fn insecure(path: PathBuf, reason: impl Into<String>) -> Self {
-        Self::Insecure {
-            path,
-            reason: reason.into(),
-        }
-    }
 }
 
 /// An open store, whichever the backend.

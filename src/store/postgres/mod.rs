@@ -31,10 +31,7 @@ mod tls;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
@@ -58,6 +55,7 @@ use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
 use crate::text::clip_field;
+use crate::trusted::{self, Rules};
 use crate::username::UserName;
 use crate::verdict::{Outcome, Refusal};
 
@@ -1101,37 +1099,11 @@ fn resolve(name: &str, port: u16) -> Result<IpAddr, PgError> {
 /// password.
 fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, PgError> {
     let fail = |reason: String| PgError::Config(format!("password_file {}: {reason}", path.display()));
-    let file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ELOOP) => fail("refused, it is a symbolic link".into()),
-            _ => fail(format!("cannot open: {e}")),
-        })?;
-    let meta = file.metadata().map_err(|e| fail(format!("cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("refused, not a regular file".into()));
-    }
-    if meta.uid() != 0 {
-        return Err(fail(format!("refused, owned by uid {}, not root", meta.uid())));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(fail(format!(
-            "refused, mode {:04o} lets group or others read it: chmod 0600",
-            meta.mode() & 0o7777
-        )));
-    }
-    if meta.nlink() > 1 {
-        return Err(fail(format!("refused, it has {} hard links", meta.nlink())));
-    }
-    let mut text = Zeroizing::new(Vec::new());
-    file.take(MAX_PASSWORD_FILE + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
-    if text.len() as u64 > MAX_PASSWORD_FILE {
-        return Err(fail(format!("larger than {MAX_PASSWORD_FILE} bytes")));
-    }
+    let rules = Rules {
+        private: true,
+        max_size: MAX_PASSWORD_FILE,
+    };
+    let text = trusted::read(path, &rules).map_err(|e| PgError::Config(format!("password_file {e}")))?;
     let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {

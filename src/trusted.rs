@@ -1,0 +1,535 @@
+//! The one reader of root-owned files the module trusts: the configuration,
+//! the store's files, the PostgreSQL password file and CA file.
+//!
+//! Whoever can change such a file, or a directory on the way to it, decides
+//! who logs in, so every reader follows the same rules (the lesson of
+//! CVE-2024-47191 in pam_oath):
+//!
+//! - the path is walked one component at a time from `/` with `O_NOFOLLOW`,
+//!   and every directory on the way is checked on its descriptor as
+//!   OpenSSH's StrictModes does: owned by root, not writable by group or
+//!   others (a root-owned sticky directory such as `/tmp` may be on the way);
+//! - the file is opened relative to its directory's descriptor with
+//!   `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY` (a FIFO or a device put
+//!   in its place must not hang or disturb the host process), after a first
+//!   look that refuses special files before they are opened;
+//! - `fstat` on the opened descriptor decides: a regular file, owned by
+//!   root, not writable (or, for a [secret](Rules::private), not even
+//!   readable) by group or others, one link at most (none is a version
+//!   renamed away while it was read), and no larger than the rules allow;
+//! - the read is bounded, allocated fallibly, and a file that grew while
+//!   it was read is refused.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::libc;
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use zeroize::Zeroizing;
+
+/// What a file must satisfy besides being root's, regular and unlinked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Group and others may not even read it (a store file, a password).
+    pub private: bool,
+    /// The largest size accepted, in bytes.
+    pub max_size: u64,
+}
+
+/// Why a file or a directory on the way to it is not trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Untrusted {
+    /// The path is relative.
+    NotAbsolute,
+    /// The path has a `..` component.
+    ParentDir,
+    /// A component that should be a directory is not one (or is a link).
+    NotDirectory,
+    /// A directory is not root's; `on_the_way_to` names the path being
+    /// opened when the directory is one of its parents.
+    DirOwner {
+        /// The owner.
+        uid: u32,
+        /// The path being opened, for a parent directory.
+        on_the_way_to: Option<PathBuf>,
+    },
+    /// A directory is writable by group or others.
+    DirWritable {
+        /// Its permission bits.
+        mode: u32,
+        /// The path being opened, for a parent directory.
+        on_the_way_to: Option<PathBuf>,
+    },
+    /// The file is a symbolic link.
+    Symlink,
+    /// The file is a directory, FIFO, device or socket.
+    NotRegular(&'static str),
+    /// The file is not root's.
+    Owner(u32),
+    /// Group or others may write the file (or read a private one).
+    Mode {
+        /// Its permission bits.
+        mode: u32,
+        /// Whether reading by others was refused too.
+        private: bool,
+    },
+    /// The file has more than one link.
+    HardLinks(u64),
+    /// The file is larger than the rules allow.
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The file grew while it was read.
+    Grew,
+}
+
+impl fmt::Display for Untrusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let way = |to: &Option<PathBuf>| {
+            to.as_ref()
+                .map(|to| format!(" (on the way to {})", to.display()))
+                .unwrap_or_default()
+        };
+        match self {
+            Self::NotAbsolute => f.write_str("not an absolute path"),
+            Self::ParentDir => f.write_str("the path has a '..' component"),
+            Self::NotDirectory => f.write_str("not a directory (or a symbolic link)"),
+            Self::DirOwner { uid, on_the_way_to } => write!(
+                f,
+                "the directory is owned by uid {uid}, not root{}",
+                way(on_the_way_to)
+            ),
+            Self::DirWritable { mode, on_the_way_to } => write!(
+                f,
+                "the directory has mode {mode:04o}, writable by group or others{}",
+                way(on_the_way_to)
+            ),
+            Self::Symlink => f.write_str("the file is a symbolic link"),
+            Self::NotRegular(what) => write!(f, "the file is {what}"),
+            Self::Owner(uid) => write!(f, "the file is owned by uid {uid}, not root"),
+            Self::Mode { mode, private: true } => {
+                write!(f, "the file has mode {mode:04o}, accessible to group or others")
+            }
+            Self::Mode { mode, private: false } => {
+                write!(f, "the file has mode {mode:04o}, writable by group or others")
+            }
+            Self::HardLinks(n) => write!(f, "the file has {n} hard links"),
+            Self::TooLarge { size, max } => write!(f, "the file is {size} bytes, more than {max}"),
+            Self::Grew => f.write_str("the file grew while it was read"),
+        }
+    }
+}
+
+/// A trusted file (or directory) could not be had.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// It, or a directory on the way to it, does not exist.
+    Missing {
+        /// The path that was being opened.
+        path: PathBuf,
+    },
+    /// A system call failed.
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What was being done ("open", "read"…).
+        action: &'static str,
+        /// The error.
+        source: io::Error,
+    },
+    /// It fails an ownership, type, mode, link or size check.
+    Untrusted {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: Untrusted,
+    },
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { path } => write!(f, "{}: does not exist", path.display()),
+            Self::Io { path, action, source } => write!(f, "{}: cannot {action}: {source}", path.display()),
+            Self::Untrusted { path, reason } => write!(f, "{}: refused, {reason}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for TrustError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Missing { .. } | Self::Untrusted { .. } => None,
+        }
+    }
+}
+
+impl TrustError {
+    fn io(path: &Path, action: &'static str, errno: Errno) -> Self {
+        Self::Io {
+            path: path.to_owned(),
+            action,
+            source: io::Error::from(errno),
+        }
+    }
+
+    fn untrusted(path: &Path, reason: Untrusted) -> Self {
+        Self::Untrusted {
+            path: path.to_owned(),
+            reason,
+        }
+    }
+}
+
+/// Opens the directory `path` one component at a time from `/`, never
+/// following a symbolic link, every directory on the way checked on its
+/// descriptor (root's, not writable by group or others, a root-owned sticky
+/// directory allowed on the way); `path` itself is never writable by them.
+/// Trailing slashes change nothing. [`TrustError::Missing`] if it or a
+/// directory on the way does not exist.
+pub fn open_dir(path: &Path) -> Result<OwnedFd, TrustError> {
+    walk(path, path, true)
+}
+
+/// Reads the file `path` under the module's rules (see the module's
+/// documentation), its directory and every one above checked as
+/// [`open_dir`] checks the directories on the way.
+pub fn read(path: &Path, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, TrustError> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(TrustError::untrusted(path, Untrusted::NotAbsolute));
+    };
+    let dir = walk(parent, path, false)?;
+    let name = name.to_str().ok_or_else(|| TrustError::Missing {
+        path: path.to_owned(),
+    })?;
+    read_at(&dir, path, name, rules)?.ok_or_else(|| TrustError::Missing {
+        path: path.to_owned(),
+    })
+}
+
+/// Reads the file `name` of the directory `dir` (trusted by the caller, as
+/// [`open_dir`] opens one) under `rules`; `path` is its full path, for
+/// messages. `None` if there is no such file.
+pub fn read_at(
+    dir: &OwnedFd,
+    path: &Path,
+    name: &str,
+    rules: &Rules,
+) -> Result<Option<Zeroizing<Vec<u8>>>, TrustError> {
+    // Refuse special files before opening them: opening a FIFO or a
+    // device can block or have side effects.
+    let stat = match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(TrustError::io(path, "stat", e)),
+    };
+    check_file(path, &stat, rules)?;
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ELOOP => TrustError::untrusted(path, Untrusted::Symlink),
+        e => TrustError::io(path, "open", e),
+    })?;
+    // The descriptor is what gets read, so it is what gets checked.
+    let stat = fstat(&fd).map_err(|e| TrustError::io(path, "stat", e))?;
+    check_file(path, &stat, rules)?;
+    // The buffer is the file's size (within the limit, checked), allocated
+    // fallibly: a memory limit is an error, not an abort of the host. One
+    // byte more tells a file that grew while read.
+    let size = usize::try_from(stat.st_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut bytes = Zeroizing::new(Vec::new());
+    bytes.try_reserve_exact(size).map_err(|_| TrustError::Io {
+        path: path.to_owned(),
+        action: "allocate memory to read",
+        source: io::ErrorKind::OutOfMemory.into(),
+    })?;
+    File::from(fd)
+        .take(size as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|source| TrustError::Io {
+            path: path.to_owned(),
+            action: "read",
+            source,
+        })?;
+    if bytes.len() >= size {
+        return Err(TrustError::untrusted(path, Untrusted::Grew));
+    }
+    Ok(Some(bytes))
+}
+
+/// Walks to the directory `path` (`for_path` is what is being opened: the
+/// directory itself, or a file in it). `is_target`: `path` is the directory
+/// asked for, held to the strict rule (no sticky exception).
+fn walk(path: &Path, for_path: &Path, is_target: bool) -> Result<OwnedFd, TrustError> {
+    if !path.is_absolute() {
+        return Err(TrustError::untrusted(for_path, Untrusted::NotAbsolute));
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut walked = PathBuf::from("/");
+    let mut dir =
+        nix::fcntl::open("/", flags, Mode::empty()).map_err(|e| TrustError::io(&walked, "open", e))?;
+    for component in path.components() {
+        let name = match component {
+            Component::RootDir | Component::CurDir => continue,
+            Component::Normal(name) => name,
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(TrustError::untrusted(for_path, Untrusted::ParentDir));
+            }
+        };
+        check_dir(&dir, &walked, Some(for_path))?;
+        walked.push(name);
+        dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => TrustError::untrusted(&walked, Untrusted::NotDirectory),
+            // Missing here or higher up (on a trusted path).
+            Errno::ENOENT => TrustError::Missing {
+                path: for_path.to_owned(),
+            },
+            e => TrustError::io(&walked, "open", e),
+        })?;
+    }
+    check_dir(&dir, &walked, (!is_target).then_some(for_path))?;
+    Ok(dir)
+}
+
+/// Checks one directory (`walked`); `on_the_way_to` names what is being
+/// opened when the directory is one of its parents (a root-owned sticky
+/// directory is then allowed).
+fn check_dir(dir: &OwnedFd, walked: &Path, on_the_way_to: Option<&Path>) -> Result<(), TrustError> {
+    let stat = fstat(dir).map_err(|e| TrustError::io(walked, "stat", e))?;
+    let on_the_way_to = on_the_way_to.filter(|to| *to != walked).map(Path::to_owned);
+    if stat.st_uid != 0 {
+        return Err(TrustError::untrusted(
+            walked,
+            Untrusted::DirOwner {
+                uid: stat.st_uid,
+                on_the_way_to,
+            },
+        ));
+    }
+    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    if stat.st_mode & 0o022 != 0 && (on_the_way_to.is_none() || !sticky) {
+        return Err(TrustError::untrusted(
+            walked,
+            Untrusted::DirWritable {
+                mode: stat.st_mode & 0o7777,
+                on_the_way_to,
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn check_file(path: &Path, stat: &FileStat, rules: &Rules) -> Result<(), TrustError> {
+    let refuse = |reason| Err(TrustError::untrusted(path, reason));
+    let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+    if kind != SFlag::S_IFREG {
+        return refuse(match kind {
+            SFlag::S_IFLNK => Untrusted::Symlink,
+            SFlag::S_IFDIR => Untrusted::NotRegular("a directory"),
+            SFlag::S_IFIFO => Untrusted::NotRegular("a FIFO"),
+            SFlag::S_IFCHR | SFlag::S_IFBLK => Untrusted::NotRegular("a device node"),
+            SFlag::S_IFSOCK => Untrusted::NotRegular("a socket"),
+            _ => Untrusted::NotRegular("not a regular file"),
+        });
+    }
+    if stat.st_uid != 0 {
+        return refuse(Untrusted::Owner(stat.st_uid));
+    }
+    let forbidden = if rules.private { 0o077 } else { 0o022 };
+    if stat.st_mode & forbidden != 0 {
+        return refuse(Untrusted::Mode {
+            mode: stat.st_mode & 0o7777,
+            private: rules.private,
+        });
+    }
+    // Readers take no lock, so a writer may rename a new file over the name
+    // between the lookup and the stat, or between open and fstat: the inode
+    // seen is then the previous version, whole, with no link left. Zero
+    // links is that race; two or more is a hard link, refused.
+    if stat.st_nlink > 1 {
+        return refuse(Untrusted::HardLinks(stat.st_nlink));
+    }
+    let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
+    if size > rules.max_size {
+        return refuse(Untrusted::TooLarge {
+            size,
+            max: rules.max_size,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    const SECRET: Rules = Rules {
+        private: true,
+        max_size: 64,
+    };
+    const PUBLIC: Rules = Rules {
+        private: false,
+        max_size: 64,
+    };
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Each rule of the reader, once: how the file is laid out, the rules it
+    /// is read under, and what the reader says (`None`: read as written).
+    #[test]
+    fn only_root_owned_private_unlinked_bounded_files_on_a_trusted_path_are_read() {
+        type Setup = fn(&Path, &Path);
+        let cases: &[(&str, Setup, Rules, Option<&str>)] = &[
+            ("a private file", |_, _| {}, SECRET, None),
+            (
+                "a world-readable public file",
+                |_, f| chmod(f, 0o644),
+                PUBLIC,
+                None,
+            ),
+            (
+                "a symbolic link",
+                |d, f| {
+                    fs::rename(f, d.join("real")).unwrap();
+                    symlink(d.join("real"), f).unwrap();
+                },
+                SECRET,
+                Some("the file is a symbolic link"),
+            ),
+            (
+                "another owner",
+                |_, f| std::os::unix::fs::chown(f, Some(65534), None).unwrap(),
+                SECRET,
+                Some("owned by uid 65534, not root"),
+            ),
+            (
+                "a group-writable parent",
+                |d, _| chmod(d, 0o770),
+                SECRET,
+                Some("writable by group or others (on the way to"),
+            ),
+            (
+                "a world-writable parent",
+                |d, _| chmod(d, 0o757),
+                PUBLIC,
+                Some("writable by group or others (on the way to"),
+            ),
+            (
+                "a parent owned by someone else",
+                |d, _| std::os::unix::fs::chown(d, Some(65534), None).unwrap(),
+                PUBLIC,
+                Some("the directory is owned by uid 65534"),
+            ),
+            (
+                "a group-readable secret",
+                |_, f| chmod(f, 0o640),
+                SECRET,
+                Some("mode 0640, accessible to group or others"),
+            ),
+            (
+                "a world-readable secret",
+                |_, f| chmod(f, 0o604),
+                SECRET,
+                Some("mode 0604, accessible to group or others"),
+            ),
+            (
+                "a group-writable public file",
+                |_, f| chmod(f, 0o664),
+                PUBLIC,
+                Some("mode 0664, writable by group or others"),
+            ),
+            (
+                "a hard link",
+                |d, f| fs::hard_link(f, d.join("second")).unwrap(),
+                SECRET,
+                Some("2 hard links"),
+            ),
+            (
+                "a file too large",
+                |_, f| fs::write(f, [b'x'; 65]).unwrap(),
+                SECRET,
+                Some("65 bytes, more than 64"),
+            ),
+            (
+                "a FIFO",
+                |_, f| {
+                    fs::remove_file(f).unwrap();
+                    nix::unistd::mkfifo(f, Mode::from_bits_truncate(0o600)).unwrap();
+                },
+                SECRET,
+                Some("the file is a FIFO"),
+            ),
+            (
+                "a missing file",
+                |_, f| fs::remove_file(f).unwrap(),
+                SECRET,
+                Some("does not exist"),
+            ),
+            (
+                "a missing parent",
+                |d, _| fs::remove_dir_all(d).unwrap(),
+                SECRET,
+                Some("does not exist"),
+            ),
+        ];
+        for (what, setup, rules, expected) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path().join("etc");
+            fs::create_dir(&dir).unwrap();
+            chmod(&dir, 0o755);
+            let file = dir.join("file");
+            fs::write(&file, b"secret\n").unwrap();
+            chmod(&file, 0o600);
+            setup(&dir, &file);
+            let got = read(&file, rules);
+            match (expected, got) {
+                (None, Ok(bytes)) => assert_eq!(&bytes[..], b"secret\n", "{what}"),
+                (Some(needle), Err(e)) => {
+                    assert!(e.to_string().contains(needle), "{what}: {e}")
+                }
+                (None, Err(e)) => panic!("{what}: refused: {e}"),
+                (Some(needle), Ok(_)) => panic!("{what}: read, expected {needle:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_directory_is_opened_only_along_a_trusted_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("a/b");
+        fs::create_dir_all(&store).unwrap();
+        chmod(&tmp.path().join("a"), 0o755);
+        assert!(open_dir(&store).is_ok());
+        let with_slash = PathBuf::from(format!("{}/", store.display()));
+        assert!(open_dir(&with_slash).is_ok(), "a trailing slash changes nothing");
+        assert!(matches!(
+            open_dir(&tmp.path().join("a/missing")),
+            Err(TrustError::Missing { .. })
+        ));
+        assert!(open_dir(Path::new("relative")).is_err());
+        chmod(&store, 0o1777);
+        let e = open_dir(&store).unwrap_err().to_string();
+        assert!(e.ends_with("mode 1777, writable by group or others"), "{e}");
+    }
+}
