@@ -1,66 +1,25 @@
-//! A user's set of codes as kept in the store: the TOML file format.
-//!
-//! ```toml
-//! version = 1
-//! created = "2026-11-24T12:00:00Z"
-//! alphabet = "crockford"
-//! length = 10
-//!
-//! [kdf]
-//! algorithm = "argon2id"
-//! version = 19
-//! m_cost = 19456
-//! t_cost = 2
-//! p_cost = 1
-//! salt = "base64"
-//!
-//! [tally]                # failures and lock state: see crate::lockout
-//! remote = ["2026-11-24T12:01:00Z"]
-//! remote_in_a_row = 1
-//! last_failure = { at = "2026-11-24T12:01:00Z", service = "sshd", rhost = "192.0.2.9" }
-//!
-//! [[codes]]
-//! hash = "base64"
-//!
-//! [[codes]]
-//! hash = "base64"
-//! used = { at = "2026-11-24T12:05:00Z", service = "sshd", rhost = "192.0.2.7" }
-//!
-//! [[codes]]          # a temporary code (`backup-codes add --expires`)
-//! hash = "base64"
-//! expires = "2026-11-25T12:00:00Z"
-//! ```
-//!
-//! Unknown fields are an error. Used codes keep their entry, so a re-use is
-//! recognised and `status` can say when and where each code went. `expires`
-//! is optional, so files written before it existed read as they did; a build
-//! that predates it refuses a file holding one (an unknown field) rather than
-//! accept a code past its expiry.
-//!
-//! A code stops working at its own `expires`, or, without one, `max_age`
-//! after the set was created when the administrator sets a maximum age
-//! ([`Lifetime`]).
-//!
-//! A revoked set (`backup-codes revoke`) carries `revoked = TIME` after
-//! `created`: the user stays enrolled, every code is refused, and a code of
-//! the revoked set that is tried is recognised and logged.
+//! A user's set of codes: its entries, the KDF they were hashed with, the
+//! tally of failures, and the constant-time search of a digest. The file
+//! format is [`file`], new sets are made in [`generate`], and how long codes
+//! live is [`lifetime`].
 
-use std::fmt;
+mod file;
+mod generate;
+mod lifetime;
 
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::code::{self, Alphabet, CodeFormat, FormatError, PlainCode};
-use crate::kdf::{self, Hash, KdfError, KdfParams, Salt, Workspace};
-use crate::lockout::{MAX_DENY, Tally};
+use crate::code::{self, Alphabet, CodeFormat, FormatError};
+use crate::kdf::{self, Hash, KdfError, KdfParams, Salt};
+use crate::lockout::Tally;
 pub use crate::record::CodeUse;
-use crate::text::MAX_FIELD_LEN;
+use file::{ALGORITHM, ARGON2_VERSION, base64_array};
+pub use file::{ParseError, VERSION};
+pub use generate::GenerateError;
+pub use lifetime::{Age, Lifetime};
 
-/// The file format version this build reads and writes.
-pub const VERSION: u32 = 1;
-const ALGORITHM: &str = "argon2id";
-const ARGON2_VERSION: u32 = 0x13;
 /// One user's set of codes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,34 +97,6 @@ pub struct CodeEntry {
     pub expires: Option<OffsetDateTime>,
 }
 
-/// How long the codes of a set live: a code's own `expires` if it has one,
-/// else `max_age` after the set was created (none: for ever).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lifetime {
-    /// The configured maximum age of a set (`max_age`, in days; 0 is off).
-    pub max_age: Option<Duration>,
-}
-
-impl Lifetime {
-    /// The lifetime for `max_age` days, 0 meaning no limit.
-    pub fn from_days(days: u32) -> Self {
-        Self {
-            max_age: (days > 0).then(|| Duration::days(i64::from(days))),
-        }
-    }
-}
-
-/// What the age of a set means at one instant, for warnings and `status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Age {
-    /// No maximum age, or well within it.
-    Fresh,
-    /// In the last tenth of its life: the regular codes stop at this instant.
-    Ageing(OffsetDateTime),
-    /// Past its maximum age since this instant: the regular codes no longer work.
-    Expired(OffsetDateTime),
-}
-
 /// What a digest matched in a set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Match {
@@ -178,237 +109,7 @@ pub enum Match {
     None,
 }
 
-/// Why a store file's content was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ParseError {
-    /// Not UTF-8 text.
-    NotUtf8(std::str::Utf8Error),
-    /// Not valid TOML, or not the expected fields.
-    Toml {
-        /// The line the error is on, when known.
-        line: Option<usize>,
-        /// What TOML or the schema says.
-        source: Box<toml::de::Error>,
-    },
-    /// A version this build does not know.
-    Version(u32),
-    /// The KDF is not Argon2id v1.3.
-    Algorithm {
-        /// The algorithm named in the file.
-        algorithm: String,
-        /// The version named in the file.
-        version: u32,
-    },
-    /// The KDF parameters are out of range.
-    Kdf(KdfError),
-    /// Alphabet/length or number of codes out of range.
-    Format(FormatError),
-    /// A recorded use or failure with an oversized field.
-    Field(&'static str),
-    /// The set could not be written as TOML.
-    Serialize(Box<toml::ser::Error>),
-    /// The set's TOML does not read back as the same set.
-    RoundTrip,
-    /// A tally with more failure times than any policy keeps.
-    Tally(usize),
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotUtf8(_) => f.write_str("invalid TOML: the file is not UTF-8"),
-            Self::Toml { line, source } => {
-                // One line, for syslog: the position and the message, not
-                // the multi-line excerpt of the file that toml's Display draws.
-                let message = source.message().split_whitespace().collect::<Vec<_>>().join(" ");
-                match line {
-                    Some(line) => write!(f, "invalid TOML: line {line}: {message}"),
-                    None => write!(f, "invalid TOML: {message}"),
-                }
-            }
-            Self::Version(v) => write!(f, "unknown file version {v} (this build reads {VERSION})"),
-            Self::Algorithm { algorithm, version } => write!(
-                f,
-                "unsupported KDF: {algorithm} version {version} (expected {ALGORITHM} version {ARGON2_VERSION})"
-            ),
-            Self::Kdf(e) => write!(f, "unsupported KDF: {e}"),
-            Self::Format(e) => write!(f, "{e}"),
-            Self::Field(name) => write!(f, "field {name} is longer than {MAX_FIELD_LEN} bytes"),
-            Self::Serialize(e) => {
-                let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-                write!(f, "invalid TOML: {message}")
-            }
-            Self::RoundTrip => f.write_str("invalid TOML: the set does not read back as written"),
-            Self::Tally(n) => write!(f, "the tally holds {n} failure times, more than {MAX_DENY}"),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::NotUtf8(e) => Some(e),
-            Self::Toml { source, .. } => Some(&**source),
-            Self::Kdf(e) => Some(e),
-            Self::Format(e) => Some(e),
-            Self::Serialize(e) => Some(&**e),
-            Self::Version(_) | Self::Algorithm { .. } | Self::Field(_) | Self::RoundTrip | Self::Tally(_) => {
-                None
-            }
-        }
-    }
-}
-
 impl CodeSet {
-    /// Generates `count` codes of `format`, hashed with `params` under one
-    /// fresh salt. Returns the set and the plain codes to show, once.
-    pub fn generate(
-        format: CodeFormat,
-        count: usize,
-        params: KdfParams,
-        now: OffsetDateTime,
-    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
-        Self::generate_in(&mut Workspace::default(), format, count, params, now)
-    }
-
-    /// [`generate`](Self::generate) with Argon2id memory kept in `workspace`
-    /// for the next set (bulk generation: one workspace per thread).
-    pub fn generate_in(
-        workspace: &mut Workspace,
-        format: CodeFormat,
-        count: usize,
-        params: KdfParams,
-        now: OffsetDateTime,
-    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
-        if !CodeFormat::COUNTS.contains(&count) {
-            return Err(GenerateError::Format(FormatError::Count(count)));
-        }
-        params.validate().map_err(GenerateError::Kdf)?;
-        let plain = format
-            .generate(count)
-            .map_err(|e| GenerateError::Kdf(KdfError::Random(e)))?;
-        let salt = kdf::new_salt().map_err(GenerateError::Kdf)?;
-        let codes = plain
-            .iter()
-            .map(|code| {
-                Ok(CodeEntry {
-                    hash: *params.hash_in(workspace, &salt, code.as_bytes())?,
-                    used: None,
-                    expires: None,
-                })
-            })
-            .collect::<Result<_, KdfError>>()
-            .map_err(GenerateError::Kdf)?;
-        let set = Self::fresh(format, Kdf::argon2id(params, salt), codes, now);
-        Ok((set, plain))
-    }
-
-    /// A new set of `codes` in `format`, hashed with `kdf`, created `now`:
-    /// not revoked, no failures counted.
-    fn fresh(format: CodeFormat, kdf: Kdf, codes: Vec<CodeEntry>, now: OffsetDateTime) -> Self {
-        Self {
-            version: VERSION,
-            created: now,
-            revoked: None,
-            alphabet: format.alphabet(),
-            length: format.length(),
-            kdf,
-            tally: Tally::default(),
-            codes,
-        }
-    }
-
-    /// A set of `count` codes of `format` that no code matches (every hash
-    /// zero), written by a login with nothing to judge: shaped like a real one, so it costs as much
-    /// to serialise and write.
-    pub fn stand_in(format: CodeFormat, count: usize, params: KdfParams, now: OffsetDateTime) -> Self {
-        let zero = CodeEntry {
-            hash: [0; kdf::HASH_LEN],
-            used: None,
-            expires: None,
-        };
-        let zero_salt = Kdf::argon2id(params, [0; kdf::SALT_LEN]);
-        Self::fresh(format, zero_salt, vec![zero; count], now)
-    }
-
-    /// A set of `count` temporary codes only, all stopping at `expires`: what
-    /// `backup-codes add` makes for a user who has no set.
-    pub fn generate_temporary(
-        format: CodeFormat,
-        count: usize,
-        params: KdfParams,
-        now: OffsetDateTime,
-        expires: OffsetDateTime,
-    ) -> Result<(Self, Vec<PlainCode>), GenerateError> {
-        let (mut set, plain) = Self::generate(format, count, params, now)?;
-        for entry in &mut set.codes {
-            entry.expires = Some(expires);
-        }
-        Ok((set, plain))
-    }
-
-    /// Parses and validates a store file.
-    pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let set: Self = toml::from_str(text).map_err(|source| ParseError::Toml {
-            line: line_of(&source, text),
-            source: Box::new(source),
-        })?;
-        set.validate()?;
-        Ok(set)
-    }
-
-    fn validate(&self) -> Result<(), ParseError> {
-        if self.version != VERSION {
-            return Err(ParseError::Version(self.version));
-        }
-        if self.kdf.algorithm != ALGORITHM || self.kdf.version != ARGON2_VERSION {
-            return Err(ParseError::Algorithm {
-                algorithm: self.kdf.algorithm.clone(),
-                version: self.kdf.version,
-            });
-        }
-        self.kdf.params.validate().map_err(ParseError::Kdf)?;
-        self.format().map_err(ParseError::Format)?;
-        if !CodeFormat::COUNTS.contains(&self.codes.len()) {
-            return Err(ParseError::Format(FormatError::Count(self.codes.len())));
-        }
-        let recorded = self.codes.iter().filter_map(|c| c.used.as_ref());
-        let fields = recorded.map(|u| (&u.service, &u.rhost, &u.host)).chain(
-            self.tally
-                .last_failure
-                .iter()
-                .map(|f| (&f.service, &f.rhost, &f.host)),
-        );
-        for (service, rhost, host) in fields {
-            if service.len() > MAX_FIELD_LEN {
-                return Err(ParseError::Field("service"));
-            }
-            if rhost.as_ref().is_some_and(|r| r.len() > MAX_FIELD_LEN) {
-                return Err(ParseError::Field("rhost"));
-            }
-            if host.as_ref().is_some_and(|h| h.len() > MAX_FIELD_LEN) {
-                return Err(ParseError::Field("host"));
-            }
-        }
-        let kept = self.tally.local.len().max(self.tally.remote.len());
-        if kept > MAX_DENY as usize {
-            return Err(ParseError::Tally(kept));
-        }
-        Ok(())
-    }
-
-    /// Serialises the set to its file form, and proves that the text reads
-    /// back as this very set: a file the module could not read later would
-    /// lock its user out, so such a set is refused before it is written.
-    pub fn to_toml(&self) -> Result<String, ParseError> {
-        let text = toml::to_string(self).map_err(|e| ParseError::Serialize(Box::new(e)))?;
-        if Self::parse(&text)? != *self {
-            return Err(ParseError::RoundTrip);
-        }
-        Ok(text)
-    }
-
     /// The format of the codes.
     pub fn format(&self) -> Result<CodeFormat, FormatError> {
         CodeFormat::new(self.alphabet, self.length)
@@ -421,92 +122,6 @@ impl CodeSet {
             return 0;
         }
         self.codes.iter().filter(|c| c.used.is_none()).count()
-    }
-
-    /// When `entry` stops working under `lifetime`, if ever.
-    pub fn expiry(&self, entry: &CodeEntry, lifetime: Lifetime) -> Option<OffsetDateTime> {
-        entry
-            .expires
-            .or_else(|| lifetime.max_age.map(|age| self.created.saturating_add(age)))
-    }
-
-    /// Whether `entry` no longer works at `now` because it expired.
-    pub fn is_expired(&self, entry: &CodeEntry, lifetime: Lifetime, now: OffsetDateTime) -> bool {
-        self.expiry(entry, lifetime).is_some_and(|at| now >= at)
-    }
-
-    /// Codes that would still let their user in at `now`: unused, unexpired,
-    /// and none once the set is revoked.
-    pub fn usable(&self, lifetime: Lifetime, now: OffsetDateTime) -> usize {
-        if self.revoked.is_some() {
-            return 0;
-        }
-        self.codes
-            .iter()
-            .filter(|c| c.used.is_none() && !self.is_expired(c, lifetime, now))
-            .count()
-    }
-
-    /// The age of the set at `now` against `lifetime`'s maximum age. A set
-    /// warns for the last tenth of its life, then its regular codes (those
-    /// without an `expires` of their own) stop working.
-    pub fn age(&self, lifetime: Lifetime, now: OffsetDateTime) -> Age {
-        let Some(max_age) = lifetime.max_age else {
-            return Age::Fresh;
-        };
-        let end = self.created.saturating_add(max_age);
-        if now >= end {
-            Age::Expired(end)
-        } else if now >= end.saturating_sub(max_age / 10) {
-            Age::Ageing(end)
-        } else {
-            Age::Fresh
-        }
-    }
-
-    /// Adds `count` temporary codes that stop working at `expires`, hashed
-    /// like the others (same parameters, same salt, so a login still costs
-    /// one Argon2id evaluation). Existing entries are left as they are.
-    /// Returns the plain codes to show, once.
-    pub fn add_temporary(
-        &mut self,
-        count: usize,
-        expires: OffsetDateTime,
-    ) -> Result<Vec<PlainCode>, GenerateError> {
-        let total = self.codes.len().saturating_add(count);
-        if count == 0 || !CodeFormat::COUNTS.contains(&total) {
-            return Err(GenerateError::Full {
-                have: self.codes.len(),
-                adding: count,
-            });
-        }
-        let format = self.format().map_err(GenerateError::Format)?;
-        let mut workspace = Workspace::default();
-        let mut plain = Vec::with_capacity(count);
-        while plain.len() < count {
-            let drawn = format
-                .generate(count - plain.len())
-                .map_err(|e| GenerateError::Kdf(KdfError::Random(e)))?;
-            for code in drawn {
-                let hash = *self
-                    .kdf
-                    .params
-                    .hash_in(&mut workspace, &self.kdf.salt, code.as_bytes())
-                    .map_err(GenerateError::Kdf)?;
-                // Two entries with one hash would make a match ambiguous
-                // (short digit codes make it conceivable): drawn again.
-                if self.codes.iter().any(|c| c.hash == hash) {
-                    continue;
-                }
-                self.codes.push(CodeEntry {
-                    hash,
-                    used: None,
-                    expires: Some(expires),
-                });
-                plain.push(code);
-            }
-        }
-        Ok(plain)
     }
 
     /// Hashes an attempt: exactly one Argon2id evaluation (see
@@ -568,84 +183,12 @@ impl Hashing {
     }
 }
 
-/// The line of a TOML error in `text`, when the error has a position.
-fn line_of(error: &toml::de::Error, text: &str) -> Option<usize> {
-    let span = error.span()?;
-    let before = text.as_bytes().get(..span.start).unwrap_or(text.as_bytes());
-    Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
-}
-
-/// A set could not be generated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum GenerateError {
-    /// Count, alphabet or length out of range.
-    Format(FormatError),
-    /// KDF parameters out of range, or the KDF or CSPRNG failed.
-    Kdf(KdfError),
-    /// Adding codes would take the set past [`CodeFormat::COUNTS`].
-    Full {
-        /// Entries the set holds (used and expired ones included).
-        have: usize,
-        /// Codes asked for.
-        adding: usize,
-    },
-}
-
-impl fmt::Display for GenerateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Format(e) => e.fmt(f),
-            Self::Kdf(e) => e.fmt(f),
-            Self::Full { have, adding } => write!(
-                f,
-                "cannot add {adding} codes to a set of {have}: a set holds 1 to {} codes \
-                 (a new set, with generate --replace or renew, starts empty again)",
-                CodeFormat::COUNTS.end()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for GenerateError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Format(e) => Some(e),
-            Self::Kdf(e) => Some(e),
-            Self::Full { .. } => None,
-        }
-    }
-}
-
-/// Serde for fixed-size byte arrays as standard base64.
-mod base64_array {
-    use base64ct::{Base64, Encoding};
-    use serde::de::Error;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, const N: usize>(
-        bytes: &[u8; N],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&Base64::encode_string(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        deserializer: D,
-    ) -> Result<[u8; N], D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes =
-            Base64::decode_vec(&text).map_err(|_| D::Error::custom(format!("{text:?} is not base64")))?;
-        bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| D::Error::custom(format!("{} bytes where {N} belong", b.len())))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::clip_field;
+    use crate::code::PlainCode;
+    use crate::text::{MAX_FIELD_LEN, clip_field};
+    use time::Duration;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);

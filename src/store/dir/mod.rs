@@ -462,10 +462,7 @@ mod tests {
         refused(&linked_parent.join("store"), "symbolic link");
         // Every directory on the way: owned by root, closed to writers.
         std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o775)).unwrap();
-        refused(
-            &dir,
-            "mode 0775, writable by group or others (on the way to",
-        );
+        refused(&dir, "mode 0775, writable by group or others (on the way to");
         std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o755)).unwrap();
         std::os::unix::fs::chown(&parent, Some(65534), None).unwrap();
         refused(&dir, "owned by uid 65534, not root (on the way");

@@ -919,7 +919,7 @@ async fn read_set(
         codes,
     };
     // Checked as a store file is: what the CLI shows and rewrites is valid.
-    set.to_toml().map_err(|e| invalid(e.to_string()))?;
+    set.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(Some(set))
 }
 
@@ -932,7 +932,7 @@ async fn write_set(
     secs: u64,
 ) -> Result<(), PgError> {
     let what = "write the set";
-    set.to_toml().map_err(|e| PgError::Data {
+    set.validate().map_err(|e| PgError::Data {
         user: user.to_string(),
         reason: format!("not written: {e}"),
     })?;
