@@ -12,11 +12,13 @@
 pub mod code;
 pub mod codeset;
 pub mod config;
+pub mod docs;
 pub mod kdf;
 pub mod lockout;
 pub mod login;
 mod pam_glue;
 pub use config::args::{LineSettings, OptionError, line_settings};
+pub use pam_glue::results;
 pub mod record;
 pub mod store;
 pub mod text;

@@ -43,3 +43,18 @@ pub fn is_deceptive(c: char) -> bool {
             | '\u{2066}'..='\u{2069}' // bidi isolates
         )
 }
+
+/// Documentation text (Markdown code spans allowed) as roff for a manual
+/// page: code spans in bold, `-` and `\` escaped.
+pub fn roff(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        let part = part.replace('\\', "\\e").replace('-', "\\-");
+        if i % 2 == 1 {
+            out += &format!("\\fB{part}\\fR");
+        } else {
+            out += &part;
+        }
+    }
+    out
+}

@@ -3,9 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{
-    CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError,
-};
+use super::options::{self, Kind, Place};
+use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Value, ValueError};
 use crate::store::location::Location;
 
 /// Where the code comes from.
@@ -19,8 +18,8 @@ pub enum CodeSource {
     TryFirstPass,
 }
 
-/// The arguments that only pam.d has; every other one is a [`Setting`],
-/// shared with the configuration file.
+/// The arguments that only pam.d has ([`Place::PamD`] in the table); every
+/// other one is a [`Setting`](super::Setting), shared with the configuration file.
 const CONFIG: &str = "config";
 const USE_FIRST_PASS: &str = "use_first_pass";
 const TRY_FIRST_PASS: &str = "try_first_pass";
@@ -122,7 +121,7 @@ impl Options {
     }
 }
 
-/// Applies one argument: a pam.d-only one here, a [`Setting`] through the
+/// Applies one argument: a pam.d-only one here, a [`Setting`](super::Setting) through the
 /// setter the configuration file uses.
 fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), OptionError> {
     let (name, value) = match arg.split_once('=') {
@@ -151,8 +150,13 @@ fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), 
             None => Err(OptionError::NeedsValue(arg.to_owned())),
         };
     }
-    let setting = Setting::named(name).ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
-    let value = match (setting.is_flag(), value) {
+    let option = options::named(name)
+        .filter(|o| o.place != Place::Config)
+        .ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
+    let setting = option
+        .setting
+        .ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
+    let value = match (option.kind == Kind::Flag, value) {
         (true, None) => Value::Bool(true),
         (false, Some(text)) => Value::Arg(text),
         (true, Some(_)) => return Err(OptionError::TakesNoValue(arg.to_owned())),
@@ -195,6 +199,7 @@ pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Setting;
 
     fn parse(args: &[&str]) -> Result<Options, OptionError> {
         // A named config file that is empty: defaults, independent of /etc.

@@ -39,6 +39,7 @@
 //! arguments alike, as pam_faillock's options do.
 
 pub mod args;
+pub mod options;
 
 use std::fmt;
 use std::io;
@@ -347,35 +348,24 @@ impl Setting {
         Self::Debug,
     ];
 
-    /// The name, in the file and as a pam.d argument.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Nullok => "nullok",
-            Self::Prompt => "prompt",
-            Self::Deny => "deny",
-            Self::FailInterval => "fail_interval",
-            Self::UnlockTime => "unlock_time",
-            Self::Nodelay => "nodelay",
-            Self::WarnBelow => "warn_below",
-            Self::MaxAge => "max_age",
-            Self::Debug => "debug",
-        }
+    /// The name, in the file and as a pam.d argument ([`options::OPTIONS`]).
+    pub fn name(self) -> &'static str {
+        options::of(self).map_or("?", |o| o.name)
     }
 
     /// The setting of this name.
     pub fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        options::named(name).and_then(|o| o.setting)
     }
 
     /// A flag is true or false in the file, and a bare name in pam.d.
-    pub const fn is_flag(self) -> bool {
-        matches!(self, Self::Nullok | Self::Nodelay | Self::Debug)
+    pub fn is_flag(self) -> bool {
+        options::of(self).is_some_and(|o| o.kind == options::Kind::Flag)
     }
 
     /// Whether the file has it under `[login]` (all but `store`).
-    pub const fn in_login_section(self) -> bool {
-        !matches!(self, Self::Store)
+    pub fn in_login_section(self) -> bool {
+        options::of(self).is_some_and(|o| o.section == Some("login"))
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`Failure::priority`] side by side.
 
 mod ffi;
+pub mod results;
 
 use std::ffi::CStr;
 use std::fmt;
@@ -485,4 +486,49 @@ impl<'h> Transaction<'h> {
 fn looks_like_code(set: Option<&Hashing>, settings: &CodeSettings, token: &[u8]) -> bool {
     let format = set.map_or_else(|| settings.format(), Hashing::format);
     format.is_ok_and(|f| code::normalize(token, f).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Every failure's result and log priority is a row of the documented
+    /// table ([`results::RESULTS`]).
+    #[test]
+    fn every_failure_gives_a_result_the_table_documents() {
+        let failures = [
+            Failure::Options(OptionError::Unknown("x".into())),
+            Failure::User("..".into(), UserNameError::BadStart),
+            Failure::NoUser(PamResultCode::PAM_CONV_ERR),
+            Failure::Store(StoreError::Missing {
+                path: PathBuf::from("/nowhere"),
+            }),
+            Failure::Kdf(KdfError::Memory { bytes: 1 }),
+            Failure::Conversation(PamResultCode::PAM_CONV_ERR),
+            Failure::NoAuthtok,
+            Failure::NoCodes,
+            Failure::NoAccount,
+            Failure::Refused {
+                refusal: Refusal::Wrong,
+                locked: false,
+            },
+            Failure::Refused {
+                refusal: Refusal::Wrong,
+                locked: true,
+            },
+            Failure::Expired(OffsetDateTime::UNIX_EPOCH),
+            Failure::Locked(LockedUntil::AdminUnlock),
+        ];
+        for failure in failures {
+            let result = format!("{:?}", failure.code());
+            let priority = format!("{:?}", failure.priority()).to_lowercase();
+            assert!(
+                results::RESULTS
+                    .iter()
+                    .any(|r| r.result == result && r.priority == priority),
+                "{failure}: {result} at {priority} is not in the table"
+            );
+        }
+    }
 }

@@ -1,0 +1,418 @@
+//! The module's options as data: one row per option (its name, the kind of
+//! value it takes, its default, where it may be given, whether a fleet store
+//! accepts it, and what it does). The pam.d parser ([`super::args`]) and the
+//! configuration file ([`super::Config::parse`]) look names up here, and the
+//! manual page's OPTIONS section and `docs/design.md`'s table are rendered
+//! from it ([`man_options`], [`markdown_options`]; `cargo run --example
+//! mangen -- --docs` rewrites both, and `tests/docs.rs` fails when either
+//! drifts).
+
+use super::Setting;
+use crate::text::roff;
+
+/// The kind of value an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// No value on the pam.d line (`NAME`); `true` or `false` in the file.
+    Flag,
+    /// A whole number.
+    Number,
+    /// Text.
+    Text,
+    /// An absolute path.
+    Path,
+    /// A store: an absolute path or a `postgresql://` URI.
+    Store,
+}
+
+/// Where an option may be given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Only as a pam.d argument.
+    PamD,
+    /// Only in the configuration file.
+    Config,
+    /// Both: a pam.d argument overrides the file.
+    Both,
+}
+
+/// Whether an option may be given with a PostgreSQL (fleet) store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fleet {
+    /// Allowed with either store.
+    Allowed,
+    /// Refused with a fleet store, whose database holds that policy
+    /// (`backup-codes db policy`).
+    Refused,
+}
+
+/// One option of the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleOption {
+    /// The name, as a pam.d argument and as a file key.
+    pub name: &'static str,
+    /// The value's placeholder in the documentation (`N`, `S`, `FILE`…);
+    /// empty for a flag.
+    pub arg: &'static str,
+    /// What value it takes.
+    pub kind: Kind,
+    /// The default, as the documentation shows it.
+    pub default: &'static str,
+    /// Where it may be given.
+    pub place: Place,
+    /// The file's section that holds it (`None`: the top level).
+    pub section: Option<&'static str>,
+    /// Whether a fleet store accepts it.
+    pub fleet: Fleet,
+    /// The setting it sets, shared by the file and pam.d; `None` for the
+    /// arguments that only steer the pam.d line itself.
+    pub setting: Option<Setting>,
+    /// One line for tables (Markdown code spans allowed).
+    pub doc: &'static str,
+    /// The manual's paragraph (roff), after the line.
+    pub man: &'static str,
+}
+
+/// Every option, in the order the documentation lists them.
+pub const OPTIONS: &[ModuleOption] = &[
+    ModuleOption {
+        name: "store",
+        arg: "DIR|URI",
+        kind: Kind::Store,
+        default: "/var/lib/pam-backup-codes",
+        place: Place::Both,
+        section: None,
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Store),
+        doc: "the store: an absolute path, or a `postgresql://` URI without a password",
+        man: r#"A directory must be an absolute path. A PostgreSQL store shared by a fleet
+of hosts is
+.BI postgresql:// USER @ HOST [: PORT ]/ DB\c
+.RB [ ?sslmode=\fImode\fP ][ &host=\fI/socket/dir\fP ].
+A URI holding a password is refused: the password is read from
+.B password_file
+in the
+.B [postgresql]
+section of the configuration file, a root\-owned file of mode 0600. That
+section also sets
+.B connect_timeout
+(seconds, default 3, bounding each step of a login from connecting to the
+last statement),
+.B host_name
+(recorded with each use and failure; default the hostname) and
+.B ca_file
+(the CA for
+.BR sslmode=verify\-ca | verify\-full ).
+The module logs in as a role that may only execute the two login functions,
+hashes the code once on the host, and has the database judge the digest in one
+transaction under a row lock; it answers PAM_SUCCESS only after
+.B COMMIT
+returned. The lockout counts failures from every host. Any database problem
+gives PAM_AUTHINFO_UNAVAIL within the timeout, also with
+.BR nullok ."#,
+    },
+    ModuleOption {
+        name: "config",
+        arg: "FILE",
+        kind: Kind::Path,
+        default: "/etc/security/pam_backup_codes.conf",
+        place: Place::PamD,
+        section: None,
+        fleet: Fleet::Allowed,
+        setting: None,
+        doc: "another config file, an absolute path that must exist",
+        man: r#"The default file is optional; a named one must exist."#,
+    },
+    ModuleOption {
+        name: "nullok",
+        arg: "",
+        kind: Kind::Flag,
+        default: "off",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Nullok),
+        doc: "a user without codes gets PAM_IGNORE instead of a prompt and PAM_AUTH_ERR",
+        man: r#"Without it such a user is prompted like anyone else and refused, so that
+the prompt does not tell who has codes. While the store directory does not
+exist, every user is such a user."#,
+    },
+    ModuleOption {
+        name: "use_first_pass",
+        arg: "",
+        kind: Kind::Flag,
+        default: "off",
+        place: Place::PamD,
+        section: None,
+        fleet: Fleet::Allowed,
+        setting: None,
+        doc: "the code is PAM_AUTHTOK from an earlier module; never prompt",
+        man: r#"For example from
+.B pam_google_authenticator
+with
+.BR forward_pass .
+Without a token the module fails."#,
+    },
+    ModuleOption {
+        name: "try_first_pass",
+        arg: "",
+        kind: Kind::Flag,
+        default: "off",
+        place: Place::PamD,
+        section: None,
+        fleet: Fleet::Allowed,
+        setting: None,
+        doc: "PAM_AUTHTOK if it looks like a code of the set, else prompt",
+        man: r#"It looks like a code when it has the set's alphabet and length once
+normalised. It excludes
+.BR use_first_pass ."#,
+    },
+    ModuleOption {
+        name: "prompt",
+        arg: "TEXT",
+        kind: Kind::Text,
+        default: "Backup code: ",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Prompt),
+        doc: "1 to 256 bytes of printable text",
+        man: r#"Write
+.B [prompt=Backup code: ]
+to include spaces in a PAM configuration line."#,
+    },
+    ModuleOption {
+        name: "deny",
+        arg: "N",
+        kind: Kind::Number,
+        default: "5",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Deny),
+        doc: "failures that lock a scope, at most 1000; 0 disables the lockout",
+        man: r#"The failures must fall within
+.IR fail_interval .
+.B deny=0
+never locks, not even after 100 remote failures in a row, and ignores
+failures already counted."#,
+    },
+    ModuleOption {
+        name: "fail_interval",
+        arg: "S",
+        kind: Kind::Number,
+        default: "900",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::FailInterval),
+        doc: "the window the `deny` failures must fall in; at least 1",
+        man: r#".I deny
+failures lock when the first and the last of them are at most this many
+seconds apart;
+.B deny=0
+is the way to turn the lockout off."#,
+    },
+    ModuleOption {
+        name: "unlock_time",
+        arg: "S",
+        kind: Kind::Number,
+        default: "900",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::UnlockTime),
+        doc: "how long a lock lasts after the last failure; 0 until `backup-codes unlock`",
+        man: r#".B unlock_time=0
+keeps a lock until
+.BR "backup\-codes unlock" ."#,
+    },
+    ModuleOption {
+        name: "nodelay",
+        arg: "",
+        kind: Kind::Flag,
+        default: "off",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Nodelay),
+        doc: "no pam_fail_delay after a failure",
+        man: r#"Otherwise the module asks for a two\-second delay after each failure."#,
+    },
+    ModuleOption {
+        name: "warn_below",
+        arg: "N",
+        kind: Kind::Number,
+        default: "3",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::WarnBelow),
+        doc: "warn after a success when fewer codes remain",
+        man: r#"The message after a success always says how many codes remain."#,
+    },
+    ModuleOption {
+        name: "max_age",
+        arg: "DAYS",
+        kind: Kind::Number,
+        default: "0",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::MaxAge),
+        doc: "days a set works after `created`, warning for the last tenth; 0 no limit, at most 36500",
+        man: r#"For the last tenth of that time each success warns that the codes will
+stop working and when; after it, the set's codes are refused like expired
+ones. Temporary codes made by
+.B backup\-codes add \-\-expires
+keep their own expiry. An expired code is refused with PAM_AUTH_ERR, logged
+as expired, and not counted as a failure toward
+.BR deny ."#,
+    },
+    ModuleOption {
+        name: "debug",
+        arg: "",
+        kind: Kind::Flag,
+        default: "off",
+        place: Place::Both,
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        setting: Some(Setting::Debug),
+        doc: "more log lines",
+        man: r#""#,
+    },
+];
+
+/// The option of this name.
+pub fn named(name: &str) -> Option<&'static ModuleOption> {
+    OPTIONS.iter().find(|o| o.name == name)
+}
+
+/// The row of a setting.
+pub fn of(setting: Setting) -> Option<&'static ModuleOption> {
+    OPTIONS.iter().find(|o| o.setting == Some(setting))
+}
+
+impl ModuleOption {
+    /// How it is written on a pam.d line: `NAME` or `NAME=ARG`.
+    pub fn usage(&self) -> String {
+        if self.arg.is_empty() {
+            self.name.to_owned()
+        } else {
+            format!("{}={}", self.name, self.arg)
+        }
+    }
+
+    fn where_given(&self) -> &'static str {
+        match self.place {
+            Place::PamD => "pam.d only",
+            Place::Config => "config file only",
+            Place::Both => "pam.d and config file",
+        }
+    }
+
+    fn file_key(&self) -> String {
+        match self.section {
+            Some(section) => format!("[{section}] {}", self.name),
+            None => self.name.to_owned(),
+        }
+    }
+}
+
+/// The table of `docs/design.md` (Markdown).
+pub fn markdown_options() -> String {
+    let mut out = String::from("| option | default | where | meaning |\n| --- | --- | --- | --- |\n");
+    for o in OPTIONS {
+        let default = match o.kind {
+            Kind::Flag | Kind::Number => o.default.to_owned(),
+            _ => format!("`{}`", o.default),
+        };
+        let fleet = match o.fleet {
+            Fleet::Allowed => "",
+            Fleet::Refused => "; refused with a PostgreSQL store",
+        };
+        let place = match o.place {
+            Place::PamD => "pam.d".to_owned(),
+            Place::Config => format!("file `{}`", o.file_key()),
+            Place::Both => format!("both, file `{}`", o.file_key()),
+        };
+        // A `|` in a cell, code span or not, is escaped (GitHub's tables).
+        let usage = o.usage().replace('|', "\\|");
+        out += &format!("| `{usage}` | {default} | {place} | {}{fleet} |\n", o.doc);
+    }
+    out
+}
+
+/// The OPTIONS section of `pam_backup_codes(8)` (roff, without its `.SH`).
+pub fn man_options() -> String {
+    let mut out = String::from(
+        "Arguments in the PAM configuration override the configuration file.\n\
+         An unknown or malformed argument makes the module fail with PAM_SERVICE_ERR\n\
+         and a log line.\n",
+    );
+    for o in OPTIONS {
+        out += ".TP\n";
+        if o.arg.is_empty() {
+            out += &format!(".B {}\n", roff(o.name));
+        } else {
+            out += &format!(".BI {}= {}\n", roff(o.name), roff(o.arg));
+        }
+        let mut line = roff(o.doc);
+        if let Some(first) = line.get(..1) {
+            line = first.to_uppercase() + line.get(1..).unwrap_or_default();
+        }
+        let default = match o.kind {
+            Kind::Flag => String::new(),
+            _ => format!(" (default \\(lq{}\\(rq)", roff(o.default)),
+        };
+        out += &format!("{line}{default}; {}.\n", o.where_given());
+        if o.fleet == Fleet::Refused {
+            out += "Refused with a PostgreSQL store, whose policy is the database's.\n";
+        }
+        if !o.man.is_empty() {
+            out += o.man;
+            out += "\n";
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn every_setting_has_one_row_and_the_rows_defaults_are_the_codes() {
+        let config = Config::default();
+        let login = &config.login;
+        for setting in Setting::ALL {
+            let rows = OPTIONS.iter().filter(|o| o.setting == Some(setting)).count();
+            assert_eq!(rows, 1, "{setting:?}");
+        }
+        let actual = |name: &str| match name {
+            "store" => config.store.to_string(),
+            "nullok" | "nodelay" | "debug" => {
+                let on = match name {
+                    "nullok" => login.nullok,
+                    "nodelay" => login.nodelay,
+                    _ => login.debug,
+                };
+                if on { "on" } else { "off" }.to_owned()
+            }
+            "prompt" => login.prompt.clone(),
+            "deny" => login.deny.to_string(),
+            "fail_interval" => login.fail_interval.to_string(),
+            "unlock_time" => login.unlock_time.to_string(),
+            "warn_below" => login.warn_below.to_string(),
+            "max_age" => login.max_age.to_string(),
+            "config" => crate::config::DEFAULT_PATH.to_owned(),
+            _ => "off".to_owned(),
+        };
+        for o in OPTIONS {
+            assert_eq!(o.default, actual(o.name), "{}", o.name);
+            assert_eq!(o.kind == Kind::Flag, o.arg.is_empty(), "{}", o.name);
+            assert_eq!(o.setting.is_none(), o.place == Place::PamD, "{}", o.name);
+        }
+    }
+}
