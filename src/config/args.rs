@@ -106,7 +106,14 @@ impl Options {
         {
             return Err(OptionError::RelativeConfig((*arg).to_owned()));
         }
-        let mut config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
+        let config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
+        Self::over(config, args)
+    }
+
+    /// Applies the arguments over `config` (the file already read): the
+    /// pure half of [`parse`](Self::parse), which the fuzz target drives.
+    /// `config=` is taken as read.
+    pub fn over(mut config: Config, args: &[&str]) -> Result<Self, OptionError> {
         let mut source = CodeSource::Prompt;
         for &arg in args {
             apply(&mut config, &mut source, arg)?;
