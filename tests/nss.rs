@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::system::unique;
-use common::{Lab, Login, Mounted, in_private_mounts, skip_unless};
+use common::{CliRun, Lab, Login, Mounted, RunCli, in_private_mounts, skip_unless};
 
 const SVC: &str = "bc-nss";
 
@@ -108,12 +108,8 @@ fn login(lab: &Lab, libs: &Path, user: &str, answers: &[&str]) -> Login {
     lab.run(&mut cmd)
 }
 
-fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> std::process::Output {
-    lab.cli()
-        .env("LD_LIBRARY_PATH", libs)
-        .args(args)
-        .output()
-        .unwrap()
+fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> CliRun {
+    lab.cli().env("LD_LIBRARY_PATH", libs).args(args).run_cli()
 }
 
 /// A lab that resolves names through the host's NSS (and so the folding
@@ -138,10 +134,10 @@ fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
         // generate resolves too: the set is stored under the canonical name.
         let upper = canonical.to_uppercase();
         let out = cli(&lab, libs, &["generate", "--format", "json", &upper]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("the account is {canonical}")));
+        assert!(out.success(), "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("the account is {canonical}")));
         assert_eq!(lab.store_listing(), [format!("{canonical}.toml")]);
-        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(sheet["user"], canonical.as_str());
         let codes: Vec<&str> = sheet["codes"]
             .as_array()
@@ -171,7 +167,7 @@ fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
         }
         // Every use went to the one account.
         let status = cli(&lab, libs, &["status", "--format", "json", &canonical]);
-        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
         assert_eq!(status[0]["remaining"], 6);
     });
 }
@@ -196,8 +192,8 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
 
         // generate refuses names NSS does not know, unless told to.
         let out = cli(&lab, libs, &["generate", &stranger]);
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status, Some(1));
+        let err = out.stderr;
         assert!(
             err.contains("no such account") && err.contains("--allow-unknown"),
             "{err}"
@@ -208,10 +204,10 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
             libs,
             &["generate", "--allow-unknown", "--format", "json", &stranger],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.success(), "{}", out.stderr);
         assert_eq!(lab.store_listing(), [format!("{stranger}.toml")]);
         // Enrolled, but still not an account: refused whatever the code.
-        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let code = sheet["codes"][0].as_str().unwrap();
         assert_eq!(login(&lab, libs, &stranger, &[code]).result(), "PAM_AUTH_ERR");
     });
