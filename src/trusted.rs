@@ -129,66 +129,67 @@ impl fmt::Display for Untrusted {
     }
 }
 
-/// A trusted file (or directory) could not be had.
+/// A trusted file (or directory) could not be had: where, and why.
+#[derive(Debug)]
+pub struct TrustError {
+    /// The path concerned: what was being opened, or the directory on the
+    /// way to it that failed a check.
+    pub path: PathBuf,
+    /// What went wrong there.
+    pub problem: Problem,
+}
+
+/// What went wrong with a trusted path.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum TrustError {
+pub enum Problem {
     /// It, or a directory on the way to it, does not exist.
-    Missing {
-        /// The path that was being opened.
-        path: PathBuf,
-    },
-    /// A system call failed.
-    Io {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What was being done ("open", "read"…).
-        action: &'static str,
-        /// The error.
-        source: io::Error,
-    },
+    Missing,
+    /// A system call failed: what was being done ("open", "read"…), and
+    /// the error.
+    Io(&'static str, io::Error),
     /// It fails an ownership, type, mode, link or size check.
-    Untrusted {
-        /// The file or directory concerned.
-        path: PathBuf,
-        /// What is wrong.
-        reason: Untrusted,
-    },
+    Untrusted(Untrusted),
 }
 
 impl fmt::Display for TrustError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing { path } => write!(f, "{}: does not exist", path.display()),
-            Self::Io { path, action, source } => write!(f, "{}: cannot {action}: {source}", path.display()),
-            Self::Untrusted { path, reason } => write!(f, "{}: refused, {reason}", path.display()),
+        let path = self.path.display();
+        match &self.problem {
+            Problem::Missing => write!(f, "{path}: does not exist"),
+            Problem::Io(action, source) => write!(f, "{path}: cannot {action}: {source}"),
+            Problem::Untrusted(reason) => write!(f, "{path}: refused, {reason}"),
         }
     }
 }
 
 impl std::error::Error for TrustError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            Self::Missing { .. } | Self::Untrusted { .. } => None,
+        match &self.problem {
+            Problem::Io(_, source) => Some(source),
+            Problem::Missing | Problem::Untrusted(_) => None,
         }
     }
 }
 
 impl TrustError {
-    fn io(path: &Path, action: &'static str, errno: Errno) -> Self {
-        Self::Io {
+    fn new(path: &Path, problem: Problem) -> Self {
+        Self {
             path: path.to_owned(),
-            action,
-            source: io::Error::from(errno),
+            problem,
         }
     }
 
+    fn io(path: &Path, action: &'static str, errno: Errno) -> Self {
+        Self::new(path, Problem::Io(action, io::Error::from(errno)))
+    }
+
     fn untrusted(path: &Path, reason: Untrusted) -> Self {
-        Self::Untrusted {
-            path: path.to_owned(),
-            reason,
-        }
+        Self::new(path, Problem::Untrusted(reason))
+    }
+
+    fn missing(path: &Path) -> Self {
+        Self::new(path, Problem::Missing)
     }
 }
 
@@ -210,12 +211,8 @@ pub fn read(path: &Path, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, TrustError
         return Err(TrustError::untrusted(path, Untrusted::NotAbsolute));
     };
     let dir = walk(parent, path, false)?;
-    let name = name.to_str().ok_or_else(|| TrustError::Missing {
-        path: path.to_owned(),
-    })?;
-    read_at(&dir, path, name, rules)?.ok_or_else(|| TrustError::Missing {
-        path: path.to_owned(),
-    })
+    let name = name.to_str().ok_or_else(|| TrustError::missing(path))?;
+    read_at(&dir, path, name, rules)?.ok_or_else(|| TrustError::missing(path))
 }
 
 /// Reads the file `name` of the directory `dir` (trusted by the caller, as
@@ -255,19 +252,14 @@ pub fn read_at(
         .unwrap_or(usize::MAX)
         .saturating_add(1);
     let mut bytes = Zeroizing::new(Vec::new());
-    bytes.try_reserve_exact(size).map_err(|_| TrustError::Io {
-        path: path.to_owned(),
-        action: "allocate memory to read",
-        source: io::ErrorKind::OutOfMemory.into(),
+    bytes.try_reserve_exact(size).map_err(|_| {
+        let source = io::ErrorKind::OutOfMemory.into();
+        TrustError::new(path, Problem::Io("allocate memory to read", source))
     })?;
     File::from(fd)
         .take(size as u64)
         .read_to_end(&mut bytes)
-        .map_err(|source| TrustError::Io {
-            path: path.to_owned(),
-            action: "read",
-            source,
-        })?;
+        .map_err(|source| TrustError::new(path, Problem::Io("read", source)))?;
     if bytes.len() >= size {
         return Err(TrustError::untrusted(path, Untrusted::Grew));
     }
@@ -298,9 +290,7 @@ fn walk(path: &Path, for_path: &Path, is_target: bool) -> Result<OwnedFd, TrustE
         dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
             Errno::ELOOP | Errno::ENOTDIR => TrustError::untrusted(&walked, Untrusted::NotDirectory),
             // Missing here or higher up (on a trusted path).
-            Errno::ENOENT => TrustError::Missing {
-                path: for_path.to_owned(),
-            },
+            Errno::ENOENT => TrustError::missing(for_path),
             e => TrustError::io(&walked, "open", e),
         })?;
     }
@@ -395,105 +385,70 @@ mod tests {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
     }
 
-    /// Each rule of the reader, once: how the file is laid out, the rules it
-    /// is read under, and what the reader says (`None`: read as written).
+    /// How a case lays out `etc/file` (0600, root's, in a root-owned 0755
+    /// `etc`) before it is read.
+    #[derive(Clone, Copy, Debug)]
+    enum Layout {
+        AsIs,
+        FileMode(u32),
+        DirMode(u32),
+        FileOwner(u32),
+        DirOwner(u32),
+        Symlink,
+        HardLink,
+        Bytes(usize),
+        Fifo,
+        NoFile,
+        NoDir,
+    }
+
+    fn lay_out(layout: Layout, dir: &Path, file: &Path) {
+        use std::os::unix::fs::chown;
+        match layout {
+            Layout::AsIs => {}
+            Layout::FileMode(mode) => chmod(file, mode),
+            Layout::DirMode(mode) => chmod(dir, mode),
+            Layout::FileOwner(uid) => chown(file, Some(uid), None).unwrap(),
+            Layout::DirOwner(uid) => chown(dir, Some(uid), None).unwrap(),
+            Layout::Symlink => {
+                fs::rename(file, dir.join("real")).unwrap();
+                symlink(dir.join("real"), file).unwrap();
+            }
+            Layout::HardLink => fs::hard_link(file, dir.join("second")).unwrap(),
+            Layout::Bytes(n) => fs::write(file, vec![b'x'; n]).unwrap(),
+            Layout::Fifo => {
+                fs::remove_file(file).unwrap();
+                nix::unistd::mkfifo(file, Mode::from_bits_truncate(0o600)).unwrap();
+            }
+            Layout::NoFile => fs::remove_file(file).unwrap(),
+            Layout::NoDir => fs::remove_dir_all(dir).unwrap(),
+        }
+    }
+
+    /// Each rule of the reader, once: the layout, the rules the file is
+    /// read under, and what the reader says (`None`: read as written).
     #[test]
     fn only_root_owned_private_unlinked_bounded_files_on_a_trusted_path_are_read() {
-        type Setup = fn(&Path, &Path);
-        let cases: &[(&str, Setup, Rules, Option<&str>)] = &[
-            ("a private file", |_, _| {}, SECRET, None),
-            (
-                "a world-readable public file",
-                |_, f| chmod(f, 0o644),
-                PUBLIC,
-                None,
-            ),
-            (
-                "a symbolic link",
-                |d, f| {
-                    fs::rename(f, d.join("real")).unwrap();
-                    symlink(d.join("real"), f).unwrap();
-                },
-                SECRET,
-                Some("the file is a symbolic link"),
-            ),
-            (
-                "another owner",
-                |_, f| std::os::unix::fs::chown(f, Some(65534), None).unwrap(),
-                SECRET,
-                Some("owned by uid 65534, not root"),
-            ),
-            (
-                "a group-writable parent",
-                |d, _| chmod(d, 0o770),
-                SECRET,
-                Some("writable by group or others (on the way to"),
-            ),
-            (
-                "a world-writable parent",
-                |d, _| chmod(d, 0o757),
-                PUBLIC,
-                Some("writable by group or others (on the way to"),
-            ),
-            (
-                "a parent owned by someone else",
-                |d, _| std::os::unix::fs::chown(d, Some(65534), None).unwrap(),
-                PUBLIC,
-                Some("the directory is owned by uid 65534"),
-            ),
-            (
-                "a group-readable secret",
-                |_, f| chmod(f, 0o640),
-                SECRET,
-                Some("mode 0640, accessible to group or others"),
-            ),
-            (
-                "a world-readable secret",
-                |_, f| chmod(f, 0o604),
-                SECRET,
-                Some("mode 0604, accessible to group or others"),
-            ),
-            (
-                "a group-writable public file",
-                |_, f| chmod(f, 0o664),
-                PUBLIC,
-                Some("mode 0664, writable by group or others"),
-            ),
-            (
-                "a hard link",
-                |d, f| fs::hard_link(f, d.join("second")).unwrap(),
-                SECRET,
-                Some("2 hard links"),
-            ),
-            (
-                "a file too large",
-                |_, f| fs::write(f, [b'x'; 65]).unwrap(),
-                SECRET,
-                Some("65 bytes, more than 64"),
-            ),
-            (
-                "a FIFO",
-                |_, f| {
-                    fs::remove_file(f).unwrap();
-                    nix::unistd::mkfifo(f, Mode::from_bits_truncate(0o600)).unwrap();
-                },
-                SECRET,
-                Some("the file is a FIFO"),
-            ),
-            (
-                "a missing file",
-                |_, f| fs::remove_file(f).unwrap(),
-                SECRET,
-                Some("does not exist"),
-            ),
-            (
-                "a missing parent",
-                |d, _| fs::remove_dir_all(d).unwrap(),
-                SECRET,
-                Some("does not exist"),
-            ),
+        use Layout::*;
+        #[rustfmt::skip]
+        let cases = [
+            (AsIs,              SECRET, None),
+            (FileMode(0o644),   PUBLIC, None),
+            (Symlink,           SECRET, Some("the file is a symbolic link")),
+            (FileOwner(65534),  SECRET, Some("the file is owned by uid 65534, not root")),
+            (DirMode(0o770),    SECRET, Some("0770, writable by group or others (on the way to")),
+            (DirMode(0o757),    PUBLIC, Some("0757, writable by group or others (on the way to")),
+            (DirOwner(65534),   PUBLIC, Some("the directory is owned by uid 65534, not root (on")),
+            (FileMode(0o640),   SECRET, Some("the file has mode 0640, accessible to group or others")),
+            (FileMode(0o604),   SECRET, Some("the file has mode 0604, accessible to group or others")),
+            (FileMode(0o664),   PUBLIC, Some("the file has mode 0664, writable by group or others")),
+            (HardLink,          SECRET, Some("the file has 2 hard links")),
+            (Bytes(65),         SECRET, Some("the file is 65 bytes, more than 64")),
+            (Fifo,              SECRET, Some("the file is a FIFO")),
+            (NoFile,            SECRET, Some("file: does not exist")),
+            (NoDir,             PUBLIC, Some("file: does not exist")),
         ];
-        for (what, setup, rules, expected) in cases {
+        for (layout, rules, expected) in cases {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path().join("etc");
             fs::create_dir(&dir).unwrap();
@@ -501,15 +456,12 @@ mod tests {
             let file = dir.join("file");
             fs::write(&file, b"secret\n").unwrap();
             chmod(&file, 0o600);
-            setup(&dir, &file);
-            let got = read(&file, rules);
-            match (expected, got) {
-                (None, Ok(bytes)) => assert_eq!(&bytes[..], b"secret\n", "{what}"),
-                (Some(needle), Err(e)) => {
-                    assert!(e.to_string().contains(needle), "{what}: {e}")
-                }
-                (None, Err(e)) => panic!("{what}: refused: {e}"),
-                (Some(needle), Ok(_)) => panic!("{what}: read, expected {needle:?}"),
+            lay_out(layout, &dir, &file);
+            match (expected, read(&file, &rules)) {
+                (None, Ok(bytes)) => assert_eq!(&bytes[..], b"secret\n", "{layout:?}"),
+                (Some(needle), Err(e)) => assert!(e.to_string().contains(needle), "{layout:?}: {e}"),
+                (None, Err(e)) => panic!("{layout:?}: refused: {e}"),
+                (Some(needle), Ok(_)) => panic!("{layout:?}: read, expected {needle:?}"),
             }
         }
     }
@@ -525,7 +477,10 @@ mod tests {
         assert!(open_dir(&with_slash).is_ok(), "a trailing slash changes nothing");
         assert!(matches!(
             open_dir(&tmp.path().join("a/missing")),
-            Err(TrustError::Missing { .. })
+            Err(TrustError {
+                problem: Problem::Missing,
+                ..
+            })
         ));
         assert!(open_dir(Path::new("relative")).is_err());
         chmod(&store, 0o1777);

@@ -54,7 +54,7 @@ use crate::lockout::{Lockout, MAX_DENY};
 use crate::store::DEFAULT_DIR;
 use crate::store::location::{Location, LocationError};
 pub use crate::store::postgres::{MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
-use crate::trusted::{self, Rules, TrustError, Untrusted};
+use crate::trusted::{self, Problem, Rules, TrustError, Untrusted};
 use crate::verdict::Policy;
 
 /// Where the configuration file is looked for by default.
@@ -623,13 +623,14 @@ const CONFIG_FILE: Rules = Rules {
 };
 
 fn read_trusted(path: &Path) -> Result<String, ConfigError> {
-    let bytes = trusted::read(path, &CONFIG_FILE).map_err(|e| match e {
-        TrustError::Missing { path } => ConfigError::Io {
+    let bytes = trusted::read(path, &CONFIG_FILE).map_err(|TrustError { path, problem }| match problem {
+        Problem::Untrusted(reason) => ConfigError::Insecure { path, reason },
+        Problem::Io(_, source) => ConfigError::Io { path, source },
+        // Missing, as the caller tells a missing default file apart.
+        _ => ConfigError::Io {
             path,
             source: io::ErrorKind::NotFound.into(),
         },
-        TrustError::Io { path, source, .. } => ConfigError::Io { path, source },
-        TrustError::Untrusted { path, reason } => ConfigError::Insecure { path, reason },
     })?;
     String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Io {
         path: path.to_owned(),

@@ -1,6 +1,6 @@
 //! The module's options as data: one row per option (its name, the kind of
 //! value it takes, its default, where it may be given, whether a fleet store
-//! accepts it, and what it does). The pam.d parser ([`super::args`]) and the
+//! accepts it, and what it does). The pam.d parser (`config::args`) and the
 //! configuration file ([`super::Config::parse`]) look names up here, and the
 //! manual page's OPTIONS section and `docs/design.md`'s table are rendered
 //! from it ([`man_options`], [`markdown_options`]; `cargo run --example
@@ -77,14 +77,14 @@ pub struct ModuleOption {
 pub const OPTIONS: &[ModuleOption] = &[
     ModuleOption {
         name: "store",
-        arg: "DIR|URI",
         kind: Kind::Store,
+        setting: Some(Setting::Store),
         default: "/var/lib/pam-backup-codes",
+        arg: "DIR|URI",
         place: Place::Both,
+        doc: "the store: an absolute path, or a `postgresql://` URI without a password",
         section: None,
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Store),
-        doc: "the store: an absolute path, or a `postgresql://` URI without a password",
         man: r#"A directory must be an absolute path. A PostgreSQL store shared by a fleet
 of hosts is
 .BI postgresql:// USER @ HOST [: PORT ]/ DB\c
@@ -113,40 +113,40 @@ gives PAM_AUTHINFO_UNAVAIL within the timeout, also with
     },
     ModuleOption {
         name: "config",
-        arg: "FILE",
         kind: Kind::Path,
+        setting: None,
         default: "/etc/security/pam_backup_codes.conf",
+        arg: "FILE",
         place: Place::PamD,
+        doc: "another config file, an absolute path that must exist",
         section: None,
         fleet: Fleet::Allowed,
-        setting: None,
-        doc: "another config file, an absolute path that must exist",
         man: r#"The default file is optional; a named one must exist."#,
     },
     ModuleOption {
         name: "nullok",
-        arg: "",
         kind: Kind::Flag,
+        setting: Some(Setting::Nullok),
         default: "off",
+        arg: "",
         place: Place::Both,
+        doc: "a user without codes gets PAM_IGNORE instead of a prompt and PAM_AUTH_ERR",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Nullok),
-        doc: "a user without codes gets PAM_IGNORE instead of a prompt and PAM_AUTH_ERR",
         man: r#"Without it such a user is prompted like anyone else and refused, so that
 the prompt does not tell who has codes. While the store directory does not
 exist, every user is such a user."#,
     },
     ModuleOption {
         name: "use_first_pass",
-        arg: "",
         kind: Kind::Flag,
+        setting: None,
         default: "off",
+        arg: "",
         place: Place::PamD,
+        doc: "the code is PAM_AUTHTOK from an earlier module; never prompt",
         section: None,
         fleet: Fleet::Allowed,
-        setting: None,
-        doc: "the code is PAM_AUTHTOK from an earlier module; never prompt",
         man: r#"For example from
 .B pam_google_authenticator
 with
@@ -155,42 +155,42 @@ Without a token the module fails."#,
     },
     ModuleOption {
         name: "try_first_pass",
-        arg: "",
         kind: Kind::Flag,
+        setting: None,
         default: "off",
+        arg: "",
         place: Place::PamD,
+        doc: "PAM_AUTHTOK if it looks like a code of the set, else prompt",
         section: None,
         fleet: Fleet::Allowed,
-        setting: None,
-        doc: "PAM_AUTHTOK if it looks like a code of the set, else prompt",
         man: r#"It looks like a code when it has the set's alphabet and length once
 normalised. It excludes
 .BR use_first_pass ."#,
     },
     ModuleOption {
         name: "prompt",
-        arg: "TEXT",
         kind: Kind::Text,
+        setting: Some(Setting::Prompt),
         default: "Backup code: ",
+        arg: "TEXT",
         place: Place::Both,
+        doc: "1 to 256 bytes of printable text",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Prompt),
-        doc: "1 to 256 bytes of printable text",
         man: r#"Write
 .B [prompt=Backup code: ]
 to include spaces in a PAM configuration line."#,
     },
     ModuleOption {
         name: "deny",
-        arg: "N",
         kind: Kind::Number,
+        setting: Some(Setting::Deny),
         default: "5",
+        arg: "N",
         place: Place::Both,
+        doc: "failures that lock a scope, at most 1000; 0 disables the lockout",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Deny),
-        doc: "failures that lock a scope, at most 1000; 0 disables the lockout",
         man: r#"The failures must fall within
 .IR fail_interval .
 .B deny=0
@@ -199,14 +199,14 @@ failures already counted."#,
     },
     ModuleOption {
         name: "fail_interval",
-        arg: "S",
         kind: Kind::Number,
+        setting: Some(Setting::FailInterval),
         default: "900",
+        arg: "S",
         place: Place::Both,
+        doc: "the window the `deny` failures must fall in; at least 1",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::FailInterval),
-        doc: "the window the `deny` failures must fall in; at least 1",
         man: r#".I deny
 failures lock when the first and the last of them are at most this many
 seconds apart;
@@ -215,52 +215,52 @@ is the way to turn the lockout off."#,
     },
     ModuleOption {
         name: "unlock_time",
-        arg: "S",
         kind: Kind::Number,
+        setting: Some(Setting::UnlockTime),
         default: "900",
+        arg: "S",
         place: Place::Both,
+        doc: "how long a lock lasts after the last failure; 0 until `backup-codes unlock`",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::UnlockTime),
-        doc: "how long a lock lasts after the last failure; 0 until `backup-codes unlock`",
         man: r#".B unlock_time=0
 keeps a lock until
 .BR "backup\-codes unlock" ."#,
     },
     ModuleOption {
         name: "nodelay",
-        arg: "",
         kind: Kind::Flag,
+        setting: Some(Setting::Nodelay),
         default: "off",
+        arg: "",
         place: Place::Both,
+        doc: "no pam_fail_delay after a failure",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Nodelay),
-        doc: "no pam_fail_delay after a failure",
         man: r#"Otherwise the module asks for a two\-second delay after each failure."#,
     },
     ModuleOption {
         name: "warn_below",
-        arg: "N",
         kind: Kind::Number,
+        setting: Some(Setting::WarnBelow),
         default: "3",
+        arg: "N",
         place: Place::Both,
+        doc: "warn after a success when fewer codes remain",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::WarnBelow),
-        doc: "warn after a success when fewer codes remain",
         man: r#"The message after a success always says how many codes remain."#,
     },
     ModuleOption {
         name: "max_age",
-        arg: "DAYS",
         kind: Kind::Number,
+        setting: Some(Setting::MaxAge),
         default: "0",
+        arg: "DAYS",
         place: Place::Both,
+        doc: "days a set works after `created`, warning for the last tenth; 0 no limit, at most 36500",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::MaxAge),
-        doc: "days a set works after `created`, warning for the last tenth; 0 no limit, at most 36500",
         man: r#"For the last tenth of that time each success warns that the codes will
 stop working and when; after it, the set's codes are refused like expired
 ones. Temporary codes made by
@@ -271,14 +271,14 @@ as expired, and not counted as a failure toward
     },
     ModuleOption {
         name: "debug",
-        arg: "",
         kind: Kind::Flag,
+        setting: Some(Setting::Debug),
         default: "off",
+        arg: "",
         place: Place::Both,
+        doc: "more log lines",
         section: Some("login"),
         fleet: Fleet::Allowed,
-        setting: Some(Setting::Debug),
-        doc: "more log lines",
         man: r#""#,
     },
 ];

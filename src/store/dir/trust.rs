@@ -4,7 +4,7 @@
 
 use super::MAX_FILE_SIZE;
 use crate::store::StoreError;
-use crate::trusted::{Rules, TrustError};
+use crate::trusted::{Problem, Rules, TrustError};
 
 /// A user file: private to root (it tells who has codes and when they were
 /// used), at most [`MAX_FILE_SIZE`] bytes.
@@ -14,12 +14,12 @@ pub const USER_FILE: Rules = Rules {
 };
 
 impl From<TrustError> for StoreError {
-    fn from(e: TrustError) -> Self {
-        match e {
+    fn from(TrustError { path, problem }: TrustError) -> Self {
+        match problem {
             // Along a trusted path: no store, so nobody has codes.
-            TrustError::Missing { path } => Self::Missing { path },
-            TrustError::Io { path, action, source } => Self::Io { path, action, source },
-            TrustError::Untrusted { path, reason } => Self::Insecure {
+            Problem::Missing => Self::Missing { path },
+            Problem::Io(action, source) => Self::Io { path, action, source },
+            Problem::Untrusted(reason) => Self::Insecure {
                 path,
                 reason: reason.to_string(),
             },
