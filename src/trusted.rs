@@ -197,7 +197,7 @@ impl TrustError {
 /// following a symbolic link, every directory on the way checked on its
 /// descriptor (root's, not writable by group or others, a root-owned sticky
 /// directory allowed on the way); `path` itself is never writable by them.
-/// Trailing slashes change nothing. [`TrustError::Missing`] if it or a
+/// Trailing slashes change nothing. [`Problem::Missing`] if it or a
 /// directory on the way does not exist.
 pub fn open_dir(path: &Path) -> Result<OwnedFd, TrustError> {
     walk(path, path, true)

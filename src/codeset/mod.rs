@@ -1,7 +1,7 @@
 //! A user's set of codes: its entries, the KDF they were hashed with, the
 //! tally of failures, and the constant-time search of a digest. The file
-//! format is [`file`], new sets are made in [`generate`], and how long codes
-//! live is [`lifetime`].
+//! format is `file.rs`, new sets are made in `generate.rs`, and how long codes
+//! live is `lifetime.rs`.
 
 mod file;
 mod generate;

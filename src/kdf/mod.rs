@@ -138,7 +138,7 @@ impl KdfParams {
 
     /// Hashes one normalised code: the single Argon2id evaluation of a login,
     /// in a mapping of its own (on huge pages where the kernel gives them,
-    /// out of core dumps, wiped after use; see [`memory`]). Memory that
+    /// out of core dumps, wiped after use; see `kdf::memory`). Memory that
     /// cannot be had is [`KdfError::Memory`], never an abort.
     pub fn hash(&self, salt: &Salt, code: &[u8]) -> Result<Zeroizing<Hash>, KdfError> {
         self.hash_in(&mut Workspace::default(), salt, code)
