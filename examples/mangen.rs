@@ -36,16 +36,20 @@ const MANUAL: &str = "System Administration";
 const MAIN_ABOUT: &str = "manage single-use backup codes for pam_backup_codes(8)";
 const MAIN_DESCRIPTION: &str = "backup-codes generates sets of single-use backup codes for \
 pam_backup_codes(8), prints each set once and keeps only their Argon2id hashes in the store. \
-It shows what is left of each set, how old it is and where codes were used, lists the users \
-who are running out (status --below), adds temporary codes that expire (add), revokes sets, \
-clears locks after too many failures, and checks the configuration and the store. It needs \
+It lists every user's set on one line each (list), shows what is left of each set, how old it \
+is and where codes were used (status), lists the users who are running out (status --below), \
+adds temporary codes that expire (add), revokes sets (also every set made before a restore: \
+revoke --created-before), clears locks after too many failures, and checks the configuration \
+and the store. It needs \
 root for the real store; ordinary users renew their own set through sudo (renew).";
 const SOURCE: &str = concat!("pam-backup-codes ", env!("CARGO_PKG_VERSION"));
 
 const MAIN_EXTRA: &str = r#".SH "EXIT STATUS"
 .TP
 .B 0
-Success.
+Success. Also
+.B generate \-\-if\-missing
+for users who have a set already (left as they are).
 .TP
 .B 1
 A failure; one line per problem on standard error (for example a user without
@@ -56,7 +60,59 @@ when it lists anyone, and
 when it is refused.
 .TP
 .B 2
-A usage error.
+A usage error. Also
+.B status \-\-below
+when it could not read everything (a set that does not read, an entry of the
+store that is no user's file, a name or group NSS does not know or could not look up; each is
+reported on standard error), whether or not it lists anyone.
+.SH "USER NAMES"
+Every command resolves each USER through NSS to its account, whose canonical
+name keys the store, as the module does at login: under SSSD or winbind with
+.BR "case_sensitive = false" ,
+.B revoke ALICE
+revokes alice's set. A name NSS does not know is refused;
+.B \-\-allow\-unknown
+takes it as typed: generate and add enrol it (the module refuses it until it is
+an account), status, revoke and unlock act on a set stored under exactly that
+name (an account that is gone).
+.SH "JSON OUTPUT"
+With
+.BR "\-\-format json" ,
+commands that report print one JSON array
+.RB ( status ,
+.BR list );
+commands that act on users print one JSON object per user per line, as they go
+(JSON Lines:
+.BR generate ,
+.BR add ,
+.BR revoke ,
+.BR unlock ,
+.BR migrate );
+.B db init
+and
+.B check
+print one object. A sheet of
+.B generate
+or
+.B add
+has user, host, created, alphabet, length, expires (temporary codes only), label
+(if given) and codes. Times are RFC 3339 in UTC. Users that fail are reported on
+standard error only, and the exit status says whether any did. The fields of
+the other commands are listed in their pages; fields may be added, none is
+renamed or removed.
+.SH "BACKUP AND RESTORE"
+The store holds which codes were spent and which sets were revoked. Restoring
+a backup of it (or a point\-in\-time recovery of the PostgreSQL store) brings
+back the state of that time: codes spent since then work again, and sets
+revoked since then (a stolen sheet) are valid again. After a restore, revoke
+every set made before it, then hand out new sets:
+.PP
+.EX
+backup\-codes revoke \-\-created\-before "2026\-12\-06 10:00"
+backup\-codes status \-\-below 1
+.EE
+.PP
+Revoked users stay enrolled and are refused until they have a new set.
 .SH FILES
 .TP
 .I /var/lib/pam\-backup\-codes/
@@ -79,7 +135,13 @@ is reached:
 .BR connect_timeout ,
 .B host_name
 and
-.BR ca_file .
+.B ca_file
+(over TCP both files are required: the server proves itself with TLS
+verify\-full and SCRAM\-SHA\-256; a Unix socket in a trusted directory needs
+neither).
+.B check
+prints how the server proved itself and warns when the database has no
+synchronous standby.
 .TP
 .I /etc/sudoers.d/backup\-codes
 The sudo rule that lets users run
@@ -106,22 +168,40 @@ Provision everyone listed in a file, one JSON object per line:
 backup\-codes generate \-\-users\-from staff.txt \-\-format json > sets.jsonl
 .EE
 .PP
-See codes left, uses, age, failures and locks; clear a lock; delete a set; check the
-configuration and the store:
+Configuration management: a set for each user who has none, nothing printed
+and exit status 0 for those who have one:
 .PP
 .EX
-backup\-codes status
+backup\-codes generate \-\-if\-missing \-\-format json \-\-output /root/sheets alice bob
+.EE
+.PP
+One line per user (codes left, age, lock, revocation); the details of one;
+clear a lock; revoke a stolen sheet; check the configuration and the store:
+.PP
+.EX
+backup\-codes list
+backup\-codes status alice
 backup\-codes unlock alice
 backup\-codes revoke alice
 backup\-codes check
 .EE
 .PP
+Who among the members of the group named in a pam_succeed_if ingroup line
+has no set, or fewer than three codes left:
+.PP
+.EX
+backup\-codes status \-\-group sshcodes \-\-below 3
+.EE
+.PP
 A fleet store: create the schema as the database owner, granting the hosts'
-role only the login functions, then import a host's file store:
+role only the login functions (and at most 50 connections), set the fleet's
+lockout policy, which every host is judged by (a host's pam.d line or
+configuration file may not set one), then import a host's file store:
 .PP
 .EX
 backup\-codes \-\-store postgresql://bc_owner@db.example.org/backup_codes \e
-    db init \-\-login\-role pam_login
+    db init \-\-login\-role pam_login \-\-connection\-limit 50
+backup\-codes db policy \-\-deny 5 \-\-fail\-interval 900 \-\-unlock\-time 900
 backup\-codes migrate \-\-from /var/lib/pam\-backup\-codes
 .EE
 .PP
@@ -133,7 +213,8 @@ backup\-codes add alice \-\-count 1 \-\-expires 8h
 .EE
 .PP
 From cron: mail root the users with fewer than three usable codes left, or
-whose set expired (max_age) or is locked:
+whose set expired (max_age) or is locked (exit status 1), or when the store
+could not be read entirely (exit status 2; cron mails the output itself):
 .PP
 .EX
 backup\-codes status \-\-below 3 || mail \-s "backup codes" root
@@ -175,10 +256,14 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     let mut written = Vec::new();
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // Every command, and every command of a command (`db init`, `db policy`),
+    // which the page of its parent names.
+    let mut subs: Vec<&clap::Command> = cmd.get_subcommands().filter(|s| !s.is_hide_set()).collect();
+    while let Some(sub) = subs.pop() {
         let man = page(sub.clone());
         man.generate_to(dir)?;
         written.push(man.get_filename());
+        subs.extend(sub.get_subcommands().filter(|s| !s.is_hide_set()));
     }
     written.push(page(cmd.clone()).get_filename());
     // `about` is the package's description ("PAM module and admin CLI ..."),

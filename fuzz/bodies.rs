@@ -109,6 +109,7 @@ pub fn pam_args(data: &[u8]) {
         login: options.login.clone(),
         codes: options.codes.clone(),
         postgresql: options.postgresql.clone(),
+        policy_given: Vec::new(),
     };
     if let Err(e) = config.validate() {
         panic!("accepted {args:?}, but the result does not validate: {e}");

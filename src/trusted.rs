@@ -56,6 +56,8 @@ pub enum Untrusted {
     DirOwner {
         /// The owner.
         uid: u32,
+        /// The second owner that was trusted besides root, if any.
+        also: Option<u32>,
         /// The path being opened, for a parent directory.
         on_the_way_to: Option<PathBuf>,
     },
@@ -103,11 +105,18 @@ impl fmt::Display for Untrusted {
             Self::NotAbsolute => f.write_str("not an absolute path"),
             Self::ParentDir => f.write_str("the path has a '..' component"),
             Self::NotDirectory => f.write_str("not a directory (or a symbolic link)"),
-            Self::DirOwner { uid, on_the_way_to } => write!(
-                f,
-                "the directory is owned by uid {uid}, not root{}",
-                way(on_the_way_to)
-            ),
+            Self::DirOwner {
+                uid,
+                also,
+                on_the_way_to,
+            } => {
+                let owners = also.map_or_else(|| "root".to_owned(), |also| format!("root or uid {also}"));
+                write!(
+                    f,
+                    "the directory is owned by uid {uid}, not {owners}{}",
+                    way(on_the_way_to)
+                )
+            }
             Self::DirWritable { mode, on_the_way_to } => write!(
                 f,
                 "the directory has mode {mode:04o}, writable by group or others{}",
@@ -200,7 +209,13 @@ impl TrustError {
 /// Trailing slashes change nothing. [`Problem::Missing`] if it or a
 /// directory on the way does not exist.
 pub fn open_dir(path: &Path) -> Result<OwnedFd, TrustError> {
-    walk(path, path, true)
+    walk(path, path, true, None)
+}
+
+/// [`open_dir`], trusting `also` (a server's account, for its socket
+/// directory) as root is trusted: each directory owned by either.
+pub fn open_dir_also_owned_by(path: &Path, also: Option<u32>) -> Result<OwnedFd, TrustError> {
+    walk(path, path, true, also)
 }
 
 /// Reads the file `path` under the module's rules (see the module's
@@ -210,7 +225,7 @@ pub fn read(path: &Path, rules: &Rules) -> Result<Zeroizing<Vec<u8>>, TrustError
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(TrustError::untrusted(path, Untrusted::NotAbsolute));
     };
-    let dir = walk(parent, path, false)?;
+    let dir = walk(parent, path, false, None)?;
     let name = name.to_str().ok_or_else(|| TrustError::missing(path))?;
     read_at(&dir, path, name, rules)?.ok_or_else(|| TrustError::missing(path))
 }
@@ -269,7 +284,8 @@ pub fn read_at(
 /// Walks to the directory `path` (`for_path` is what is being opened: the
 /// directory itself, or a file in it). `is_target`: `path` is the directory
 /// asked for, held to the strict rule (no sticky exception).
-fn walk(path: &Path, for_path: &Path, is_target: bool) -> Result<OwnedFd, TrustError> {
+/// `also`: an owner trusted besides root.
+fn walk(path: &Path, for_path: &Path, is_target: bool, also: Option<u32>) -> Result<OwnedFd, TrustError> {
     if !path.is_absolute() {
         return Err(TrustError::untrusted(for_path, Untrusted::NotAbsolute));
     }
@@ -285,7 +301,7 @@ fn walk(path: &Path, for_path: &Path, is_target: bool) -> Result<OwnedFd, TrustE
                 return Err(TrustError::untrusted(for_path, Untrusted::ParentDir));
             }
         };
-        check_dir(&dir, &walked, Some(for_path))?;
+        check_dir(&dir, &walked, Some(for_path), also)?;
         walked.push(name);
         dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
             Errno::ELOOP | Errno::ENOTDIR => TrustError::untrusted(&walked, Untrusted::NotDirectory),
@@ -294,26 +310,33 @@ fn walk(path: &Path, for_path: &Path, is_target: bool) -> Result<OwnedFd, TrustE
             e => TrustError::io(&walked, "open", e),
         })?;
     }
-    check_dir(&dir, &walked, (!is_target).then_some(for_path))?;
+    check_dir(&dir, &walked, (!is_target).then_some(for_path), also)?;
     Ok(dir)
 }
 
 /// Checks one directory (`walked`); `on_the_way_to` names what is being
 /// opened when the directory is one of its parents (a root-owned sticky
 /// directory is then allowed).
-fn check_dir(dir: &OwnedFd, walked: &Path, on_the_way_to: Option<&Path>) -> Result<(), TrustError> {
+fn check_dir(
+    dir: &OwnedFd,
+    walked: &Path,
+    on_the_way_to: Option<&Path>,
+    also: Option<u32>,
+) -> Result<(), TrustError> {
     let stat = fstat(dir).map_err(|e| TrustError::io(walked, "stat", e))?;
     let on_the_way_to = on_the_way_to.filter(|to| *to != walked).map(Path::to_owned);
-    if stat.st_uid != 0 {
+    if stat.st_uid != 0 && Some(stat.st_uid) != also {
         return Err(TrustError::untrusted(
             walked,
             Untrusted::DirOwner {
                 uid: stat.st_uid,
+                also,
                 on_the_way_to,
             },
         ));
     }
-    let sticky = stat.st_mode & libc::S_ISVTX != 0;
+    // Only root's sticky directories (/tmp) may be on the way.
+    let sticky = stat.st_mode & libc::S_ISVTX != 0 && stat.st_uid == 0;
     if stat.st_mode & 0o022 != 0 && (on_the_way_to.is_none() || !sticky) {
         return Err(TrustError::untrusted(
             walked,

@@ -2,7 +2,7 @@
 //! `debian/pam_backup_codes.conf`: the module must accept it as shipped, and
 //! every value it shows (commented out) must be the real default.
 
-use pam_backup_codes::config::Config;
+use pam_backup_codes::config::{Config, Setting};
 
 const SHIPPED: &str = include_str!("../debian/pam_backup_codes.conf");
 
@@ -34,6 +34,19 @@ fn every_value_shown_in_the_conffile_is_the_default() {
     // store, 9 [login] keys, 6 [codes] keys, and [postgresql] connect_timeout
     // (its other keys have no default value): as in src/config.rs.
     assert_eq!(keys, 17, "commented-out keys in the conffile:\n{text}");
-    let config = Config::parse(&text).unwrap_or_else(|e| panic!("uncommented conffile: {e}"));
+    let mut config = Config::parse(&text).unwrap_or_else(|e| panic!("uncommented conffile: {e}"));
+    // It names the four policy settings (which a fleet store refuses), at
+    // their default values.
+    let mut given = std::mem::take(&mut config.policy_given);
+    given.sort_by_key(|s| s.name());
+    assert_eq!(
+        given,
+        [
+            Setting::Deny,
+            Setting::FailInterval,
+            Setting::MaxAge,
+            Setting::UnlockTime
+        ]
+    );
     assert_eq!(config, Config::default());
 }

@@ -27,7 +27,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 1 already in place"), "{stdout}");
+    assert!(stdout.contains("schema version 2 already in place"), "{stdout}");
     // The set survived the second init.
     assert_eq!(fleet.status(USER)["remaining"], 10);
 
@@ -37,28 +37,30 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
          WHERE n.nspname = 'backup_codes' AND c.relkind = 'r' ORDER BY 1",
     );
     let tables: Vec<&str> = tables.lines().collect();
-    assert_eq!(tables, ["codes", "sets"]);
+    assert_eq!(tables, ["codes", "policy", "sets"]);
     for table in &tables {
+        let column = if *table == "policy" { "deny" } else { "user_name" };
         for sql in [
             format!("SELECT * FROM backup_codes.{table}"),
             format!("DELETE FROM backup_codes.{table}"),
-            format!("UPDATE backup_codes.{table} SET user_name = user_name"),
+            format!("UPDATE backup_codes.{table} SET {column} = {column}"),
         ] {
             let err = fleet.sql_as_login(&sql).unwrap_err();
             assert!(err.contains("permission denied"), "{sql}: {err}");
         }
     }
-    // Only the two login functions; not the helpers, whatever the arguments.
+    // Only the login routines; not the helpers, whatever the arguments.
     for sql in [
         "SELECT backup_codes.lock_of('{}', 1, 1, 1)",
         "SELECT backup_codes.scope_lock('{}', 1, 1, 1, now())",
+        "SELECT backup_codes.clip('x')",
     ] {
         let err = fleet.sql_as_login(sql).unwrap_err();
         assert!(err.contains("permission denied"), "{sql}: {err}");
     }
     let info = fleet
         .sql_as_login(&format!(
-            "SELECT alphabet, length FROM backup_codes.login_info('{USER}', 5, 900, 900, true)"
+            "SELECT alphabet, length FROM backup_codes.login_info('{USER}', true)"
         ))
         .unwrap();
     assert_eq!(info, "crockford|10");
@@ -69,7 +71,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
         .try_sql(
             "bystander",
             &fleet.db,
-            &format!("SELECT * FROM backup_codes.login_info('{USER}', 5, 900, 900, true)"),
+            &format!("SELECT * FROM backup_codes.login_info('{USER}', true)"),
         )
         .unwrap_err();
     assert!(err.contains("permission denied"), "{err}");
@@ -77,9 +79,16 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     // check: connectivity, version, and that the login role reads nothing.
     let (code, stdout, stderr) = fleet.run_cli(&["check"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(stdout.contains("schema version 2"), "{stdout}");
     assert!(
-        stdout.contains(&format!("login role {} can read no table", fleet.login)),
+        stdout.contains(&format!(
+            "login role {} (no connection limit) can read no table",
+            fleet.login
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)"),
         "{stdout}"
     );
     assert!(stdout.contains("1 set valid"), "{stdout}");
@@ -162,8 +171,10 @@ fn race(fleet: &Fleet, user: &str, answers: &[String]) -> (Vec<String>, Vec<Stri
 fn one_code_in_32_logins_across_4_hosts_succeeds_exactly_once() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     for host in HOSTS {
-        fleet.host(host, "nodelay deny=0", "");
+        fleet.host(host, "nodelay", "");
     }
+    // Failures must not lock: 31 re-uses per round.
+    fleet.cli_ok(&["db", "policy", "--deny", "0"]);
     let rounds = common::rounds(5);
     let mut codes = Vec::new();
     for round in 0..rounds {
@@ -221,8 +232,18 @@ fn different_codes_at_once_across_hosts_all_succeed_and_are_recorded_with_their_
 fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     for host in HOSTS {
-        fleet.host(host, "nodelay deny=3 fail_interval=900 unlock_time=900", "");
+        fleet.host(host, "nodelay", "");
     }
+    fleet.cli_ok(&[
+        "db",
+        "policy",
+        "--deny",
+        "3",
+        "--fail-interval",
+        "900",
+        "--unlock-time",
+        "900",
+    ]);
     let codes = fleet.generate(USER, &[]);
     for (i, host) in HOSTS.iter().take(3).enumerate() {
         let login = fleet.lab.login(host, USER, &["AAAAA-AAAAA"]);
@@ -235,9 +256,10 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
         assert_eq!(login.result(), "PAM_MAXTRIES", "{host}: {login:?}");
         assert!(login.prompts().is_empty(), "{host}: {login:?}");
     }
-    // status judges the lock by the CLI's own [login] policy: the same one.
-    fleet.owner_login("deny = 3\nfail_interval = 900\nunlock_time = 900");
+    // status judges the lock by the fleet's policy, as the hosts do.
     let status = fleet.status(USER);
+    assert_eq!(status["policy"]["deny"], 3, "{status}");
+    assert_eq!(status["policy"]["source"], "database", "{status}");
     assert_eq!(status["remote"]["locked"], true, "{status}");
     assert_eq!(status["remote"]["failures"], 3);
     assert_eq!(status["last_failure"]["host"], "web3", "{status}");
@@ -270,7 +292,7 @@ fn failures_spread_over_hosts_lock_at_deny_and_unlock_clears_them_fleet_wide() {
 fn temporary_codes_and_max_age_work_on_the_fleet_store_as_on_files() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
-    fleet.host("web2", "nodelay max_age=100", "");
+    fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
     let (code, stdout, stderr) =
         fleet.run_cli(&["add", USER, "--count", "2", "--expires", "1h", "--format", "json"]);
@@ -309,7 +331,8 @@ fn temporary_codes_and_max_age_work_on_the_fleet_store_as_on_files() {
     assert_eq!(status["failures"], 0, "an expired code is not a guess: {status}");
     assert_eq!(status["temporary"][0]["expired"], true, "{status}");
 
-    // max_age (web2's pam.d argument): 95 of 100 days old warns, 101 refuses.
+    // max_age (the fleet's policy): 95 of 100 days old warns, 101 refuses.
+    fleet.cli_ok(&["db", "policy", "--max-age", "100"]);
     let age = |days: i64| {
         fleet.sql(&format!(
             "UPDATE backup_codes.sets SET created = now() - make_interval(secs => {}) \
@@ -330,7 +353,11 @@ fn temporary_codes_and_max_age_work_on_the_fleet_store_as_on_files() {
     let dead = fleet.lab.login("web2", USER, &[&codes[1]]);
     assert_eq!(dead.result(), "PAM_AUTH_ERR", "{dead:?}");
     assert!(dead.logged("expired backup code"), "{:?}", dead.log);
-    // web1 sets no max_age: the same code works there.
+    // On every host: the policy is the fleet's.
+    let dead = fleet.lab.login("web1", USER, &[&codes[1]]);
+    assert_eq!(dead.result(), "PAM_AUTH_ERR", "{dead:?}");
+    // The owner lifts max_age: the same code works at once, everywhere.
+    fleet.cli_ok(&["db", "policy", "--max-age", "0"]);
     assert_eq!(
         fleet.lab.login("web1", USER, &[&codes[1]]).result(),
         "PAM_SUCCESS"
@@ -430,7 +457,7 @@ fn a_connection_terminated_while_judging_refuses_and_records_nothing() {
 }
 
 #[test]
-fn a_login_killed_while_judging_records_nothing() {
+fn a_login_killed_while_its_judgement_waits_is_no_success_and_counts_nothing() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     fleet.host("web1", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
@@ -442,15 +469,19 @@ fn a_login_killed_while_judging_records_nothing() {
     child.kill().unwrap();
     child.wait().unwrap();
     held.release();
-    // The backend gets the lock, judges, and finds its client gone before
-    // any COMMIT: rolled back.
+    // The CALL commits in the database, whether or not its client is still
+    // there to read the answer: the backend gets the lock and judges, once
+    // (unless it noticed its client gone first, client_connection_check_interval).
+    // Either way the killed login was no success, no failure is counted and
+    // nothing lingers; the code is spent exactly when it is recorded used.
     assert!(fleet.no_login_sessions());
-    assert_eq!(is_used(&fleet, USER), 0);
     assert_eq!(fleet.status(USER)["failures"], 0);
-    assert_eq!(
-        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
-        "PAM_SUCCESS"
-    );
+    let used = is_used(&fleet, USER);
+    assert!(used <= 1, "{used}");
+    let again = fleet.lab.login("web1", USER, &[&codes[0]]);
+    let want = if used == 1 { "PAM_AUTH_ERR" } else { "PAM_SUCCESS" };
+    assert_eq!(again.result(), want, "{again:?}");
+    assert_eq!(is_used(&fleet, USER), 1);
 }
 
 #[test]
@@ -477,12 +508,9 @@ fn a_database_restarted_between_prompt_and_judgement_still_judges_once() {
         let child = fleet.lab.spawn(&mut cmd);
         // Opening the FIFO returns once the driver reads it: at the prompt.
         let mut answer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        // The login's connection is kept over the prompt; the restart breaks
-        // it, and the judgement makes a new one.
-        assert_eq!(
-            fleet.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pam_backup_codes'"),
-            "1"
-        );
+        // No connection is kept over the prompt (the one before it closes,
+        // its backend ends); the judgement makes a new one.
+        assert!(fleet.no_login_sessions(), "a session is held at the prompt");
         fleet.cluster.restart();
         answer.write_all(code.as_bytes()).unwrap();
         drop(answer);
@@ -556,9 +584,19 @@ fn to_microseconds(value: &mut serde_json::Value) {
 fn migrate_imports_a_file_store_with_the_same_state() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
     let lab = &fleet.lab;
-    let policy = "nodelay deny=3 fail_interval=900 unlock_time=900";
-    lab.simple_service("local", policy);
-    fleet.host("web1", policy, "");
+    lab.simple_service("local", "nodelay deny=3 fail_interval=900 unlock_time=900");
+    fleet.host("web1", "nodelay", "");
+    fleet.cli_ok(&[
+        "db",
+        "policy",
+        "--deny",
+        "3",
+        "--fail-interval",
+        "900",
+        "--unlock-time",
+        "900",
+    ]);
+    // The file store's status reads this [login] policy: the fleet's values.
     fleet.owner_login("deny = 3\nfail_interval = 900\nunlock_time = 900");
     // A file store: one user with used codes, one locked out, one revoked.
     let used = lab.generate("used", &[]);
@@ -610,9 +648,13 @@ fn migrate_imports_a_file_store_with_the_same_state() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let mut file = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone();
         let mut db = fleet.status(user);
+        assert_eq!(file["policy"]["source"], "config");
+        assert_eq!(db["policy"]["source"], "database");
         for value in [&mut file, &mut db] {
             // Lock times are computed from "now".
             value.as_object_mut().unwrap().remove("locked_until");
+            // The same values, from the config and from the database.
+            value["policy"].as_object_mut().unwrap().remove("source");
             to_microseconds(value);
         }
         assert_eq!(file, db, "{user}");
@@ -653,7 +695,6 @@ fn migrate_imports_a_file_store_with_the_same_state() {
 #[test]
 fn tls_verify_full_needs_the_right_name_and_ca() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    // Before the server takes TLS only: the CLI's configuration has none.
     let codes = fleet.generate(USER, &[]);
     let ca = common::postgres::TestCa::new();
     let ca_file = fleet.lab.path().join("db-ca.pem");
@@ -662,38 +703,59 @@ fn tls_verify_full_needs_the_right_name_and_ca() {
     fleet.cluster.serve_tls(&cert, &key);
     let tls = |mode: &str| format!("{}?sslmode={mode}", fleet.login_uri());
     let ca_line = format!("ca_file = \"{}\"", ca_file.display());
+    let password = format!("password_file = \"{}\"", fleet.password_file.display());
     fleet.host_with_store("full", &tls("verify-full"), "nodelay", &ca_line);
     fleet.host_with_store("ca", &tls("verify-ca"), "nodelay", &ca_line);
-    fleet.host_with_store("plain", &tls("disable"), "nodelay", "");
-    fleet.host_with_store("noca", &tls("verify-full"), "nodelay", "");
+    fleet.host_with_store("req", &tls("require"), "nodelay", &ca_line);
+    fleet.host_exact("plain", &tls("disable"), "nodelay nullok", &password);
+    fleet.host_exact("noca", &tls("verify-full"), "nodelay nullok", &password);
+    fleet.host_exact("reqnoca", &tls("require"), "nodelay nullok", &password);
+    fleet.host_exact("nopass", &tls("verify-full"), "nodelay nullok", &ca_line);
     assert_eq!(
         fleet.lab.login("full", USER, &[&codes[0]]).result(),
         "PAM_SUCCESS"
     );
-    // The server takes TCP clients over TLS only, so that was TLS.
-    let plain = fleet.lab.login("plain", USER, &[&codes[1]]);
-    assert_eq!(plain.result(), "PAM_AUTHINFO_UNAVAIL", "{plain:?}");
-    let noca = fleet.lab.login("noca", USER, &[&codes[1]]);
-    assert_eq!(noca.result(), "PAM_AUTHINFO_UNAVAIL");
-    assert!(noca.logged("ca_file"), "{:?}", noca.log);
+    // Configurations under which the server could not prove itself are
+    // refused before any connection, fail closed (nullok too): a URI that
+    // says so is a bad configuration, the rest a store that cannot be used.
+    for (host, result, why) in [
+        ("plain", "PAM_SERVICE_ERR", "sslmode=disable over TCP"),
+        (
+            "noca",
+            "PAM_AUTHINFO_UNAVAIL",
+            "needs a CA certificate: set [postgresql] ca_file",
+        ),
+        (
+            "reqnoca",
+            "PAM_AUTHINFO_UNAVAIL",
+            "sslmode=require without a CA certificate",
+        ),
+        ("nopass", "PAM_AUTHINFO_UNAVAIL", "set [postgresql] password_file"),
+    ] {
+        let login = fleet.lab.login(host, USER, &[&codes[1]]);
+        assert_eq!(login.result(), result, "{host}: {login:?}");
+        assert!(login.logged(why), "{host}: {why:?} not in {:?}", login.log);
+    }
+    assert_eq!(is_used(&fleet, USER), 1);
 
-    // A certificate for another name: verify-full refuses, verify-ca (the
-    // chain only) accepts.
+    // A certificate for another name: verify-full refuses, verify-ca and
+    // require (the chain only) accept.
     let (cert, key) = ca.server("elsewhere", "DNS:elsewhere.example");
     fleet.cluster.serve_tls(&cert, &key);
     let wrong = fleet.lab.login("full", USER, &[&codes[1]]);
     assert_eq!(wrong.result(), "PAM_AUTHINFO_UNAVAIL", "{wrong:?}");
     assert!(wrong.logged("not valid for name"), "{:?}", wrong.log);
     assert_eq!(fleet.lab.login("ca", USER, &[&codes[1]]).result(), "PAM_SUCCESS");
-    // A certificate of another CA: refused by both.
+    assert_eq!(fleet.lab.login("req", USER, &[&codes[2]]).result(), "PAM_SUCCESS");
+    // A certificate of another CA: refused by all three.
     let other = common::postgres::TestCa::new();
     let (cert, key) = other.server("db", "IP:127.0.0.1");
     fleet.cluster.serve_tls(&cert, &key);
-    for host in ["full", "ca"] {
-        let login = fleet.lab.login(host, USER, &[&codes[2]]);
+    for host in ["full", "ca", "req"] {
+        let login = fleet.lab.login(host, USER, &[&codes[3]]);
         assert_eq!(login.result(), "PAM_AUTHINFO_UNAVAIL", "{host}: {login:?}");
     }
-    assert_eq!(is_used(&fleet, USER), 2);
+    assert_eq!(is_used(&fleet, USER), 3);
 }
 
 #[test]
@@ -787,13 +849,18 @@ fn every_command_works_on_the_fleet_store() {
         stdout.contains(&format!("connected as {}", fleet.login)),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 1"), "{stdout}");
+    assert!(stdout.contains("schema version 2"), "{stdout}");
+    // The login role sees the fleet's policy too (it cannot change it).
+    assert!(stdout.contains("fleet policy: deny 5"), "{stdout}");
     assert!(
         stdout.contains("not the owner: the sets were not read"),
         "{stdout}"
     );
     // And status as the login role is refused by the database.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"))
+    let mut status = std::process::Command::new(env!("CARGO_BIN_EXE_backup-codes"));
+    // anna is the lab's account, as every command resolves names through NSS.
+    fleet.lab.with_lab_accounts(&mut status);
+    let out = status
         .arg("--config")
         .arg(&host_config)
         .args(["status", "anna"])
@@ -847,20 +914,27 @@ fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_dow
     );
 }
 
-/// A TCP proxy to the cluster that passes everything on until a client sends
-/// `COMMIT`, which it forwards to the server before closing both ends: the
-/// commit is made, its answer never arrives.
-fn proxy_losing_commit_answers(target: u16) -> u16 {
+/// A proxy to the cluster's socket that passes everything on until a client
+/// sends `COMMIT`, which it forwards to the server before closing both ends:
+/// the commit is made, its answer never arrives. It listens on a Unix socket
+/// in a private root-owned directory (a trusted one: the proxy runs as root,
+/// which owns the socket), so that it sees the protocol in plain text.
+fn proxy_losing_commit_answers(target: std::path::PathBuf) -> (tempfile::TempDir, u16) {
     use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::net::Shutdown;
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::Builder::new()
+        .prefix("pam-backup-codes-proxy.")
+        .tempdir()
+        .unwrap();
+    let port = 6543;
+    let listener = UnixListener::bind(dir.path().join(format!(".s.PGSQL.{port}"))).unwrap();
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { continue };
-            let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
+            let server = UnixStream::connect(&target).unwrap();
             let committed = Arc::new(AtomicBool::new(false));
             let (mut c_in, mut c_out) = (client.try_clone().unwrap(), client);
             let (mut s_in, mut s_out) = (server.try_clone().unwrap(), server);
@@ -868,7 +942,11 @@ fn proxy_losing_commit_answers(target: u16) -> u16 {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 65536];
                 while let Ok(n @ 1..) = c_in.read(&mut buf) {
-                    if buf[..n].windows(7).any(|w| w == b"COMMIT\0") {
+                    // The judgement's CALL commits in the database.
+                    let call: &[u8] = b"CALL backup_codes.judge(";
+                    if buf[..n].windows(7).any(|w| w == b"COMMIT\0")
+                        || buf[..n].windows(call.len()).any(|w| w == call)
+                    {
                         flag.store(true, Ordering::SeqCst);
                     }
                     if s_out.write_all(&buf[..n]).is_err() {
@@ -891,15 +969,30 @@ fn proxy_losing_commit_answers(target: u16) -> u16 {
             });
         }
     });
-    port
+    (dir, port)
 }
 
 #[test]
 fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    let port = proxy_losing_commit_answers(fleet.cluster.port);
-    let uri = format!("postgresql://{}@127.0.0.1:{port}/{}", fleet.login, fleet.db);
-    fleet.host_with_store("web1", &uri, "nodelay", "");
+    let target = fleet
+        .cluster
+        .socket_dir
+        .join(format!(".s.PGSQL.{}", fleet.cluster.port));
+    let (dir, port) = proxy_losing_commit_answers(target);
+    let uri = format!(
+        "postgresql://{}@localhost:{port}/{}?host={}",
+        fleet.login,
+        fleet.db,
+        dir.path().display()
+    );
+    // Over a trusted socket, no password: the cluster trusts its socket.
+    fleet.host_exact(
+        "web1",
+        &uri,
+        "nodelay",
+        &format!("connect_timeout = {}", common::postgres::LOADED_TIMEOUT),
+    );
     fleet.host("web2", "nodelay", "");
     let codes = fleet.generate(USER, &[]);
     let login = fleet.lab.login("web1", USER, &[&codes[0]]);
@@ -919,4 +1012,122 @@ fn a_lost_commit_answer_is_refused_and_logged_as_ambiguous() {
         fleet.lab.login("web2", USER, &[&codes[1]]).result(),
         "PAM_SUCCESS"
     );
+}
+
+#[test]
+fn db_policy_shows_and_sets_the_fleet_policy_with_the_configs_checks() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "policy"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "policy", "--unlock-time", "0", "--max-age", "90"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout
+            .contains("deny 5 within 900 s, unlock_time 0 s (until `backup-codes unlock`), max_age 90 days"),
+        "{stdout}"
+    );
+    // Refused as the config refuses them; nothing changed.
+    for (args, want) in [
+        (&["--fail-interval", "0"][..], "at least 1 second"),
+        (&["--deny", "1001"], "at most 1000"),
+        (&["--deny=-1"], "non-negative"),
+        (&["--max-age", "36501"], "36500"),
+        (&["--unlock-time", "99999999999"], "too large"),
+    ] {
+        let (code, _, stderr) = fleet.run_cli(&[&["db", "policy"], args].concat());
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
+        "5|900|0|90"
+    );
+    // status shows it, in text and json.
+    fleet.generate(USER, &[]);
+    let out = fleet.cli_ok(&["status", USER]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fleet policy ("), "{text}");
+    assert!(text.contains("max_age 90 days"), "{text}");
+    let status = fleet.status(USER);
+    assert_eq!(status["policy"]["max_age"], 90, "{status}");
+    assert_eq!(status["policy"]["unlock_time"], 0, "{status}");
+    // A file store has no such thing: its policy is its config's.
+    let (code, _, stderr) = fleet.run_cli(&["--store", fleet.lab.store.to_str().unwrap(), "db", "policy"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is a directory"), "{stderr}");
+}
+
+#[test]
+fn db_init_upgrades_a_version_1_database() {
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    // Version 1 as its db init left it.
+    let v1 = include_str!("common/schema_v1.sql");
+    let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
+    owner(&format!("CREATE SCHEMA backup_codes; {v1}"));
+    owner(&format!(
+        "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA backup_codes FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA backup_codes TO {login}; \
+         GRANT EXECUTE ON FUNCTION backup_codes.login_info(text, integer, integer, integer, boolean), \
+         backup_codes.judge(text, bytea, bytea, integer, integer, integer, integer, text, text, text) \
+         TO {login}; COMMENT ON SCHEMA backup_codes IS 'pam-backup-codes schema 1'",
+        login = fleet.login
+    ));
+    // A set, used once, with a failure recorded as version 1 could: unclipped.
+    let codes = fleet.generate(USER, &[]);
+    owner(&format!(
+        "UPDATE backup_codes.sets SET local_failures = ARRAY[now()], last_failure_at = now(), \
+         last_failure_service = repeat('s', 300), last_failure_host = E'evil\\nhost' \
+         WHERE user_name = '{USER}'; \
+         UPDATE backup_codes.codes SET used_at = now(), used_service = E'sshd\\r', \
+         used_host = repeat('h', 400) WHERE user_name = '{USER}' AND seq = 0"
+    ));
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema upgraded from version 1 to 2"), "{stdout}");
+    // The policy argument is gone: version 1's signatures no longer exist.
+    let err = fleet
+        .sql_as_login(&format!(
+            "SELECT * FROM backup_codes.login_info('{USER}', 0, 900, 900, true)"
+        ))
+        .unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(
+        fleet.sql(
+            "SELECT to_regprocedure('backup_codes.login_info(text, integer, integer, integer, boolean)') \
+             IS NULL AND to_regprocedure('backup_codes.judge(text, bytea, bytea, integer, integer, \
+             integer, integer, text, text, text)') IS NULL"
+        ),
+        "t"
+    );
+    assert_eq!(
+        fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
+        "5|900|900|0"
+    );
+    // The fields were clipped, the set and its state kept.
+    assert_eq!(
+        fleet.sql(&format!(
+            "SELECT octet_length(last_failure_service), last_failure_host FROM backup_codes.sets \
+             WHERE user_name = '{USER}'"
+        )),
+        "255|evil?host"
+    );
+    let status = fleet.status(USER);
+    assert_eq!(status["local"]["failures"], 1, "{status}");
+    assert_eq!(status["remaining"], 9, "{status}");
+    fleet.host("web1", "nodelay", "");
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
+        "PAM_AUTH_ERR"
+    );
+    assert_eq!(
+        fleet.lab.login("web1", USER, &[&codes[1]]).result(),
+        "PAM_SUCCESS"
+    );
+    let (code, stdout, stderr) = fleet.run_cli(&["check"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema version 2"), "{stdout}");
 }

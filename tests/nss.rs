@@ -212,3 +212,90 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
         assert_eq!(login(&lab, libs, &stranger, &[code]).result(), "PAM_AUTH_ERR");
     });
 }
+
+#[test]
+fn every_command_acts_on_the_account_a_folded_name_stands_for() {
+    skip_unless!("cc");
+    let canonical = unique("pbcalice");
+    with_folding_nss(&canonical, |libs| {
+        let lab = host_nss_lab();
+        let upper = canonical.to_uppercase();
+        let capitalised = format!("{}{}", &upper[..1], &canonical[1..]);
+        let qualified = format!("{canonical}@corp.example");
+        let ok = |args: &[&str]| {
+            let out = cli(&lab, libs, args);
+            assert!(out.success(), "{args:?}: {}", out.stderr);
+            out
+        };
+        let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&ok(args).stdout).unwrap() };
+        let line = |args: &[&str]| -> serde_json::Value {
+            let out = ok(args);
+            serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap()
+        };
+        let sheet = line(&["generate", "--format", "json", &upper]);
+        let codes = common::codes(&sheet);
+        // generate --if-missing: the folded name has a set already.
+        let again = ok(&["generate", "--if-missing", &capitalised]);
+        assert!(again.stdout.is_empty());
+        // add: to the account's set, not a new one under the typed name.
+        let added = line(&["add", &qualified, "--expires", "1h", "--format", "json"]);
+        assert_eq!(added["user"], canonical.as_str());
+        assert_eq!(lab.store_listing(), [format!("{canonical}.toml")]);
+
+        // status and list show the account's set under its own name.
+        for name in [&upper, &capitalised, &qualified] {
+            let status = json(&["status", "--format", "json", name]);
+            assert_eq!(
+                (status[0]["user"].as_str(), status[0]["total"].as_u64()),
+                (Some(canonical.as_str()), Some(11)),
+                "{name}"
+            );
+        }
+        let list = json(&["list", "--format", "json"]);
+        assert_eq!(common::users(&list), [canonical.as_str()]);
+
+        // unlock: the account's failures.
+        for _ in 0..2 {
+            login(&lab, libs, &upper, &["ZZZZZ-ZZZZZ"]);
+        }
+        let unlocked = line(&["unlock", "--format", "json", &capitalised]);
+        assert_eq!(
+            (unlocked["user"].as_str(), unlocked["failures_cleared"].as_u64()),
+            (Some(canonical.as_str()), Some(2))
+        );
+
+        // revoke ALICE: the stolen sheet stops working, under every name.
+        let out = ok(&["revoke", &upper]);
+        let text = out.stdout;
+        assert!(text.starts_with(&format!("{canonical}: codes revoked")), "{text}");
+        for name in [canonical.as_str(), &upper, &qualified] {
+            assert_eq!(
+                login(&lab, libs, name, &[&codes[0]]).result(),
+                "PAM_AUTH_ERR",
+                "{name}"
+            );
+        }
+        // revoke --unenroll under another spelling removes the account's set.
+        ok(&["revoke", "--unenroll", &qualified]);
+        assert!(lab.store_listing().is_empty());
+
+        // A name NSS does not know but the store has (an account gone):
+        // refused, with the way out; --allow-unknown acts on it as typed.
+        let gone = unique("pbcgone");
+        ok(&["generate", "--allow-unknown", &gone]);
+        for command in ["status", "unlock", "revoke"] {
+            let out = cli(&lab, libs, &[command, &gone]);
+            assert_eq!(out.status, Some(1), "{command}");
+            let err = out.stderr;
+            assert!(
+                err.contains("no such account") && err.contains("--allow-unknown"),
+                "{err}"
+            );
+        }
+        ok(&["unlock", "--allow-unknown", &gone]);
+        let out = ok(&["revoke", "--allow-unknown", &gone]);
+        assert!(out.stdout.contains("codes revoked"));
+        let status = json(&["status", "--allow-unknown", "--format", "json", &gone]);
+        assert!(status[0]["revoked"].is_string(), "{status}");
+    });
+}

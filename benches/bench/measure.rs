@@ -296,11 +296,13 @@ impl FleetPam {
     }
 
     /// The store as the module opens it on `bench-pg`, for the in-process
-    /// rows: the login role, its password file.
+    /// rows: the login role, its password file, the cluster's CA (TLS
+    /// verify-full, as every TCP store).
     pub fn store(&self) -> Store {
         let uri: Location = self.fleet.login_uri().parse().unwrap();
         let settings = PgSettings {
             password_file: Some(self.fleet.password_file.clone()),
+            ca_file: Some(self.fleet.cluster.ca.cert.clone()),
             host_name: Some("bench-pg".into()),
             ..PgSettings::default()
         };

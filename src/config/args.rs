@@ -4,7 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::options::{self, Kind, Place};
-use crate::config::{CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Value, ValueError};
+use crate::config::{
+    CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError,
+};
 use crate::store::location::Location;
 
 /// Where the code comes from.
@@ -19,7 +21,7 @@ pub enum CodeSource {
 }
 
 /// The arguments that only pam.d has ([`Place::PamD`] in the table); every
-/// other one is a [`Setting`](super::Setting), shared with the configuration file.
+/// other one is a [`Setting`], shared with the configuration file.
 const CONFIG: &str = "config";
 const USE_FIRST_PASS: &str = "use_first_pass";
 const TRY_FIRST_PASS: &str = "try_first_pass";
@@ -62,6 +64,9 @@ pub enum OptionError {
     RelativeConfig(String),
     /// The configuration file.
     Config(ConfigError),
+    /// A policy setting (in pam.d or the file) with a PostgreSQL store,
+    /// whose policy is the database's.
+    FleetPolicy(Setting),
 }
 
 impl fmt::Display for OptionError {
@@ -79,6 +84,12 @@ impl fmt::Display for OptionError {
                 write!(f, "bad option {arg:?}: the config file must be an absolute path")
             }
             Self::Config(e) => write!(f, "configuration: {e}"),
+            Self::FleetPolicy(setting) => write!(
+                f,
+                "{} is set (in pam.d or the config file) with a PostgreSQL store, whose lockout \
+                 policy is the database's: remove it, and set the fleet's with `backup-codes db policy`",
+                setting.name()
+            ),
         }
     }
 }
@@ -118,6 +129,9 @@ impl Options {
         for &arg in args {
             apply(&mut config, &mut source, arg)?;
         }
+        if let Some(setting) = config.fleet_policy_conflict() {
+            return Err(OptionError::FleetPolicy(setting));
+        }
         Ok(Self {
             store: config.store,
             postgresql: config.postgresql,
@@ -128,7 +142,7 @@ impl Options {
     }
 }
 
-/// Applies one argument: a pam.d-only one here, a [`Setting`](super::Setting) through the
+/// Applies one argument: a pam.d-only one here, a [`Setting`] through the
 /// setter the configuration file uses.
 fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), OptionError> {
     let (name, value) = match arg.split_once('=') {
@@ -206,7 +220,6 @@ pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Setting;
 
     fn parse(args: &[&str]) -> Result<Options, OptionError> {
         // A named config file that is empty: defaults, independent of /etc.
@@ -300,6 +313,10 @@ mod tests {
             &["fail_interval=0"],
             &["max_age=-1"],
             &["max_age=36501"],
+            &["store=postgresql://pam@db/codes", "deny=5"],
+            &["store=postgresql://pam@db/codes", "fail_interval=60"],
+            &["unlock_time=0", "store=postgresql://pam@db/codes"],
+            &["store=postgresql://pam@db/codes", "max_age=30"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

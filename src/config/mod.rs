@@ -76,6 +76,10 @@ pub struct Config {
     pub codes: CodeSettings,
     /// How to reach a PostgreSQL store.
     pub postgresql: PgSettings,
+    /// The policy settings (deny, fail_interval, unlock_time, max_age) that
+    /// were given, in the file or as pam.d arguments, rather than defaulted:
+    /// with a PostgreSQL store they are refused ([`Config::fleet_policy_conflict`]).
+    pub policy_given: Vec<Setting>,
 }
 
 /// How the module behaves; each is a [`Setting`], a `[login]` key and a
@@ -199,6 +203,7 @@ impl Default for Config {
             login: LoginSettings::default(),
             codes: CodeSettings::default(),
             postgresql: PgSettings::default(),
+            policy_given: Vec::new(),
         }
     }
 }
@@ -361,6 +366,13 @@ impl Setting {
     /// A flag is true or false in the file, and a bare name in pam.d.
     pub fn is_flag(self) -> bool {
         options::of(self).is_some_and(|o| o.kind == options::Kind::Flag)
+    }
+
+    /// Whether it is part of the lockout or lifetime policy, which a fleet
+    /// store keeps in its database ([`options::Fleet::Refused`] in the
+    /// table).
+    pub fn is_policy(self) -> bool {
+        options::of(self).is_some_and(|o| o.fleet == options::Fleet::Refused)
     }
 
     /// Whether the file has it under `[login]` (all but `store`).
@@ -558,6 +570,9 @@ impl Config {
     /// Sets `setting` to `value`, checked: the one place both the file and
     /// the pam.d arguments go through.
     pub fn set(&mut self, setting: Setting, value: Value<'_>) -> Result<(), ValueError> {
+        if setting.is_policy() && !self.policy_given.contains(&setting) {
+            self.policy_given.push(setting);
+        }
         let login = &mut self.login;
         match setting {
             Setting::Store => {
@@ -590,6 +605,16 @@ impl Config {
             Setting::Debug => login.debug = flag(value)?,
         }
         Ok(())
+    }
+
+    /// The first policy setting given together with a PostgreSQL store: the
+    /// fleet's policy is the database's (`backup-codes db policy`), and a
+    /// host that says otherwise is refused rather than silently overruled.
+    pub fn fleet_policy_conflict(&self) -> Option<Setting> {
+        match self.store {
+            Location::Postgres(_) => self.policy_given.first().copied(),
+            Location::Dir(_) => None,
+        }
     }
 
     /// Checks values whose type alone does not make them valid.
@@ -649,6 +674,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("fail_interval"), "{e}");
+    }
+
+    #[test]
+    fn a_policy_setting_with_a_fleet_store_is_a_conflict() {
+        let fleet = "store = \"postgresql://pam@db/codes\"\n";
+        assert_eq!(Config::parse(fleet).unwrap().fleet_policy_conflict(), None);
+        for (key, setting) in [
+            ("deny = 5", Setting::Deny),
+            ("fail_interval = 900", Setting::FailInterval),
+            ("unlock_time = 60", Setting::UnlockTime),
+            ("max_age = 0", Setting::MaxAge),
+        ] {
+            let text = format!("{fleet}[login]\n{key}\n");
+            assert_eq!(
+                Config::parse(&text).unwrap().fleet_policy_conflict(),
+                Some(setting),
+                "{key}"
+            );
+            let files = format!("[login]\n{key}\n");
+            assert_eq!(
+                Config::parse(&files).unwrap().fleet_policy_conflict(),
+                None,
+                "{key}"
+            );
+        }
+        let other = format!("{fleet}[login]\nnullok = true\nwarn_below = 2\n");
+        assert_eq!(Config::parse(&other).unwrap().fleet_policy_conflict(), None);
     }
 
     #[test]

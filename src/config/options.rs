@@ -87,8 +87,8 @@ pub const OPTIONS: &[ModuleOption] = &[
         fleet: Fleet::Allowed,
         man: r#"A directory must be an absolute path. A PostgreSQL store shared by a fleet
 of hosts is
-.BI postgresql:// USER @ HOST [: PORT ]/ DB\c
-.RB [ ?sslmode=\fImode\fP ][ &host=\fI/socket/dir\fP ].
+.BI postgresql:// USER @ HOST [: PORT ][, HOST2 [: PORT2 ]...]/ DB\c
+.RB [ ?sslmode=\fImode\fP ][ &target_session_attrs=read\-write ][ &host=\fI/socket/dir\fP ].
 A URI holding a password is refused: the password is read from
 .B password_file
 in the
@@ -96,18 +96,62 @@ in the
 section of the configuration file, a root\-owned file of mode 0600. That
 section also sets
 .B connect_timeout
-(seconds, default 3, bounding each step of a login from connecting to the
-last statement),
+(seconds, default 3, bounding each connection attempt and then the statements
+of each step of a login),
 .B host_name
 (recorded with each use and failure; default the hostname) and
 .B ca_file
-(the CA for
-.BR sslmode=verify\-ca | verify\-full ).
-The module logs in as a role that may only execute the two login functions,
+(the CA that signed the server's certificate).
+.IP
+The module believes a server only once it has proved itself. Over TCP,
+loopback included, that is TLS with the certificate verified against
+.B ca_file
+.RB ( sslmode=verify\-full ,
+the default, or
+.BR verify\-ca ;
+.B require
+also verifies the chain and needs
+.BR ca_file ;
+.B disable
+is refused over TCP), and a
+.B password_file
+for SCRAM\-SHA\-256: a server that lets the role in without a password
+exchange, or asks for a cleartext or md5 password, is refused before the
+password is sent. A Unix socket
+.RB ( ?host=\fI/dir\fP )
+is used only if every directory from
+.I /
+to it is owned by root or by the socket's owner and writable by no one else,
+and the process answering (SO_PEERCRED) owns the socket; then peer or trust
+authentication will do (with a
+.BR password_file ,
+SCRAM is insisted on there too). Several hosts are tried in order, each
+address within
+.BR connect_timeout ;
+with
+.B target_session_attrs=read\-write
+a read\-only server (a standby) is skipped. No connection is held while the
+user types: one short connection before the prompt, a new one after it.
+.IP
+The module logs in as a role that may only execute the login routines,
 hashes the code once on the host, and has the database judge the digest in one
-transaction under a row lock; it answers PAM_SUCCESS only after
-.B COMMIT
-returned. The lockout counts failures from every host. Any database problem
+.B CALL
+that takes the user's row lock and commits before it answers; it answers
+PAM_SUCCESS only after that
+.B CALL
+returned. The lockout counts failures from every host, by the fleet's policy,
+kept in the database and set with
+.BR "backup\-codes db policy" :
+with a PostgreSQL store,
+.BR deny ,
+.BR fail_interval ,
+.B unlock_time
+and
+.B max_age
+may not be set, in the arguments or the configuration file (the module
+fails with PAM_SERVICE_ERR and a log line, and
+.B backup\-codes check
+reports it). Any database problem
 gives PAM_AUTHINFO_UNAVAIL within the timeout, also with
 .BR nullok ."#,
     },
@@ -190,7 +234,7 @@ to include spaces in a PAM configuration line."#,
         place: Place::Both,
         doc: "failures that lock a scope, at most 1000; 0 disables the lockout",
         section: Some("login"),
-        fleet: Fleet::Allowed,
+        fleet: Fleet::Refused,
         man: r#"The failures must fall within
 .IR fail_interval .
 .B deny=0
@@ -206,7 +250,7 @@ failures already counted."#,
         place: Place::Both,
         doc: "the window the `deny` failures must fall in; at least 1",
         section: Some("login"),
-        fleet: Fleet::Allowed,
+        fleet: Fleet::Refused,
         man: r#".I deny
 failures lock when the first and the last of them are at most this many
 seconds apart;
@@ -222,7 +266,7 @@ is the way to turn the lockout off."#,
         place: Place::Both,
         doc: "how long a lock lasts after the last failure; 0 until `backup-codes unlock`",
         section: Some("login"),
-        fleet: Fleet::Allowed,
+        fleet: Fleet::Refused,
         man: r#".B unlock_time=0
 keeps a lock until
 .BR "backup\-codes unlock" ."#,
@@ -260,7 +304,7 @@ keeps a lock until
         place: Place::Both,
         doc: "days a set works after `created`, warning for the last tenth; 0 no limit, at most 36500",
         section: Some("login"),
-        fleet: Fleet::Allowed,
+        fleet: Fleet::Refused,
         man: r#"For the last tenth of that time each success warns that the codes will
 stop working and when; after it, the set's codes are refused like expired
 ones. Temporary codes made by

@@ -75,7 +75,11 @@ pub const RESULTS: &[ResultRow] = &[
         "err",
     ),
     row("invalid user name", "PAM_USER_UNKNOWN", "err"),
-    row("bad option or config file", "PAM_SERVICE_ERR", "err"),
+    row(
+        "bad option or config file, or a lockout or `max_age` option with a PostgreSQL store",
+        "PAM_SERVICE_ERR",
+        "err",
+    ),
     row("conversation failed", "PAM_CONV_ERR", "err"),
 ];
 

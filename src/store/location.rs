@@ -1,5 +1,13 @@
 //! Where the store is: a directory, or a PostgreSQL URI
-//! (`postgresql://USER@HOST[:PORT]/DB[?sslmode=…][&host=/socket/dir]`).
+//! (`postgresql://USER@HOST[:PORT][,HOST2[:PORT2]…]/DB[?sslmode=…]
+//! [&target_session_attrs=read-write][&host=/socket/dir]`, multi-host as libpq
+//! writes it).
+//!
+//! Over TCP the server proves itself with TLS: `verify-full` by default (also
+//! on loopback, where any local user may bind a free port), `verify-ca`, or
+//! `require` (which needs `ca_file`, checked when the store is opened);
+//! `disable` is refused over TCP. A Unix socket carries no TLS: the kernel
+//! tells who the server is (see `postgres::transport`).
 //!
 //! The URI never carries a password: pam.d files and the configuration are
 //! world-readable. The password lives in `[postgresql] password_file`.
@@ -25,15 +33,34 @@ pub enum Location {
 pub struct PgUri {
     /// The role to log in as.
     pub user: String,
-    /// Where the server is.
-    pub host: PgHost,
-    /// The TCP port, or the number in the socket's name.
-    pub port: u16,
+    /// The servers, tried in this order.
+    pub hosts: Vec<PgAddr>,
     /// The database.
     pub dbname: String,
     /// How TLS is used.
     pub sslmode: SslMode,
+    /// Which server will do (`target_session_attrs`).
+    pub target: TargetSession,
     text: String,
+}
+
+/// One server of a URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgAddr {
+    /// Where the server is.
+    pub host: PgHost,
+    /// The TCP port, or the number in the socket's name.
+    pub port: u16,
+}
+
+/// libpq's `target_session_attrs`, the values a login can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetSession {
+    /// The first server that answers (libpq's default).
+    Any,
+    /// The first server that takes writes (`transaction_read_only` off): a
+    /// standby is skipped.
+    ReadWrite,
 }
 
 /// How to reach the server.
@@ -51,8 +78,8 @@ pub enum PgHost {
 pub enum SslMode {
     /// No TLS.
     Disable,
-    /// TLS; the certificate is verified against `ca_file` if one is set
-    /// (as libpq does), otherwise not at all.
+    /// TLS with a certificate signed by `ca_file`'s CA (as libpq does when a
+    /// root certificate is given); without `ca_file` it is refused.
     Require,
     /// TLS with a certificate signed by `ca_file`'s CA, whatever its name.
     VerifyCa,
@@ -178,9 +205,13 @@ impl FromStr for PgUri {
                 "the database name is missing or has other characters than letters, digits and _-.$",
             ));
         }
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("a malformed HOST[:PORT]"))?;
+        let mut addrs = Vec::new();
+        for one in hostport.split(',') {
+            addrs.push(split_host_port(one).ok_or_else(|| bad("a malformed HOST[:PORT]"))?);
+        }
         let mut sslmode = None;
         let mut socket = None;
+        let mut target = None;
         for pair in query.into_iter().flat_map(|q| q.split('&')) {
             match pair.split_once('=') {
                 Some(("sslmode", mode)) if sslmode.is_none() => {
@@ -204,32 +235,64 @@ impl FromStr for PgUri {
                     }
                     socket = Some(PathBuf::from(dir));
                 }
+                Some(("target_session_attrs", attrs)) if target.is_none() => {
+                    target = Some(match attrs {
+                        "any" => TargetSession::Any,
+                        "read-write" => TargetSession::ReadWrite,
+                        _ => {
+                            return Err(bad(&format!(
+                                "target_session_attrs={attrs} is not supported; use any or read-write"
+                            )));
+                        }
+                    });
+                }
                 Some(("password", _)) => return Err(LocationError::Password),
                 _ => return Err(bad(&format!("unknown or repeated parameter {pair:?}"))),
             }
         }
-        let host = match (socket, host) {
-            (Some(dir), _) => PgHost::Socket(dir),
-            (None, Some(host)) => PgHost::Tcp(host),
-            (None, None) => return Err(bad("no host (name one, or a socket directory with ?host=)")),
+        let hosts = match socket {
+            // The socket directory replaces the host; the port names the socket.
+            Some(dir) => match addrs.as_slice() {
+                [(_, port)] => vec![PgAddr {
+                    host: PgHost::Socket(dir),
+                    port: port.unwrap_or(5432),
+                }],
+                _ => return Err(bad("host= names one socket directory: list no other hosts")),
+            },
+            None => addrs
+                .into_iter()
+                .map(|(host, port)| {
+                    Ok(PgAddr {
+                        host: PgHost::Tcp(host.ok_or_else(|| {
+                            bad("a host is missing (name one, or a socket directory with ?host=)")
+                        })?),
+                        port: port.unwrap_or(5432),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
         };
-        let sslmode = match (sslmode, &host) {
-            (Some(mode), _) => mode,
-            // Unix sockets and loopback never leave the machine; anything else
-            // is verified unless the URI says otherwise.
-            (None, PgHost::Socket(_)) => SslMode::Disable,
-            (None, PgHost::Tcp(name)) if is_loopback(name) => SslMode::Disable,
-            (None, PgHost::Tcp(_)) => SslMode::VerifyFull,
+        let socket = matches!(hosts[0].host, PgHost::Socket(_));
+        let sslmode = match sslmode {
+            Some(mode) => mode,
+            None if socket => SslMode::Disable,
+            // Loopback included: any local user can bind a free port there.
+            None => SslMode::VerifyFull,
         };
-        if sslmode != SslMode::Disable && matches!(host, PgHost::Socket(_)) {
+        if sslmode != SslMode::Disable && socket {
             return Err(bad("TLS over a Unix socket: use sslmode=disable, or a TCP host"));
+        }
+        if sslmode == SslMode::Disable && !socket {
+            return Err(bad(
+                "sslmode=disable over TCP: the server could not prove itself (whoever binds the port \
+                 answers); use verify-full with [postgresql] ca_file, or a Unix socket directory (?host=/dir)",
+            ));
         }
         Ok(Self {
             user: user.to_owned(),
-            host,
-            port: port.unwrap_or(5432),
+            hosts,
             dbname: dbname.to_owned(),
             sslmode,
+            target: target.unwrap_or(TargetSession::Any),
             text: text.to_owned(),
         })
     }
@@ -263,10 +326,6 @@ fn split_host_port(text: &str) -> Option<(Option<String>, Option<u16>)> {
     Some((host, port))
 }
 
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,25 +345,79 @@ mod tests {
         );
         let uri = pg("postgresql://pam_login@db.example.org:6432/codes?sslmode=verify-full");
         assert_eq!(uri.user, "pam_login");
-        assert_eq!(uri.host, PgHost::Tcp("db.example.org".into()));
-        assert_eq!((uri.port, uri.dbname.as_str()), (6432, "codes"));
-        assert_eq!(uri.sslmode, SslMode::VerifyFull);
+        assert_eq!(
+            uri.hosts,
+            [PgAddr {
+                host: PgHost::Tcp("db.example.org".into()),
+                port: 6432
+            }]
+        );
+        assert_eq!(uri.dbname, "codes");
+        assert_eq!(
+            (uri.sslmode, uri.target),
+            (SslMode::VerifyFull, TargetSession::Any)
+        );
         assert_eq!(
             uri.to_string(),
             "postgresql://pam_login@db.example.org:6432/codes?sslmode=verify-full"
         );
         let socket = pg("postgres://root@/codes?host=/run/postgresql");
-        assert_eq!(socket.host, PgHost::Socket(PathBuf::from("/run/postgresql")));
-        assert_eq!((socket.port, socket.sslmode), (5432, SslMode::Disable));
+        assert_eq!(
+            socket.hosts,
+            [PgAddr {
+                host: PgHost::Socket(PathBuf::from("/run/postgresql")),
+                port: 5432
+            }]
+        );
+        assert_eq!(socket.sslmode, SslMode::Disable);
         let v6 = pg("postgresql://u@[::1]:5433/db");
-        assert_eq!((v6.host, v6.port), (PgHost::Tcp("::1".into()), 5433));
-        // Off the machine, TLS is verified unless the URI says otherwise.
+        assert_eq!(
+            v6.hosts,
+            [PgAddr {
+                host: PgHost::Tcp("::1".into()),
+                port: 5433
+            }]
+        );
+        // TLS is verified unless the URI says otherwise, loopback included
+        // (any local user can bind a free port there).
         assert_eq!(pg("postgresql://u@db/codes").sslmode, SslMode::VerifyFull);
-        assert_eq!(pg("postgresql://u@127.0.0.1/codes").sslmode, SslMode::Disable);
+        assert_eq!(pg("postgresql://u@127.0.0.1/codes").sslmode, SslMode::VerifyFull);
+        assert_eq!(pg("postgresql://u@localhost/codes").sslmode, SslMode::VerifyFull);
         assert_eq!(
             pg("postgresql://u@db/codes?sslmode=require").sslmode,
             SslMode::Require
         );
+    }
+
+    #[test]
+    fn multi_host_uris_are_read_as_libpq_writes_them() {
+        let uri = pg("postgresql://u@db1:5433,db2,[::1]:6000/codes?target_session_attrs=read-write");
+        let tcp = |host: &str, port| PgAddr {
+            host: PgHost::Tcp(host.into()),
+            port,
+        };
+        assert_eq!(uri.hosts, [tcp("db1", 5433), tcp("db2", 5432), tcp("::1", 6000)]);
+        assert_eq!(uri.target, TargetSession::ReadWrite);
+        assert_eq!(uri.sslmode, SslMode::VerifyFull);
+        assert_eq!(
+            pg("postgresql://u@a,b/codes?target_session_attrs=any").target,
+            TargetSession::Any
+        );
+        for (text, want) in [
+            ("postgresql://u@a,,b/codes", "host is missing"),
+            ("postgresql://u@a,b:0/codes", "HOST[:PORT]"),
+            (
+                "postgresql://u@a,b/codes?target_session_attrs=standby",
+                "not supported",
+            ),
+            (
+                "postgresql://u@a,b/codes?host=/run/postgresql",
+                "one socket directory",
+            ),
+        ] {
+            let err = text.parse::<Location>().unwrap_err().to_string();
+            assert!(err.contains(want), "{text}: {want:?} not in {err:?}");
+        }
     }
 
     #[test]
@@ -327,7 +440,15 @@ mod tests {
             ("postgresql://u@db/codes?sslmode=prefer", "plain text"),
             ("postgresql://u@db/codes?sslmode=bogus", "unknown sslmode"),
             ("postgresql://u@db/codes?options=-c", "unknown or repeated"),
-            ("postgresql://u@/codes", "no host"),
+            ("postgresql://u@/codes", "host is missing"),
+            (
+                "postgresql://u@db/codes?sslmode=disable",
+                "sslmode=disable over TCP",
+            ),
+            (
+                "postgresql://u@127.0.0.1/codes?sslmode=disable",
+                "could not prove itself",
+            ),
             ("postgresql://u@/codes?host=run", "absolute socket"),
             ("postgresql://u@/codes?host=/run&sslmode=require", "Unix socket"),
             ("postgresql://u'x@db/codes", "user name"),

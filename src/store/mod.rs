@@ -28,9 +28,10 @@ use time::OffsetDateTime;
 use crate::codeset::{CodeSet, Hashing, ParseError};
 use crate::lockout::{LockedUntil, Lockout};
 use crate::username::UserName;
-use crate::verdict::{Attempt, Origin, Outcome};
+use crate::verdict::{Attempt, Origin, Outcome, Policy};
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
 use location::Location;
+pub use postgres::PolicyChange;
 use postgres::{PgError, PgSettings, PgStore};
 
 /// A problem with the store, naming the path and what is wrong with it.
@@ -176,6 +177,10 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// What was verified, for when there is no problem.
     pub summary: String,
+    /// Risks that are not errors (a database without a synchronous standby).
+    pub warnings: Vec<String>,
+    /// How the database server proved itself (PostgreSQL only).
+    pub transport: Option<postgres::Transport>,
 }
 
 impl Store {
@@ -226,6 +231,8 @@ impl Store {
     }
 
     /// What a login needs before prompting; `None` if the user has no set.
+    /// `policy` is the file store's (from pam.d and the config file); the
+    /// fleet store judges by the database's and takes none from a host.
     pub fn login_info(
         &self,
         user: &UserName,
@@ -239,7 +246,7 @@ impl Store {
                 locked: policy.locked_until(&set.tally, now, origin.scope()),
             })),
             Self::Postgres(store) => store
-                .login_info(user, policy, origin.rhost.is_some())
+                .login_info(user, origin.rhost.is_some())
                 .map_err(|e| self.db_error(e)),
         }
     }
@@ -280,11 +287,37 @@ impl Store {
         matches!(self, Self::Postgres(_))
     }
 
+    /// The policy logins are judged by: `local` (from pam.d and the config
+    /// file) on the file store, the database's on the fleet store.
+    pub fn policy(&self, local: Policy) -> Result<Policy, StoreError> {
+        match self {
+            Self::Dir(_) => Ok(local),
+            Self::Postgres(store) => store.policy().map_err(|e| self.db_error(e)),
+        }
+    }
+
     /// The users that have a set, sorted.
     pub fn users(&self) -> Result<Vec<UserName>, StoreError> {
         match self {
             Self::Dir(store) => store.list().map(|(users, _)| users),
             Self::Postgres(store) => store.users().map_err(|e| self.db_error(e)),
+        }
+    }
+
+    /// The users that have a set, sorted, and the paths of the store's
+    /// other entries (a file store's files that name no valid user, stale
+    /// temporary files excepted; none on PostgreSQL), so that a command
+    /// listing the store can report what it could not read.
+    pub fn entries(&self) -> Result<(Vec<UserName>, Vec<PathBuf>), StoreError> {
+        match self {
+            Self::Dir(store) => store.list().map(|(users, others)| {
+                let others = others.iter().map(|name| store.path().join(name)).collect();
+                (users, others)
+            }),
+            Self::Postgres(store) => store
+                .users()
+                .map(|users| (users, Vec::new()))
+                .map_err(|e| self.db_error(e)),
         }
     }
 

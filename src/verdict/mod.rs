@@ -6,6 +6,8 @@
 
 mod judge;
 
+use std::fmt;
+
 use time::OffsetDateTime;
 
 use crate::codeset::{Hashing, Lifetime};
@@ -68,6 +70,26 @@ pub struct Policy {
     pub lifetime: Lifetime,
 }
 
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.lockout;
+        write!(
+            f,
+            "deny {} within {} s, unlock_time {} s",
+            l.deny, l.fail_interval, l.unlock_time
+        )?;
+        if l.deny == 0 {
+            f.write_str(" (no lockout)")?;
+        } else if l.unlock_time == 0 {
+            f.write_str(" (until `backup-codes unlock`)")?;
+        }
+        match self.lifetime.max_age {
+            Some(age) => write!(f, ", max_age {} days", age.whole_days()),
+            None => f.write_str(", max_age 0 (no limit)"),
+        }
+    }
+}
+
 /// What became of an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -117,7 +139,8 @@ pub struct Attempt<'a> {
     pub hashing: &'a Hashing,
     /// The digest of the typed code; `None` for input that cannot be a code.
     pub digest: Option<&'a Hash>,
-    /// The rules: lockout and lifetime.
+    /// The rules, lockout and lifetime, of the file store; the fleet store
+    /// judges by the database's policy table and ignores these.
     pub policy: &'a Policy,
     /// Where the login comes from.
     pub origin: &'a Origin,

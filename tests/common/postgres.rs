@@ -4,7 +4,9 @@
 //! port, stopped and removed on Drop. The system's cluster is never touched.
 //!
 //! Authentication: trust on the private socket (the tests' own psql runs as
-//! any role there), scram-sha-256 over TCP (the module's password file).
+//! any role there), scram-sha-256 over TCP, which is TLS only, with a
+//! certificate for 127.0.0.1 from the cluster's own throwaway CA (the
+//! module's `ca_file`, `verify-full`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +57,8 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     pub port: u16,
     pub bin: PathBuf,
+    /// The CA that signed the server's certificate (for 127.0.0.1).
+    pub ca: TestCa,
     uid: u32,
     gid: u32,
 }
@@ -79,6 +83,7 @@ impl Cluster {
             socket_dir,
             port: 0,
             bin,
+            ca: TestCa::new(),
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
             dir,
@@ -102,6 +107,8 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let (cert, key) = cluster.ca.server("db", "IP:127.0.0.1");
+        cluster.server_tls_files(&cert, &key);
         for attempt in 0.. {
             cluster.port = free_port();
             cluster.write_conf("");
@@ -117,6 +124,78 @@ impl Cluster {
         unreachable!()
     }
 
+    /// A streaming standby of `primary` (`pg_basebackup -R -X stream` over
+    /// the primary's socket, as the postgres user), started on a port of its
+    /// own. Its TLS files are the primary's (a certificate for 127.0.0.1 from
+    /// the primary's CA), so one `ca_file` verifies both.
+    pub fn standby_of(primary: &Cluster) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-pg.")
+            .tempdir()
+            .unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(primary.uid), Some(primary.gid)).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let mut standby = Self {
+            data: dir.path().join("data"),
+            socket_dir: dir.path().join("socket"),
+            port: 0,
+            bin: primary.bin.clone(),
+            ca: TestCa::new(),
+            uid: primary.uid,
+            gid: primary.gid,
+            dir,
+        };
+        assert!(
+            standby
+                .as_postgres("mkdir")
+                .arg(&standby.socket_dir)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = standby
+            .as_postgres(&standby.bin.join("pg_basebackup").to_string_lossy())
+            .arg("-h")
+            .arg(&primary.socket_dir)
+            .args([
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-D",
+            ])
+            .arg(&standby.data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_basebackup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for attempt in 0.. {
+            standby.port = free_port();
+            standby.write_conf("");
+            if standby.try_start() {
+                return standby;
+            }
+            let log = standby.log();
+            assert!(
+                attempt < 3 && log.contains("already in use"),
+                "the standby did not start:\n{log}"
+            );
+        }
+        unreachable!()
+    }
+
+    /// Promotes a standby to primary, waiting until it takes writes.
+    pub fn promote(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "promote"]);
+        assert!(out.status.success(), "pg_ctl promote: {}", self.log());
+    }
+
     fn as_postgres(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.uid(self.uid).gid(self.gid).current_dir(self.dir.path());
@@ -124,16 +203,24 @@ impl Cluster {
         cmd
     }
 
-    /// (Re)writes the settings the cluster starts with; `extra` is appended.
+    /// (Re)writes the settings the cluster starts with; `extra` is appended
+    /// (a standby's `primary_conninfo`, written by pg_basebackup, is kept).
     pub fn write_conf(&self, extra: &str) {
+        let path = self.data.join("postgresql.auto.conf");
+        let kept: String = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("primary_conninfo"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let conf = format!(
             "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n{extra}\n",
+             max_connections = 200\nlog_line_prefix = '%m [%p] %u '\nfsync = on\n\
+             ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n{extra}\n",
             self.port,
             self.socket_dir.display()
         );
-        let path = self.data.join("postgresql.auto.conf");
-        fs::write(&path, conf).unwrap();
+        fs::write(&path, format!("{conf}{kept}")).unwrap();
         std::os::unix::fs::chown(&path, Some(self.uid), Some(self.gid)).unwrap();
     }
 
@@ -250,7 +337,7 @@ impl Cluster {
         (db, owner, login)
     }
 
-    /// `postgresql://ROLE@127.0.0.1:PORT/DB`.
+    /// `postgresql://ROLE@127.0.0.1:PORT/DB` (TLS verify-full by default).
     pub fn tcp_uri(&self, role: &str, db: &str) -> String {
         format!("postgresql://{role}@127.0.0.1:{}/{db}", self.port)
     }
@@ -338,9 +425,11 @@ impl Fleet {
         fs::write(
             &owner_config,
             format!(
-                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\nconnect_timeout = {LOADED_TIMEOUT}\n",
+                "store = \"{}\"\n[postgresql]\npassword_file = \"{}\"\nca_file = \"{}\"\n\
+                 connect_timeout = {LOADED_TIMEOUT}\n",
                 cluster.tcp_uri(&owner, &db),
-                password_file.display()
+                password_file.display(),
+                cluster.ca.cert.display()
             ),
         )
         .unwrap();
@@ -414,7 +503,6 @@ impl Fleet {
 
     /// The configuration file of a host `name` (see [`Fleet::host`]).
     pub fn host_config(&self, name: &str, store: &str, extra: &str) -> PathBuf {
-        let config = self.lab.path().join(format!("{name}.conf"));
         // The defaults, unless `extra` sets them.
         let timeout = if extra.contains("connect_timeout") {
             String::new()
@@ -426,14 +514,33 @@ impl Fleet {
         } else {
             format!("password_file = \"{}\"\n", self.password_file.display())
         };
+        let ca = if extra.contains("ca_file") {
+            String::new()
+        } else {
+            format!("ca_file = \"{}\"\n", self.cluster.ca.cert.display())
+        };
+        self.host_config_exact(name, store, &format!("{password}{ca}{timeout}{extra}"))
+    }
+
+    /// The configuration file of a host `name` with exactly these
+    /// `[postgresql]` lines (besides `host_name`): no default added.
+    pub fn host_config_exact(&self, name: &str, store: &str, lines: &str) -> PathBuf {
+        let config = self.lab.path().join(format!("{name}.conf"));
         fs::write(
             &config,
-            format!(
-                "store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{password}{timeout}{extra}\n"
-            ),
+            format!("store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{lines}\n"),
         )
         .unwrap();
         config
+    }
+
+    /// A host whose configuration has exactly these `[postgresql]` lines.
+    pub fn host_exact(&self, name: &str, store: &str, options: &str, lines: &str) {
+        let config = self.host_config_exact(name, store, lines);
+        self.lab.service(
+            name,
+            &format!("auth required MODULE config={} {options}\n", config.display()),
+        );
     }
 
     /// Makes `user` an account of the lab, generates a set for it through
@@ -675,13 +782,119 @@ impl Cluster {
     /// Serves TLS with this certificate and key, and accepts TCP clients
     /// only over TLS.
     pub fn serve_tls(&self, cert: &[u8], key: &[u8]) {
+        self.server_tls_files(cert, key);
+        self.restart();
+    }
+
+    /// The certificate, key and pg_hba.conf the cluster starts with: trust on
+    /// the socket, TLS and SCRAM over TCP.
+    fn server_tls_files(&self, cert: &[u8], key: &[u8]) {
         self.server_file("server.crt", cert);
         self.server_file("server.key", key);
         self.server_file(
             "pg_hba.conf",
-            b"local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            b"local all all trust\nlocal replication all trust\n\
+              hostssl all all 127.0.0.1/32 scram-sha-256\n",
         );
-        self.write_conf("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'");
-        self.restart();
+    }
+}
+
+/// A PgBouncer in transaction pooling mode in front of a cluster's socket,
+/// with its own authentication (scram-sha-256, a userlist holding the
+/// roles' SCRAM secrets as the server stores them) and TLS for its clients
+/// (a certificate for 127.0.0.1 from the cluster's CA). Runs as the
+/// postgres user (PgBouncer refuses root); killed on Drop.
+pub struct Bouncer {
+    pub dir: TempDir,
+    pub port: u16,
+    child: std::process::Child,
+}
+
+/// PgBouncer's binary (Debian's package).
+pub const PGBOUNCER: &str = "/usr/sbin/pgbouncer";
+
+impl Bouncer {
+    /// Starts one for `db` of `cluster`, letting in `roles`, with at most
+    /// `pool` server connections.
+    pub fn start(cluster: &Cluster, db: &str, roles: &[&str], pool: u32) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pam-backup-codes-bouncer.")
+            .tempdir()
+            .unwrap();
+        let own = |path: &std::path::Path, mode: u32| {
+            std::os::unix::fs::chown(path, Some(cluster.uid), Some(cluster.gid)).unwrap();
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+        };
+        own(dir.path(), 0o700);
+        let (cert, key) = cluster.ca.server("bouncer", "IP:127.0.0.1");
+        let file = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            own(&path, 0o600);
+            path
+        };
+        file("bouncer.crt", &cert);
+        file("bouncer.key", &key);
+        let mut users = String::new();
+        for role in roles {
+            let secret = cluster.sql(
+                "postgres",
+                &format!("SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'"),
+            );
+            assert!(secret.starts_with("SCRAM-SHA-256$"), "{role}: {secret}");
+            users += &format!("\"{role}\" \"{secret}\"\n");
+        }
+        file("userlist.txt", users.as_bytes());
+        let port = free_port();
+        let conf = file(
+            "pgbouncer.ini",
+            format!(
+                "[databases]\n{db} = host={socket} port={pgport} dbname={db}\n\
+                 [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+                 unix_socket_dir = {dir}\nauth_type = scram-sha-256\n\
+                 auth_file = {dir}/userlist.txt\npool_mode = transaction\n\
+                 default_pool_size = {pool}\nmax_client_conn = 1000\n\
+                 client_tls_sslmode = require\nclient_tls_cert_file = {dir}/bouncer.crt\n\
+                 client_tls_key_file = {dir}/bouncer.key\n\
+                 ignore_startup_parameters = options\nlogfile = {dir}/bouncer.log\n",
+                socket = cluster.socket_dir.display(),
+                pgport = cluster.port,
+                dir = dir.path().display(),
+            )
+            .as_bytes(),
+        );
+        let child = Command::new(PGBOUNCER)
+            .arg(&conf)
+            .uid(cluster.uid)
+            .gid(cluster.gid)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut bouncer = Self { dir, port, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return bouncer;
+            }
+            if bouncer.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("pgbouncer did not start:\n{}", bouncer.log());
+    }
+
+    /// PgBouncer's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("bouncer.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

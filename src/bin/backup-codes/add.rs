@@ -6,29 +6,19 @@ use std::io::Write;
 use time::OffsetDateTime;
 
 use super::args::AddArgs;
+use super::resolve::{Unknown, resolve};
 use super::sheet::Sheet;
 use super::{Context, Problems, human_time, open_store};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::lockout::LockedUntil;
 use pam_backup_codes::store::Edit;
-use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
-    let typed: UserName = match args.user.parse() {
+    // The account's canonical name keys the store, as at login.
+    let unknown = Unknown::from_flag(args.allow_unknown, "to enrol it anyway");
+    let user = match resolve(&args.user, unknown) {
         Ok(user) => user,
         Err(e) => return problems.report(format_args!("{:?}: {e}", args.user)),
-    };
-    // The account's canonical name keys the store, as at login (and as
-    // `generate` resolves it).
-    let user = match typed.resolve() {
-        Ok(Some(account)) => account,
-        Ok(None) if args.allow_unknown => typed,
-        Ok(None) => {
-            return problems.report(format_args!(
-                "{typed}: no such account (NSS does not know it; --allow-unknown to enrol it anyway)"
-            ));
-        }
-        Err(e) => return problems.report(e),
     };
     let now = OffsetDateTime::now_utc();
     let expires = args.expires.at(now);
@@ -42,6 +32,12 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
     let Some(store) = open_store(ctx, problems) else {
         return;
     };
+    // Before the store changes: a refusal leaves everything as it was.
+    if let Err(e) = crate::private_stdout::make_private(None) {
+        return problems.report(format_args!(
+            "stdout is a file that cannot be made private (mode 0600): {e}; nothing was added"
+        ));
+    }
     // Hashed under the lock: the new codes must share the salt of the set
     // as it is when written, and a handful of codes takes a moment only.
     let mut replaced_revoked = false;
@@ -76,7 +72,11 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
              their whole set"
         );
     }
-    let locks = ctx.config.login.lockout().state(&set.tally, now);
+    // The lock as logins see it: the fleet's policy on the fleet store.
+    let lockout = store
+        .policy(ctx.config.login.policy())
+        .map_or_else(|_| ctx.config.login.lockout(), |p| p.lockout);
+    let locks = lockout.state(&set.tally, now);
     if let Some(until) = locks.local.max(locks.remote) {
         let until = match until {
             LockedUntil::Time(t) => human_time(t),

@@ -24,9 +24,10 @@ pub struct Cli {
 }
 
 /// Output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// For people.
+    #[default]
     Text,
     /// For programs.
     Json,
@@ -38,22 +39,11 @@ pub enum Command {
     /// Generate a new set for each user (an existing one is replaced only with --replace)
     Generate(GenerateArgs),
     /// Show codes left, each use (when, service, host), age, failures, last failure and lock state
-    #[command(after_help = "\
-With --below N only the users who need attention are listed: fewer than N
-usable codes left (unused and unexpired), a set past max_age, locked codes,
-a revoked set, or no codes at all. The exit status is then 1 if anyone is
-listed, 0 if not, so that cron or a monitoring check can run it; the text
-output is empty when nobody is listed.")]
-    Status {
-        /// Users to show [default: every user in the store]
-        users: Vec<String>,
-        /// Output format
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// List only users with fewer than N usable codes (or expired or locked); exit 1 if any
-        #[arg(long, value_name = "N")]
-        below: Option<usize>,
-    },
+    #[command(after_help = STATUS_HELP)]
+    Status(StatusArgs),
+    /// One line per user: codes left, age, lock and revocation (like passwd -S -a)
+    #[command(after_help = LIST_HELP)]
+    List(ListArgs),
     /// Replace your own codes (for users, through sudo: `sudo backup-codes renew`)
     #[command(after_help = "\
 renew is run by an ordinary user through sudo. It replaces the set of the user
@@ -81,31 +71,34 @@ a date and time in UTC (2026-12-24, meaning 00:00 UTC that day,
 '2026-12-24 18:00', or RFC 3339 such as 2026-12-24T18:00:00+01:00). An
 expired code is refused like a wrong one, logged as expired, and not counted
 as a failure. A set holds at most 100 codes, used and expired ones included;
-a new set (generate --replace, renew) starts afresh.")]
+a new set (generate --replace, renew) starts afresh. When stdout is a regular
+file, it is made 0600 before the codes are added (a shell with umask 022 makes
+`add ... > sheet.txt` 0644); if that fails, nothing is added.")]
     Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
-    Revoke {
-        /// Users whose codes to revoke
-        #[arg(required = true)]
-        users: Vec<String>,
-        /// Remove the users from the store instead: with `nullok` they then log in without a code
-        #[arg(long)]
-        unenroll: bool,
-    },
+    #[command(after_help = REVOKE_HELP)]
+    Revoke(RevokeArgs),
     /// Clear users' failures and locks, local and remote
-    Unlock {
-        /// Users to unlock
-        #[arg(required = true)]
-        users: Vec<String>,
-    },
+    #[command(after_help = UNLOCK_HELP)]
+    Unlock(UnlockArgs),
     /// Check the configuration, the store (ownership, modes and every file; for PostgreSQL the connection, schema version and what the login role can read) and each /etc/pam.d line that loads the module
-    Check,
+    #[command(after_help = "\
+The exit status is 1 if any problem was found, else 0; warnings (settings
+weaker than the defaults) are no problem. With --format json, stdout has one
+JSON object: findings, each with level (ok, note, warning or problem) and
+message, and problems (their count); problems are also told on stderr.")]
+    Check(CheckArgs),
     /// The fleet store's database (PostgreSQL)
     Db {
         #[command(subcommand)]
         command: DbCommand,
     },
     /// Import a file store (hashes, uses, tallies) into the PostgreSQL store; one line per user
+    #[command(after_help = "\
+With --format json, stdout has one JSON object per user per line (JSON Lines):
+user, action (imported, replaced or skipped), remaining, total, failures,
+revoked (true or false). Users that could not be imported are reported on
+stderr only.")]
     Migrate {
         /// The store directory to import
         #[arg(long, value_name = "DIR")]
@@ -113,6 +106,9 @@ a new set (generate --replace, renew) starts afresh.")]
         /// Overwrite users already in the PostgreSQL store (default: skip them)
         #[arg(long)]
         replace: bool,
+        /// Output format: a line per user, or one JSON object per user per line
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
 }
 
@@ -120,11 +116,43 @@ a new set (generate --replace, renew) starts afresh.")]
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create or upgrade the schema (idempotent; run as the database owner) and grant ROLE only what a login needs
+    #[command(after_help = "\
+With --format json, stdout has one JSON object: store, action (created,
+renewed or upgraded), schema_version, previous_version (null when created),
+login_role.")]
     Init {
         /// The role the PAM module logs in as
         #[arg(long, value_name = "ROLE")]
         login_role: String,
+        /// Set the login role's CONNECTION LIMIT (-1: none), so that one host cannot take every connection
+        #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1..))]
+        connection_limit: Option<i32>,
+        /// Output format: a sentence, or one JSON object
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
+    /// Show the fleet's lockout policy, or set it (the owner); every host is judged by it
+    Policy(PolicyArgs),
+}
+
+/// The arguments of `db policy`: each changes one value, the others stay.
+#[derive(Debug, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// Failures within --fail-interval that lock a user's codes (0: never; at most 1000)
+    #[arg(long, value_name = "N")]
+    pub deny: Option<String>,
+    /// Seconds within which --deny failures lock (at least 1)
+    #[arg(long, value_name = "SECS")]
+    pub fail_interval: Option<String>,
+    /// Seconds a lock lasts (0: until `backup-codes unlock`)
+    #[arg(long, value_name = "SECS")]
+    pub unlock_time: Option<String>,
+    /// Days a set works after it is made (0: no limit)
+    #[arg(long, value_name = "DAYS")]
+    pub max_age: Option<String>,
+    /// Output format: a sentence, or one JSON object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// The arguments of `renew`.
@@ -188,30 +216,50 @@ impl FromStr for Expires {
                 Err("a duration must be longer than 0".to_owned())
             };
         }
-        use time::format_description::well_known::Rfc3339;
-        let date_format = time::macros::format_description!("[year]-[month]-[day]");
-        let minute_format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-        let second_format =
-            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        let at = OffsetDateTime::parse(text, &Rfc3339)
-            .ok()
-            .or_else(|| {
-                let text = text.replacen('T', " ", 1);
-                PrimitiveDateTime::parse(&text, &second_format)
-                    .or_else(|_| PrimitiveDateTime::parse(&text, &minute_format))
-                    .ok()
-                    .map(PrimitiveDateTime::assume_utc)
-            })
-            .or_else(|| {
-                Date::parse(text, &date_format)
-                    .ok()
-                    .map(|date| PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc())
-            });
-        at.map(Self::At).ok_or_else(|| {
+        parse_instant(text).map(Self::At).ok_or_else(|| {
             format!(
                 "{text:?} is neither a duration (30m, 8h, 2d, 1w, 1d12h) nor a date \
                  (2026-12-24, '2026-12-24 18:00', RFC 3339)"
             )
+        })
+    }
+}
+
+/// A date and time: `2026-12-24` (00:00 UTC), `2026-12-24 18:00[:30]`
+/// (UTC, also with a `T`) or RFC 3339 with its offset; `None` if `text` is
+/// none of these.
+fn parse_instant(text: &str) -> Option<OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    let minute_format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let second_format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let text = text.replacen('T', " ", 1);
+            PrimitiveDateTime::parse(&text, &second_format)
+                .or_else(|_| PrimitiveDateTime::parse(&text, &minute_format))
+                .ok()
+                .map(PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            Date::parse(text, &date_format)
+                .ok()
+                .map(|date| PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc())
+        })
+}
+
+/// An instant given on the command line as a date (`--created-before`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instant(pub OffsetDateTime);
+
+impl FromStr for Instant {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        parse_instant(text).map(Self).ok_or_else(|| {
+            format!("{text:?} is not a date (2026-12-24, '2026-12-24 18:00' in UTC, or RFC 3339)")
         })
     }
 }
@@ -272,7 +320,10 @@ NSS does not know is refused unless --allow-unknown. A name listed twice gets
 one set (noted on stderr). A user who has a set keeps it unless --replace (a
 revoked set holds no valid code and is replaced). An invalid or unknown name, a
 user with a set, or a user whose set cannot be stored, is reported and skipped;
-the others are done and the exit status is 1. The store directory must exist.
+the others are done and the exit status is 1. With --if-missing a user who has a
+set is not a failure: it is noted on stderr, left alone, and the exit status is
+0 when nothing else went wrong; nothing is printed for such a user, so empty
+output means nothing changed (for configuration management). The store directory must exist.
 Sets are hashed on every core (set RAYON_NUM_THREADS to use fewer). A progress
 bar is shown on stderr when it is a terminal and stdout is not. When stdout is
 a regular file, it is made 0600 before any code is written to it. With
@@ -288,8 +339,11 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub allow_unknown: bool,
     /// Replace a user's existing set (its codes stop working at once); without it such users are left alone
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_missing")]
     pub replace: bool,
+    /// Only for users without a set: the others are left alone and the exit status stays 0 (idempotent provisioning)
+    #[arg(long)]
+    pub if_missing: bool,
     /// Codes per set (1..=100) [default: 10, or the config file's]
     #[arg(long)]
     pub count: Option<usize>,
@@ -308,6 +362,146 @@ pub struct GenerateArgs {
     /// A line printed at the top of each sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+}
+
+/// The manual text of `unlock`.
+pub const UNLOCK_HELP: &str = "\
+Each USER is resolved through NSS to its account, whose canonical name keys
+the store (ALICE may be alice under SSSD or winbind with case_sensitive =
+false), as the module does at login and as generate and add do. A name NSS
+does not know is refused; with --allow-unknown it is taken as typed, so a set
+stored under exactly that name (a departed account, or one enrolled with
+generate --allow-unknown) can still be shown, revoked or unlocked.
+
+With --format json, stdout has one JSON object per user per line (JSON Lines):
+user, action (unlocked), failures_cleared. A user that fails is reported on
+stderr only.";
+
+/// The manual text of `status`.
+pub const STATUS_HELP: &str = "\
+With --below N only the users who need attention are listed: fewer than N
+usable codes left (unused and unexpired), a set past max_age, locked codes,
+a revoked set, or no codes at all. The exit status is then 0 if nobody is
+listed, 1 if anyone is, and 2 if the store could not be read entirely (an
+entry of the store that is no user file, a set that does not read, a name or
+group NSS does not know or could not look up; each one is reported on stderr), so that cron or
+a monitoring check can tell \"someone needs attention\" from \"could not
+tell\". The text output is empty when nobody is listed.
+
+--group G shows the members of G, besides any USER named: its member list and
+the accounts whose primary group it is (as far as NSS enumerates accounts;
+SSSD does not by default), those without a set included: the users a
+pam_succeed_if ingroup G line asks for a code.
+
+Each USER is resolved through NSS to its account, as at login; --allow-unknown
+takes a name NSS does not know as typed.
+
+With --format json, stdout has one JSON array, one object per user: user,
+enrolled; for an enrolled user also created, age_days, alphabet, length,
+total, remaining, usable, uses (at, service, rhost, host), temporary
+(expires, expired), expired, expiring, expires, failures, local and remote
+(failures, in_a_row, locked, locked_until), locked, locked_until, last_failure,
+revoked.";
+
+/// The manual text of `list`.
+pub const LIST_HELP: &str = "\
+One line per user in the store, after a header: USER, LEFT (usable codes
+of the set's total, as 7/10), AGE (whole days since the set was made, with
+(expired) past max_age), LOCKED (no, local, remote or both) and REVOKED (no, or
+the day it was revoked). Entries of the store that cannot be read are reported
+on stderr and the exit status is 1.
+
+With --format json, stdout has one JSON array, one object per user: user,
+usable, total, created, age_days, expired, locked, locked_until (an RFC 3339
+time, \"unlock\" for a lock only unlock lifts, or null), revoked (RFC 3339 or
+null).";
+
+/// The manual text of `revoke`.
+pub const REVOKE_HELP: &str = "\
+Each USER is resolved through NSS to its account, whose canonical name keys
+the store, as at login: revoke ALICE revokes alice's set under a case-folding
+NSS. A name NSS does not know is refused; with --allow-unknown it is taken as
+typed (a departed account whose set is still in the store).
+
+After restoring the store (or a point-in-time recovery of the database), codes
+that were spent since the backup work again and sets revoked since then are
+valid again. --created-before DATE revokes every set made before DATE (of the
+USERs given, else of every user in the store): give the time the restore was
+made, then generate new sets (status --below 1 lists who needs one). Sets
+revoked already are left as they are. DATE is 2026-12-24 (00:00 UTC),
+'2026-12-24 18:00' (UTC) or RFC 3339 (2026-12-24T18:00:00+01:00); a DATE in the
+future is refused.
+
+With --format json, stdout has one JSON object per user per line (JSON Lines):
+user, action (revoked, already_revoked or unenrolled), created, revoked.";
+
+/// The arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Users to show [default: every user in the store]
+    pub users: Vec<String>,
+    /// Also show every member of this group, those without a set included
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Take names NSS does not know as typed (a set stored under exactly that name)
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// List only users with fewer than N usable codes (or expired or locked); exit 1 if any, 2 if not all could be read
+    #[arg(long, value_name = "N")]
+    pub below: Option<usize>,
+}
+
+/// The arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Output format: a line per finding, or one JSON object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// The arguments of `list`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Output format: one line per user, or one JSON array
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// The arguments of `revoke`.
+#[derive(Debug, clap::Args)]
+pub struct RevokeArgs {
+    /// Users whose codes to revoke [default with --created-before: every user in the store]
+    #[arg(required_unless_present = "created_before")]
+    pub users: Vec<String>,
+    /// Remove the users from the store instead: with `nullok` they then log in without a code
+    #[arg(long, conflicts_with = "created_before")]
+    pub unenroll: bool,
+    /// Revoke only sets made before this date (after restoring a backup)
+    #[arg(long, value_name = "DATE")]
+    pub created_before: Option<Instant>,
+    /// Take names NSS does not know as typed (a set stored under exactly that name)
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Output format: a line per user, or one JSON object per user per line
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// The arguments of `unlock`.
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {
+    /// Users to unlock
+    #[arg(required = true)]
+    pub users: Vec<String>,
+    /// Take names NSS does not know as typed (a set stored under exactly that name)
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Output format: a line per user, or one JSON object per user per line
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[cfg(test)]

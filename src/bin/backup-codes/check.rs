@@ -16,22 +16,45 @@ use pam_backup_codes::line_settings;
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Store, StoreError};
 
+mod findings;
+
+use crate::args::Format;
 use crate::{Problems, with_root_hint};
+use findings::{Findings, Level};
 
 /// Where libpam reads the services from.
 const PAM_DIR: &str = "/etc/pam.d";
 /// The module's file name, however the line names its directory.
 const MODULE: &str = "pam_backup_codes.so";
 
-/// Runs every check; each problem is one line on stderr.
-pub fn run(store: Option<&Location>, config: Option<&Path>, problems: &mut Problems) {
+/// Runs every check; each problem is one line on stderr, and with
+/// `--format json` every finding is in one JSON object on stdout.
+pub fn run(store: Option<&Location>, config: Option<&Path>, format: Format, problems: &mut Problems) {
+    let mut out = Findings::new(format, problems);
+    check_all(store, config, &mut out);
+    out.finish();
+}
+
+fn check_all(store: Option<&Location>, config: Option<&Path>, out: &mut Findings<'_>) {
     // Each store once, with the settings that reach it.
     let mut stores: Vec<(Location, PgSettings)> = Vec::new();
     match Config::load(config) {
         Ok(loaded) => {
             let place = config.unwrap_or(Path::new(DEFAULT_PATH)).display().to_string();
-            warn_weak_login(&place, loaded.login.deny);
+            if let Some(setting) = loaded.fleet_policy_conflict() {
+                out.add(
+                    Level::Problem,
+                    format_args!(
+                        "{place}: {} is set with a PostgreSQL store, whose policy is the database's: \
+                         the module refuses every login that reads this file; remove it and set the \
+                         fleet's with `backup-codes db policy`",
+                        setting.name()
+                    ),
+                );
+            }
+            warn_weak_login(out, &place, loaded.login.deny);
             warn_weak_codes(
+                out,
                 &format!("{place} [codes], for new sets"),
                 loaded.codes.format().ok(),
                 loaded.codes.m_cost,
@@ -39,25 +62,28 @@ pub fn run(store: Option<&Location>, config: Option<&Path>, problems: &mut Probl
             stores.push((store.cloned().unwrap_or(loaded.store), loaded.postgresql));
         }
         Err(e) => {
-            problems.report(format_args!("{e}: the module refuses every login that reads it"));
+            out.add(
+                Level::Problem,
+                format_args!("{e}: the module refuses every login that reads it"),
+            );
             stores.extend(store.map(|s| (s.clone(), PgSettings::default())));
         }
     }
     if store.is_none() && config.is_none() {
-        for found in check_pam_lines(Path::new(PAM_DIR), problems) {
+        for found in check_pam_lines(Path::new(PAM_DIR), out) {
             if !stores.contains(&found) {
                 stores.push(found);
             }
         }
     }
     for (location, settings) in &stores {
-        check_store(location, settings, problems);
+        check_store(location, settings, out);
     }
 }
 
 /// Checks the arguments of every module line under `dir`; returns the
 /// stores they use.
-fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSettings)> {
+fn check_pam_lines(dir: &Path, out: &mut Findings<'_>) -> Vec<(Location, PgSettings)> {
     let mut files: Vec<PathBuf> = match fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -65,7 +91,10 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
             .filter(|p| p.is_file())
             .collect(),
         Err(e) => {
-            problems.report(format_args!("{}: cannot list: {e}", dir.display()));
+            out.add(
+                Level::Problem,
+                format_args!("{}: cannot list: {e}", dir.display()),
+            );
             return Vec::new();
         }
     };
@@ -75,19 +104,25 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
         let text = match fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) => {
-                problems.report(format_args!("{}: cannot read: {e}", file.display()));
+                out.add(
+                    Level::Problem,
+                    format_args!("{}: cannot read: {e}", file.display()),
+                );
                 continue;
             }
         };
         let name = file.file_name().unwrap_or_default().to_string_lossy();
         let runs = runs_in_auth(dir, &name, 0);
         if runs > 1 {
-            eprintln!(
-                "backup-codes: warning: {}: the auth stack runs the module {runs} times \
+            out.add(
+                Level::Warning,
+                format_args!(
+                    "{}: the auth stack runs the module {runs} times \
                  (its own lines and those it includes): each login asks for, and spends, \
                  {runs} codes; with the common-auth profile on, add no line to services \
                  that include common-auth",
-                file.display()
+                    file.display()
+                ),
             );
         }
         for (number, words) in module_lines(&text) {
@@ -95,21 +130,25 @@ fn check_pam_lines(dir: &Path, problems: &mut Problems) -> Vec<(Location, PgSett
             let args: Vec<&str> = words[3..].iter().map(String::as_str).collect();
             match line_settings(&args) {
                 Ok(settings) => {
-                    println!(
-                        "ok: {place}: {}, store {}",
-                        if settings.nullok {
-                            "users without codes are ignored (nullok)"
-                        } else {
-                            "users without codes are refused"
-                        },
-                        settings.store
+                    out.add(
+                        Level::Ok,
+                        format_args!(
+                            "{place}: {}, store {}",
+                            if settings.nullok {
+                                "users without codes are ignored (nullok)"
+                            } else {
+                                "users without codes are refused"
+                            },
+                            settings.store
+                        ),
                     );
-                    warn_weak_login(&place, settings.deny);
+                    warn_weak_login(out, &place, settings.deny);
                     stores.push((settings.store, settings.postgresql));
                 }
-                Err(reason) => problems.report(format_args!(
-                    "{place}: {reason}: the module refuses every login through this line"
-                )),
+                Err(reason) => out.add(
+                    Level::Problem,
+                    format_args!("{place}: {reason}: the module refuses every login through this line"),
+                ),
             }
         }
     }
@@ -215,64 +254,85 @@ fn words(line: &str) -> Vec<String> {
 }
 
 /// Checks one store: trusted, no stray entries, every set valid.
-fn check_store(location: &Location, settings: &PgSettings, problems: &mut Problems) {
+fn check_store(location: &Location, settings: &PgSettings, out: &mut Findings<'_>) {
     let store = match Store::open(location, settings) {
         Ok(store) => store,
         Err(e @ StoreError::Missing { .. }) => {
-            println!(
-                "note: {e}: nobody has codes there (a nullok line ignores everyone, \
+            out.add(
+                Level::Note,
+                format_args!(
+                    "{e}: nobody has codes there (a nullok line ignores everyone, \
                  any other line refuses everyone)"
+                ),
             );
             return;
         }
-        Err(e) => return problems.report(with_root_hint(e)),
+        Err(e) => return out.add(Level::Problem, with_root_hint(e)),
     };
     let report = match store.check() {
         Ok(report) => report,
-        Err(e) => return problems.report(e),
+        Err(e) => return out.add(Level::Problem, e),
     };
+    if let Some(transport) = &report.transport {
+        println!("transport: {transport}");
+    }
+    for warning in &report.warnings {
+        eprintln!("backup-codes: warning: {warning}");
+    }
     let clean = report.problems.is_empty();
     for problem in report.problems {
-        problems.report(problem);
+        out.add(Level::Problem, problem);
     }
     for user in store.users().unwrap_or_default() {
         if let Ok(Some(set)) = store.read(&user) {
-            warn_weak_codes(&format!("{user}'s set"), set.format().ok(), set.kdf.params.m_cost);
+            warn_weak_codes(
+                out,
+                &format!("{user}'s set"),
+                set.format().ok(),
+                set.kdf.params.m_cost,
+            );
         }
     }
     if clean {
-        println!("ok: {}", report.summary);
+        out.add(Level::Ok, report.summary);
     }
 }
 
 /// Warns (without failing) about a lockout weaker than NIST SP 800-63B asks.
-fn warn_weak_login(place: &str, deny: u32) {
+fn warn_weak_login(out: &mut Findings<'_>, place: &str, deny: u32) {
     if deny == 0 {
-        eprintln!(
-            "backup-codes: warning: {place}: deny = 0: the lockout is off, and NIST SP 800-63B \
+        out.add(
+            Level::Warning,
+            format_args!(
+                "{place}: deny = 0: the lockout is off, and NIST SP 800-63B \
              asks to limit failed attempts (this module: deny within fail_interval, and 100 \
              remote failures in a row)"
+            ),
         );
     }
 }
 
 /// Warns (without failing) about codes weaker than the default format and
 /// Argon2id memory below the default (OWASP's baseline).
-fn warn_weak_codes(what: &str, format: Option<CodeFormat>, m_cost: u32) {
+fn warn_weak_codes(out: &mut Findings<'_>, what: &str, format: Option<CodeFormat>, m_cost: u32) {
     let default_bits = CodeFormat::DEFAULT.bits();
     if let Some(format) = format.filter(|f| f.bits() < default_bits) {
-        eprintln!(
-            "backup-codes: warning: {what}: codes of {:.1} bits, weaker than the default \
+        out.add(
+            Level::Warning,
+            format_args!(
+                "{what}: codes of {:.1} bits, weaker than the default \
              {default_bits:.1} ({} {} symbols)",
-            format.bits(),
-            format.length(),
-            format.alphabet()
+                format.bits(),
+                format.length(),
+                format.alphabet()
+            ),
         );
     }
     let default_m = KdfParams::default().m_cost;
     if m_cost < default_m {
-        eprintln!(
-            "backup-codes: warning: {what}: Argon2id m_cost = {m_cost} KiB, below the default {default_m} KiB"
+        out.add(
+            Level::Warning,
+            format_args!("{what}: Argon2id m_cost = {m_cost} KiB, below the default {default_m} KiB"),
         );
     }
 }

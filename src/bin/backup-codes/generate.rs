@@ -75,7 +75,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     let users = if args.replace {
         users
     } else {
-        without_sets(&store, users, problems)
+        without_sets(&store, users, args.if_missing, problems)
     };
     if users.is_empty() {
         return;
@@ -112,7 +112,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
                     ControlFlow::Break(())
                 }
                 Err(e @ ProvisionError::Exists { .. }) => {
-                    progress.suspend(|| problems.report(format_args!("{user}: {e}")));
+                    progress.suspend(|| exists(user, &e, args.if_missing, problems));
                     ControlFlow::Continue(())
                 }
                 Err(e) => {
@@ -152,6 +152,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
 fn without_sets(
     store: &Store,
     users: Vec<pam_backup_codes::username::UserName>,
+    if_missing: bool,
     problems: &mut Problems,
 ) -> Vec<pam_backup_codes::username::UserName> {
     users
@@ -162,7 +163,7 @@ fn without_sets(
                     remaining: set.remaining(),
                     total: set.codes.len(),
                 };
-                problems.report(format_args!("{user}: {e}"));
+                exists(user, &e, if_missing, problems);
                 false
             }
             Ok(_) => true,
@@ -172,6 +173,16 @@ fn without_sets(
             }
         })
         .collect()
+}
+
+/// A user who has a set: a failure, or with `--if-missing` the state asked
+/// for (noted on stderr only).
+fn exists(user: &impl fmt::Display, e: &ProvisionError, if_missing: bool, problems: &mut Problems) {
+    if if_missing {
+        eprintln!("backup-codes: {user}: has a set already; left as it is (--if-missing)");
+    } else {
+        problems.report(format_args!("{user}: {e}"));
+    }
 }
 
 /// A progress bar on stderr for `total` users, drawn only when stderr is a

@@ -1,7 +1,8 @@
 //! `backup-codes`: the administration command of pam-backup-codes.
 //!
 //! Exit status: 0 success, 1 failure (one line per problem on stderr),
-//! 2 usage error.
+//! 2 usage error; `status --below` also 1 for "users listed" and 2 for
+//! "could not read everything".
 
 mod add;
 mod args;
@@ -9,7 +10,11 @@ mod authlog;
 mod check;
 mod fleet;
 mod generate;
+mod json;
+mod private_stdout;
 mod renew;
+mod resolve;
+mod revoke;
 mod sheet;
 mod status;
 
@@ -19,11 +24,9 @@ use clap::Parser;
 use time::OffsetDateTime;
 
 use args::{Cli, Command, DbCommand};
-use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
+use pam_backup_codes::store::Store;
 use pam_backup_codes::store::location::Location;
-use pam_backup_codes::store::{Edit, Store};
-use pam_backup_codes::username::UserName;
 
 /// Everything a command needs: the configuration and the chosen store.
 struct Context {
@@ -62,15 +65,24 @@ fn main() -> ExitCode {
         return renew::run(&cli, args);
     }
     let mut problems = Problems::default();
-    if let Command::Check = cli.command {
+    if let Command::Check(args) = &cli.command {
         // check reports a bad configuration file among the other problems.
-        check::run(cli.store.as_ref(), cli.config.as_deref(), &mut problems);
+        check::run(
+            cli.store.as_ref(),
+            cli.config.as_deref(),
+            args.format,
+            &mut problems,
+        );
         return problems.exit_code();
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("backup-codes: {e}");
+            // For status --below, "could not tell" (see status::run).
+            if let Command::Status(args::StatusArgs { below: Some(_), .. }) = cli.command {
+                return ExitCode::from(2);
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -80,37 +92,32 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Generate(args) => generate::run(&ctx, args, &mut problems),
-        Command::Status { users, format, below } => {
-            if status::run(&ctx, &users, format, below, &mut problems) {
-                return ExitCode::FAILURE;
-            }
-        }
+        Command::Status(args) => return status::run(&ctx, &args, &mut problems),
+        Command::List(args) => status::list::run(&ctx, &args, &mut problems),
         Command::Add(args) => add::run(&ctx, &args, &mut problems),
         // Handled above, before the configuration was read.
         Command::Renew(_) => return ExitCode::FAILURE,
-        Command::Revoke { users, unenroll } => revoke(&ctx, &users, unenroll, &mut problems),
-        Command::Unlock { users } => unlock(&ctx, &users, &mut problems),
-        Command::Check => {} // run above, before the configuration is loaded
+        Command::Revoke(args) => revoke::revoke(&ctx, &args, &mut problems),
+        Command::Unlock(args) => revoke::unlock(&ctx, &args, &mut problems),
+        Command::Check(_) => {} // run above, before the configuration is loaded
         Command::Db {
-            command: DbCommand::Init { login_role },
-        } => fleet::db_init(&ctx, &login_role, &mut problems),
-        Command::Migrate { from, replace } => fleet::migrate(&ctx, &from, replace, &mut problems),
+            command:
+                DbCommand::Init {
+                    login_role,
+                    connection_limit,
+                    format,
+                },
+        } => fleet::db_init(&ctx, &login_role, connection_limit, format, &mut problems),
+        Command::Db {
+            command: DbCommand::Policy(args),
+        } => fleet::db_policy(&ctx, &args, &mut problems),
+        Command::Migrate {
+            from,
+            replace,
+            format,
+        } => fleet::migrate(&ctx, &from, replace, format, &mut problems),
     }
     problems.exit_code()
-}
-
-/// Parses user names, reporting the invalid ones.
-fn parse_users(names: &[String], problems: &mut Problems) -> Vec<UserName> {
-    names
-        .iter()
-        .filter_map(|name| match name.parse() {
-            Ok(user) => Some(user),
-            Err(e) => {
-                problems.report(format_args!("{name:?}: {e}; skipped"));
-                None
-            }
-        })
-        .collect()
 }
 
 fn open_store(ctx: &Context, problems: &mut Problems) -> Option<Store> {
@@ -127,65 +134,6 @@ fn with_root_hint(e: impl std::fmt::Display) -> String {
     } else {
         text
     }
-}
-
-/// Runs `change` on each valid user's set under the store's lock (see
-/// [`Store::edit`]); "has no backup codes" (`None`) and store errors are
-/// reported, the message of a change printed.
-fn for_each_locked(
-    ctx: &Context,
-    names: &[String],
-    problems: &mut Problems,
-    change: impl Fn(CodeSet) -> (Edit, String),
-) {
-    let users = parse_users(names, problems);
-    let Some(store) = open_store(ctx, problems) else {
-        return;
-    };
-    for user in users {
-        let edited = store.edit(&user, |set| match set {
-            Some(set) => {
-                let (edit, done) = change(set);
-                (edit, Some(done))
-            }
-            None => (Edit::Keep, None),
-        });
-        match edited {
-            Ok(Some(done)) => println!("{user}: {done}"),
-            Ok(None) => problems.report(format_args!("{user}: has no backup codes")),
-            Err(e) => problems.report(e),
-        }
-    }
-}
-
-/// Revoking keeps the user enrolled with no valid code: removing the file
-/// would let `nullok` stacks in with the password alone, the opposite of
-/// what revoking a stolen sheet is for. `--unenroll` removes it.
-fn revoke(ctx: &Context, names: &[String], unenroll: bool, problems: &mut Problems) {
-    for_each_locked(ctx, names, problems, |mut set| {
-        if unenroll {
-            return (Edit::Remove, "unenrolled (the set was removed)".to_owned());
-        }
-        if let Some(at) = set.revoked {
-            return (Edit::Keep, format!("already revoked at {}", human_time(at)));
-        }
-        set.revoked = Some(OffsetDateTime::now_utc());
-        (
-            Edit::Write(set),
-            "codes revoked; still enrolled, refused until a new set".to_owned(),
-        )
-    });
-}
-
-fn unlock(ctx: &Context, names: &[String], problems: &mut Problems) {
-    for_each_locked(ctx, names, problems, |mut set| {
-        let failures = set.tally.failures();
-        set.tally.clear();
-        (
-            Edit::Write(set),
-            format!("unlocked ({failures} failures cleared)"),
-        )
-    });
 }
 
 /// Human form of a timestamp.

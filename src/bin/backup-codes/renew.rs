@@ -156,7 +156,14 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
         caller.uid,
         tty_of_sudo().unwrap_or_else(|| "no terminal".to_owned())
     );
-    match renew(&caller.user, args) {
+    // A sheet redirected to a file of the caller's is made 0600 first (with
+    // sudo's use_pty, stdout is sudo's terminal and this changes nothing).
+    let private = crate::private_stdout::make_private(Some(caller.uid)).map_err(|e| {
+        Refusal::Failed(format!(
+            "stdout is a file that cannot be made private (mode 0600): {e}"
+        ))
+    });
+    match private.and_then(|()| renew(&caller.user, args)) {
         Ok(()) => {
             authlog::log(Level::Notice, &format!("{who}: renewed their backup codes"));
             ExitCode::SUCCESS
@@ -210,7 +217,11 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
     let settings = &config.codes;
     let format = settings.format().map_err(|e| failed(&e))?;
     let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
-    let policy = config.login.lockout();
+    // The lock as logins see it: the fleet's policy on the fleet store.
+    let policy = store
+        .policy(config.login.policy())
+        .map_err(|e| failed(&e))?
+        .lockout;
     let check = |set: Option<&CodeSet>| -> Result<(), Refusal> {
         let set = set.ok_or(Refusal::NoSet)?;
         if set.revoked.is_some() {

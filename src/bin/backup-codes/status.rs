@@ -3,23 +3,29 @@
 //! `--below N` lists only the users who need attention, for cron and
 //! monitoring.
 
-use std::io::Write;
+mod group;
+pub(crate) mod list;
+
+use std::process::ExitCode;
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use zeroize::Zeroizing;
 
-use super::args::Format;
-use super::{Context, Problems, human_time, open_store, parse_users, rfc3339};
+use super::args::{Format, StatusArgs};
+use super::json;
+use super::resolve::{ACT_ON_TYPED, Unknown, resolve_all};
+use super::{Context, Problems, human_time, open_store, rfc3339};
 use pam_backup_codes::codeset::{Age, CodeSet, Lifetime};
 use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
-use pam_backup_codes::text::is_deceptive;
 use pam_backup_codes::username::UserName;
 
-/// What `status` judges sets by: the configured rules and the time.
+/// What `status` judges sets by: the store's rules (the config's on the
+/// file store, the database's on the fleet store) and the time.
 struct Judge {
     lockout: Lockout,
     lifetime: Lifetime,
+    /// Where the rules come from: "config" or "database".
+    source: &'static str,
     now: OffsetDateTime,
 }
 
@@ -43,31 +49,64 @@ impl Judge {
     }
 }
 
-/// Prints the status; returns true if `--below` listed anyone.
-pub(super) fn run(
-    ctx: &Context,
-    names: &[String],
-    format: Format,
-    below: Option<usize>,
-    problems: &mut Problems,
-) -> bool {
+/// Prints the status. The exit status: 0, or 1 if a problem was reported;
+/// with `--below`, 1 if anyone is listed and 2 if not everything could be
+/// read (a problem reported), so that monitoring tells the two apart.
+pub(super) fn run(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> ExitCode {
+    let listed = show(ctx, args, problems);
+    match args.below {
+        Some(_) if problems.0 > 0 => ExitCode::from(2),
+        Some(_) if listed => ExitCode::FAILURE,
+        _ => problems.exit_code(),
+    }
+}
+
+/// Prints the status; returns whether anyone was listed.
+fn show(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> bool {
     let Some(store) = open_store(ctx, problems) else {
         return false;
     };
-    let users = if names.is_empty() {
-        match store.users() {
-            Ok(users) => users,
+    let everyone = args.users.is_empty() && args.group.is_none();
+    let users = if everyone {
+        match store.entries() {
+            Ok((users, others)) => {
+                for path in others {
+                    problems.report(format_args!(
+                        "{}: not a user's file (its name is no valid user name); not read",
+                        path.display()
+                    ));
+                }
+                users
+            }
             Err(e) => {
                 problems.report(e);
                 return false;
             }
         }
     } else {
-        parse_users(names, problems)
+        let unknown = Unknown::from_flag(args.allow_unknown, ACT_ON_TYPED);
+        let mut users = resolve_all(&args.users, unknown, problems);
+        if let Some(group) = &args.group {
+            for member in group::members(group, problems) {
+                if !users.contains(&member) {
+                    users.push(member);
+                }
+            }
+        }
+        users
     };
+    let policy = match store.policy(ctx.config.login.policy()) {
+        Ok(policy) => policy,
+        Err(e) => {
+            problems.report(e);
+            return false;
+        }
+    };
+    let fleet = store.as_postgres().is_some();
     let judge = Judge {
-        lockout: ctx.config.login.lockout(),
-        lifetime: ctx.config.login.lifetime(),
+        lockout: policy.lockout,
+        lifetime: policy.lifetime,
+        source: if fleet { "database" } else { "config" },
         now: OffsetDateTime::now_utc(),
     };
     let mut entries = Vec::new();
@@ -77,30 +116,25 @@ pub(super) fn run(
             Err(e) => problems.report(e),
         }
     }
-    if let Some(below) = below {
+    if let Some(below) = args.below {
         entries.retain(|(_, set)| judge.needs_attention(set.as_ref(), below));
     }
-    match format {
+    match args.format {
         Format::Json => {
             let list: Vec<JsonEntry<'_>> = entries
                 .iter()
                 .map(|(user, set)| JsonEntry::new(user, set.as_ref(), &judge))
                 .collect();
-            let mut out = Zeroizing::new(Vec::new());
-            let written = serde_json::to_writer(&mut *out, &list)
-                .map_err(std::io::Error::from)
-                .and_then(|()| {
-                    let mut text = escape_json(&out);
-                    text.push('\n');
-                    std::io::stdout().lock().write_all(text.as_bytes())
-                });
-            if let Err(e) = written {
+            if let Err(e) = json::print_line(&list) {
                 problems.report(format_args!("printing the status failed: {e}"));
             }
         }
         Format::Text => {
+            if fleet && args.below.is_none() {
+                println!("fleet policy ({}): {policy}", store.location());
+            }
             // Quiet when all is well under --below, as cron likes it.
-            if below.is_none() && names.is_empty() && entries.is_empty() && problems.0 == 0 {
+            if args.below.is_none() && everyone && entries.is_empty() && problems.0 == 0 {
                 println!("no user has backup codes in {}", store.location());
             }
             for (user, set) in &entries {
@@ -108,7 +142,7 @@ pub(super) fn run(
             }
         }
     }
-    below.is_some() && !entries.is_empty()
+    !entries.is_empty()
 }
 
 fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
@@ -210,21 +244,6 @@ fn printable(text: &str) -> String {
     text.chars().flat_map(char::escape_debug).collect()
 }
 
-/// JSON text with every deceptive character escaped as `\uXXXX`: serde_json
-/// leaves U+2028 or U+202E as they are, and a terminal shows them raw. They
-/// can only stand inside JSON strings, where the escape means the same.
-fn escape_json(json: &[u8]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(json.len()));
-    for c in String::from_utf8_lossy(json).chars() {
-        if is_deceptive(c) && !c.is_ascii() {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// A lock as JSON: an RFC 3339 time, `"unlock"` (until `backup-codes
 /// unlock`) or null.
 fn lock_json(until: Option<LockedUntil>) -> Option<String> {
@@ -262,6 +281,8 @@ enum JsonEntry<'a> {
         locked: bool,
         /// The later of the two scopes' locks.
         locked_until: Option<String>,
+        /// The policy the set is judged by, and where it comes from.
+        policy: JsonPolicy,
         /// Codes not used yet, expired ones included (0 once revoked).
         remaining: usize,
         remote: JsonScope,
@@ -279,6 +300,31 @@ enum JsonEntry<'a> {
         enrolled: bool,
         user: &'a str,
     },
+}
+
+/// The lockout and lifetime policy: the config's on the file store, the
+/// database's (`db policy`) on the fleet store.
+#[derive(Serialize)]
+struct JsonPolicy {
+    deny: u32,
+    fail_interval: u64,
+    /// Days, 0 for no limit.
+    max_age: i64,
+    /// "config" or "database".
+    source: &'static str,
+    unlock_time: u64,
+}
+
+impl JsonPolicy {
+    fn of(judge: &Judge) -> Self {
+        Self {
+            deny: judge.lockout.deny,
+            fail_interval: judge.lockout.fail_interval,
+            max_age: judge.lifetime.max_age.map_or(0, |age| age.whole_days()),
+            source: judge.source,
+            unlock_time: judge.lockout.unlock_time,
+        }
+    }
 }
 
 /// An unused temporary code.
@@ -349,6 +395,7 @@ impl<'a> JsonEntry<'a> {
             },
             locked: state.local.is_some() || state.remote.is_some(),
             locked_until: lock_json(state.local.max(state.remote)),
+            policy: JsonPolicy::of(judge),
             remaining: set.remaining(),
             remote: JsonScope {
                 failures: tally.remote.len(),

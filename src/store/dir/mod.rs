@@ -232,6 +232,7 @@ impl DirStore {
                 self.path.display(),
                 if good == 1 { "" } else { "s" }
             ),
+            ..CheckReport::default()
         })
     }
 }

@@ -7,10 +7,15 @@
 //! `judge` after one Argon2id evaluation on this host, in a transaction of
 //! its own that takes a row lock on the user's set. Success is reported only
 //! after `COMMIT` returned; a `COMMIT` whose answer was lost is refused and
-//! reported as [`PgError::Ambiguous`]. A login has one connection, opened
-//! for `login_info` and kept over the prompt for `judge`; if it broke
-//! meanwhile (a restart, a failover), the judgement runs once more on a new
-//! one (see [`PgStore::login_step`]).
+//! reported as [`PgError::Ambiguous`]. A login holds no server session while
+//! the person types: `login_info` runs on a short connection closed before
+//! the prompt, `judge` on a new one after it (see [`PgStore::login_step`]).
+//!
+//! Every connection makes the server prove itself first ([`transport`]):
+//! TLS verified against `ca_file` and SCRAM-SHA-256 over TCP, or a trusted
+//! Unix socket directory and SO_PEERCRED. The servers of a multi-host URI
+//! are tried in order, each within `connect_timeout`; with
+//! `target_session_attrs=read-write` a read-only one (a standby) is skipped.
 //!
 //! The CLI uses the database owner, reading and writing whole sets under a
 //! row lock (`SELECT … FOR UPDATE`, behind a per-user advisory lock so that
@@ -21,18 +26,19 @@
 //! outlives the PAM call. Every step is bounded by `connect_timeout` on this
 //! side (a stopped server still accepts TCP connections) and by the same
 //! `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
-//! on the server's. Host names are resolved before the runtime starts, with
-//! the system resolver (use an address, or /etc/hosts, where the resolver is
-//! slow); the connection then uses the address, and TLS the name.
+//! on the server's. Host names are resolved with the system resolver, which
+//! blocks (use an address, or /etc/hosts, where the resolver is slow); every
+//! address is tried in turn, and TLS checks the certificate for the name.
 
 mod schema;
 mod settings;
 mod tls;
+mod transport;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::net::{IpAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -41,23 +47,24 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
 pub use schema::{InitReport, SCHEMA_VERSION};
 pub use settings::{DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
+pub use transport::{Channel, ServerAuth, Transport};
 
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::code::Alphabet;
+use crate::codeset::Lifetime;
 use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
-use crate::text::clip_field;
+use crate::text::{clip_field, escape_deceptive};
 use crate::trusted::{self, Rules};
 use crate::username::UserName;
-use crate::verdict::{Outcome, Refusal};
+use crate::verdict::{Outcome, Policy, Refusal};
 
 /// The largest password file read.
 const MAX_PASSWORD_FILE: u64 = 4096;
@@ -93,9 +100,21 @@ pub enum PgError {
     /// `COMMIT` was sent and its answer lost: the attempt may or may not have
     /// been recorded. It is refused.
     Ambiguous(String),
-    /// The connection failed its first statement: it broke before anything
-    /// was sent on it that could be committed.
-    Broken(String),
+    /// The server did not prove itself: an untrusted socket directory, a
+    /// peer that does not own the socket, an authentication that proves
+    /// nothing (none, cleartext, md5). Its answers would not count.
+    Unproven {
+        /// The socket or address.
+        server: String,
+        /// What it failed.
+        reason: String,
+    },
+    /// `target_session_attrs=read-write` and the server takes no writes (a
+    /// standby).
+    ReadOnly {
+        /// The server, as connected.
+        server: String,
+    },
     /// A stored set is not a valid set.
     Data {
         /// Whose.
@@ -116,7 +135,10 @@ impl fmt::Display for PgError {
             }
             Self::Query { what, reason } => write!(f, "cannot {what}: {reason}"),
             Self::Schema(reason) => write!(f, "schema: {reason}"),
-            Self::Broken(reason) => write!(f, "the connection broke: {reason}"),
+            Self::Unproven { server, reason } => {
+                write!(f, "{server}: refused, the server did not prove itself: {reason}")
+            }
+            Self::ReadOnly { server } => write!(f, "{server}: read-only (a standby), skipped"),
             Self::Ambiguous(reason) => write!(
                 f,
                 "AMBIGUOUS: the commit was sent but its answer was lost ({reason}); the attempt \
@@ -172,9 +194,9 @@ pub struct PgStore {
     timeout: Duration,
     host_name: String,
     password: Option<Zeroizing<Vec<u8>>>,
-    tls: Option<ClientConfig>,
-    /// A login's connection, from `login_info` to `judge`.
-    login: RefCell<Option<Session>>,
+    tls: Option<Arc<ClientConfig>>,
+    /// How the server of the last connection proved itself.
+    transport: RefCell<Option<Transport>>,
     /// The CLI's connection, kept between commands on several users.
     admin: RefCell<Option<Session>>,
     // Last: dropped after every connection and task above.
@@ -198,24 +220,21 @@ struct Session {
     task: JoinHandle<()>,
 }
 
-/// The policy as the SQL functions take it: seconds fit an `integer` (68
-/// years, which is "for ever" for a lockout).
-fn policy_args(policy: &Lockout) -> (i32, i32, i32) {
-    let int = |v: u64| i32::try_from(v).unwrap_or(i32::MAX);
-    (
-        i32::try_from(policy.deny).unwrap_or(i32::MAX),
-        int(policy.fail_interval),
-        int(policy.unlock_time),
-    )
-}
-
 impl PgStore {
     /// Prepares the store: reads the password file and the CA file and
     /// builds the runtime. Connects only when first used.
     pub fn open(uri: &PgUri, settings: &PgSettings) -> Result<Self, PgError> {
         settings.validate().map_err(|e| PgError::Config(e.to_string()))?;
         let password = settings.password_file.as_deref().map(read_password).transpose()?;
-        let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?;
+        let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?.map(Arc::new);
+        let tcp = uri.hosts.iter().any(|a| matches!(a.host, PgHost::Tcp(_)));
+        if tcp && password.is_none() {
+            return Err(PgError::Config(
+                "over TCP the role signs in with SCRAM-SHA-256, which proves the server too: \
+                 set [postgresql] password_file (or use a trusted Unix socket, ?host=/dir)"
+                    .into(),
+            ));
+        }
         let host_name = match &settings.host_name {
             Some(name) => name.clone(),
             None => nix::unistd::gethostname()
@@ -240,7 +259,7 @@ impl PgStore {
             host_name: clip_field(&host_name),
             password,
             tls,
-            login: RefCell::new(None),
+            transport: RefCell::new(None),
             admin: RefCell::new(None),
             runtime,
         })
@@ -260,62 +279,37 @@ impl PgStore {
         self.timeout.as_secs()
     }
 
-    /// Runs `step` within `connect_timeout` (connecting included) on the
-    /// login's connection: the one `login_info` opened and kept (`keep`), if
-    /// there is one, else a new one. Should a kept connection turn out
-    /// [`PgError::Broken`] (it broke while the user typed: a restart, a
-    /// failover), `step` runs once more on a new one: nothing was committed
-    /// on the old one. Any other failure is final. The connection is closed
-    /// unless `keep`.
+    /// How the server of the last connection proved itself.
+    pub fn transport(&self) -> Option<Transport> {
+        self.transport.borrow().clone()
+    }
+
+    /// Runs `step` on a connection of its own, made for it (each server
+    /// within `connect_timeout`) and closed after it: a login holds no
+    /// server session between steps, so none while the person types.
+    /// `step` runs within `connect_timeout` of the connection being made.
     fn login_step<T>(
         &self,
-        keep: bool,
-        step: impl AsyncFn(&Client, Instant) -> Result<T, PgError>,
+        step: impl AsyncFnOnce(&Client, Instant) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let secs = self.timeout_secs();
-        let kept = self.login.borrow_mut().take();
         self.runtime.block_on(async {
+            let session = self.connect().await?;
             let deadline = Instant::now() + self.timeout;
-            let connect = async || {
-                tokio::time::timeout_at(deadline, self.connect())
-                    .await
-                    .map_err(|_| PgError::Timeout {
-                        what: "connect",
-                        secs,
-                    })?
-            };
-            let (mut session, mut reused) = match kept {
-                Some(session) => (session, true),
-                None => (connect().await?, false),
-            };
-            let result = loop {
-                match step(&session.client, deadline).await {
-                    Err(PgError::Broken(_)) if reused => {
-                        close(session, deadline).await;
-                        session = connect().await?;
-                        reused = false;
-                    }
-                    result => break result,
-                }
-            };
-            if keep && result.is_ok() {
-                *self.login.borrow_mut() = Some(session);
-            } else {
-                close(session, deadline).await;
-            }
+            let result = step(&session.client, deadline).await;
+            close(session, deadline).await;
             result
         })
     }
 
+    /// A new connection to the first server of the URI that proves itself
+    /// (and takes writes, if the URI asks), within `connect_timeout` each.
     async fn connect(&self) -> Result<Session, PgError> {
         let mut config = tokio_postgres::Config::new();
         let ms = self.timeout.as_millis();
         config
             .user(&self.uri.user)
             .dbname(&self.uri.dbname)
-            .port(self.uri.port)
             .application_name("pam_backup_codes")
-            .connect_timeout(self.timeout)
             // The server gives up as soon as we do, and frees the row lock of
             // a login that stopped in the middle of its transaction.
             .options(format!(
@@ -325,64 +319,35 @@ impl PgStore {
         if let Some(password) = &self.password {
             config.password(password.as_slice());
         }
-        match &self.uri.host {
-            PgHost::Socket(dir) => {
-                config.host_path(dir);
-            }
-            PgHost::Tcp(name) => {
-                config.host(name).hostaddr(resolve(name, self.uri.port)?);
-            }
-        }
-        let connected = match &self.tls {
-            None => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                config.connect(NoTls).await.map(|(client, connection)| {
-                    let task = tokio::spawn(async move {
-                        let _ = connection.await;
-                    });
-                    Session { client, task }
-                })
-            }
-            Some(tls) => {
-                config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                config
-                    .connect(MakeRustlsConnect::new(tls.clone()))
-                    .await
-                    .map(|(client, connection)| {
-                        let task = tokio::spawn(async move {
-                            let _ = connection.await;
-                        });
-                        Session { client, task }
-                    })
-            }
+        let connector = transport::Connector {
+            config: &config,
+            password: self.password.is_some(),
+            tls: self.tls.as_ref(),
+            sslmode: self.uri.sslmode,
+            target: self.uri.target,
+            timeout: self.timeout,
         };
-        connected.map_err(|e| PgError::Connect(describe(&e)))
+        let connected = connector.connect(&self.uri.hosts).await?;
+        *self.transport.borrow_mut() = Some(connected.transport);
+        Ok(Session {
+            client: connected.client,
+            task: connected.task,
+        })
     }
 
-    /// What a login needs before prompting; `None` if the user has no set.
-    pub fn login_info(
-        &self,
-        user: &UserName,
-        policy: &Lockout,
-        remote: bool,
-    ) -> Result<Option<LoginInfo>, PgError> {
-        let (deny, fail_interval, unlock_time) = policy_args(policy);
+    /// What a login needs before prompting, locked or not by the fleet's
+    /// policy; `None` if the user has no set.
+    pub fn login_info(&self, user: &UserName, remote: bool) -> Result<Option<LoginInfo>, PgError> {
         let secs = self.timeout_secs();
-        self.login_step(true, async |client, deadline| {
+        self.login_step(async |client, deadline| {
             let rows = bounded(
                 deadline,
                 secs,
                 "fetch the login parameters",
                 client.query_typed(
                     "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until \
-                     FROM backup_codes.login_info($1, $2, $3, $4, $5)",
-                    &[
-                        (&user.as_str(), Type::TEXT),
-                        (&deny, Type::INT4),
-                        (&fail_interval, Type::INT4),
-                        (&unlock_time, Type::INT4),
-                        (&remote, Type::BOOL),
-                    ],
+                     FROM backup_codes.login_info($1, $2)",
+                    &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
                 ),
             )
             .await?;
@@ -399,59 +364,86 @@ impl PgStore {
         })
     }
 
-    /// Judges a hashed attempt in a transaction of its own; the outcome is
-    /// returned only once `COMMIT` has returned.
+    /// Judges a hashed attempt by the fleet's policy (`attempt.policy`, the
+    /// file store's, is not used): one `CALL backup_codes.judge`, which
+    /// commits before it answers, so the outcome is returned only once the
+    /// commit is made. A CALL whose answer is lost is
+    /// [`PgError::Ambiguous`].
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
-        let (deny, fail_interval, unlock_time) = policy_args(&attempt.policy.lockout);
-        let max_age = attempt
-            .policy
-            .lifetime
-            .max_age
-            .map_or(0, |age| i32::try_from(age.whole_days()).unwrap_or(i32::MAX));
         let secs = self.timeout_secs();
         let user = attempt.user.as_str();
         let salt: &[u8] = &attempt.hashing.kdf.salt;
         let digest: Option<&[u8]> = attempt.digest.map(|d| &d[..]);
         let origin = attempt.origin;
         let host = self.host_name.as_str();
-        self.login_step(false, async |client, deadline| {
-            // The first statement on the connection kept over the prompt.
-            match bounded(deadline, secs, "begin", client.batch_execute("BEGIN")).await {
-                Err(PgError::Query { reason, .. }) => return Err(PgError::Broken(reason)),
-                other => other?,
-            }
-            let params: [(&(dyn ToSql + Sync), Type); 10] = [
+        // A new short connection (none was kept over the prompt), and one
+        // statement: the CALL commits itself before it answers.
+        self.login_step(async |client, deadline| {
+            let params: [(&(dyn ToSql + Sync), Type); 6] = [
                 (&user, Type::TEXT),
                 (&salt, Type::BYTEA),
                 (&digest, Type::BYTEA),
-                (&deny, Type::INT4),
-                (&fail_interval, Type::INT4),
-                (&unlock_time, Type::INT4),
-                (&max_age, Type::INT4),
                 (&origin.service, Type::TEXT),
                 (&origin.rhost, Type::TEXT),
                 (&host, Type::TEXT),
             ];
-            let row = bounded(
+            // The procedure commits before it answers: an ERROR means it was
+            // rolled back (nothing recorded), any other failure that the
+            // answer was lost after the commit may have been made.
+            let row =
+                match tokio::time::timeout_at(deadline, client.query_typed_one(schema::JUDGE_CALL, &params))
+                    .await
+                {
+                    Ok(Ok(row)) => row,
+                    Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", &e)),
+                    Ok(Err(e)) => return Err(PgError::Ambiguous(describe(&e))),
+                    Err(_) => return Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
+                };
+            judgement_of(attempt.user, &row)
+        })
+    }
+
+    /// The fleet's policy, from the database (the owner's and the login
+    /// role's alike).
+    pub fn policy(&self) -> Result<Policy, PgError> {
+        let secs = self.timeout_secs();
+        self.admin(async |client, deadline| fleet_policy(client, deadline, secs).await)
+    }
+
+    /// Sets what `change` changes in the fleet's policy (`backup-codes db
+    /// policy`, the owner) and returns the policy now in force.
+    pub fn set_policy(&self, change: &PolicyChange) -> Result<Policy, PgError> {
+        let secs = self.timeout_secs();
+        let int = |name: &str, v: u64| {
+            i32::try_from(v)
+                .map_err(|_| PgError::Config(format!("{name} = {v} is too large (at most {})", i32::MAX)))
+        };
+        let deny = change.deny.map(|v| int("deny", u64::from(v))).transpose()?;
+        let fail_interval = change
+            .fail_interval
+            .map(|v| int("fail_interval", v))
+            .transpose()?;
+        let unlock_time = change.unlock_time.map(|v| int("unlock_time", v)).transpose()?;
+        let max_age = change.max_age.map(|v| int("max_age", u64::from(v))).transpose()?;
+        self.admin(async |client, deadline| {
+            bounded(
                 deadline,
                 secs,
-                "judge the attempt",
-                client.query_typed_one(
-                    "SELECT verdict, remaining, locked, locked_until, used_at, used_service, \
-                     used_rhost, used_host, alphabet, length, m_cost, t_cost, p_cost, salt, \
-                     expired_at, ageing_until \
-                     FROM backup_codes.judge($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    &params,
+                "set the policy",
+                client.query_typed(
+                    "UPDATE backup_codes.policy SET deny = coalesce($1, deny), \
+                     fail_interval = coalesce($2, fail_interval), \
+                     unlock_time = coalesce($3, unlock_time), max_age = coalesce($4, max_age)",
+                    &[
+                        (&deny, Type::INT4),
+                        (&fail_interval, Type::INT4),
+                        (&unlock_time, Type::INT4),
+                        (&max_age, Type::INT4),
+                    ],
                 ),
             )
             .await?;
-            let judgement = judgement_of(attempt.user, &row)?;
-            if let Judgement::Rehash(_) = judgement {
-                // Nothing was written; the server rolls back when we close.
-                return Ok(judgement);
-            }
-            commit(client, deadline, secs).await?;
-            Ok(judgement)
+            fleet_policy(client, deadline, secs).await
         })
     }
 
@@ -463,19 +455,13 @@ impl PgStore {
         &self,
         op: impl AsyncFnOnce(&mut Client, Instant) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let secs = self.timeout_secs();
         let kept = self.admin.borrow_mut().take();
         self.runtime.block_on(async {
-            let deadline = Instant::now() + self.timeout;
             let mut session = match kept {
                 Some(session) if !session.client.is_closed() => session,
-                _ => tokio::time::timeout_at(deadline, self.connect())
-                    .await
-                    .map_err(|_| PgError::Timeout {
-                        what: "connect",
-                        secs,
-                    })??,
+                _ => self.connect().await?,
             };
+            let deadline = Instant::now() + self.timeout;
             let result = op(&mut session.client, deadline).await;
             // After an error a transaction may still be open: the connection
             // is dropped (and the transaction rolled back) rather than kept.
@@ -488,12 +474,20 @@ impl PgStore {
 
     /// Creates or upgrades the schema and grants `login_role` what a login
     /// needs (`backup-codes db init`).
-    pub fn init(&self, login_role: &str) -> Result<InitReport, PgError> {
+    /// `connection_limit` is the login role's `CONNECTION LIMIT`, if given.
+    pub fn init(&self, login_role: &str, connection_limit: Option<i32>) -> Result<InitReport, PgError> {
         let secs = self.timeout_secs();
+        let lock_timeout = self.timeout.as_millis();
         self.admin(async |client, deadline| {
             // Creating the schema may take longer than a statement of a login.
             let deadline = deadline + Duration::from_secs(60);
-            bounded_pg(deadline, secs, "db init", schema::init(client, login_role)).await
+            bounded_pg(
+                deadline,
+                secs,
+                "db init",
+                schema::init(client, login_role, connection_limit, lock_timeout),
+            )
+            .await
         })
     }
 
@@ -609,7 +603,7 @@ impl PgStore {
                 secs,
                 "check the login roles",
                 client.query_typed(
-                    "SELECT r.rolname::text, r.rolsuper, \
+                    "SELECT r.rolname::text, r.rolsuper, r.rolconnlimit, \
                         ARRAY(SELECT c.relname::text FROM pg_class c \
                               JOIN pg_namespace n ON n.oid = c.relnamespace \
                               WHERE n.nspname = 'backup_codes' AND c.relkind IN ('r', 'v', 'm', 'p') \
@@ -637,8 +631,9 @@ impl PgStore {
             for row in &rows {
                 let role: String = get(row, 0, "check the login roles")?;
                 let superuser: bool = get(row, 1, "check the login roles")?;
-                let tables: Vec<String> = get(row, 2, "check the login roles")?;
-                let functions: Vec<String> = get(row, 3, "check the login roles")?;
+                let limit: i32 = get(row, 2, "check the login roles")?;
+                let tables: Vec<String> = get(row, 3, "check the login roles")?;
+                let functions: Vec<String> = get(row, 4, "check the login roles")?;
                 if superuser {
                     problems.push(format!("{uri}: login role {role} is a superuser: it can read every hash"));
                 }
@@ -654,16 +649,23 @@ impl PgStore {
                         functions.join(", ")
                     ));
                 }
-                roles.push(role);
+                let limit = if limit < 0 { "no connection limit".to_owned() } else { format!("connection limit {limit}") };
+                roles.push(format!("{role} ({limit})"));
             }
             if roles.is_empty() {
                 summary += ", no login role";
             } else {
                 summary += &format!(", login role{} {} can read no table", if roles.len() == 1 { "" } else { "s" }, roles.join(", "));
             }
-            Ok((problems, summary, owner))
+            // The policy every host is judged by (a schema without it was
+            // reported above).
+            if let Ok(policy) = fleet_policy(client, deadline, secs).await {
+                summary += &format!(", fleet policy: {policy}");
+            }
+            let warnings = replication_warnings(client, deadline, secs, &uri).await?;
+            Ok((problems, summary, owner, warnings))
         })?;
-        let (mut problems, mut summary, owner) = report;
+        let (mut problems, mut summary, owner, warnings) = report;
         if owner && problems.is_empty() {
             let users = self.users()?;
             let mut good = 0;
@@ -677,8 +679,67 @@ impl PgStore {
         } else if !owner {
             summary += " (not the owner: the sets were not read)";
         }
-        Ok(CheckReport { problems, summary })
+        Ok(CheckReport {
+            problems,
+            summary,
+            warnings,
+            transport: self.transport(),
+        })
     }
+}
+
+/// Warnings about a server a failover could make forget a spent code: a
+/// standby, or a primary whose commits do not wait for a synchronous
+/// standby (an asynchronous one promoted may lack the last uses).
+async fn replication_warnings(
+    client: &Client,
+    deadline: Instant,
+    secs: u64,
+    uri: &str,
+) -> Result<Vec<String>, PgError> {
+    let what = "check the replication";
+    let row = bounded(
+        deadline,
+        secs,
+        what,
+        client.query_typed_one(
+            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), \
+                    current_setting('synchronous_commit'), \
+                    (SELECT count(*) FROM pg_stat_replication), \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IS NULL)",
+            &[],
+        ),
+    )
+    .await?;
+    let standby: bool = get(&row, 0, what)?;
+    let names: String = get(&row, 1, what)?;
+    let commit: String = get(&row, 2, what)?;
+    let (standbys, sync, hidden): (i64, i64, i64) =
+        (get(&row, 3, what)?, get(&row, 4, what)?, get(&row, 5, what)?);
+    let risk = "a failover to an asynchronous standby can bring spent codes back";
+    if standby {
+        return Ok(vec![format!(
+            "{uri}: connected to a standby (read-only): logins need the primary; \
+             add target_session_attrs=read-write to a multi-host URI"
+        )]);
+    }
+    let mut warnings = Vec::new();
+    if names.trim().is_empty() {
+        warnings.push(format!(
+            "{uri}: the primary has no synchronous standby (synchronous_standby_names is empty): {risk}"
+        ));
+    } else if matches!(commit.as_str(), "off" | "local") {
+        warnings.push(format!(
+            "{uri}: synchronous_commit = {commit}: commits do not wait for the synchronous standby: {risk}"
+        ));
+    } else if standbys == 0 || (hidden == 0 && sync == 0) {
+        warnings.push(format!(
+            "{uri}: no synchronous standby is connected (pg_stat_replication): commits wait for one, \
+             so logins time out until it is back"
+        ));
+    }
+    Ok(warnings)
 }
 
 /// Closes a connection: dropping the client ends the connection's task,
@@ -688,6 +749,66 @@ async fn close(session: Session, deadline: Instant) {
     let Session { client, task } = session;
     drop(client);
     let _ = tokio::time::timeout_at(deadline, task).await;
+}
+
+/// Whether the server answered with an ERROR (the statement's transaction
+/// was rolled back), rather than the connection failing or a FATAL.
+fn is_error(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error))
+}
+
+/// What `backup-codes db policy` changes; `None` leaves a value as it is.
+/// Each value is checked as the configuration's is, by the caller.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyChange {
+    /// Failures within `fail_interval` that lock; 0 never locks.
+    pub deny: Option<u32>,
+    /// Seconds within which `deny` failures lock.
+    pub fail_interval: Option<u64>,
+    /// Seconds a lock lasts; 0 until `backup-codes unlock`.
+    pub unlock_time: Option<u64>,
+    /// Days a set works; 0 for no limit.
+    pub max_age: Option<u32>,
+}
+
+/// Reads the fleet's policy through `backup_codes.fleet_policy()`.
+async fn fleet_policy(client: &Client, deadline: Instant, secs: u64) -> Result<Policy, PgError> {
+    let what = "read the fleet's policy";
+    let row = bounded(
+        deadline,
+        secs,
+        what,
+        client.query_typed_one(
+            "SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.fleet_policy()",
+            &[],
+        ),
+    )
+    .await?;
+    let value = |i: usize| -> Result<u32, PgError> {
+        let v: i32 = get(&row, i, what)?;
+        u32::try_from(v).map_err(|_| PgError::Schema(format!("the policy holds a negative value {v}")))
+    };
+    Ok(Policy {
+        lockout: Lockout {
+            deny: value(0)?,
+            fail_interval: u64::from(value(1)?),
+            unlock_time: u64::from(value(2)?),
+        },
+        lifetime: Lifetime::from_days(value(3)?),
+    })
+}
+
+/// A recorded service, remote host or host name as it is shown and
+/// rewritten: one stored before the database clipped them (or by an owner
+/// who wrote it by hand) is clipped here, so that it cannot make the set
+/// unreadable.
+fn tolerant(text: String) -> String {
+    clip_field(&escape_deceptive(&text))
+}
+
+fn tolerant_opt(text: Option<String>) -> Option<String> {
+    text.map(tolerant)
 }
 
 /// Awaits a statement until the step's deadline.
@@ -723,12 +844,7 @@ async fn commit(client: &Client, deadline: Instant, secs: u64) -> Result<(), PgE
         Ok(Ok(())) => Ok(()),
         // An ERROR from the server: the transaction was rolled back. (A
         // FATAL, the session ending, may come before or after the commit.)
-        Ok(Err(e))
-            if e.as_db_error()
-                .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error)) =>
-        {
-            Err(query_error("commit", &e))
-        }
+        Ok(Err(e)) if is_error(&e) => Err(query_error("commit", &e)),
         Ok(Err(e)) => Err(PgError::Ambiguous(describe(&e))),
         Err(_) => Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
     }
@@ -811,9 +927,9 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             let refusal = match at {
                 Some(at) => Refusal::Reused(CodeUse {
                     at,
-                    service: get::<Option<String>>(row, 5, what)?.unwrap_or_default(),
-                    rhost: get(row, 6, what)?,
-                    host: get(row, 7, what)?,
+                    service: tolerant(get::<Option<String>>(row, 5, what)?.unwrap_or_default()),
+                    rhost: tolerant_opt(get(row, 6, what)?),
+                    host: tolerant_opt(get(row, 7, what)?),
                 }),
                 None => Refusal::Wrong,
             };
@@ -898,9 +1014,9 @@ async fn read_set(
                 used: match used_at {
                     Some(at) => Some(CodeUse {
                         at,
-                        service: get::<Option<String>>(row, 2, what)?.unwrap_or_default(),
-                        rhost: get(row, 3, what)?,
-                        host: get(row, 4, what)?,
+                        service: tolerant(get::<Option<String>>(row, 2, what)?.unwrap_or_default()),
+                        rhost: tolerant_opt(get(row, 3, what)?),
+                        host: tolerant_opt(get(row, 4, what)?),
                     }),
                     None => None,
                 },
@@ -1067,9 +1183,9 @@ fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
     let last_failure = match last_at {
         Some(when) => Some(LastFailure {
             at: when,
-            service: get::<Option<String>>(row, at + 4, what)?.unwrap_or_default(),
-            rhost: get(row, at + 5, what)?,
-            host: get(row, at + 6, what)?,
+            service: tolerant(get::<Option<String>>(row, at + 4, what)?.unwrap_or_default()),
+            rhost: tolerant_opt(get(row, at + 5, what)?),
+            host: tolerant_opt(get(row, at + 6, what)?),
         }),
         None => None,
     };
@@ -1079,20 +1195,6 @@ fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
         remote_in_a_row: u32::try_from(in_a_row).unwrap_or(0),
         last_failure,
     })
-}
-
-/// The first address of `name`, resolved on this thread before any
-/// connection (an address is taken as it is).
-fn resolve(name: &str, port: u16) -> Result<IpAddr, PgError> {
-    if let Ok(ip) = name.parse() {
-        return Ok(ip);
-    }
-    (name, port)
-        .to_socket_addrs()
-        .map_err(|e| PgError::Connect(format!("cannot resolve {name}: {e}")))?
-        .next()
-        .map(|a| a.ip())
-        .ok_or_else(|| PgError::Connect(format!("{name} has no address")))
 }
 
 /// The password file: root's, private, a regular file; its first line is the

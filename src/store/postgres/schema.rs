@@ -11,14 +11,23 @@ use tokio_postgres::types::Type;
 use super::{PgError, query_error};
 
 /// The schema version this build creates and uses.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 const COMMENT_PREFIX: &str = "pam-backup-codes schema ";
 const SCHEMA_SQL: &str = include_str!("schema.sql");
-/// The two functions a login may call, with their argument types.
-pub(super) const LOGIN_FUNCTIONS: [&str; 2] = [
-    "backup_codes.login_info(text, integer, integer, integer, boolean)",
-    "backup_codes.judge(text, bytea, bytea, integer, integer, integer, integer, text, text, text)",
+/// The routines a login may execute, with their argument types: the
+/// procedure `judge` second (`check` finds the login roles by it), and the
+/// function it calls, which refuses to run outside that procedure's CALL.
+pub(super) const LOGIN_FUNCTIONS: [&str; 4] = [
+    "backup_codes.login_info(text, boolean)",
+    "backup_codes.judge(text, bytea, bytea, text, text, text)",
+    "backup_codes.judge_attempt(text, bytea, bytea, text, text, text)",
+    "backup_codes.fleet_policy()",
 ];
+/// The statement a login judges with, sent by the extended protocol: a CALL
+/// with nothing but parameters (and NULL for the OUT ones), the only
+/// statement `judge_attempt` runs within.
+pub(super) const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, \
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
 /// Serialises concurrent `db init` runs (an arbitrary constant: "bc-init").
 const INIT_LOCK: i64 = 0x0062_632d_696e_6974;
 
@@ -60,8 +69,16 @@ pub(super) async fn version(client: &Client) -> Result<Option<i32>, PgError> {
 
 /// Creates or upgrades the schema in one transaction, as the connected role
 /// (which becomes the owner of everything), and grants `login_role` the
-/// login functions.
-pub(super) async fn init(client: &Client, login_role: &str) -> Result<InitReport, PgError> {
+/// login functions; sets its `CONNECTION LIMIT` if `connection_limit` says.
+/// Waits for a table lock no longer than `lock_timeout_ms`: a client that
+/// holds a lock on a table (a login role's open transaction) makes `db init`
+/// fail rather than queue every login behind it.
+pub(super) async fn init(
+    client: &Client,
+    login_role: &str,
+    connection_limit: Option<i32>,
+    lock_timeout_ms: u128,
+) -> Result<InitReport, PgError> {
     // Any error leaves the transaction open; the caller then drops the
     // connection, which rolls it back.
     let tx = client;
@@ -71,6 +88,10 @@ pub(super) async fn init(client: &Client, login_role: &str) -> Result<InitReport
     tx.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&INIT_LOCK, Type::INT8)])
         .await
         .map_err(|e| query_error("take the init lock", &e))?;
+    // After the init lock, which a concurrent `db init` may hold for longer.
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_timeout_ms}"))
+        .await
+        .map_err(|e| query_error("set the lock timeout", &e))?;
     let role = tx
         .query_typed_opt(
             "SELECT rolsuper OR rolbypassrls, rolname = current_user FROM pg_roles WHERE rolname = $1",
@@ -109,8 +130,10 @@ pub(super) async fn init(client: &Client, login_role: &str) -> Result<InitReport
     )
     .await
     .map_err(|e| query_error("create the schema", &e))?;
-    // Version 1 is the first: every later version adds its upgrade here,
-    // from `found` on, before the functions are (re)created.
+    // Every statement of the script is idempotent, and upgrades version 1
+    // (the policy table, clipped fields, the login routines without a
+    // policy argument) as it goes; a later version adds its upgrade here,
+    // from `found` on, if it needs more.
     tx.batch_execute(SCHEMA_SQL)
         .await
         .map_err(|e| query_error("create the tables and functions", &e))?;
@@ -120,14 +143,21 @@ pub(super) async fn init(client: &Client, login_role: &str) -> Result<InitReport
         .await
         .and_then(|row| row.try_get(0))
         .map_err(|e| query_error("quote the login role", &e))?;
-    let [login_info, judge] = LOGIN_FUNCTIONS;
+    let routines = LOGIN_FUNCTIONS.join(", ");
+    // ROUTINES: procedures too, which PostgreSQL lets PUBLIC execute by default.
     let grants = format!(
-        "REVOKE ALL ON ALL FUNCTIONS IN SCHEMA backup_codes FROM PUBLIC; \
+        "REVOKE ALL ON ALL ROUTINES IN SCHEMA backup_codes FROM PUBLIC; \
          REVOKE ALL ON ALL TABLES IN SCHEMA backup_codes FROM PUBLIC; \
          GRANT USAGE ON SCHEMA backup_codes TO {role}; \
-         GRANT EXECUTE ON FUNCTION {login_info}, {judge} TO {role}; \
+         GRANT EXECUTE ON ROUTINE {routines} TO {role}; \
          COMMENT ON SCHEMA backup_codes IS '{COMMENT_PREFIX}{SCHEMA_VERSION}'"
     );
+    if let Some(limit) = connection_limit {
+        // Needs CREATEROLE (or a superuser) on the owner's side.
+        tx.batch_execute(&format!("ALTER ROLE {role} CONNECTION LIMIT {limit}"))
+            .await
+            .map_err(|e| query_error("set the login role's connection limit", &e))?;
+    }
     tx.batch_execute(&grants)
         .await
         .map_err(|e| query_error("grant the login role", &e))?;

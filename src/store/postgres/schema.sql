@@ -1,8 +1,12 @@
--- The fleet store's schema, version 1. Run by `backup-codes db init` as the
+-- The fleet store's schema, version 2. Run by `backup-codes db init` as the
 -- database owner, inside one transaction, after the version check: every
--- statement is idempotent. Functions are SECURITY DEFINER with a fixed
--- search_path and name every object with its schema; the login role may
--- execute backup_codes.login_info and backup_codes.judge and nothing else.
+-- statement is idempotent, and a version 1 database is upgraded by it.
+-- Functions are SECURITY DEFINER with a fixed search_path and name every
+-- object with its schema; the login role may execute the login routines
+-- (backup_codes.login_info, the procedure backup_codes.judge and the
+-- function it calls, backup_codes.judge_attempt, and backup_codes.fleet_policy)
+-- and nothing else. The lockout policy is the `policy` table's, never a
+-- caller's (see docs/design.md, "Fleet threat model").
 
 CREATE TABLE IF NOT EXISTS backup_codes.sets (
     user_name            text PRIMARY KEY CHECK (octet_length(user_name) BETWEEN 1 AND 250),
@@ -39,6 +43,84 @@ CREATE TABLE IF NOT EXISTS backup_codes.codes (
 );
 -- For databases made before temporary codes existed.
 ALTER TABLE backup_codes.codes ADD COLUMN IF NOT EXISTS expires timestamptz;
+
+-- The fleet's policy, one row, set by the owner (`backup-codes db policy`):
+-- the defaults are the file store's. A host cannot choose its own.
+CREATE TABLE IF NOT EXISTS backup_codes.policy (
+    id            boolean PRIMARY KEY DEFAULT true CHECK (id),
+    deny          integer NOT NULL DEFAULT 5 CHECK (deny BETWEEN 0 AND 1000),
+    fail_interval integer NOT NULL DEFAULT 900 CHECK (fail_interval >= 1),
+    unlock_time   integer NOT NULL DEFAULT 900 CHECK (unlock_time >= 0),
+    max_age       integer NOT NULL DEFAULT 0 CHECK (max_age BETWEEN 0 AND 36500)
+);
+INSERT INTO backup_codes.policy DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- A recorded service, remote host or host name as it may be stored: the
+-- characters that could forge a log line or reorder a terminal's text
+-- (controls, line separators, bidirectional marks, as the module's
+-- escape_deceptive knows them) replaced by '?', and at most 255 bytes (the
+-- store file's limit, codeset::MAX_FIELD_LEN), cut at a character.
+CREATE OR REPLACE FUNCTION backup_codes.clip(t text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text := left(regexp_replace(t,
+        '[\x01-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]',
+        '?', 'g'), 255);
+BEGIN
+    WHILE octet_length(r) > 255 LOOP
+        r := left(r, -1);
+    END LOOP;
+    RETURN r;
+END
+$$;
+
+-- Fields written before version 2 clipped them are clipped once, then kept
+-- so by CHECKs (a NULL passes: clip(NULL) = NULL is not false).
+UPDATE backup_codes.sets
+    SET last_failure_service = backup_codes.clip(last_failure_service),
+        last_failure_rhost = backup_codes.clip(last_failure_rhost),
+        last_failure_host = backup_codes.clip(last_failure_host)
+    WHERE last_failure_service IS DISTINCT FROM backup_codes.clip(last_failure_service)
+       OR last_failure_rhost IS DISTINCT FROM backup_codes.clip(last_failure_rhost)
+       OR last_failure_host IS DISTINCT FROM backup_codes.clip(last_failure_host);
+UPDATE backup_codes.codes
+    SET used_service = backup_codes.clip(used_service),
+        used_rhost = backup_codes.clip(used_rhost),
+        used_host = backup_codes.clip(used_host)
+    WHERE used_service IS DISTINCT FROM backup_codes.clip(used_service)
+       OR used_rhost IS DISTINCT FROM backup_codes.clip(used_rhost)
+       OR used_host IS DISTINCT FROM backup_codes.clip(used_host);
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                   WHERE conname = 'sets_fields_clipped'
+                     AND conrelid = 'backup_codes.sets'::regclass) THEN
+        ALTER TABLE backup_codes.sets ADD CONSTRAINT sets_fields_clipped CHECK (
+            backup_codes.clip(last_failure_service) = last_failure_service
+            AND backup_codes.clip(last_failure_rhost) = last_failure_rhost
+            AND backup_codes.clip(last_failure_host) = last_failure_host);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                   WHERE conname = 'codes_fields_clipped'
+                     AND conrelid = 'backup_codes.codes'::regclass) THEN
+        ALTER TABLE backup_codes.codes ADD CONSTRAINT codes_fields_clipped CHECK (
+            backup_codes.clip(used_service) = used_service
+            AND backup_codes.clip(used_rhost) = used_rhost
+            AND backup_codes.clip(used_host) = used_host);
+    END IF;
+END
+$$;
+
+-- Version 1's login routines took the policy from the caller: dropped, so
+-- that no host can call them any more.
+DROP FUNCTION IF EXISTS backup_codes.login_info(text, integer, integer, integer, boolean);
+DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
+                                           text, text, text);
+DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
+                                           integer, text, text, text);
 
 -- When the set's regular codes stop working under `max_age` (days, 0: never).
 -- Whole days of 86400 s, as the module counts them, whatever the time zone.
@@ -98,11 +180,26 @@ AS $$
            END
 $$;
 
--- For a login, before the prompt: how to hash, and whether it is locked.
--- Never a hash.
-CREATE OR REPLACE FUNCTION backup_codes.login_info(
-    p_user text, p_deny integer, p_fail_interval integer, p_unlock_time integer,
-    p_remote boolean)
+-- The fleet's policy (the owner's row; an error if it was deleted, so that
+-- no login runs without one).
+CREATE OR REPLACE FUNCTION backup_codes.fleet_policy()
+RETURNS TABLE (deny integer, fail_interval integer, unlock_time integer, max_age integer)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY SELECT p.deny, p.fail_interval, p.unlock_time, p.max_age
+        FROM backup_codes.policy AS p;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'backup_codes.policy has no row: run backup-codes db init';
+    END IF;
+END
+$$;
+
+-- For a login, before the prompt: how to hash, and whether it is locked
+-- under the fleet's policy. Never a hash.
+CREATE OR REPLACE FUNCTION backup_codes.login_info(p_user text, p_remote boolean)
 RETURNS TABLE (alphabet text, length integer, m_cost integer, t_cost integer,
                p_cost integer, salt bytea, locked boolean, locked_until timestamptz)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -111,13 +208,15 @@ AS $$
 #variable_conflict use_column
 DECLARE
     s backup_codes.sets;
+    pol record;
     l timestamptz;
 BEGIN
+    SELECT * INTO STRICT pol FROM backup_codes.fleet_policy();
     SELECT * INTO s FROM backup_codes.sets WHERE user_name = p_user;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    l := backup_codes.login_lock(s, p_deny, p_fail_interval, p_unlock_time, p_remote,
+    l := backup_codes.login_lock(s, pol.deny, pol.fail_interval, pol.unlock_time, p_remote,
                                  clock_timestamp());
     RETURN QUERY SELECT s.alphabet, s.length, s.m_cost, s.t_cost, s.p_cost, s.salt,
         l IS NOT NULL, CASE WHEN l <> 'infinity' THEN l END;
@@ -126,7 +225,11 @@ $$;
 
 -- One attempt, under a row lock on the user's set: the lock state, then the
 -- digest against every stored hash; the code is marked used (and the tally
--- reset) or the failure counted. The caller commits before it reports.
+-- reset) or the failure counted, by the fleet's policy. Only the procedure
+-- backup_codes.judge below calls it, and commits at once: it refuses to run
+-- unless the statement the client sent is a CALL of that procedure with
+-- nothing but parameters, so that no client can hold the row lock it takes
+-- (see the procedure).
 -- verdict: accepted | wrong | reused | revoked | revoked-match | locked |
 -- expired (an unused code past its `expires` or the set's `max_age`:
 -- refused, nothing counted) | absent (no set: nothing counted) | rehash (a
@@ -134,16 +237,8 @@ $$;
 -- returned parameters). `remaining` counts the codes that still work;
 -- `expired_at` is when an expired code stopped, `ageing_until` when the
 -- set's codes stop if the set is in the last tenth of its `max_age`.
--- (The signature before temporary codes existed is dropped: a changed
--- argument list would otherwise stay beside it as a second function.)
-DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
-                                           text, text, text);
-DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
-                                           integer, text, text, text);
-CREATE FUNCTION backup_codes.judge(
-    p_user text, p_salt bytea, p_digest bytea,
-    p_deny integer, p_fail_interval integer, p_unlock_time integer, p_max_age integer,
-    p_service text, p_rhost text, p_host text)
+CREATE OR REPLACE FUNCTION backup_codes.judge_attempt(
+    p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text)
 RETURNS TABLE (verdict text, remaining integer, locked boolean, locked_until timestamptz,
                used_at timestamptz, used_service text, used_rhost text, used_host text,
                alphabet text, length integer, m_cost integer, t_cost integer,
@@ -158,13 +253,37 @@ DECLARE
     matched boolean;
     now_at timestamptz;
     remote boolean := coalesce(p_rhost, '') <> '';
-    keep integer := greatest(least(p_deny, 1000), 0);
+    pol record;
+    p_deny integer;
+    p_fail_interval integer;
+    p_unlock_time integer;
+    p_max_age integer;
+    keep integer;
+    -- What a client says about itself, clipped: a field must not make the
+    -- set unreadable for the admin's commands.
+    v_service text := coalesce(backup_codes.clip(p_service), '');
+    v_rhost text := NULLIF(backup_codes.clip(p_rhost), '');
+    v_host text := backup_codes.clip(p_host);
     l timestamptz;
     times timestamptz[];
     v text;
     set_end timestamptz;
     expiry timestamptz;
 BEGIN
+    -- Also when the procedure is called as the client sent it: no SQL of
+    -- the client's may run after this function in the same transaction.
+    IF current_query() IS NULL OR current_query() !~
+        '^CALL backup_codes\.judge\((\$[0-9]+|NULL)(, *(\$[0-9]+|NULL))*\)$' THEN
+        RAISE EXCEPTION 'backup_codes.judge_attempt runs only within CALL backup_codes.judge($1, ...)'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT * INTO STRICT pol FROM backup_codes.fleet_policy();
+    p_deny := pol.deny;
+    p_fail_interval := pol.fail_interval;
+    p_unlock_time := pol.unlock_time;
+    p_max_age := pol.max_age;
+    -- The newest `deny` failures are kept, as the file store keeps them.
+    keep := greatest(least(p_deny, 1000), 0);
     SELECT * INTO s FROM backup_codes.sets WHERE user_name = p_user FOR UPDATE;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'absent', 0, false, NULL::timestamptz, NULL::timestamptz,
@@ -204,8 +323,8 @@ BEGIN
             RETURN;
         END IF;
         UPDATE backup_codes.codes
-            SET used_at = now_at, used_service = p_service, used_rhost = NULLIF(p_rhost, ''),
-                used_host = p_host
+            SET used_at = now_at, used_service = v_service, used_rhost = v_rhost,
+                used_host = v_host
             WHERE user_name = p_user AND seq = c.seq;
         UPDATE backup_codes.sets
             SET local_failures = '{}', remote_failures = '{}', remote_in_a_row = 0
@@ -247,8 +366,8 @@ BEGIN
         l := backup_codes.scope_lock(times, p_deny, p_fail_interval, p_unlock_time, now_at);
     END IF;
     UPDATE backup_codes.sets
-        SET last_failure_at = now_at, last_failure_service = p_service,
-            last_failure_rhost = NULLIF(p_rhost, ''), last_failure_host = p_host
+        SET last_failure_at = now_at, last_failure_service = v_service,
+            last_failure_rhost = v_rhost, last_failure_host = v_host
         WHERE user_name = p_user;
     v := CASE
         WHEN s.revoked IS NOT NULL AND matched THEN 'revoked-match'
@@ -260,5 +379,37 @@ BEGIN
         c.used_at, c.used_service, c.used_rhost, c.used_host, NULL::text,
         NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
         NULL::timestamptz, NULL::timestamptz;
+END
+$$;
+
+-- The judgement as a login makes it: a procedure that calls judge_attempt
+-- and COMMITs, so that the row lock ends with the CALL. Called at the top
+-- level (what the module sends, by the extended protocol), it commits; called
+-- inside a transaction block (an explicit BEGIN, or several statements in one
+-- simple query), PostgreSQL makes it atomic and its COMMIT raises "invalid
+-- transaction termination", which aborts the transaction and releases the
+-- lock at once. SECURITY INVOKER and no SET clause, which a procedure that
+-- commits cannot have; every name is schema-qualified, so that the caller's
+-- search_path changes nothing. The login role's timeouts are its own to lift
+-- (SET): they are no defence, this is.
+CREATE OR REPLACE PROCEDURE backup_codes.judge(
+    p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text,
+    OUT verdict text, OUT remaining integer, OUT locked boolean, OUT locked_until timestamptz,
+    OUT used_at timestamptz, OUT used_service text, OUT used_rhost text, OUT used_host text,
+    OUT alphabet text, OUT length integer, OUT m_cost integer, OUT t_cost integer,
+    OUT p_cost integer, OUT salt bytea, OUT expired_at timestamptz,
+    OUT ageing_until timestamptz)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $$
+BEGIN
+    SELECT j.verdict, j.remaining, j.locked, j.locked_until, j.used_at, j.used_service,
+           j.used_rhost, j.used_host, j.alphabet, j.length, j.m_cost, j.t_cost, j.p_cost,
+           j.salt, j.expired_at, j.ageing_until
+        INTO verdict, remaining, locked, locked_until, used_at, used_service, used_rhost,
+             used_host, alphabet, length, m_cost, t_cost, p_cost, salt, expired_at,
+             ageing_until
+        FROM backup_codes.judge_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host)
+             AS j;
+    COMMIT;
 END
 $$;

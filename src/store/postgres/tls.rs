@@ -1,14 +1,15 @@
 //! TLS to the database through rustls (ring), as libpq's sslmode names it:
 //! `verify-full` checks the chain against `ca_file` and the host's name,
-//! `verify-ca` the chain only, `require` encrypts and verifies the chain only
-//! if a `ca_file` is set (as libpq does), `disable` has no TLS.
+//! `verify-ca` and `require` the chain only (libpq's `require` with a root
+//! certificate); without `ca_file` every mode but `disable` is refused, as
+//! a certificate nobody checks proves nothing. `disable` has no TLS (it is
+//! only for Unix sockets, see `location`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -25,8 +26,14 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = match (mode, ca_file) {
         (SslMode::Disable, _) => return Ok(None),
-        (_, Some(path)) => Some(Arc::new(read_roots(path)?)),
-        (SslMode::Require, None) => None,
+        (_, Some(path)) => Arc::new(read_roots(path)?),
+        (SslMode::Require, None) => {
+            return Err(PgError::Config(
+                "sslmode=require without a CA certificate accepts any server, a fake one too: \
+                 set [postgresql] ca_file (and prefer sslmode=verify-full)"
+                    .into(),
+            ));
+        }
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
             return Err(PgError::Config(format!(
                 "sslmode={} needs a CA certificate: set [postgresql] ca_file",
@@ -37,18 +44,13 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(EncryptOnly(provider.signature_verification_algorithms)),
-        Some(roots) => {
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-                .build()
-                .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
-            if mode == SslMode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(AnyName(webpki))
-            }
-        }
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        .build()
+        .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
+    let verifier: Arc<dyn ServerCertVerifier> = if mode == SslMode::VerifyFull {
+        webpki
+    } else {
+        Arc::new(AnyName(webpki))
     };
     Ok(Some(
         builder
@@ -81,7 +83,8 @@ fn read_roots(path: &Path) -> Result<RootCertStore, PgError> {
     Ok(roots)
 }
 
-/// `verify-ca`: the chain must lead to the CA; the name is not checked.
+/// `verify-ca` and `require`: the chain must lead to the CA; the name is not
+/// checked.
 #[derive(Debug)]
 struct AnyName(Arc<WebPkiServerVerifier>);
 
@@ -125,45 +128,5 @@ impl ServerCertVerifier for AnyName {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
-    }
-}
-
-/// `require` without a CA file: encryption against a passive listener only,
-/// as libpq's `require`; the certificate is not verified.
-#[derive(Debug)]
-struct EncryptOnly(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
     }
 }

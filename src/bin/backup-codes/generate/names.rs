@@ -9,6 +9,7 @@ use std::path::Path;
 use pam_backup_codes::username::UserName;
 
 use crate::Problems;
+use crate::resolve::{Unknown, resolve};
 
 /// A user name as listed, and where, for messages.
 pub(super) struct Listed {
@@ -62,30 +63,9 @@ pub(super) fn validate(listed: &[Listed], allow_unknown: bool, problems: &mut Pr
             Some(place) => problems.report(format_args!("{place}: {name:?}: {what}; skipped")),
             None => problems.report(format_args!("{name:?}: {what}; skipped")),
         };
-        let typed = match name.parse::<UserName>() {
-            Ok(typed) => typed,
-            Err(e) => {
-                skip(problems, &e);
-                continue;
-            }
-        };
-        let user = match typed.resolve() {
-            Ok(Some(account)) => {
-                if account != typed {
-                    eprintln!(
-                        "backup-codes: {typed}: the account is {account}; its set is stored as {account}'s"
-                    );
-                }
-                account
-            }
-            Ok(None) if allow_unknown => typed,
-            Ok(None) => {
-                skip(
-                    problems,
-                    &"no such account (NSS does not know it; --allow-unknown to enrol it anyway)",
-                );
-                continue;
-            }
+        let unknown = Unknown::from_flag(allow_unknown, "to enrol it anyway");
+        let user = match resolve(name, unknown) {
+            Ok(user) => user,
             Err(e) => {
                 skip(problems, &e);
                 continue;

@@ -43,17 +43,10 @@ impl Output {
     /// in a shell with umask 022 makes it 0644): 0600 before any code is
     /// written to it, or the run is refused.
     pub(super) fn private_stdout(&self) -> Result<(), OutputError> {
-        use nix::sys::stat::{Mode, SFlag, fchmod, fstat};
-        use std::os::fd::AsFd;
         if !matches!(self, Self::Stdout) {
             return Ok(());
         }
-        let stdout = io::stdout();
-        let stat = fstat(stdout.as_fd()).map_err(|e| OutputError::Stdout(e.into()))?;
-        if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
-            return Ok(());
-        }
-        fchmod(stdout.as_fd(), Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| OutputError::Stdout(e.into()))
+        crate::private_stdout::make_private(None).map_err(|e| OutputError::Stdout(e.into()))
     }
 
     /// The file a sheet named `file_name` goes to; `None` for stdout.
