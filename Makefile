@@ -72,7 +72,7 @@ lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Release-mode measurements against the design's targets (README, "Benchmarks").
+# Release-mode measurements against the design's targets (benches/README.md).
 # Run as root: the PAM and bulk rows need a root-owned store.
 bench: release
 	$(CARGO) bench --locked --bench bench
@@ -82,7 +82,7 @@ install: release
 	install -D -m 0755 target/release/backup-codes $(DESTDIR)$(SBINDIR)/backup-codes
 	install -d -m 0700 $(DESTDIR)$(STOREDIR)
 	install -D -m 0644 man/pam_backup_codes.8 $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8
-	@echo "Installed. Nothing in /etc/pam.d was changed: see README, 'Wiring it in'."
+	@echo "Installed. Nothing in /etc/pam.d was changed: see docs/admin-guide.md, 'The safe order'."
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_backup_codes.so $(DESTDIR)$(SBINDIR)/backup-codes

@@ -148,7 +148,8 @@ The sudo rule that lets users run
 .BR "backup\-codes renew" ,
 shipped commented out; enable it with
 .BR "visudo \-f /etc/sudoers.d/backup\-codes" .
-It asks for the user's password every time.
+It asks for the user's password every time; renew then takes one of the
+user's current codes as well.
 .SH EXAMPLES
 Print a sheet of ten codes for alice, to hand over once:
 .PP
@@ -226,6 +227,23 @@ a new set for her, printed on her terminal, with a label on top:
 .PP
 .EX
 sudo backup\-codes renew \-\-label "Home desk"
+.EE
+.PP
+renew asks for one code of her current sheet (unless sudo itself just took
+one): a password alone never mints a sheet.
+.PP
+Provision everyone in a file without seeing a single code: each sheet is
+encrypted to the user's own SSH keys (ed25519 or RSA, from their
+.IR ~/.ssh/authorized_keys )
+and written, mode 0600, to
+.IR /root/sheets/ user .age,
+which the user opens with
+.BR "age \-d \-i ~/.ssh/id_ed25519" :
+.PP
+.EX
+backup\-codes generate \-\-users\-from staff.txt \-\-encrypt\-to\-ssh\-key \e
+    \-\-output /root/sheets
+age \-d \-i ~/.ssh/id_ed25519 alice.age
 .EE
 .SH "SEE ALSO"
 .BR pam_backup_codes (8),

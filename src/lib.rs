@@ -5,7 +5,8 @@
 //! `src/bin/backup-codes/`, so the module sshd loads does not carry it). Its
 //! layers, each using only those below it: [`login`] (one attempt); [`config`]
 //! (the file, the pam.d parser, the options table); [`store`] (the interface
-//! and its two backends); [`verdict`] (the judgement, pure); [`codeset`],
+//! and its two backends); [`verdict`] and [`renewal`] (the judgements,
+//! pure); [`codeset`],
 //! [`lockout`] and [`record`]; [`kdf`], [`code`], [`username`], [`trusted`]
 //! (the one reader of root-owned files) and [`text`] (sanitisers). [`docs`]
 //! renders the documentation's tables. The PAM glue lives in the private
@@ -24,6 +25,7 @@ mod pam_glue;
 pub use config::args::{LineSettings, OptionError, line_settings};
 pub use pam_glue::results;
 pub mod record;
+pub mod renewal;
 pub mod store;
 pub mod text;
 pub mod trusted;

@@ -1,7 +1,8 @@
 //! What the documentation promises about the project itself, checked
 //! against the files that do it: README's table of what each make target
-//! installs is `tools/deps.sh`'s, and the documentation the Debian package
-//! ships speaks to administrators, not to developers.
+//! installs is `tools/deps.sh`'s, the documentation the Debian package
+//! ships speaks to administrators, not to developers, and the links between
+//! the documents lead somewhere.
 #![cfg(test)]
 #![allow(missing_docs)]
 
@@ -9,7 +10,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::recipes::{readme_block, repo_file};
+use common::recipes::{doc_block, repo_file};
 
 /// The packages of one group of `tools/deps.sh` (`BUILD="..."`).
 fn deps_group(name: &str) -> BTreeSet<String> {
@@ -67,15 +68,23 @@ fn readme_says_exactly_what_each_target_installs() {
 
 #[test]
 fn packaged_docs_speak_to_administrators() {
-    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/libpam-backup-codes.docs");
+    let listed = repo_file("debian/libpam-backup-codes.docs");
+    let listed: Vec<&str> = listed.split_whitespace().collect();
     assert!(
-        !docs.exists() || !repo_file("debian/libpam-backup-codes.docs").contains("README.md"),
+        !listed.contains(&"README.md"),
         "the developer README (make test, benchmarks) is not shipped"
     );
-    let mut shipped = vec![(
+    for guide in ["docs/admin-guide.md", "docs/fleet.md"] {
+        assert!(listed.contains(&guide), "the package ships {guide}");
+    }
+    let mut shipped: Vec<(String, String)> = listed
+        .iter()
+        .map(|name| ((*name).to_owned(), repo_file(name)))
+        .collect();
+    shipped.push((
         "debian/README.Debian".to_owned(),
         repo_file("debian/README.Debian"),
-    )];
+    ));
     for entry in
         std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pam.d-examples")).unwrap()
     {
@@ -94,8 +103,85 @@ fn packaged_docs_speak_to_administrators() {
     }
 }
 
+/// The documents an administrator or contributor reads as Markdown.
+const MARKDOWN: [&str; 5] = [
+    "README.md",
+    "docs/admin-guide.md",
+    "docs/fleet.md",
+    "docs/design.md",
+    "benches/README.md",
+];
+
+/// GitHub's anchor for a heading: lower case, punctuation but `-` and `_`
+/// dropped, spaces as `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of `text`'s headings (outside fenced blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            out.push(anchor(line.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Every relative link `](target)` of `text`.
+fn links(text: &str) -> Vec<String> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')').map(|(target, _)| target.to_owned()))
+        .filter(|target| !target.contains("://"))
+        .collect()
+}
+
 #[test]
-fn readme_renew_rule_is_the_shipped_sudoers_rule() {
+fn every_link_between_the_docs_names_a_file_and_heading_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in MARKDOWN {
+        let text = repo_file(doc);
+        let dir = std::path::Path::new(doc).parent().unwrap();
+        for link in links(&text) {
+            let (file, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if file.is_empty() {
+                doc.to_owned()
+            } else {
+                dir.join(file).to_string_lossy().into_owned()
+            };
+            assert!(root.join(&target).exists(), "{doc}: ({link}): no {target}");
+            if !fragment.is_empty() {
+                assert!(
+                    anchors(&repo_file(&target)).iter().any(|a| a == fragment),
+                    "{doc}: ({link}): no heading #{fragment} in {target}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn readme_stays_short_enough_to_finish() {
+    let lines = repo_file("README.md").lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines: the detail belongs in docs/admin-guide.md"
+    );
+}
+
+#[test]
+fn guide_renew_rule_is_the_shipped_sudoers_rule() {
     let shipped: String = repo_file("debian/backup-codes.sudoers")
         .lines()
         .filter_map(|l| {
@@ -105,9 +191,9 @@ fn readme_renew_rule_is_the_shipped_sudoers_rule() {
         .map(|r| format!("{r}\n"))
         .collect();
     assert_eq!(
-        readme_block("remove the `#` before its three lines"),
+        doc_block("docs/admin-guide.md", "remove the `#` before its three lines"),
         shipped,
-        "README's renew rule and debian/backup-codes.sudoers (which tests/renew.rs runs) differ"
+        "docs/admin-guide.md's renew rule and debian/backup-codes.sudoers (which tests/renew.rs runs) differ"
     );
 }
 

@@ -14,7 +14,7 @@ mod common;
 
 use std::fs;
 
-use common::recipes::{Mounts, Snippet, for_lab, readme_block, repo_file};
+use common::recipes::{Mounts, Snippet, doc_block, for_lab, repo_file};
 use common::system::{
     PamService, TestGroup, TestUser, example, example_for, pamtester, pamtester_login, pamtester_login_in,
     run as run_cmd, totp, wrong_totp,
@@ -340,7 +340,7 @@ fn login_asks_a_code_after_the_password_only_from_users_with_a_set() {
 }
 
 /// The line of the pam-auth-update profile, as the package ships it, the
-/// example publishes it and README shows it.
+/// example publishes it and the administrator's guide shows it.
 fn profile_line() -> String {
     let profile = repo_file("debian/pam-configs/backup-codes");
     let mut lines = profile.lines().skip_while(|l| *l != "Auth:");
@@ -354,9 +354,9 @@ fn profile_line() -> String {
         "the example is the profile's line"
     );
     assert_eq!(
-        words(readme_block("The profile adds one line").trim()),
+        words(doc_block("docs/admin-guide.md", "The profile adds one line").trim()),
         line,
-        "README shows the profile's line"
+        "docs/admin-guide.md shows the profile's line"
     );
     example.lines
 }

@@ -8,6 +8,7 @@ mod common;
 
 use common::or_skip;
 use common::postgres::{Cluster, Fleet, NEEDS};
+use common::recipes::doc_block;
 
 const USER: &str = "fleetuser";
 
@@ -873,16 +874,33 @@ fn every_command_works_on_the_fleet_store() {
 #[test]
 fn the_break_glass_line_lets_only_the_local_account_in_while_the_database_is_down() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    // The README's two lines: fleet codes, then this host's own file store.
+    // The two lines of docs/fleet.md, as published: fleet codes, then this
+    // host's own file store (the lab's module and store, this host's config,
+    // no failure delay).
     let config = fleet.host_config("web1", &fleet.login_uri(), "connect_timeout = 2");
-    fleet.lab.service(
-        "web1",
-        &format!(
-            "auth [success=done ignore=ignore authinfo_unavail=ignore default=die] MODULE config={c} nullok nodelay\n\
-             auth [success=done default=die] MODULE config={c} store=STORE nodelay\n",
-            c = config.display()
-        ),
+    let published = doc_block("docs/fleet.md", "## Break-glass");
+    let stack: String = published
+        .lines()
+        .map(|line| {
+            if line.starts_with('#') {
+                format!("{line}\n")
+            } else {
+                let line = line
+                    .replace(
+                        "pam_backup_codes.so",
+                        &format!("MODULE config={}", config.display()),
+                    )
+                    .replace("store=/var/lib/pam-backup-codes", "store=STORE");
+                format!("{line} nodelay\n")
+            }
+        })
+        .collect();
+    assert_eq!(
+        stack.lines().filter(|l| l.starts_with("auth ")).count(),
+        2,
+        "docs/fleet.md's break-glass stack: {published}"
     );
+    fleet.lab.service("web1", &stack);
     let fleet_codes = fleet.generate("alice", &[]);
     let rescue = fleet.lab.generate("rescue", &[]);
     // Database up: fleet users with fleet codes; the rescue account with its own.

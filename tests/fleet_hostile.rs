@@ -8,21 +8,21 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use common::or_skip;
 use common::postgres::{Fleet, NEEDS, PASSWORD};
 use tokio::runtime::Runtime;
+use tokio_postgres::Client;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, NoTls};
 
 const USER: &str = "fleetvictim";
 /// What the module sends to judge (src/store/postgres/schema.rs).
 const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
 
-/// The attacker's own connection as the login role, over TCP with its
-/// password, on a runtime of its own.
+/// The attacker's own connection as the login role, over TCP (TLS, as the
+/// cluster's pg_hba demands) with its password, on a runtime of its own.
 struct Attacker {
     runtime: Runtime,
     client: Client,
@@ -34,20 +34,9 @@ impl Attacker {
             .enable_all()
             .build()
             .unwrap();
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host("127.0.0.1")
-            .port(fleet.cluster.port)
-            .user(&fleet.login)
-            .dbname(&fleet.db)
-            .password(PASSWORD);
-        let client = runtime.block_on(async {
-            let (client, connection) = config.connect(NoTls).await.unwrap();
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            client
-        });
+        let client = fleet
+            .cluster
+            .tls_client(&runtime, &fleet.login, &fleet.db, PASSWORD);
         // Every timeout the role may lift, lifted.
         let attacker = Self { runtime, client };
         attacker
@@ -111,11 +100,7 @@ fn salt(fleet: &Fleet) -> Vec<u8> {
 fn digest_of(fleet: &Fleet, code: &str) -> Vec<u8> {
     let owner: pam_backup_codes::store::location::Location =
         fleet.cluster.tcp_uri(&fleet.owner, &fleet.db).parse().unwrap();
-    let settings = pam_backup_codes::config::PgSettings {
-        password_file: Some(fleet.password_file.clone()),
-        ..Default::default()
-    };
-    let store = pam_backup_codes::store::Store::open(&owner, &settings).unwrap();
+    let store = pam_backup_codes::store::Store::open(&owner, &fleet.pg_settings(None)).unwrap();
     let set = store.read(&USER.parse().unwrap()).unwrap().unwrap();
     set.digest(code.as_bytes()).unwrap().unwrap().to_vec()
 }
@@ -126,20 +111,8 @@ struct Psql(Child);
 
 impl Psql {
     fn hold(fleet: &Fleet, commands: &[&str]) -> Self {
-        let mut cmd = Command::new(fleet.cluster.bin.join("psql"));
-        cmd.args([
-            "-X",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &fleet.cluster.port.to_string(),
-        ])
-        .args(["-U", &fleet.login, "-d", &fleet.db])
-        .env("PGPASSWORD", PASSWORD)
-        .env("LC_ALL", "C")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = fleet.cluster.psql_tcp(&fleet.login, &fleet.db, PASSWORD);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         cmd.args([
             "-c",
             "SET statement_timeout = 0",

@@ -22,6 +22,8 @@ use common::{Lab, Mounted, in_private_mounts, or_skip};
 
 const PASSWORD: &str = "correct horse battery staple 14";
 const SVC: &str = "bc-renew";
+/// What renew says when it asks for a code of the current sheet.
+const RENEW_PROMPT: &str = "(one from your current sheet)";
 
 /// The shipped sudoers file, enabled for `user` and the binary under test.
 fn shipped_rule(user: &str, binary: &Path) -> String {
@@ -139,19 +141,40 @@ impl Setup {
 
     /// `sudo -S BINARY args`, the password on stdin.
     fn sudo(&self, args: &[&str]) -> Run {
+        self.sudo_typing(args, &[])
+    }
+
+    /// `sudo -S BINARY args`, the password then `lines` on stdin (the code
+    /// renew asks for, or the answers of sudo's own PAM stack).
+    fn sudo_typing(&self, args: &[&str], lines: &[&str]) -> Run {
         let mut all = vec!["-S", self.binary.to_str().unwrap()];
         all.extend_from_slice(args);
-        self.as_user("sudo", &all, &format!("{PASSWORD}\n"))
+        let mut input = format!("{PASSWORD}\n");
+        for line in lines {
+            input.push_str(line);
+            input.push('\n');
+        }
+        self.as_user("sudo", &all, &input)
     }
 
     /// Runs `body` where /etc/security and /dev are the test's own, and
+    /// /etc/pam.d/sudo is `pam_sudo` if given, and
     /// returns what it returned and every syslog line sent meanwhile. The
     /// log socket is read all along: the kernel queues only a few datagrams,
     /// and sudo, PAM and renew block in syslog() when the queue is full.
     fn isolated<T: Send>(&self, body: impl FnOnce() -> T + Send) -> (T, Vec<String>) {
+        self.isolated_with(None, body)
+    }
+
+    fn isolated_with<T: Send>(
+        &self,
+        pam_sudo: Option<&Path>,
+        body: impl FnOnce() -> T + Send,
+    ) -> (T, Vec<String>) {
         in_private_mounts(|| {
             let dev = private_dev(&self.lab);
             let etc = bind(&self.etc_security, Path::new("/etc/security"));
+            let sudo = pam_sudo.map(|file| bind(file, Path::new("/etc/pam.d/sudo")));
             let stop = AtomicBool::new(false);
             let (result, log) = std::thread::scope(|scope| {
                 let reader = scope.spawn(|| {
@@ -175,6 +198,7 @@ impl Setup {
                 drop(guard);
                 (result, reader.join().unwrap())
             });
+            drop(sudo);
             drop(etc);
             drop(dev);
             (result, log)
@@ -235,8 +259,9 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     };
     let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
 
-    let (renewed, log) = s.isolated(|| s.sudo(&["renew", "--label", "Work laptop"]));
+    let (renewed, log) = s.isolated(|| s.sudo_typing(&["renew", "--label", "Work laptop"], &[&old[9]]));
     assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    assert_eq!(renewed.stderr.matches(RENEW_PROMPT).count(), 1, "{renewed:?}");
     let new = renewed.codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
@@ -263,9 +288,11 @@ fn a_user_renews_their_own_set_and_only_theirs() {
         "{line}"
     );
     assert!(line.contains(" on "), "{line}");
+    assert!(line.contains("spent a current code typed to renew"), "{line}");
 
-    // Old codes are refused; a new one works once.
+    // Old codes are refused, the one renew spent too; a new one works once.
     assert_eq!(lab.login(SVC, user, &[&old[0]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(lab.login(SVC, user, &[&old[9]]).result(), "PAM_AUTH_ERR");
     assert_eq!(lab.login(SVC, user, &[&new[3]]).result(), "PAM_SUCCESS");
     assert_eq!(lab.login(SVC, user, &[&new[3]]).result(), "PAM_AUTH_ERR");
 
@@ -392,4 +419,112 @@ fn without_the_rule_or_without_sudo_renew_is_refused_with_one_clear_line() {
         "{log:?}"
     );
     assert_eq!(s.user_file(), before);
+}
+
+#[test]
+fn a_password_alone_never_mints_a_sheet() {
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    let codes = lab.generate(user, &[]);
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+
+    // The password only: renew asks for a code, reads none, renews nothing.
+    let before = s.user_file();
+    let (bare, log) = s.isolated(|| s.sudo(&["renew"]));
+    assert_eq!(bare.status, Some(1), "{bare:?}");
+    assert!(bare.stderr.contains(RENEW_PROMPT), "{bare:?}");
+    assert!(bare.stderr.contains("none was read"), "{bare:?}");
+    assert!(bare.codes().is_empty(), "{bare:?}");
+    assert_eq!(s.user_file(), before);
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("<84>") && l.contains("renew refused: no code was read")),
+        "{log:?}"
+    );
+
+    // A wrong code: refused and counted like a failed login, nothing renewed.
+    let (wrong, log) = s.isolated(|| s.sudo_typing(&["renew"], &["ZZZZZ-ZZZZZ"]));
+    assert_eq!(wrong.status, Some(1), "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("not one of your current codes"),
+        "{wrong:?}"
+    );
+    assert!(wrong.codes().is_empty(), "{wrong:?}");
+    assert!(
+        log.iter().any(|l| l.contains("wrong or used code (counted")),
+        "{log:?}"
+    );
+    let status = lab.status(user);
+    assert_eq!(
+        (status["remaining"].as_u64(), status["failures"].as_u64()),
+        (Some(10), Some(1)),
+        "{status}"
+    );
+    // The old codes still work: nothing was replaced.
+    assert_eq!(lab.login(SVC, user, &[&codes[0]]).result(), "PAM_SUCCESS");
+    // A used code is no proof either.
+    let (used, _) = s.isolated(|| s.sudo_typing(&["renew"], &[&codes[0]]));
+    assert_eq!(used.status, Some(1), "{used:?}");
+    assert!(used.codes().is_empty(), "{used:?}");
+    assert_eq!(lab.status(user)["remaining"], 9);
+}
+
+#[test]
+fn with_no_usable_code_left_renew_sends_the_user_to_an_administrator() {
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    let codes = lab.generate(user, &["--count", "1"]);
+    assert_eq!(lab.login(SVC, user, &[&codes[0]]).result(), "PAM_SUCCESS");
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+    let before = s.user_file();
+    let (run, _) = s.isolated(|| s.sudo_typing(&["renew"], &[&codes[0]]));
+    assert_eq!(run.status, Some(1), "{run:?}");
+    assert!(!run.stderr.contains(RENEW_PROMPT), "not even asked: {run:?}");
+    assert!(run.stderr.contains("ask an administrator"), "{run:?}");
+    assert_eq!(s.user_file(), before);
+}
+
+#[test]
+fn with_the_sudo_recipe_the_code_sudo_spent_is_the_proof() {
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    let old = lab.generate(user, &[]);
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+    // The sudo recipe as published (pam.d-examples/sudo), applied to this
+    // machine's /etc/pam.d/sudo, seen by the test's sudo only.
+    let snippet = common::recipes::Snippet::example("sudo");
+    let lines = common::recipes::for_lab(lab, &snippet.lines, &[]);
+    let stock = fs::read_to_string("/etc/pam.d/sudo").unwrap();
+    let pam_sudo = lab.path().join("pam.d-sudo");
+    fs::write(&pam_sudo, snippet.apply(&stock, &lines)).unwrap();
+    lab.chmod(&pam_sudo, 0o644);
+
+    let (renewed, log) = s.isolated_with(Some(&pam_sudo), || s.sudo_typing(&["renew"], &[&old[4]]));
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    assert_eq!(
+        renewed.stderr.matches("Backup code:").count(),
+        1,
+        "sudo asked for one code: {renewed:?}"
+    );
+    assert!(
+        !renewed.stderr.contains(RENEW_PROMPT),
+        "renew asked for no second code: {renewed:?}"
+    );
+    let new = renewed.codes();
+    assert_eq!(new.len(), 10, "{renewed:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("renewed their backup codes (sudo's authentication spent")),
+        "{log:?}"
+    );
+    // The code sudo spent and an unused old one: both refused (two
+    // failures, below deny = 3); a new code works once.
+    for code in [&old[4], &old[7]] {
+        assert_eq!(lab.login(SVC, user, &[code]).result(), "PAM_AUTH_ERR", "{code}");
+    }
+    assert_eq!(lab.login(SVC, user, &[&new[0]]).result(), "PAM_SUCCESS");
+    assert_eq!(lab.login(SVC, user, &[&new[0]]).result(), "PAM_AUTH_ERR");
 }

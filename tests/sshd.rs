@@ -355,7 +355,7 @@ fn without_authentication_methods_a_code_alone_logs_in_as_a_password() {
     assert_eq!(lab.status(&user.name)["remaining"], 9);
 }
 
-/// What README and the common-auth example say of sshd with the common-auth
+/// What the administrator's guide and the common-auth example say of sshd with the common-auth
 /// profile on and Debian's sshd_config: sshd's password method answers the
 /// code prompt with the password, so a user who has a set cannot log in by
 /// password (and the attempt counts); by key, nothing changes; users

@@ -230,12 +230,7 @@ impl Backend {
     }
 
     fn fleet(fleet: Fleet) -> Self {
-        let settings = PgSettings {
-            password_file: Some(fleet.password_file.clone()),
-            host_name: Some("contract".into()),
-            connect_timeout: 30,
-            ..PgSettings::default()
-        };
+        let settings = fleet.pg_settings(Some("contract"));
         let open = |uri: String| Store::open(&uri.parse().unwrap(), &settings).unwrap();
         Self {
             name: "fleet",

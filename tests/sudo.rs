@@ -7,7 +7,7 @@
 //!   /etc/pam.d/sudo and /etc/pam.d/sudo-i, mounted over the real ones in a
 //!   private mount namespace that only the test's sudo sees.
 //! - Break-glass: `pam.d-examples/sudo-backup-codes` as a service of its own
-//!   (a unique name), and the sudoers lines its comment (and README) give.
+//!   (a unique name), and the sudoers lines its comment (and the docs) give.
 //!
 //! The module is the freshly built one with a temporary store; `sudo -k -S`
 //! ignores any cached success and reads the answers from stdin.
@@ -20,7 +20,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::recipes::{Mounts, Snippet, for_lab, indented_block, man_example, readme_block, repo_file};
+use common::recipes::{Mounts, Snippet, doc_block, for_lab, indented_block, man_example, repo_file};
 use common::system::{PamService, Sudoers, TestUser, run_with_input};
 use common::{CliRun, Lab, RunCli, or_skip, skip_unless};
 
@@ -215,9 +215,13 @@ fn break_glass() -> BreakGlass {
     let example = repo_file("pam.d-examples/sudo-backup-codes");
     let sudoers = indented_block(&example, "In sudoers");
     assert_eq!(
-        readme_block("Send the account to the example service"),
+        doc_block("docs/admin-guide.md", "Send the account to the example service"),
         sudoers,
-        "README and the example give the same sudoers lines"
+        "docs/admin-guide.md and the example give the same sudoers lines"
+    );
+    assert!(
+        doc_block("README.md", "### Break-glass sudo").contains(&sudoers),
+        "README's break-glass block writes the example's sudoers lines"
     );
     let lab = Lab::new();
     let user = sudo_user();

@@ -47,7 +47,9 @@ License: MIT
 
 # SPDX identifiers whose DEP-5 short name differs.
 DEP5_NAMES = {
+    "BSD-2-Clause": "BSD-2-clause",
     "BSD-3-Clause": "BSD-3-clause",
+    "GPL-2.0-only": "GPL-2",
     "LGPL-2.1-or-later": "LGPL-2.1+",
 }
 

@@ -8,7 +8,7 @@ set -eu
 
 BUILD="build-essential pkg-config libpam0g-dev libpam-modules libpam-runtime"
 TEST="pamtester openssh-server openssh-client sudo libpam-google-authenticator oathtool
-util-linux procps postgresql openssl pgbouncer"
+util-linux procps postgresql openssl pgbouncer age"
 # deb: make deb (python3 runs tools/copyright.py, unshare is util-linux's)
 # and test-deb (autopkgtest publishes the .deb with apt-ftparchive; the
 # test's own Depends: pamtester, passwd).

@@ -8,7 +8,8 @@
 //! hash, the code marked used or the failure counted, durably, before the
 //! answer. Administration reads a whole [`CodeSet`] and writes it back under
 //! the same lock ([`Store::edit`]), so a command needs no code of its own per
-//! backend.
+//! backend. A renewal replaces a set only together with spending one of its
+//! codes, judged like a login, in one locked step ([`Store::renew`]).
 //!
 //! The backend is a directory of TOML files ([`dir`], the embedded default)
 //! or a PostgreSQL database shared by a fleet of hosts ([`postgres`]), as
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::codeset::{CodeSet, Hashing, ParseError};
 use crate::lockout::{LockedUntil, Lockout};
+use crate::renewal::{self, Decision, Proof, Renewal};
 use crate::username::UserName;
 use crate::verdict::{Attempt, Origin, Outcome, Policy};
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
@@ -73,6 +75,13 @@ pub enum StoreError {
         /// What is wrong with the set.
         reason: ParseError,
     },
+    /// The backend cannot do this (yet).
+    Unsupported {
+        /// The store, for messages.
+        location: String,
+        /// What was asked of it.
+        operation: &'static str,
+    },
     /// The PostgreSQL store failed.
     Database {
         /// The store's URI.
@@ -100,6 +109,9 @@ impl fmt::Display for StoreError {
                     path.display()
                 )
             }
+            Self::Unsupported { location, operation } => {
+                write!(f, "{location}: {operation} is not yet supported on a fleet store")
+            }
             Self::Database { uri, reason } => write!(f, "{uri}: {reason}"),
         }
     }
@@ -111,7 +123,7 @@ impl std::error::Error for StoreError {
             Self::Io { source, .. } => Some(source),
             Self::Corrupt { reason, .. } | Self::Unwritable { reason, .. } => Some(reason),
             Self::Database { reason, .. } => Some(reason),
-            Self::Missing { .. } | Self::Insecure { .. } => None,
+            Self::Missing { .. } | Self::Insecure { .. } | Self::Unsupported { .. } => None,
         }
     }
 }
@@ -340,6 +352,39 @@ impl Store {
         match self {
             Self::Dir(store) => store.edit(user, change),
             Self::Postgres(store) => store.edit(user, change).map_err(|e| self.db_error(e)),
+        }
+    }
+
+    /// Replaces `user`'s set with `new` only together with spending one of
+    /// its current codes, as `proof` says (see [`crate::renewal`]): judged,
+    /// written and made durable under the store's lock in one step, so that
+    /// either the code is spent and `new` is the set, or the old set stays
+    /// (with a wrong code counted). `clock` is read once the lock is held.
+    /// Only the file store does it so far.
+    pub fn renew(
+        &self,
+        user: &UserName,
+        proof: &Proof<'_>,
+        new: &CodeSet,
+        clock: &dyn Fn() -> OffsetDateTime,
+    ) -> Result<Renewal, StoreError> {
+        match self {
+            Self::Dir(store) => {
+                let lock = store.lock()?;
+                let now = clock();
+                let (decision, renewal) = renewal::judge(lock.read(user)?, proof, now);
+                match decision {
+                    Decision::Keep => {}
+                    // Durable before reporting, as a login's failure is.
+                    Decision::Count(set) => lock.write(user, &set)?,
+                    Decision::Replace => lock.write(user, new)?,
+                }
+                Ok(renewal)
+            }
+            Self::Postgres(_) => Err(StoreError::Unsupported {
+                location: self.location(),
+                operation: "renewing a set with one of its codes",
+            }),
         }
     }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, User};
+use pam_backup_codes::config::PgSettings;
 use tempfile::TempDir;
 
 use super::Lab;
@@ -342,6 +343,55 @@ impl Cluster {
         format!("postgresql://{role}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// psql as `role` on `db` over TCP with `password`, as a remote client
+    /// reaches the cluster: TLS, the server's certificate verified against
+    /// the cluster's CA and its name (`verify-full`), then SCRAM.
+    pub fn psql_tcp(&self, role: &str, db: &str, password: &str) -> Command {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={} dbname={} sslmode=verify-full sslrootcert={}",
+            self.port,
+            quote(role),
+            quote(db),
+            quote(&self.ca.cert.to_string_lossy())
+        );
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args(["-X", "-q", "-d", &conninfo])
+            .env("PGPASSWORD", password)
+            .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// A tokio-postgres client as `role` on `db` over TCP with `password`,
+    /// connected on `runtime` (which drives its connection): TLS required
+    /// and verified as by [`Cluster::psql_tcp`], then SCRAM.
+    pub fn tls_client(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        role: &str,
+        db: &str,
+        password: &str,
+    ) -> tokio_postgres::Client {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(role)
+            .dbname(db)
+            .password(password)
+            .ssl_mode(tokio_postgres::config::SslMode::Require);
+        runtime.block_on(async {
+            let (client, connection) = config
+                .connect(self.ca.client_tls())
+                .await
+                .unwrap_or_else(|e| panic!("{role} over TLS: {e}"));
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        })
+    }
+
     /// The same over the private socket.
     pub fn socket_uri(&self, role: &str, db: &str) -> String {
         format!(
@@ -478,6 +528,18 @@ impl Fleet {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// The `[postgresql]` settings of an honest host or admin of this fleet:
+    /// the password file, the cluster's CA (`verify-full`), the loaded
+    /// `connect_timeout`, and `host_name`.
+    pub fn pg_settings(&self, host_name: Option<&str>) -> PgSettings {
+        PgSettings {
+            password_file: Some(self.password_file.clone()),
+            ca_file: Some(self.cluster.ca.cert.clone()),
+            connect_timeout: LOADED_TIMEOUT,
+            host_name: host_name.map(str::to_owned),
+        }
     }
 
     /// The login role's URI.
@@ -725,6 +787,25 @@ impl TestCa {
             key: dir.path().join("ca.key"),
             dir,
         }
+    }
+
+    /// A TLS connector for tokio-postgres that trusts this CA alone and
+    /// checks the server's name (rustls verifies the certificate chain and
+    /// the name, as `verify-full`).
+    pub fn client_tls(&self) -> tokio_postgres_rustls::MakeRustlsConnect {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.cert).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_postgres_rustls::MakeRustlsConnect::new(config)
     }
 
     /// A server certificate and key for `san` (`IP:127.0.0.1`,

@@ -1,8 +1,8 @@
 //! The recipes as published: read from the files an administrator reads
-//! (`pam.d-examples/`, the manual page, README), never restated in a test,
-//! and applied to copies of this machine's stock files, which are mounted
-//! over the real ones in a private mount namespace that only the test's
-//! clients see.
+//! (`pam.d-examples/`, the manual page, README and `docs/`), never
+//! restated in a test, and applied to copies of this machine's stock files,
+//! which are mounted over the real ones in a private mount namespace that
+//! only the test's clients see.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -153,14 +153,15 @@ pub fn indented_block(text: &str, marker: &str) -> String {
     block.join("\n") + "\n"
 }
 
-/// The fenced block of README.md that follows the first line containing
+/// The fenced block of the document `doc` (a path in the repository, such
+/// as `docs/admin-guide.md`) that follows the first line containing
 /// `marker`.
-pub fn readme_block(marker: &str) -> String {
-    let readme = repo_file("README.md");
-    let mut lines = readme.lines().skip_while(|l| !l.contains(marker));
-    assert!(lines.next().is_some(), "README: no line with {marker:?}");
+pub fn doc_block(doc: &str, marker: &str) -> String {
+    let text = repo_file(doc);
+    let mut lines = text.lines().skip_while(|l| !l.contains(marker));
+    assert!(lines.next().is_some(), "{doc}: no line with {marker:?}");
     let mut lines = lines.skip_while(|l| !l.starts_with("```"));
-    assert!(lines.next().is_some(), "README: no block after {marker:?}");
+    assert!(lines.next().is_some(), "{doc}: no block after {marker:?}");
     let block: Vec<&str> = lines.take_while(|l| !l.starts_with("```")).collect();
     block.join("\n") + "\n"
 }

@@ -1,17 +1,23 @@
 //! `backup-codes add`: temporary codes added to a user's set (the helpdesk's
-//! "get in today" code), the existing codes left as they are.
+//! "get in today" code), the existing codes left as they are. With
+//! encryption (`super::encrypt`) the sheet goes to `--output DIR/USER.age`,
+//! encrypted to the user, and no code is printed.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use time::OffsetDateTime;
 
 use super::args::AddArgs;
+use super::encrypt::{Encryption, Recipients};
+use super::generate::output::{Output, write_private};
 use super::resolve::{Unknown, resolve};
 use super::sheet::Sheet;
 use super::{Context, Problems, human_time, open_store};
 use pam_backup_codes::codeset::{CodeSet, GenerateError};
 use pam_backup_codes::lockout::LockedUntil;
 use pam_backup_codes::store::Edit;
+use pam_backup_codes::username::UserName;
 
 pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
     // The account's canonical name keys the store, as at login.
@@ -28,6 +34,12 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
             human_time(expires)
         ));
     }
+    // With encryption: the keys are looked up before anything changes, so
+    // that a user without a usable key gets no codes nobody can read.
+    let encrypted_to = match encrypted_to(args, &user) {
+        Ok(to) => to,
+        Err(e) => return problems.report(format_args!("{user}: {e}; nothing added")),
+    };
     let settings = &ctx.config.codes;
     let Some(store) = open_store(ctx, problems) else {
         return;
@@ -99,10 +111,62 @@ pub(super) fn run(ctx: &Context, args: &AddArgs, problems: &mut Problems) {
         expires: Some(expires),
     };
     let text = sheet.render(&set, &codes);
+    if let Some((dir, recipients)) = encrypted_to {
+        for note in &recipients.notes {
+            eprintln!("backup-codes: {user}: note: {note}");
+        }
+        let path = dir.join(format!("{user}.age"));
+        let written = recipients
+            .encrypt(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| write_private(&path, &bytes).map_err(|e| format!("{}: {e}", path.display())));
+        match written {
+            Ok(()) => eprintln!(
+                "{user}: {} temporary codes added, encrypted to {}",
+                codes.len(),
+                path.display()
+            ),
+            Err(e) => problems.report(format_args!(
+                "{user}: the codes were added, but their sheet was not written ({e}); \
+                 they cannot be shown again: revoke or wait for them to expire"
+            )),
+        }
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(&text).and_then(|()| stdout.flush()) {
         problems.report(format_args!(
             "{user}: the codes were added, but printing them failed: {e}"
         ));
     }
+}
+
+/// Where an encrypted sheet goes and to whom, if `args` ask for one; a
+/// usage error for `--output` without encryption or encryption without it.
+fn encrypted_to(args: &AddArgs, user: &UserName) -> Result<Option<(PathBuf, Recipients)>, String> {
+    let encryption = Encryption::from_args(&args.encrypt).map_err(|e| e.to_string())?;
+    let dir = match (&encryption, args.output.as_deref()) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(dir)) => dir,
+        (Some(_), None) => usage_error(
+            "encrypted sheets are written to --output DIR as USER.age; with encryption no code is printed",
+        ),
+        (None, Some(_)) => usage_error(
+            "--output is for encrypted sheets (--encrypt-to-ssh-key, --recipient, --recipients-file)",
+        ),
+    };
+    let (Some(encryption), Output::Dir(dir)) =
+        (encryption, Output::directory(dir).map_err(|e| e.to_string())?)
+    else {
+        return Err("the output is not a directory".to_owned());
+    };
+    let recipients = encryption.recipients(user.as_str()).map_err(|e| e.to_string())?;
+    Ok(Some((dir, recipients)))
+}
+
+fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    super::args::Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
 }

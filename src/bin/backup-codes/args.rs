@@ -9,6 +9,33 @@ use pam_backup_codes::code::Alphabet;
 use pam_backup_codes::store::location::Location;
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time};
 
+/// What `generate` and `add` say of encrypted sheets, after their own help
+/// (a macro, so that `concat!` can join it to theirs).
+macro_rules! encryption_help {
+    () => {
+        "\n\n\
+Encrypted sheets: with --encrypt-to-ssh-key, --recipient or --recipients-file,
+each user's sheet is encrypted with age (the format of age and rage) and
+written to --output DIR as USER.age; no code is printed, and --output is
+required. --encrypt-to-ssh-key reads the user's own ~/.ssh/authorized_keys
+(the home directory from NSS, as sshd's StrictModes trusts it): the home
+directory, ~/.ssh and the file must be owned by root or the user and not
+writable by group or others, the file a regular file of at most 1 MiB; no
+symbolic link is followed from / to the file (the home directory's path is
+resolved first). A key file named elsewhere by AuthorizedKeysFile is not read.
+Its ssh-ed25519 and ssh-rsa keys (2048 bits or more) are used, with or
+without options; other key types and cert-authority lines are skipped with a
+note; a user with no usable key is reported and left unchanged.
+--recipient and --recipients-file add the same recipients (age1... or SSH
+public keys) to every sheet: whoever holds one of those private keys can read
+the sheet, so name only keys of the user or of an escrow you mean to have.
+The user reads the sheet with `age -d -i ~/.ssh/id_ed25519 USER.age` (or rage).
+The files are 0600, like every sheet: encryption keeps the codes from
+whoever copies the file, and a private file keeps them also from whoever
+later holds a leaked or weak private key; hand each file to its user."
+    };
+}
+
 /// Manage single-use backup codes for pam_backup_codes.
 #[derive(Debug, Parser)]
 #[command(name = "backup-codes", version, about, long_about = None)]
@@ -44,24 +71,38 @@ pub enum Command {
     /// One line per user: codes left, age, lock and revocation (like passwd -S -a)
     #[command(after_help = LIST_HELP)]
     List(ListArgs),
-    /// Replace your own codes (for users, through sudo: `sudo backup-codes renew`)
+    /// Replace your own codes, proving you hold them (for users, through sudo: `sudo backup-codes renew`)
     #[command(after_help = "\
 renew is run by an ordinary user through sudo. It replaces the set of the user
 sudo authenticated (SUDO_UID, looked up in the user database), never a user
 named on the command line, and prints the new sheet on the terminal: every old
 code stops working at once. It takes no other user, store, configuration or
 output: --store and --config are refused, any other option but --label is
-unknown. It is refused while the codes are locked after too many failures,
-for a revoked set, for a user without codes, and when not run through sudo.
-Each renewal and each refusal past the command line is logged to authpriv with
-the user and the terminal.
+unknown.
+
+A password alone never mints a sheet: renew spends one of the user's current
+codes to prove they hold the sheet. It asks for one on the terminal (not
+echoed; from standard input when that is not a terminal) and judges it as a
+login does: a wrong or used code counts towards the lockout, and the code is
+spent (logged with service backup-codes-renew) in the same locked step that
+stores the new set, so both happen or neither does. When sudo's own
+authentication has just spent one of the user's codes (the sudo recipe of
+pam_backup_codes(8): the set records a use by service sudo within the last
+minute), that code is the proof and renew asks for no second one.
+
+It is refused, with one line saying why, for a user without codes, a revoked
+set, while the codes are locked after too many failures, when no usable code
+is left (ask an administrator for a new set), and when not run through sudo.
+Each renewal and each refusal past the command line is logged to authpriv
+with the user and the terminal. On a PostgreSQL (fleet) store renew is not yet
+supported and says so.
 
 The package ships /etc/sudoers.d/backup-codes with the rule commented out;
 uncomment it (with visudo -f /etc/sudoers.d/backup-codes) to let every user
 renew, after typing their password.")]
     Renew(RenewArgs),
     /// Add temporary codes to a user's set, keeping the codes they have
-    #[command(after_help = "\
+    #[command(after_help = concat!("\
 The user's name is resolved through NSS to the account, as at login (a name
 NSS does not know is refused unless --allow-unknown). The new codes are added
 to the user's set (a user without a set, or with a revoked one, gets these
@@ -73,7 +114,7 @@ expired code is refused like a wrong one, logged as expired, and not counted
 as a failure. A set holds at most 100 codes, used and expired ones included;
 a new set (generate --replace, renew) starts afresh. When stdout is a regular
 file, it is made 0600 before the codes are added (a shell with umask 022 makes
-`add ... > sheet.txt` 0644); if that fails, nothing is added.")]
+`add ... > sheet.txt` 0644); if that fails, nothing is added.", encryption_help!()))]
     Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     #[command(after_help = REVOKE_HELP)]
@@ -183,6 +224,11 @@ pub struct AddArgs {
     /// A line printed at the top of the sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+    /// With encryption: the directory the sheet is written to, as USER.age
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
 }
 
 /// When temporary codes stop working, as given on the command line.
@@ -311,7 +357,7 @@ fn parse_label(text: &str) -> Result<String, String> {
 
 /// The arguments of `generate`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = concat!("\
 Bulk provisioning: users come from the arguments, then from --users-from, one
 name per line; blank lines and everything from '#' to the end of a line are
 skipped. Each name is resolved through NSS to its account, whose canonical
@@ -327,7 +373,7 @@ output means nothing changed (for configuration management). The store directory
 Sets are hashed on every core (set RAYON_NUM_THREADS to use fewer). A progress
 bar is shown on stderr when it is a terminal and stdout is not. When stdout is
 a regular file, it is made 0600 before any code is written to it. With
---format json, stdout has one JSON object per user per line (JSON Lines).")]
+--format json, stdout has one JSON object per user per line (JSON Lines).", encryption_help!()))]
 pub struct GenerateArgs {
     /// Users to generate codes for
     #[arg(required_unless_present = "users_from")]
@@ -362,6 +408,22 @@ pub struct GenerateArgs {
     /// A line printed at the top of each sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+}
+
+/// Encrypting sheets to their users (`generate`, `add`).
+#[derive(Debug, Default, clap::Args)]
+pub struct EncryptArgs {
+    /// Encrypt each sheet to the user's own ed25519 and RSA keys in ~/.ssh/authorized_keys, as --output DIR/USER.age
+    #[arg(long)]
+    pub encrypt_to_ssh_key: bool,
+    /// Encrypt each sheet to this age (age1...) or SSH public key (repeatable)
+    #[arg(long, value_name = "KEY")]
+    pub recipient: Vec<String>,
+    /// Encrypt each sheet to the age or SSH public keys in FILE, one per line (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
 }
 
 /// The manual text of `unlock`.

@@ -11,13 +11,18 @@
 //! closed pipe), the run stops there: a set stored but never seen would lock
 //! its user out.
 //!
+//! Each worker also renders the user's sheet into a zeroised buffer and,
+//! with encryption, encrypts it to the user (`super::encrypt`): reading an
+//! authorized_keys file and a public-key operation per user stay off the
+//! writing thread, so bulk runs keep their speed-up.
+//!
 //! The parts: [`names`] (who), [`in_order`] (the ordered parallel executor),
 //! [`output`] (where the codes go); the sheet is `super::sheet`'s, shared
 //! with `renew` and `add`.
 
 mod in_order;
 mod names;
-mod output;
+pub(crate) mod output;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -28,7 +33,10 @@ use clap::CommandFactory;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use time::OffsetDateTime;
 
+use zeroize::Zeroizing;
+
 use super::args::{Cli, GenerateArgs as Args};
+use super::encrypt::{EncryptError, Encryption};
 use super::sheet::Sheet;
 use super::{Context, Problems, open_store};
 use in_order::for_each_in_order;
@@ -63,7 +71,20 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     if users.is_empty() {
         return;
     }
-    let output = match Output::choose(args.output.as_deref(), users.len()) {
+    let encryption = match Encryption::from_args(&args.encrypt) {
+        Ok(encryption) => encryption,
+        Err(e) => return problems.report(e),
+    };
+    let output = match (&encryption, args.output.as_deref()) {
+        // Only ciphertext leaves the process: never a plain code on stdout.
+        (Some(_), None) => usage_error(
+            &"encrypted sheets are written to --output DIR, one USER.age per user; \
+             with encryption no code is printed",
+        ),
+        (Some(_), Some(dir)) => Output::directory(dir),
+        (None, path) => Output::choose(path, users.len()),
+    };
+    let output = match output {
         Ok(output) => output,
         Err(e) => return problems.report(e),
     };
@@ -89,21 +110,25 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
     let mut stdout = io::stdout().lock();
     let progress = progress_bar(users.len());
     let mut stored = 0;
+    let prompt = ctx.config.login.prompt.as_str();
     let handled = for_each_in_order(
         &users,
         Workspace::default,
-        |workspace, _| CodeSet::generate_in(workspace, format, count, params, OffsetDateTime::now_utc()),
-        |user, generated| {
-            let sheet = Sheet {
-                user,
-                host: &host,
-                format: args.format,
-                label: args.label.as_deref(),
-                prompt: &ctx.config.login.prompt,
-                expires: None,
-            };
-            let flow = match provision(&store, &output, &sheet, generated, args.replace, &mut stdout) {
-                Ok(()) => {
+        |workspace, user| {
+            let generated = CodeSet::generate_in(workspace, format, count, params, OffsetDateTime::now_utc());
+            prepare(
+                &sheet_of(user, &host, &args, prompt),
+                encryption.as_ref(),
+                generated,
+            )
+        },
+        |user, prepared| {
+            let sheet = sheet_of(user, &host, &args, prompt);
+            let flow = match provision(&store, &output, &sheet, prepared, args.replace, &mut stdout) {
+                Ok(notes) => {
+                    for note in notes {
+                        progress.suspend(|| eprintln!("backup-codes: {user}: note: {note}"));
+                    }
                     stored += 1;
                     ControlFlow::Continue(())
                 }
@@ -215,6 +240,8 @@ fn usage_error(message: &impl fmt::Display) -> ! {
 enum ProvisionError {
     /// The set could not be made; nothing changed.
     Generate(GenerateError),
+    /// The sheet could not be encrypted to the user; nothing changed.
+    Encrypt(EncryptError),
     /// The sheet could not be written; nothing changed.
     Sheet { path: PathBuf, source: io::Error },
     /// The set could not be stored; the old set and no sheet remain.
@@ -229,6 +256,7 @@ impl fmt::Display for ProvisionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Generate(e) => write!(f, "{e}"),
+            Self::Encrypt(e) => write!(f, "{e}"),
             Self::Sheet { path, source } => {
                 write!(f, "{}: cannot write the sheet: {source}", path.display())
             }
@@ -246,6 +274,7 @@ impl std::error::Error for ProvisionError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Generate(e) => Some(e),
+            Self::Encrypt(e) => Some(e),
             Self::Sheet { source, .. } | Self::Print(source) => Some(source),
             Self::Store(e) => Some(e),
             Self::Exists { .. } => None,
@@ -253,17 +282,85 @@ impl std::error::Error for ProvisionError {
     }
 }
 
+/// The sheet of `user`'s new set.
+fn sheet_of<'a>(
+    user: &'a pam_backup_codes::username::UserName,
+    host: &'a str,
+    args: &'a Args,
+    prompt: &'a str,
+) -> Sheet<'a> {
+    Sheet {
+        user,
+        host,
+        format: args.format,
+        label: args.label.as_deref(),
+        prompt,
+        expires: None,
+    }
+}
+
+/// A new set and its sheet, made on a worker thread.
+struct Prepared {
+    set: CodeSet,
+    /// How many codes the sheet holds.
+    count: usize,
+    /// The plain sheet, or with encryption the age file.
+    bytes: Zeroizing<Vec<u8>>,
+    /// The sheet's file name in an output directory.
+    file_name: String,
+    /// What encryption skipped (keys of the user's it could not use).
+    notes: Vec<String>,
+}
+
+/// Renders the sheet of a generated set and, with `encryption`, encrypts it
+/// to the user. The plain codes are dropped (and zeroised) here.
+fn prepare(
+    sheet: &Sheet<'_>,
+    encryption: Option<&Encryption>,
+    generated: Result<(CodeSet, Vec<PlainCode>), GenerateError>,
+) -> Result<Prepared, ProvisionError> {
+    let (set, codes) = generated.map_err(ProvisionError::Generate)?;
+    let plain = sheet.render(&set, &codes);
+    let (bytes, file_name, notes) = match encryption {
+        None => (plain, sheet.file_name(), Vec::new()),
+        Some(encryption) => {
+            let encrypted = encryption
+                .encrypt(sheet.user.as_str(), &plain)
+                .map_err(ProvisionError::Encrypt)?;
+            (
+                Zeroizing::new(encrypted.bytes),
+                format!("{}.age", sheet.user),
+                encrypted.notes,
+            )
+        }
+    };
+    Ok(Prepared {
+        set,
+        count: codes.len(),
+        bytes,
+        file_name,
+        notes,
+    })
+}
+
+/// Writes the sheet (if to a file), stores the set, prints the sheet (if to
+/// stdout); returns the notes of encryption.
 fn provision(
     store: &Store,
     output: &Output,
     sheet: &Sheet<'_>,
-    generated: Result<(CodeSet, Vec<PlainCode>), GenerateError>,
+    prepared: Result<Prepared, ProvisionError>,
     replace: bool,
     stdout: &mut impl Write,
-) -> Result<(), ProvisionError> {
-    let (set, codes) = generated.map_err(ProvisionError::Generate)?;
-    let text = sheet.render(&set, &codes);
-    let sheet_path = output.sheet_path(&sheet.file_name());
+) -> Result<Vec<String>, ProvisionError> {
+    let Prepared {
+        set,
+        count,
+        bytes: text,
+        file_name,
+        notes,
+    } = prepared?;
+    let sheet_path = output.sheet_path(&file_name);
     if let Some(path) = &sheet_path {
         write_private(path, &text).map_err(|source| ProvisionError::Sheet {
             path: path.clone(),
@@ -293,18 +390,14 @@ fn provision(
     }
     match (sheet_path, output) {
         (Some(path), Output::File(_)) => {
-            eprintln!(
-                "{}: {} codes written to {}",
-                sheet.user,
-                codes.len(),
-                path.display()
-            );
-            Ok(())
+            eprintln!("{}: {count} codes written to {}", sheet.user, path.display());
+            Ok(notes)
         }
-        (Some(_), _) => Ok(()),
+        (Some(_), _) => Ok(notes),
         (None, _) => stdout
             .write_all(&text)
             .and_then(|()| stdout.flush())
+            .map(|()| notes)
             .map_err(ProvisionError::Print),
     }
 }

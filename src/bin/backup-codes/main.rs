@@ -8,6 +8,7 @@ mod add;
 mod args;
 mod authlog;
 mod check;
+mod encrypt;
 mod fleet;
 mod generate;
 mod json;

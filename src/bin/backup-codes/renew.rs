@@ -24,8 +24,15 @@ use super::sheet::Sheet;
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
 use pam_backup_codes::lockout::LockedUntil;
-use pam_backup_codes::store::{Edit, Store};
+use pam_backup_codes::renewal::{self, Proof, Renewal, SERVICE, SPENT_WITHIN};
+use pam_backup_codes::store::Store;
 use pam_backup_codes::username::UserName;
+use pam_backup_codes::verdict::{Attempt, Origin, Outcome};
+use zeroize::Zeroizing;
+
+/// The PAM service whose recent spending of a code stands for the code
+/// renew would ask for: sudo's own, with the sudo recipe.
+const SUDO_SERVICE: &str = "sudo";
 
 /// The user renewing: who sudo says they are.
 #[derive(Debug, PartialEq, Eq)]
@@ -130,9 +137,27 @@ enum Refusal {
     NoSet,
     Revoked,
     Locked(LockedUntil),
+    /// No unused, unexpired code left to prove possession with.
+    NoUsableCode,
+    /// The code typed to renew was wrong or used (counted as a failure).
+    WrongCode {
+        locked: bool,
+    },
+    /// The code typed to renew matched, but it has expired.
+    ExpiredCode,
+    /// No code could be read from the user.
+    NoCode(std::io::Error),
     Failed(String),
     /// Renewed, but the sheet could not be printed.
     Unprinted(std::io::Error),
+}
+
+/// How the caller proved possession, for the log.
+enum Proved {
+    /// A code typed to renew.
+    Typed,
+    /// The code sudo's own authentication spent.
+    FollowedSudo,
 }
 
 /// Runs `renew`; prints the sheet or one line saying why not.
@@ -164,8 +189,17 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
         ))
     });
     match private.and_then(|()| renew(&caller.user, args)) {
-        Ok(()) => {
-            authlog::log(Level::Notice, &format!("{who}: renewed their backup codes"));
+        Ok(proved) => {
+            let how = match proved {
+                Proved::Typed => format!("spent a current code typed to renew, service={SERVICE}"),
+                Proved::FollowedSudo => {
+                    format!("sudo's authentication spent a current code, service={SUDO_SERVICE}")
+                }
+            };
+            authlog::log(
+                Level::Notice,
+                &format!("{who}: renewed their backup codes ({how})"),
+            );
             ExitCode::SUCCESS
         }
         Err(refusal) => {
@@ -191,6 +225,27 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                             .to_owned(),
                     },
                 ),
+                Refusal::NoUsableCode => (
+                    "no usable code left to prove possession of the sheet".to_owned(),
+                    "renew takes one of your current codes, and you have none left; \
+                     ask an administrator for a new set"
+                        .to_owned(),
+                ),
+                Refusal::WrongCode { locked } => (
+                    format!(
+                        "wrong or used code (counted as a failure{})",
+                        if locked { "; the codes are now locked" } else { "" }
+                    ),
+                    "that is not one of your current codes; nothing was renewed".to_owned(),
+                ),
+                Refusal::ExpiredCode => (
+                    "an expired code".to_owned(),
+                    "that code has expired; nothing was renewed".to_owned(),
+                ),
+                Refusal::NoCode(e) => (
+                    format!("no code was read: {e}"),
+                    format!("renew takes one of your current codes, and none was read: {e}"),
+                ),
                 Refusal::Failed(e) => (e.clone(), format!("renew failed: {e}")),
                 Refusal::Unprinted(e) => {
                     authlog::log(
@@ -199,7 +254,7 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     );
                     eprintln!(
                         "backup-codes: your new set is stored, but printing it failed ({e}): \
-                         the old codes no longer work; run renew again to get a sheet"
+                         the old codes no longer work; ask an administrator for a new set"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -211,39 +266,109 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
     }
 }
 
-fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
+fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     let failed = |e: &dyn fmt::Display| Refusal::Failed(e.to_string());
     let config = Config::load(None).map_err(|e| failed(&e))?;
     let settings = &config.codes;
     let format = settings.format().map_err(|e| failed(&e))?;
     let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
-    // The lock as logins see it: the fleet's policy on the fleet store.
-    let policy = store
-        .policy(config.login.policy())
-        .map_err(|e| failed(&e))?
-        .lockout;
-    let check = |set: Option<&CodeSet>| -> Result<(), Refusal> {
-        let set = set.ok_or(Refusal::NoSet)?;
-        if set.revoked.is_some() {
-            return Err(Refusal::Revoked);
-        }
-        // Locked in either scope: a renewal is no way around a lock.
-        let locks = policy.state(&set.tally, OffsetDateTime::now_utc());
-        match locks.local.max(locks.remote) {
-            Some(until) => Err(Refusal::Locked(until)),
-            None => Ok(()),
-        }
+    if store.as_postgres().is_some() {
+        // Said before a code is asked for (Store::renew would refuse too).
+        return Err(Refusal::Failed(
+            "renew is not yet supported on a fleet (PostgreSQL) store; ask an administrator \
+             for a new set"
+                .to_owned(),
+        ));
+    }
+    let policy = config.login.policy();
+    // Refuse early, before prompting or hashing; the judgement that counts
+    // is the store's, under its lock, in the step that writes the new set.
+    let old = store.read(user).map_err(|e| failed(&e))?.ok_or(Refusal::NoSet)?;
+    let now = OffsetDateTime::now_utc();
+    if old.revoked.is_some() {
+        return Err(Refusal::Revoked);
+    }
+    let locks = policy.lockout.state(&old.tally, now);
+    if let Some(until) = locks.local.max(locks.remote) {
+        return Err(Refusal::Locked(until));
+    }
+    // sudo's own authentication (the sudo recipe) may just have spent one
+    // of the user's codes: that is the proof, and no second code is asked.
+    let followed = renewal::spent_recently(&old, SUDO_SERVICE, SPENT_WITHIN, now);
+    if !followed && old.usable(policy.lifetime, now) == 0 {
+        return Err(Refusal::NoUsableCode);
+    }
+    let typed = if followed {
+        None
+    } else {
+        Some(read_code(&config.login.prompt).map_err(Refusal::NoCode)?)
     };
-    // Refuse early, before hashing; the check that counts is under the lock.
-    check(store.read(user).map_err(|e| failed(&e))?.as_ref())?;
     let (set, codes) = CodeSet::generate(format, settings.count, settings.kdf(), OffsetDateTime::now_utc())
         .map_err(|e| failed(&e))?;
-    store
-        .edit(user, |old| match check(old.as_ref()) {
-            Ok(()) => (Edit::Write(set.clone()), Ok(())),
-            Err(refusal) => (Edit::Keep, Err(refusal)),
-        })
-        .map_err(|e| failed(&e))??;
+    let origin = Origin::new(SERVICE, None);
+    let mut hashing = old.hashing();
+    let mut outcome = None;
+    // A set replaced by an administrator while we hashed costs a second
+    // hash; a second replacement meanwhile is refused.
+    for _ in 0..2 {
+        let digest = match &typed {
+            Some(code) => hashing.digest(code.as_bytes()).map_err(|e| failed(&e))?,
+            None => None,
+        };
+        let proof = match &typed {
+            Some(_) => Proof::Code(Attempt {
+                user,
+                hashing: &hashing,
+                digest: digest.as_deref(),
+                policy: &policy,
+                origin: &origin,
+            }),
+            None => Proof::Spent {
+                service: SUDO_SERVICE,
+                within: SPENT_WITHIN,
+                policy: &policy,
+            },
+        };
+        match store
+            .renew(user, &proof, &set, &OffsetDateTime::now_utc)
+            .map_err(|e| failed(&e))?
+        {
+            Renewal::Rehash(new) => hashing = new,
+            judged => {
+                outcome = Some(judged);
+                break;
+            }
+        }
+    }
+    match outcome {
+        Some(Renewal::Renewed) => {}
+        Some(Renewal::NoSet) => return Err(Refusal::NoSet),
+        Some(Renewal::Revoked) => return Err(Refusal::Revoked),
+        Some(Renewal::Locked(until) | Renewal::Refused(Outcome::Locked(until))) => {
+            return Err(Refusal::Locked(until));
+        }
+        Some(Renewal::Refused(Outcome::Expired(_))) => return Err(Refusal::ExpiredCode),
+        Some(Renewal::Refused(Outcome::Refused { locked, .. })) => {
+            return Err(Refusal::WrongCode { locked });
+        }
+        Some(Renewal::NotSpent) => {
+            return Err(Refusal::Failed(
+                "the code sudo spent no longer proves anything (a minute has passed, \
+                 or the set changed); run renew again"
+                    .to_owned(),
+            ));
+        }
+        Some(Renewal::Refused(Outcome::Accepted { .. }) | Renewal::Rehash(_)) | None => {
+            return Err(Refusal::Failed(
+                "the set changed twice while renewing; nothing was renewed".to_owned(),
+            ));
+        }
+    }
+    let proved = if typed.is_some() {
+        Proved::Typed
+    } else {
+        Proved::FollowedSudo
+    };
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "this host".to_owned());
@@ -260,7 +385,79 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<(), Refusal> {
     stdout
         .write_all(&text)
         .and_then(|()| stdout.flush())
-        .map_err(Refusal::Unprinted)
+        .map_err(Refusal::Unprinted)?;
+    Ok(proved)
+}
+
+/// The longest line read as a code: longer input is no code of any format.
+const MAX_CODE_LINE: usize = 256;
+
+/// Reads one code typed by the user. On a terminal: the prompt on stderr,
+/// echo off while typing (restored after, also on a read error). Not on a
+/// terminal (a script, `sudo -S`): one line of stdin, as `sudo -S` reads
+/// the password. The line lives in a zeroised buffer.
+fn read_code(prompt: &str) -> std::io::Result<Zeroizing<String>> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    let mut stderr = std::io::stderr();
+    let prompt = prompt.trim_end();
+    let _ = write!(stderr, "{prompt} (one from your current sheet) ");
+    let _ = stderr.flush();
+    let saved = if stdin.is_terminal() {
+        let saved = tcgetattr(&stdin).map_err(std::io::Error::from)?;
+        let mut quiet = saved.clone();
+        // No echo; and no signals from the keyboard while it is off, so
+        // that Ctrl-C cannot leave the terminal silent: it arrives as a
+        // byte, which cancels (see `read_line`).
+        quiet.local_flags.remove(LocalFlags::ECHO | LocalFlags::ISIG);
+        quiet.local_flags.insert(LocalFlags::ECHONL);
+        tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet).map_err(std::io::Error::from)?;
+        Some(saved)
+    } else {
+        None
+    };
+    let line = read_line(&mut stdin.lock());
+    if let Some(saved) = saved {
+        let _ = tcsetattr(&stdin, SetArg::TCSAFLUSH, &saved);
+    } else {
+        let _ = writeln!(stderr);
+    }
+    let line = line?;
+    if line.trim().is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "an empty line or the end of input",
+        ));
+    }
+    Ok(line)
+}
+
+/// One line, byte by byte (nothing past the newline is taken from a pipe
+/// the caller shares), at most [`MAX_CODE_LINE`] bytes kept, into a
+/// buffer that never grows. Ctrl-C (a byte while the terminal sends no
+/// signals) cancels.
+fn read_line(input: &mut impl std::io::Read) -> std::io::Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_CODE_LINE));
+    let mut byte = [0u8; 1];
+    loop {
+        match input.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if byte[0] == 0x03 => {
+                return Err(std::io::Error::other("cancelled with Ctrl-C"));
+            }
+            Ok(_) if bytes.len() < MAX_CODE_LINE => bytes.push(byte[0]),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    zeroize::Zeroize::zeroize(&mut byte);
+    let text = std::str::from_utf8(&bytes).unwrap_or("").trim_end_matches('\r');
+    let mut line = Zeroizing::new(String::with_capacity(text.len()));
+    line.push_str(text);
+    Ok(line)
 }
 
 /// The terminal the user ran sudo from: the controlling terminal of the
@@ -382,6 +579,26 @@ mod tests {
             assert!(line.contains("sudo") || line.contains("refused"), "{line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn a_code_is_one_bounded_line_and_nothing_after_it_is_taken() {
+        let mut input = std::io::Cursor::new(b"ABCDE-FGHJK\r\nnext line\n".to_vec());
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "ABCDE-FGHJK");
+        assert_eq!(input.position(), 13, "stopped at the newline");
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "next line");
+        assert_eq!(read_line(&mut input).unwrap().as_str(), "", "end of input");
+        let long = vec![b'A'; 10_000];
+        let line = read_line(&mut std::io::Cursor::new(long)).unwrap();
+        assert_eq!(line.len(), MAX_CODE_LINE);
+        assert!(read_line(&mut std::io::Cursor::new(b"ABC\x03DEF\n".to_vec())).is_err());
+        // Not UTF-8: no code, read as an empty line.
+        assert_eq!(
+            read_line(&mut std::io::Cursor::new(b"\xff\xfe\n".to_vec()))
+                .unwrap()
+                .as_str(),
+            ""
+        );
     }
 
     #[test]

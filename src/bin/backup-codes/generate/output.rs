@@ -7,7 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the plain codes go.
-pub(super) enum Output {
+pub(crate) enum Output {
     /// Printed, one sheet after the other.
     Stdout,
     /// One user's sheet, in this file.
@@ -26,6 +26,12 @@ impl Output {
         if users == 1 && !path.is_dir() {
             return Ok(Self::File(path.to_owned()));
         }
+        Self::directory(path)
+    }
+
+    /// A directory of sheets, made (0700) if missing; an existing one must
+    /// be ours and closed to others.
+    pub(crate) fn directory(path: &Path) -> Result<Self, OutputError> {
         match std::fs::DirBuilder::new().mode(0o700).create(path) {
             Ok(()) => Ok(Self::Dir(path.to_owned())),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {
@@ -61,7 +67,7 @@ impl Output {
 
 /// `--output` cannot be used.
 #[derive(Debug)]
-pub(super) enum OutputError {
+pub(crate) enum OutputError {
     /// The directory could not be made.
     Create { path: PathBuf, source: io::Error },
     /// The existing directory could not be examined.
@@ -136,7 +142,7 @@ fn private_dir(path: &Path) -> Result<(), OutputError> {
 }
 
 /// Creates a new 0600 file (never following or replacing anything) and syncs it.
-pub(super) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -1,0 +1,318 @@
+//! Renewal: a user's set replaced only together with spending one of its
+//! current codes, so that a password alone never mints a sheet.
+//!
+//! The proof is judged under the store's lock in the same step that writes
+//! the new set (`Store::renew`, the layer above): either the code is spent and
+//! the new set replaces the old one, or nothing changes but a counted
+//! failure. The proof is one of:
+//!
+//! - a code typed to the renewing command itself, judged exactly as a login
+//!   judges it ([`verdict::judge`]: lock state, every hash, the failure counted
+//!   towards the lockout);
+//! - a code the user's own authentication to the command has just spent:
+//!   sudo's PAM stack asked for one (the "sudo" recipe), and the set records
+//!   its use by that service a moment ago. Such a use proves possession once
+//!   only: the set it is recorded in is the one being replaced.
+//!
+//! Either way the set must be enrolled, unrevoked and unlocked in both
+//! scopes: a renewal is no way around a lock.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::codeset::CodeSet;
+use crate::lockout::LockedUntil;
+use crate::verdict::{self, Attempt, Outcome, Policy};
+
+/// How long after sudo's authentication spent a code that code still proves
+/// possession for a renewal.
+pub const SPENT_WITHIN: Duration = Duration::MINUTE;
+
+/// The PAM service renewal's own code is recorded and logged under.
+pub const SERVICE: &str = "backup-codes-renew";
+
+/// How the renewing user proves they hold the current sheet.
+#[derive(Clone, Copy, Debug)]
+pub enum Proof<'a> {
+    /// A code typed to the renewing command, hashed with the set's
+    /// parameters: judged like a login (and counted if wrong).
+    Code(Attempt<'a>),
+    /// A code this PAM service (sudo) spent for the user at most `within`
+    /// before the judgement, while authenticating the renewing command.
+    Spent {
+        /// The service that must have recorded the use.
+        service: &'a str,
+        /// How recent the use must be.
+        within: Duration,
+        /// The rules: a renewal is refused while either scope is locked.
+        policy: &'a Policy,
+    },
+}
+
+/// What became of a renewal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// The code was spent and the new set replaced the old one, durably.
+    Renewed,
+    /// The user has no set to renew.
+    NoSet,
+    /// The set is revoked: only an administrator gives a new one.
+    Revoked,
+    /// The codes are locked in one scope or the other; nothing was judged.
+    Locked(LockedUntil),
+    /// The typed code was judged and refused (the failure was counted), or
+    /// matched a code that expired; the set is unchanged but for the tally.
+    Refused(Outcome),
+    /// No code of this set was spent by the service recently.
+    NotSpent,
+    /// The set was replaced since the code was hashed: hash again with the
+    /// new parameters and retry. Nothing was counted.
+    Rehash(crate::codeset::Hashing),
+}
+
+/// What the store does with the set it read under its lock.
+#[derive(Debug)]
+pub enum Decision {
+    /// Nothing changes.
+    Keep,
+    /// Write this set back: the failure was counted in it.
+    Count(Box<CodeSet>),
+    /// Write the new set in place of the old one.
+    Replace,
+}
+
+/// Judges `proof` against `old`, the set as read under the store's lock at
+/// `now`; the store then does what the [`Decision`] says before answering.
+pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (Decision, Renewal) {
+    let Some(mut set) = old else {
+        return (Decision::Keep, Renewal::NoSet);
+    };
+    if set.revoked.is_some() {
+        return (Decision::Keep, Renewal::Revoked);
+    }
+    let policy = match proof {
+        Proof::Code(attempt) => attempt.policy,
+        Proof::Spent { policy, .. } => *policy,
+    };
+    let locks = policy.lockout.state(&set.tally, now);
+    if let Some(until) = locks.local.max(locks.remote) {
+        return (Decision::Keep, Renewal::Locked(until));
+    }
+    match proof {
+        Proof::Code(attempt) => {
+            let hashing = set.hashing();
+            if hashing != *attempt.hashing {
+                return (Decision::Keep, Renewal::Rehash(hashing));
+            }
+            match verdict::judge(&mut set, attempt, now) {
+                Outcome::Accepted { .. } => (Decision::Replace, Renewal::Renewed),
+                // Nothing changed in the set: nothing to write.
+                outcome @ (Outcome::Locked(_) | Outcome::Expired(_)) => {
+                    (Decision::Keep, Renewal::Refused(outcome))
+                }
+                outcome @ Outcome::Refused { .. } => {
+                    (Decision::Count(Box::new(set)), Renewal::Refused(outcome))
+                }
+            }
+        }
+        Proof::Spent { service, within, .. } => {
+            if spent_recently(&set, service, *within, now) {
+                (Decision::Replace, Renewal::Renewed)
+            } else {
+                (Decision::Keep, Renewal::NotSpent)
+            }
+        }
+    }
+}
+
+/// Whether `service` spent one of `set`'s codes in the `within` before `now`
+/// (a use dated a little after `now`, a clock step, counts too: at most
+/// `within` either way).
+pub fn spent_recently(set: &CodeSet, service: &str, within: Duration, now: OffsetDateTime) -> bool {
+    set.revoked.is_none()
+        && set
+            .codes
+            .iter()
+            .filter_map(|c| c.used.as_ref())
+            .any(|used| used.service == service && (used.at - now).abs() <= within)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeFormat;
+    use crate::codeset::CodeUse;
+    use crate::kdf::KdfParams;
+    use crate::lockout::{Lockout, Scope};
+    use crate::username::UserName;
+    use crate::verdict::{Origin, Refusal};
+
+    fn set(now: OffsetDateTime) -> (CodeSet, Vec<crate::code::PlainCode>) {
+        CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), now).unwrap()
+    }
+
+    fn spent(policy: &Policy) -> Proof<'_> {
+        Proof::Spent {
+            service: "sudo",
+            within: SPENT_WITHIN,
+            policy,
+        }
+    }
+
+    #[test]
+    fn a_code_spent_by_sudo_a_moment_ago_proves_possession_once() {
+        let now = OffsetDateTime::now_utc();
+        let policy = Policy::default();
+        let (mut old, _) = set(now);
+        assert!(matches!(
+            judge(Some(old.clone()), &spent(&policy), now),
+            (Decision::Keep, Renewal::NotSpent)
+        ));
+        let used = |service: &str, at| CodeUse {
+            at,
+            service: service.to_owned(),
+            rhost: None,
+            host: None,
+        };
+        // Another service, or sudo too long ago: no proof.
+        old.codes[0].used = Some(used("sshd", now - Duration::seconds(5)));
+        old.codes[1].used = Some(used("sudo", now - Duration::seconds(61)));
+        assert!(matches!(
+            judge(Some(old.clone()), &spent(&policy), now),
+            (Decision::Keep, Renewal::NotSpent)
+        ));
+        old.codes[2].used = Some(used("sudo", now - Duration::seconds(10)));
+        assert!(matches!(
+            judge(Some(old.clone()), &spent(&policy), now),
+            (Decision::Replace, Renewal::Renewed)
+        ));
+        // Revoked since, or locked: refused all the same.
+        let mut revoked = old.clone();
+        revoked.revoked = Some(now);
+        assert!(matches!(
+            judge(Some(revoked), &spent(&policy), now),
+            (Decision::Keep, Renewal::Revoked)
+        ));
+        let strict = Policy {
+            lockout: Lockout {
+                deny: 1,
+                ..Lockout::default()
+            },
+            ..Policy::default()
+        };
+        let mut locked = old;
+        strict
+            .lockout
+            .record_failure(&mut locked.tally, now, Scope::Remote, used("sshd", now));
+        assert!(matches!(
+            judge(Some(locked), &spent(&strict), now),
+            (Decision::Keep, Renewal::Locked(_))
+        ));
+        assert!(matches!(
+            judge(None, &spent(&policy), now),
+            (Decision::Keep, Renewal::NoSet)
+        ));
+    }
+
+    #[test]
+    fn the_file_store_spends_the_code_and_replaces_the_set_in_one_step() {
+        use crate::config::PgSettings;
+        use crate::store::{Store, StoreError, location::Location};
+        let tmp = tempfile::tempdir().unwrap();
+        let store =
+            Store::open_or_create(&Location::Dir(tmp.path().join("store")), &PgSettings::default()).unwrap();
+        let user: UserName = "alice".parse().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let (old, plain) = set(now);
+        store.put(&user, old.clone()).unwrap();
+        let (new, new_plain) = set(now);
+        let policy = Policy::default();
+        let origin = Origin::new(SERVICE, None);
+        let hashing = old.hashing();
+        let renew = |input: &[u8]| {
+            let digest = hashing.digest(input).unwrap();
+            let proof = Proof::Code(Attempt {
+                user: &user,
+                hashing: &hashing,
+                digest: digest.as_deref(),
+                policy: &policy,
+                origin: &origin,
+            });
+            store.renew(&user, &proof, &new, &|| now).unwrap()
+        };
+        // Wrong: counted, durably, and nothing replaced.
+        assert!(matches!(renew(b"00000-00000"), Renewal::Refused(_)));
+        let kept = store.read(&user).unwrap().unwrap();
+        assert_eq!((kept.hashing(), kept.tally.local.len()), (old.hashing(), 1));
+        // Sudo spent nothing: no proof.
+        let spent = spent(&policy);
+        assert_eq!(
+            store.renew(&user, &spent, &new, &|| now).unwrap(),
+            Renewal::NotSpent
+        );
+        // Right: the new set is the user's, whole.
+        assert_eq!(renew(plain[0].as_bytes()), Renewal::Renewed);
+        assert_eq!(store.read(&user).unwrap().unwrap(), new);
+        assert_eq!(new_plain.len(), 3);
+        // The old hashing no longer matches: hash again, nothing counted.
+        assert!(matches!(renew(plain[1].as_bytes()), Renewal::Rehash(_)));
+        assert_eq!(store.read(&user).unwrap().unwrap(), new);
+
+        // The fleet store says it cannot, before anything is sent (opening
+        // connects to nothing: port 1 is never reached).
+        let fleet = Store::open(
+            &"postgresql://pam@127.0.0.1:1/codes".parse::<Location>().unwrap(),
+            &PgSettings::default(),
+        )
+        .unwrap();
+        let e = fleet.renew(&user, &spent, &new, &|| now).unwrap_err();
+        assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
+        assert!(
+            e.to_string().contains("not yet supported on a fleet store"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_typed_code_is_judged_like_a_login() {
+        let now = OffsetDateTime::now_utc();
+        let (old, plain) = set(now);
+        let user: UserName = "alice".parse().unwrap();
+        let policy = Policy::default();
+        let origin = Origin::new(SERVICE, None);
+        let hashing = old.hashing();
+        let proof = |digest| {
+            Proof::Code(Attempt {
+                user: &user,
+                hashing: &hashing,
+                digest,
+                policy: &policy,
+                origin: &origin,
+            })
+        };
+        let right = hashing.digest(plain[1].as_bytes()).unwrap();
+        let (decision, renewal) = judge(Some(old.clone()), &proof(right.as_deref()), now);
+        assert!(matches!(decision, Decision::Replace), "{decision:?}");
+        assert_eq!(renewal, Renewal::Renewed);
+
+        let wrong = hashing.digest(b"00000-00000").unwrap();
+        let (decision, renewal) = judge(Some(old.clone()), &proof(wrong.as_deref()), now);
+        assert_eq!(
+            renewal,
+            Renewal::Refused(Outcome::Refused {
+                refusal: Refusal::Wrong,
+                locked: false
+            })
+        );
+        let Decision::Count(counted) = decision else {
+            panic!("{decision:?}")
+        };
+        assert_eq!(counted.tally.local.len(), 1, "counted as a local failure");
+        assert_eq!(counted.remaining(), 3);
+
+        // Parameters changed meanwhile: hash again, nothing counted.
+        let (newer, _) = set(now);
+        let (decision, renewal) = judge(Some(newer.clone()), &proof(right.as_deref()), now);
+        assert!(matches!(decision, Decision::Keep));
+        assert_eq!(renewal, Renewal::Rehash(newer.hashing()));
+    }
+}
