@@ -9,6 +9,12 @@
 //!
 //! The main page gets sections clap does not know (exit status, files,
 //! examples, see also), written here in roff.
+//!
+//! `cargo run --example mangen -- --docs` instead rewrites, in the source
+//! tree, the parts of the documentation that are written from the module's
+//! tables (options and results): the OPTIONS and RETURN VALUES sections of
+//! `man/pam_backup_codes.8` and the two tables of `docs/design.md`
+//! (`pam_backup_codes::docs`; `tests/docs.rs` fails while they differ).
 #![allow(missing_docs)]
 
 use std::fs::{self, File};
@@ -326,10 +332,41 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
     Ok(written)
 }
 
+/// Rewrites the generated parts of the module's manual page and of
+/// docs/design.md; returns the files that changed.
+fn write_docs() -> io::Result<Vec<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut changed = Vec::new();
+    for (name, render) in pam_backup_codes::docs::FILES {
+        let path = root.join(name);
+        let text = fs::read_to_string(&path)?;
+        let new = render(&text);
+        if new != text {
+            fs::write(&path, new)?;
+            changed.push(name.to_owned());
+        }
+    }
+    Ok(changed)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["--docs"] {
+        return match write_docs() {
+            Ok(changed) => {
+                for name in changed {
+                    println!("rewrote {name}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mangen: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let [dir] = args.as_slice() else {
-        eprintln!("usage: mangen OUT_DIR");
+        eprintln!("usage: mangen OUT_DIR | mangen --docs");
         return ExitCode::from(2);
     };
     match run(Path::new(dir)) {

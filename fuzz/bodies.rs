@@ -5,6 +5,9 @@
 
 use pam_backup_codes::code::{self, Alphabet, CodeFormat, MAX_INPUT_LEN};
 use pam_backup_codes::codeset::CodeSet;
+use pam_backup_codes::config::Config;
+use pam_backup_codes::config::args::Options;
+use pam_backup_codes::config::options::{self, Place};
 
 /// Every format worth telling apart: both alphabets, shortest and longest.
 pub fn formats() -> Vec<CodeFormat> {
@@ -77,5 +80,57 @@ pub fn parse_store(data: &[u8]) {
             .unwrap_or_else(|e| panic!("accepted {text:?}, but not its own output {written:?}: {e}"));
         assert_eq!(again, set);
         assert!(set.codes.len() <= 100 && set.remaining() <= set.codes.len());
+    }
+}
+
+/// The pam.d argument parser, on any line: the bytes split at whitespace,
+/// as libpam splits a line (no config file is read: the defaults stand in).
+/// It never panics; what it accepts names only options of the table that
+/// pam.d may carry, passes the configuration's validation, and reads the
+/// same when every argument is given twice (the last one wins).
+pub fn pam_args(data: &[u8]) {
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let Ok(options) = Options::over(Config::default(), &args) else {
+        return;
+    };
+    for arg in &args {
+        let name = arg.split_once('=').map_or(*arg, |(name, _)| name);
+        let known = options::named(name).is_some_and(|o| o.place != Place::Config);
+        assert!(
+            known,
+            "accepted {arg:?}, which the options table does not give pam.d"
+        );
+    }
+    let config = Config {
+        store: options.store.clone(),
+        login: options.login.clone(),
+        codes: options.codes.clone(),
+        postgresql: options.postgresql.clone(),
+        policy_given: Vec::new(),
+    };
+    if let Err(e) = config.validate() {
+        panic!("accepted {args:?}, but the result does not validate: {e}");
+    }
+    let twice: Vec<&str> = args.iter().chain(&args).copied().collect();
+    match Options::over(Config::default(), &twice) {
+        Ok(again) => assert_eq!(again, options, "{args:?} given twice"),
+        Err(e) => panic!("accepted {args:?} but not twice: {e}"),
+    }
+}
+
+/// The configuration file parser, on any bytes: it never panics, and what
+/// it accepts passes its own validation and reads the same again.
+pub fn parse_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(config) = Config::parse(text) {
+        if let Err(e) = config.validate() {
+            panic!("accepted {text:?}, but it does not validate: {e}");
+        }
+        assert_eq!(Config::parse(text).ok(), Some(config), "{text:?} read twice");
     }
 }

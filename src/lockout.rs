@@ -97,7 +97,7 @@ pub struct Tally {
 
 /// When and where the last failure happened (as `faillock` shows it): the
 /// same record as a code's use.
-pub type LastFailure = crate::codeset::CodeUse;
+pub type LastFailure = crate::record::CodeUse;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -222,9 +222,12 @@ impl Tally {
         *self = Self::default();
     }
 
-    /// Failures on record in both scopes.
+    /// Failures on record: both scopes, where the remote ones count as many
+    /// as came in a row (the window keeps at most `deny` of them, the count
+    /// in a row all since the last success or unlock).
     pub fn failures(&self) -> usize {
-        self.local.len() + self.remote.len()
+        let in_a_row = usize::try_from(self.remote_in_a_row).unwrap_or(usize::MAX);
+        self.local.len().saturating_add(self.remote.len().max(in_a_row))
     }
 }
 

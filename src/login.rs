@@ -6,152 +6,13 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::codeset::{Age, CodeSet, CodeUse, Hashing, Lifetime, Match, clip_field};
-use crate::kdf::{KdfError, KdfParams, Salt};
-use crate::lockout::{LockedUntil, Lockout, Scope};
-use crate::store::{Attempt, Judgement, Store, StoreError};
+use crate::code::{CodeFormat, MAX_INPUT_LEN};
+use crate::codeset::{CodeSet, Hashing};
+use crate::config::CodeSettings;
+use crate::kdf::{self, KdfError, KdfParams, Salt};
+use crate::store::{Judgement, Store, StoreError};
 use crate::username::UserName;
-
-/// Where a login comes from, recorded with the code it uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    /// The PAM service.
-    pub service: String,
-    /// The remote host, if known.
-    pub rhost: Option<String>,
-}
-
-impl Origin {
-    /// An origin fit to be logged and recorded. Both names come from the
-    /// application, the remote host often from the client: control
-    /// characters are escaped (no forged log lines, no escape sequences on
-    /// an admin's terminal) and each is cut to what the store file accepts
-    /// (a longer one would make the file unreadable after one success).
-    pub fn new(service: &str, rhost: Option<&str>) -> Self {
-        let clean = |text: &str| clip_field(&escape_deceptive(text));
-        Self {
-            service: clean(service),
-            rhost: rhost.filter(|h| !h.is_empty()).map(clean),
-        }
-    }
-
-    /// The lockout scope: remote when PAM knew a remote host.
-    pub fn scope(&self) -> Scope {
-        if self.rhost.is_some() {
-            Scope::Remote
-        } else {
-            Scope::Local
-        }
-    }
-
-    /// The record of a use or a failure at `at`.
-    fn event_at(&self, at: OffsetDateTime) -> CodeUse {
-        CodeUse {
-            at,
-            service: self.service.clone(),
-            rhost: self.rhost.clone(),
-            host: None,
-        }
-    }
-}
-
-/// `text` with every [`is_deceptive`] character escaped (`\n`, `\u{1b}`,
-/// `\u{202e}`, …).
-pub fn escape_deceptive(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if is_deceptive(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Characters that must not reach a log or a terminal as they are: controls
-/// (line breaks, escape sequences), line and paragraph separators, and the
-/// bidirectional overrides and isolates that make text display in another
-/// order than it reads ("Trojan Source").
-pub fn is_deceptive(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}' | '\u{2029}' // line and paragraph separators
-            | '\u{061c}' | '\u{200e}' | '\u{200f}' // bidi marks
-            | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-        )
-}
-
-/// The rules a login is judged by, from options and config.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
-    /// The rate limit.
-    pub lockout: Lockout,
-    /// How long codes live.
-    pub lifetime: Lifetime,
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let l = &self.lockout;
-        write!(
-            f,
-            "deny {} within {} s, unlock_time {} s",
-            l.deny, l.fail_interval, l.unlock_time
-        )?;
-        if l.deny == 0 {
-            f.write_str(" (no lockout)")?;
-        } else if l.unlock_time == 0 {
-            f.write_str(" (until `backup-codes unlock`)")?;
-        }
-        match self.lifetime.max_age {
-            Some(age) => write!(f, ", max_age {} days", age.whole_days()),
-            None => f.write_str(", max_age 0 (no limit)"),
-        }
-    }
-}
-
-/// What became of an attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The code was unused and is now durably marked used.
-    Accepted {
-        /// Codes left that still work (unused and unexpired).
-        remaining: usize,
-        /// The set is in the last tenth of its maximum age: its regular
-        /// codes stop at this instant.
-        ageing: Option<OffsetDateTime>,
-    },
-    /// The code matched, but it expired at this instant. Refused like a
-    /// wrong code, but not counted as a guess: whoever typed it held it.
-    Expired(OffsetDateTime),
-    /// No unused code matched; the failure was counted.
-    Refused {
-        /// Why.
-        refusal: Refusal,
-        /// This failure locked the codes.
-        locked: bool,
-    },
-    /// The codes are locked; nothing was hashed or counted.
-    Locked(LockedUntil),
-}
-
-/// Why an attempt was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Nothing matched (or the user was removed meanwhile).
-    Wrong,
-    /// The code was valid once and was used then.
-    Reused(CodeUse),
-    /// The set is revoked; `matched` if the input was one of its codes
-    /// (someone holds the revoked sheet).
-    Revoked {
-        /// The input matched a code of the revoked set.
-        matched: bool,
-    },
-}
+use crate::verdict::{Attempt, Origin, Outcome, Policy, Refusal};
 
 /// The store or the KDF failed; the attempt must be refused.
 #[derive(Debug)]
@@ -237,68 +98,30 @@ pub fn attempt(
     })
 }
 
-/// The judgement itself, on a set read under the store's lock: the lock
-/// state for the login's scope, then the digest against every hash; the
-/// code is marked used (and the tally reset) or the failure counted in
-/// `set`, which the store then writes back unless the outcome is
-/// [`Outcome::Locked`] or [`Outcome::Expired`] (nothing changed). Every code
-/// of a revoked set is refused; an expired one is refused uncounted.
-pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> Outcome {
-    let (policy, origin) = (attempt.policy, attempt.origin);
-    let lockout = &policy.lockout;
-    let scope = origin.scope();
-    if let Some(until) = lockout.locked_until(&set.tally, now, scope) {
-        return Outcome::Locked(until);
+/// A login with nothing to judge (no set, or no such account) costs what a
+/// judged one costs: one Argon2id evaluation of `input` at the configured
+/// parameters, and on the file store a durable write of a stand-in set of the
+/// configured shape under the store's lock ([`Store::write_stand_in`]). It
+/// fails where a judgement would fail. Nothing is matched or recorded.
+pub fn without_set(
+    store: Option<&Store>,
+    codes: &CodeSettings,
+    input: &[u8],
+    now: OffsetDateTime,
+) -> Result<(), LoginError> {
+    hash_in_vain(&codes.kdf(), input)?;
+    if let Some(store) = store {
+        let format = codes.format().unwrap_or(CodeFormat::DEFAULT);
+        store.write_stand_in(&CodeSet::stand_in(format, codes.count, codes.kdf(), now))?;
     }
-    let found = attempt.digest.map_or(Match::None, |d| set.find(d));
-    if let (Match::Unused(i), None) = (found, set.revoked) {
-        let expired = set.codes.get(i).and_then(|entry| {
-            let at = set.expiry(entry, policy.lifetime)?;
-            (now >= at).then_some(at)
-        });
-        if let Some(at) = expired {
-            return Outcome::Expired(at);
-        }
-    }
-    let refusal = match found {
-        _ if set.revoked.is_some() => Refusal::Revoked {
-            matched: found != Match::None,
-        },
-        Match::Unused(i) => {
-            let Some(entry) = set.codes.get_mut(i) else {
-                // `find` only returns indices into `set.codes`; were that
-                // ever wrong, refuse rather than accept an unmarked code.
-                return Outcome::Refused {
-                    refusal: Refusal::Wrong,
-                    locked: false,
-                };
-            };
-            entry.used = Some(origin.event_at(now));
-            set.tally.reset();
-            return Outcome::Accepted {
-                remaining: set.usable(policy.lifetime, now),
-                ageing: match set.age(policy.lifetime, now) {
-                    Age::Ageing(end) => Some(end),
-                    Age::Fresh | Age::Expired(_) => None,
-                },
-            };
-        }
-        Match::Used(i) => set
-            .codes
-            .get(i)
-            .and_then(|c| c.used.clone())
-            .map_or(Refusal::Wrong, Refusal::Reused),
-        Match::None => Refusal::Wrong,
-    };
-    let locked = lockout.record_failure(&mut set.tally, now, scope, origin.event_at(now));
-    Outcome::Refused { refusal, locked }
+    Ok(())
 }
 
 /// Burns one Argon2id evaluation at `params` with a random salt, so that a
 /// user without codes costs as much time as one with codes.
-pub fn decoy(params: &KdfParams, input: &[u8]) -> Result<(), KdfError> {
-    let salt: Salt = crate::kdf::new_salt()?;
-    let input = input.get(..crate::code::MAX_INPUT_LEN).unwrap_or(input);
+fn hash_in_vain(params: &KdfParams, input: &[u8]) -> Result<(), KdfError> {
+    let salt: Salt = kdf::new_salt()?;
+    let input = input.get(..MAX_INPUT_LEN).unwrap_or(input);
     params.hash(&salt, input).map(drop)
 }
 
@@ -306,13 +129,15 @@ pub fn decoy(params: &KdfParams, input: &[u8]) -> Result<(), KdfError> {
 mod tests {
     use super::*;
     use crate::code::{CodeFormat, PlainCode};
+    use crate::codeset::Lifetime;
+    use crate::lockout::Lockout;
     use time::Duration;
 
     fn setup() -> (tempfile::TempDir, Store, UserName, Vec<PlainCode>) {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_or_create(
             &crate::store::location::Location::Dir(tmp.path().join("store")),
-            &crate::config::PgSettings::default(),
+            &crate::store::postgres::PgSettings::default(),
         )
         .unwrap();
         let user: UserName = "alice".parse().unwrap();
@@ -507,11 +332,8 @@ mod tests {
         );
         assert_eq!(Origin::new("sudo", Some("")).rhost, None);
         let long = Origin::new(&"é".repeat(200), Some(&"\u{7}".repeat(100)));
-        assert!(long.service.len() <= crate::codeset::MAX_FIELD_LEN);
-        assert!(
-            long.rhost
-                .is_some_and(|h| h.len() <= crate::codeset::MAX_FIELD_LEN)
-        );
+        assert!(long.service.len() <= crate::text::MAX_FIELD_LEN);
+        assert!(long.rhost.is_some_and(|h| h.len() <= crate::text::MAX_FIELD_LEN));
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! current codes, so that a password alone never mints a sheet.
 //!
 //! The proof is judged under the store's lock in the same step that writes
-//! the new set ([`crate::store::Store::renew`]): either the code is spent and
+//! the new set (`Store::renew`, the layer above): either the code is spent and
 //! the new set replaces the old one, or nothing changes but a counted
 //! failure. The proof is one of:
 //!
 //! - a code typed to the renewing command itself, judged exactly as a login
-//!   judges it ([`login::judge`]: lock state, every hash, the failure counted
+//!   judges it ([`verdict::judge`]: lock state, every hash, the failure counted
 //!   towards the lockout);
 //! - a code the user's own authentication to the command has just spent:
 //!   sudo's PAM stack asked for one (the "sudo" recipe), and the set records
@@ -21,8 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::codeset::CodeSet;
 use crate::lockout::LockedUntil;
-use crate::login::{self, Outcome, Policy};
-use crate::store::Attempt;
+use crate::verdict::{self, Attempt, Outcome, Policy};
 
 /// How long after sudo's authentication spent a code that code still proves
 /// possession for a renewal.
@@ -104,7 +103,7 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
             if hashing != *attempt.hashing {
                 return (Decision::Keep, Renewal::Rehash(hashing));
             }
-            match login::judge(&mut set, attempt, now) {
+            match verdict::judge(&mut set, attempt, now) {
                 Outcome::Accepted { .. } => (Decision::Replace, Renewal::Renewed),
                 // Nothing changed in the set: nothing to write.
                 outcome @ (Outcome::Locked(_) | Outcome::Expired(_)) => {
@@ -144,8 +143,8 @@ mod tests {
     use crate::codeset::CodeUse;
     use crate::kdf::KdfParams;
     use crate::lockout::{Lockout, Scope};
-    use crate::login::{Origin, Refusal};
     use crate::username::UserName;
+    use crate::verdict::{Origin, Refusal};
 
     fn set(now: OffsetDateTime) -> (CodeSet, Vec<crate::code::PlainCode>) {
         CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), now).unwrap()

@@ -13,10 +13,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use common::system::run_with_input;
-use common::{Lab, bare, or_skip, stderr};
+use common::{CliRun, Lab, bare, or_skip};
 use pam_backup_codes::codeset::{CodeSet, Match};
 
 const SVC: &str = "bc-bulk";
@@ -50,8 +50,8 @@ impl Bulk {
     }
 
     /// Runs `generate ARGS`, with `input` on stdin.
-    fn generate(&self, args: &[&str], input: &str) -> Output {
-        run_with_input(self.cli().arg("generate").args(args), input)
+    fn generate(&self, args: &[&str], input: &str) -> CliRun {
+        run_with_input(self.cli().arg("generate").args(args), input).into()
     }
 
     /// The store's user files, without the `.toml`, and any other entry.
@@ -125,12 +125,12 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
     let out = bulk.generate(&["--users-from", list.to_str().unwrap(), "--format", "json"], "");
 
     assert_eq!(
-        out.status.code(),
+        out.status,
         Some(1),
         "invalid names make the run fail: {}",
-        stderr(&out)
+        out.stderr
     );
-    let err = stderr(&out);
+    let err = &out.stderr;
     let file = list.display();
     assert!(
         err.contains(&format!("backup-codes: {file}:4: \"../etc/shadow\": ")),
@@ -145,7 +145,7 @@ fn users_from_a_file_get_working_sets_as_json_lines() {
     assert_eq!(err.lines().count(), 3, "one line per bad or repeated name: {err}");
 
     // JSON Lines: one object per valid user, in list order, each once.
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = out.stdout;
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let order: Vec<String> = lines
         .iter()
@@ -190,8 +190,8 @@ fn users_from_stdin_into_a_directory_of_private_sheets() {
         &user_list(),
     );
 
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let err = &out.stderr;
     assert!(
         err.contains("backup-codes: stdin:4: \"../etc/shadow\": "),
         "{err}"
@@ -265,8 +265,8 @@ fn a_user_that_cannot_be_stored_is_skipped_and_leaves_nothing_behind() {
         ],
         &names.join("\n"),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let err = &out.stderr;
     assert!(err.contains(&format!("backup-codes: {}: ", user(3))), "{err}");
     assert!(err.contains("the old set, if any, is unchanged"), "{err}");
     assert!(err.contains("19 sheets written"), "{err}");
@@ -302,9 +302,9 @@ fn a_closed_output_stops_the_run_before_more_sets_are_replaced() {
         .unwrap();
     // Nobody will read the codes: the first print fails with EPIPE.
     drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let out: CliRun = child.wait_with_output().unwrap().into();
+    assert_eq!(out.status, Some(1));
+    let err = &out.stderr;
     assert!(
         err.contains(&format!("{}: stored, but printing the codes failed", user(0))),
         "{err}"

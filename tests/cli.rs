@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::{Lab, or_skip, stderr, stdout};
+use common::{Lab, RunCli, or_skip};
 
 /// A lab whose accounts include the names these tests generate sets for
 /// with the CLI directly (it refuses names NSS does not know).
@@ -23,9 +23,9 @@ fn lab() -> Lab {
 #[test]
 fn generate_prints_a_sheet_and_stores_only_hashes() {
     let lab = or_skip!(lab());
-    let out = lab.cli().args(["generate", "alice"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let out = lab.cli().args(["generate", "alice"]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    let text = out.stdout.clone();
     assert!(text.starts_with("Backup codes for alice on "), "{text}");
     let codes: Vec<&str> = text
         .split_whitespace()
@@ -60,10 +60,9 @@ fn generate_json_shape_and_formats() {
             "--length",
             "12",
         ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        .run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    let value: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(value["user"], "bob");
     assert_eq!(value["alphabet"], "digits");
     assert_eq!(value["length"], 12);
@@ -103,9 +102,9 @@ fn usage_errors_exit_2_and_change_nothing() {
         &["frobnicate"],
         &["--bogus", "status"],
     ] {
-        let out = lab.cli().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(!stderr(&out).is_empty());
+        let out = lab.cli().args(args).run_cli();
+        assert_eq!(out.status, Some(2), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.clone().is_empty());
     }
     assert!(lab.store_listing().is_empty());
 }
@@ -127,10 +126,9 @@ fn invalid_users_are_reported_and_the_others_done() {
             "a b",
             "frank",
         ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+        .run_cli();
+    assert_eq!(out.status, Some(1));
+    let err = out.stderr.clone();
     assert_eq!(err.lines().count(), 5, "one line per bad name: {err}");
     assert!(err.lines().all(|l| l.starts_with("backup-codes: ")), "{err}");
     assert_eq!(lab.store_listing(), ["erin.toml", "frank.toml"]);
@@ -145,17 +143,17 @@ fn status_text_and_json_show_uses() {
     assert_eq!(lab.login("bc-cli", "grace", &[&codes[0]]).result(), "PAM_SUCCESS");
     lab.login("bc-cli", "grace", &["WRONG-WRONG"]);
 
-    let out = lab.cli().args(["status"]).output().unwrap();
-    assert!(out.status.success());
-    let text = stdout(&out);
+    let out = lab.cli().args(["status"]).run_cli();
+    assert!(out.success());
+    let text = out.stdout.clone();
     assert!(text.contains("grace: 9 of 10 codes left"), "{text}");
     assert!(text.contains("via bc-cli from 192.0.2.7"), "{text}");
     assert!(text.contains("remote failures: 1 (1 in a row)"), "{text}");
     assert!(text.contains("last failure "), "{text}");
     assert!(text.contains("heidi: 3 of 3 codes left"), "{text}");
 
-    let out = lab.cli().args(["status", "--format", "json"]).output().unwrap();
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = lab.cli().args(["status", "--format", "json"]).run_cli();
+    let all: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(common::users(&all), ["grace", "heidi"]);
     let grace = &all[0];
     for key in [
@@ -180,12 +178,8 @@ fn status_text_and_json_show_uses() {
     assert_eq!(grace["uses"][0]["rhost"], "192.0.2.7");
     assert!(grace["uses"][0]["at"].as_str().unwrap().ends_with('Z'));
 
-    let out = lab
-        .cli()
-        .args(["status", "--format", "json", "nobody"])
-        .output()
-        .unwrap();
-    let nobody: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = lab.cli().args(["status", "--format", "json", "nobody"]).run_cli();
+    let nobody: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(nobody[0]["enrolled"], false);
 }
 
@@ -199,13 +193,13 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
         "auth [success=done ignore=ignore default=die] MODULE store=STORE nullok nodelay\nauth required pam_permit.so\n",
     );
     let codes = lab.generate("ivan", &[]);
-    let out = lab.cli().args(["revoke", "ivan", "judy"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "judy has no codes");
-    assert!(stderr(&out).contains("judy"));
+    let out = lab.cli().args(["revoke", "ivan", "judy"]).run_cli();
+    assert_eq!(out.status, Some(1), "judy has no codes");
+    assert!(out.stderr.clone().contains("judy"));
     assert!(
-        stdout(&out).contains("ivan: codes revoked; still enrolled"),
+        out.stdout.clone().contains("ivan: codes revoked; still enrolled"),
         "{}",
-        stdout(&out)
+        out.stdout
     );
     assert_eq!(lab.store_listing(), ["ivan.toml"]);
 
@@ -226,10 +220,10 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
         (status["enrolled"].as_bool(), status["remaining"].as_u64()),
         (Some(true), Some(0))
     );
-    let text = stdout(&lab.cli().args(["status", "ivan"]).output().unwrap());
+    let text = lab.cli().args(["status", "ivan"]).run_cli().stdout;
     assert!(text.starts_with("ivan: revoked "), "{text}");
-    let again = lab.cli().args(["revoke", "ivan"]).output().unwrap();
-    assert!(again.status.success() && stdout(&again).contains("already revoked"));
+    let again = lab.cli().args(["revoke", "ivan"]).run_cli();
+    assert!(again.success() && again.stdout.clone().contains("already revoked"));
 
     // A new set works again.
     let fresh = lab.generate("ivan", &[]);
@@ -240,9 +234,9 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
     assert_eq!(lab.status("ivan")["revoked"], serde_json::Value::Null);
 
     // --unenroll removes the user: with nullok, the password alone decides.
-    let out = lab.cli().args(["revoke", "--unenroll", "ivan"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("ivan: unenrolled"));
+    let out = lab.cli().args(["revoke", "--unenroll", "ivan"]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.clone().contains("ivan: unenrolled"));
     assert!(lab.store_listing().is_empty());
     let ignored = lab.login("bc-revoke", "ivan", &[]);
     assert!(
@@ -255,10 +249,10 @@ fn revoke_keeps_the_user_enrolled_and_unenroll_removes_them() {
 fn unlock() {
     let lab = or_skip!(lab());
     lab.generate("ivan", &[]);
-    let out = lab.cli().args(["unlock", "ivan"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = lab.cli().args(["unlock", "nobody"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = lab.cli().args(["unlock", "ivan"]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    let out = lab.cli().args(["unlock", "nobody"]).run_cli();
+    assert_eq!(out.status, Some(1));
 }
 
 #[test]
@@ -266,16 +260,16 @@ fn check_names_every_problem() {
     let lab = or_skip!(lab());
     lab.generate("kim", &[]);
     lab.generate("lee", &[]);
-    let out = lab.cli().arg("check").output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("2 user files valid"));
+    let out = lab.cli().arg("check").run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.clone().contains("2 user files valid"));
 
     fs::set_permissions(lab.user_file("kim"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(lab.user_file("lee"), "version = 7\n").unwrap();
     fs::write(lab.store.join("notes.txt"), "hello").unwrap();
-    let out = lab.cli().arg("check").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let out = lab.cli().arg("check").run_cli();
+    assert_eq!(out.status, Some(1));
+    let err = out.stderr.clone();
     assert!(err.contains("kim.toml"), "{err}");
     assert!(err.contains("lee.toml"), "{err}");
     assert!(err.contains("notes.txt"), "{err}");
@@ -287,14 +281,17 @@ fn check_names_every_problem() {
 fn an_untrusted_store_is_refused_with_a_clear_line() {
     let lab = or_skip!(lab());
     fs::set_permissions(&lab.store, fs::Permissions::from_mode(0o777)).unwrap();
-    let out = lab.cli().args(["generate", "mia"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = lab.cli().args(["generate", "mia"]).run_cli();
+    assert_eq!(out.status, Some(1));
     assert!(
-        stderr(&out).contains(lab.store.to_str().unwrap()),
+        out.stderr.clone().contains(lab.store.to_str().unwrap()),
         "{}",
-        stderr(&out)
+        out.stderr
     );
-    assert!(stdout(&out).is_empty(), "no codes printed that were not stored");
+    assert!(
+        out.stdout.clone().is_empty(),
+        "no codes printed that were not stored"
+    );
     assert!(lab.store_listing().is_empty());
 
     let missing = lab.path().join("missing");
@@ -302,10 +299,9 @@ fn an_untrusted_store_is_refused_with_a_clear_line() {
         .arg("--store")
         .arg(&missing)
         .arg("status")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        .run_cli();
+    assert_eq!(out.status, Some(1));
+    assert_eq!(out.stderr.clone().lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]
@@ -316,11 +312,10 @@ fn output_file_and_directory_are_private() {
         lab.cli()
             .args(["generate", "nina", "--output"])
             .arg(&sheet)
-            .output()
-            .unwrap()
+            .run_cli()
     };
     let out = generate_nina();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.success(), "{}", out.stderr);
     assert_eq!(fs::metadata(&sheet).unwrap().mode() & 0o777, 0o600);
     assert!(
         fs::read_to_string(&sheet)
@@ -331,7 +326,7 @@ fn output_file_and_directory_are_private() {
     // An existing file is never overwritten, and the old set stays.
     let before = fs::read(lab.user_file("nina")).unwrap();
     let out = generate_nina();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status, Some(1));
     assert_eq!(fs::read(lab.user_file("nina")).unwrap(), before);
 
     let dir = lab.path().join("sheets");
@@ -339,9 +334,8 @@ fn output_file_and_directory_are_private() {
         .cli()
         .args(["generate", "oscar", "peggy", "--format", "json", "--output"])
         .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .run_cli();
+    assert!(out.success(), "{}", out.stderr);
     assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
     for user in ["oscar", "peggy"] {
         let path = dir.join(format!("{user}.json"));
@@ -359,13 +353,12 @@ fn output_file_and_directory_are_private() {
         .cli()
         .args(["generate", "oscar", "peggy", "--output"])
         .arg(&open_dir)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .run_cli();
+    assert_eq!(out.status, Some(1));
     assert!(
-        stderr(&out).contains("refused as output directory"),
+        out.stderr.clone().contains("refused as output directory"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
     assert_eq!(fs::read(lab.user_file("oscar")).unwrap(), before);
 }
@@ -404,27 +397,20 @@ fn status_escapes_bidi_and_line_separators() {
     });
     let deceptive = ['\u{202e}', '\u{2028}', '\u{2029}', '\u{2066}', '\u{200f}'];
     for format in ["text", "json"] {
-        let out = lab
-            .cli()
-            .args(["status", "--format", format, "rita"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        let text = stdout(&out);
+        let out = lab.cli().args(["status", "--format", format, "rita"]).run_cli();
+        assert!(out.success(), "{}", out.stderr);
+        let text = out.stdout.clone();
         assert!(!text.contains(&deceptive[..]), "{format}: {text:?}");
         assert!(
             text.contains("202e") && text.contains("2028"),
             "{format}: {text:?}"
         );
     }
-    let json: serde_json::Value = serde_json::from_slice(
-        &lab.cli()
-            .args(["status", "--format", "json", "rita"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let json = lab
+        .cli()
+        .args(["status", "--format", "json", "rita"])
+        .run_cli()
+        .json();
     assert_eq!(
         json[0]["uses"][1]["rhost"], hostile,
         "the JSON escape means the same"
@@ -446,20 +432,13 @@ fn check_warns_about_settings_below_the_defaults() {
     )
     .unwrap();
     fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
-    let weak = |args: &[&str]| {
-        lab.cli()
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let weak = |args: &[&str]| lab.cli().arg("--config").arg(&config).args(args).run_cli();
     let out = weak(&["generate", "alice"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.success(), "{}", out.stderr);
     let out = weak(&["check"]);
-    let err = stderr(&out);
-    assert!(out.status.success(), "warnings are not problems: {err}");
-    assert!(stdout(&out).starts_with("ok: "), "{}", stdout(&out));
+    let err = out.stderr.clone();
+    assert!(out.success(), "warnings are not problems: {err}");
+    assert!(out.stdout.clone().starts_with("ok: "), "{}", out.stdout);
     let conf = config.display();
     for want in [
         format!("warning: {conf}: deny = 0: the lockout is off, and NIST SP 800-63B"),
@@ -473,9 +452,10 @@ fn check_warns_about_settings_below_the_defaults() {
         assert!(err.contains(&want), "{want:?} not in {err}");
     }
     // The defaults draw no warning but for alice's set.
-    let (code, _, err) = lab.check();
+    let check = lab.check();
+    let err = &check.stderr;
     assert!(
-        code == 0 && !err.contains("deny = 0") && !err.contains("[codes]"),
+        check.success() && !err.contains("deny = 0") && !err.contains("[codes]"),
         "{err}"
     );
 }
@@ -486,37 +466,26 @@ fn generate_replaces_a_set_only_with_replace() {
     let first = lab.generate("alice", &[]);
     let file = lab.user_file("alice");
     let before = fs::read(&file).unwrap();
-    let out = lab.cli().args(["generate", "alice", "bob"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = lab.cli().args(["generate", "alice", "bob"]).run_cli();
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
     assert_eq!(
-        stderr(&out),
+        out.stderr,
         "backup-codes: alice: has a set already (10 of 10 codes left); nothing changed (--replace replaces it)\n"
     );
     assert_eq!(fs::read(&file).unwrap(), before, "alice's set is untouched");
     assert!(
-        stdout(&out).contains("Backup codes for bob"),
+        out.stdout.clone().contains("Backup codes for bob"),
         "the others are done"
     );
-    assert!(!stdout(&out).contains("for alice"));
+    assert!(!out.stdout.clone().contains("for alice"));
     // --replace replaces it; a revoked set needs no --replace.
-    let out = lab
-        .cli()
-        .args(["generate", "--replace", "alice"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lab.cli().args(["generate", "--replace", "alice"]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
     assert_ne!(fs::read(&file).unwrap(), before);
-    assert!(!stdout(&out).contains(first[0].as_str()));
-    assert!(
-        lab.cli()
-            .args(["revoke", "alice"])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let out = lab.cli().args(["generate", "alice"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!out.stdout.clone().contains(first[0].as_str()));
+    assert!(lab.cli().args(["revoke", "alice"]).run_cli().success());
+    let out = lab.cli().args(["generate", "alice"]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
     assert_eq!(lab.status("alice")["revoked"], serde_json::Value::Null);
 }
 
@@ -528,11 +497,13 @@ fn generate_never_creates_the_store_directory() {
         .arg("--store")
         .arg(&missing)
         .args(["generate", "--allow-unknown", "alice"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("typo"), "{}", stderr(&out));
-    assert!(stdout(&out).is_empty(), "no codes printed that were not stored");
+        .run_cli();
+    assert_eq!(out.status, Some(1));
+    assert!(out.stderr.clone().contains("typo"), "{}", out.stderr);
+    assert!(
+        out.stdout.clone().is_empty(),
+        "no codes printed that were not stored"
+    );
     assert!(!missing.exists());
 }
 
@@ -547,9 +518,8 @@ fn generate_makes_a_file_on_stdout_private() {
         .cli()
         .args(["generate", "--format", "json", "alice", "bob"])
         .stdout(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .run_cli();
+    assert!(out.success(), "{}", out.stderr);
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
     let text = fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
@@ -562,8 +532,12 @@ fn on_a_terminal(command: &str) -> String {
         .args(["-qefc", command, "/dev/null"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{command}: {}", stderr(&out));
-    stdout(&out)
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::{Lab, Mounted, in_private_mounts, or_skip, stderr, stdout};
+use common::{CliRun, Lab, Mounted, RunCli, in_private_mounts, or_skip};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -31,13 +31,13 @@ fn age_by(lab: &Lab, user: &str, days: i64) {
 
 /// The CLI with the lab's config file too, so that it judges locks and
 /// ages as the module does.
-fn cli(lab: &Lab, config: &Path, args: &[&str]) -> std::process::Output {
-    lab.cli().arg("--config").arg(config).args(args).output().unwrap()
+fn cli(lab: &Lab, config: &Path, args: &[&str]) -> CliRun {
+    lab.cli().arg("--config").arg(config).args(args).run_cli()
 }
 
 /// The JSON objects of a JSON Lines output.
-fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
-    stdout(out)
+fn json_lines(out: &CliRun) -> Vec<serde_json::Value> {
+    out.stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
@@ -56,11 +56,11 @@ fn list_prints_one_line_per_user_with_left_age_lock_and_revocation() {
     }
     age_by(&lab, "dave", 120);
     let out = cli(&lab, &config, &["revoke", "alice"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.success(), "{}", out.stderr);
 
     let out = cli(&lab, &config, &["list"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    assert!(out.success(), "{}", out.stderr);
+    let text = out.stdout.clone();
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
     let today = OffsetDateTime::now_utc().date().to_string();
     assert_eq!(
@@ -80,10 +80,9 @@ fn list_prints_one_line_per_user_with_left_age_lock_and_revocation() {
         .arg("--config")
         .arg(&config)
         .args(["list", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(all.status.success(), "{}", stderr(&all));
-    let all: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+        .run_cli();
+    assert!(all.success(), "{}", all.stderr);
+    let all: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
     assert_eq!(common::users(&all), ["alice", "bob", "carol", "dave"]);
     assert!(all[0]["revoked"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
@@ -114,9 +113,9 @@ fn list_prints_one_line_per_user_with_left_age_lock_and_revocation() {
     // An entry it cannot read is reported, and the others still listed.
     fs::write(lab.store.join("notes.txt"), "hello").unwrap();
     let out = cli(&lab, &config, &["list"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("notes.txt"), "{}", stderr(&out));
-    assert_eq!(stdout(&out).lines().count(), 5);
+    assert_eq!(out.status, Some(1));
+    assert!(out.stderr.clone().contains("notes.txt"), "{}", out.stderr);
+    assert_eq!(out.stdout.clone().lines().count(), 5);
 }
 
 #[test]
@@ -126,24 +125,19 @@ fn generate_if_missing_changes_nothing_for_users_who_have_a_set_and_exits_0() {
     let first = lab
         .cli()
         .args(["generate", "--if-missing", "--format", "json", "alice"])
-        .output()
-        .unwrap();
-    assert!(first.status.success(), "{}", stderr(&first));
+        .run_cli();
+    assert!(first.success(), "{}", first.stderr);
     assert_eq!(json_lines(&first)[0]["user"], "alice");
     let stored = fs::read(lab.user_file("alice")).unwrap();
 
     // Run again, as configuration management does: nothing printed, nothing changed, 0.
-    let again = lab
-        .cli()
-        .args(["generate", "--if-missing", "alice"])
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
-    assert_eq!(stdout(&again), "");
+    let again = lab.cli().args(["generate", "--if-missing", "alice"]).run_cli();
+    assert_eq!(again.status, Some(0), "{}", again.stderr);
+    assert_eq!(again.stdout, "");
     assert!(
-        stderr(&again).contains("alice: has a set already"),
+        again.stderr.clone().contains("alice: has a set already"),
         "{}",
-        stderr(&again)
+        again.stderr
     );
     assert_eq!(fs::read(lab.user_file("alice")).unwrap(), stored);
 
@@ -151,42 +145,29 @@ fn generate_if_missing_changes_nothing_for_users_who_have_a_set_and_exits_0() {
     let mixed = lab
         .cli()
         .args(["generate", "--if-missing", "--format", "json", "alice", "bob"])
-        .output()
-        .unwrap();
-    assert_eq!(mixed.status.code(), Some(0), "{}", stderr(&mixed));
+        .run_cli();
+    assert_eq!(mixed.status, Some(0), "{}", mixed.stderr);
     let sheets = json_lines(&mixed);
     assert_eq!(sheets.len(), 1);
     assert_eq!(sheets[0]["user"], "bob");
     assert_eq!(fs::read(lab.user_file("alice")).unwrap(), stored);
 
     // Without it, today's behaviour: a user with a set is a failure.
-    let plain = lab.cli().args(["generate", "alice"]).output().unwrap();
-    assert_eq!(plain.status.code(), Some(1));
-    assert_eq!(stdout(&plain), "");
+    let plain = lab.cli().args(["generate", "alice"]).run_cli();
+    assert_eq!(plain.status, Some(1));
+    assert_eq!(plain.stdout, "");
     // A revoked set holds no valid code: it is replaced, as without the flag.
-    assert!(
-        lab.cli()
-            .args(["revoke", "alice"])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let renewed = lab
-        .cli()
-        .args(["generate", "--if-missing", "alice"])
-        .output()
-        .unwrap();
-    assert!(renewed.status.success(), "{}", stderr(&renewed));
-    assert!(stdout(&renewed).starts_with("Backup codes for alice"));
+    assert!(lab.cli().args(["revoke", "alice"]).run_cli().success());
+    let renewed = lab.cli().args(["generate", "--if-missing", "alice"]).run_cli();
+    assert!(renewed.success(), "{}", renewed.stderr);
+    assert!(renewed.stdout.clone().starts_with("Backup codes for alice"));
     assert_eq!(lab.status("alice")["revoked"], serde_json::Value::Null);
     // And it cannot be combined with --replace.
     let both = lab
         .cli()
         .args(["generate", "--if-missing", "--replace", "carol"])
-        .output()
-        .unwrap();
-    assert_eq!(both.status.code(), Some(2));
+        .run_cli();
+    assert_eq!(both.status, Some(2));
     assert!(!lab.user_file("carol").exists());
 }
 
@@ -202,9 +183,8 @@ fn add_makes_a_sheet_redirected_to_a_file_private() {
         .cli()
         .args(["add", "alice", "--count", "2", "--expires", "8h"])
         .stdout(file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .run_cli();
+    assert!(out.success(), "{}", out.stderr);
     assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
     let text = fs::read_to_string(&path).unwrap();
     assert!(text.starts_with("Temporary backup codes for alice"), "{text}");
@@ -213,9 +193,8 @@ fn add_makes_a_sheet_redirected_to_a_file_private() {
     let piped = lab
         .cli()
         .args(["add", "alice", "--expires", "1h", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(piped.status.success(), "{}", stderr(&piped));
+        .run_cli();
+    assert!(piped.success(), "{}", piped.stderr);
     assert_eq!(json_lines(&piped)[0]["codes"].as_array().unwrap().len(), 1);
 }
 
@@ -227,33 +206,32 @@ fn status_below_exits_1_for_users_listed_and_2_when_it_cannot_read_everything() 
     let below = |n: &str, format: &str| {
         lab.cli()
             .args(["status", "--below", n, "--format", format])
-            .output()
-            .unwrap()
+            .run_cli()
     };
     let out = below("5", "text");
     assert_eq!(
-        (out.status.code(), stdout(&out)),
+        (out.status, out.stdout),
         (Some(0), String::new()),
         "{}",
-        stderr(&out)
+        out.stderr
     );
-    assert_eq!(below("11", "text").status.code(), Some(1));
+    assert_eq!(below("11", "text").status, Some(1));
 
     // erin's file is no longer trusted: it cannot be read, which is not "fine".
     fs::set_permissions(lab.user_file("erin"), fs::Permissions::from_mode(0o644)).unwrap();
     for format in ["text", "json"] {
         let out = below("5", format);
-        assert_eq!(out.status.code(), Some(2), "{format}: {}", stderr(&out));
-        assert!(stderr(&out).contains("erin.toml"), "{}", stderr(&out));
+        assert_eq!(out.status, Some(2), "{format}: {}", out.stderr);
+        assert!(out.stderr.clone().contains("erin.toml"), "{}", out.stderr);
     }
     // Someone listed and something unreadable: "could not tell" wins.
     let out = below("11", "json");
-    assert_eq!(out.status.code(), Some(2));
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status, Some(2));
+    let listed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(common::users(&listed), ["dave"]);
     // Without --below a problem is a failure, as for every command.
-    let out = lab.cli().arg("status").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = lab.cli().arg("status").run_cli();
+    assert_eq!(out.status, Some(1));
 
     // A configuration it cannot read: it cannot judge anyone.
     let config = lab.path().join("broken.conf");
@@ -263,17 +241,16 @@ fn status_below_exits_1_for_users_listed_and_2_when_it_cannot_read_everything() 
         .arg("--config")
         .arg(&config)
         .args(["status", "--below", "5"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        .run_cli();
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
 
     // A stray entry in the store is reported, not silently left out.
     fs::set_permissions(lab.user_file("erin"), fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(below("5", "text").status.code(), Some(0));
+    assert_eq!(below("5", "text").status, Some(0));
     fs::write(lab.store.join("Frank Smith.toml"), "version = 1\n").unwrap();
     let out = below("5", "text");
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Frank Smith.toml"), "{}", stderr(&out));
+    assert_eq!(out.status, Some(2), "{}", out.stderr);
+    assert!(out.stderr.clone().contains("Frank Smith.toml"), "{}", out.stderr);
 }
 
 /// A bind mount in the private namespace, detached on drop.
@@ -317,10 +294,9 @@ fn status_group_shows_every_member_those_without_a_set_included() {
         let out = lab
             .cli()
             .args(["status", "--format", "json", "--group", &group])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            .run_cli();
+        assert!(out.success(), "{}", out.stderr);
+        let all: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let mut want = vec![alice.as_str(), bob.as_str(), grace.as_str()];
         want.sort();
         assert_eq!(common::users(&all), want);
@@ -331,10 +307,9 @@ fn status_group_shows_every_member_those_without_a_set_included() {
         let out = lab
             .cli()
             .args(["status", "--below", "1", "--group", &group])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        let text = stdout(&out);
+            .run_cli();
+        assert_eq!(out.status, Some(1), "{}", out.stderr);
+        let text = out.stdout.clone();
         assert!(text.contains(&format!("{bob}: no backup codes")), "{text}");
         assert!(text.contains(&format!("{grace}: no backup codes")), "{text}");
         assert!(!text.contains(&alice), "{text}");
@@ -342,10 +317,9 @@ fn status_group_shows_every_member_those_without_a_set_included() {
         let out = lab
             .cli()
             .args(["status", "--below", "1", "--group", "no-such-group-pbc"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains("no such group"), "{}", stderr(&out));
+            .run_cli();
+        assert_eq!(out.status, Some(2));
+        assert!(out.stderr.clone().contains("no such group"), "{}", out.stderr);
     });
 }
 
@@ -360,29 +334,22 @@ fn revoke_created_before_revokes_every_older_set_after_a_restore() {
     age_by(&lab, "bob", 3);
     age_by(&lab, "dave", 5);
     // dave's was revoked before the restore point already: not news.
-    assert!(
-        lab.cli()
-            .args(["revoke", "dave"])
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(lab.cli().args(["revoke", "dave"]).run_cli().success());
     let restore = (OffsetDateTime::now_utc() - Duration::days(1))
         .format(&Rfc3339)
         .unwrap();
 
-    let out = lab
-        .cli()
-        .args(["revoke", "--created-before", &restore])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let out = lab.cli().args(["revoke", "--created-before", &restore]).run_cli();
+    assert!(out.success(), "{}", out.stderr);
+    let text = out.stdout.clone();
     let revoked: Vec<&str> = text.lines().filter_map(|l| l.split(':').next()).collect();
     assert_eq!(revoked, ["alice", "bob"], "{text}");
     assert!(text.contains("codes revoked; still enrolled"), "{text}");
-    assert!(stderr(&out).contains("2 sets made before"), "{}", stderr(&out));
+    assert!(
+        out.stderr.clone().contains("2 sets made before"),
+        "{}",
+        out.stderr
+    );
     assert!(lab.status("alice")["revoked"].is_string());
     assert_eq!(lab.status("carol")["revoked"], serde_json::Value::Null);
     assert_eq!(lab.login(SVC, "alice", &[&old[0]]).result(), "PAM_AUTH_ERR");
@@ -392,10 +359,9 @@ fn revoke_created_before_revokes_every_older_set_after_a_restore() {
     let again = lab
         .cli()
         .args(["revoke", "--format", "json", "--created-before", &restore])
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{}", stderr(&again));
-    assert_eq!(stdout(&again), "");
+        .run_cli();
+    assert!(again.success(), "{}", again.stderr);
+    assert_eq!(again.stdout, "");
     // Named users: only theirs, and a newer set is kept with a note.
     lab.generate("erin", &[]);
     age_by(&lab, "erin", 2);
@@ -410,39 +376,35 @@ fn revoke_created_before_revokes_every_older_set_after_a_restore() {
             "erin",
             "carol",
         ])
-        .output()
-        .unwrap();
-    assert!(named.status.success(), "{}", stderr(&named));
+        .run_cli();
+    assert!(named.success(), "{}", named.stderr);
     let done = json_lines(&named);
-    assert_eq!(done.len(), 1, "{}", stdout(&named));
+    assert_eq!(done.len(), 1, "{}", named.stdout);
     assert_eq!(
         (done[0]["user"].as_str(), done[0]["action"].as_str()),
         (Some("erin"), Some("revoked"))
     );
     assert!(done[0]["created"].is_string() && done[0]["revoked"].is_string());
-    assert!(stderr(&named).contains("carol: kept"), "{}", stderr(&named));
+    assert!(named.stderr.clone().contains("carol: kept"), "{}", named.stderr);
 
     // A date in the future would revoke everything: a usage error.
     let future = lab
         .cli()
         .args(["revoke", "--created-before", "2999-01-01"])
-        .output()
-        .unwrap();
-    assert_eq!(future.status.code(), Some(2));
+        .run_cli();
+    assert_eq!(future.status, Some(2));
     assert_eq!(lab.status("carol")["revoked"], serde_json::Value::Null);
     let bad = lab
         .cli()
         .args(["revoke", "--created-before", "yesterday"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
+        .run_cli();
+    assert_eq!(bad.status, Some(2));
     // --unenroll never sweeps.
     let sweep = lab
         .cli()
         .args(["revoke", "--unenroll", "--created-before", &restore])
-        .output()
-        .unwrap();
-    assert_eq!(sweep.status.code(), Some(2));
+        .run_cli();
+    assert_eq!(sweep.status, Some(2));
     assert_eq!(lab.store_listing().len(), 5);
 }
 
@@ -455,9 +417,8 @@ fn revoke_and_unlock_print_json_lines() {
     let out = lab
         .cli()
         .args(["unlock", "--format", "json", "alice", "bob"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .run_cli();
+    assert!(out.success(), "{}", out.stderr);
     let done = json_lines(&out);
     assert_eq!(done.len(), 2);
     assert_eq!(
@@ -466,24 +427,15 @@ fn revoke_and_unlock_print_json_lines() {
     );
     assert_eq!(done[1]["failures_cleared"], 0);
 
-    let out = lab
-        .cli()
-        .args(["revoke", "--format", "json", "alice"])
-        .output()
-        .unwrap();
+    let out = lab.cli().args(["revoke", "--format", "json", "alice"]).run_cli();
     assert_eq!(json_lines(&out)[0]["action"], "revoked");
-    let out = lab
-        .cli()
-        .args(["revoke", "--format", "json", "alice"])
-        .output()
-        .unwrap();
+    let out = lab.cli().args(["revoke", "--format", "json", "alice"]).run_cli();
     assert_eq!(json_lines(&out)[0]["action"], "already_revoked");
     let out = lab
         .cli()
         .args(["revoke", "--unenroll", "--format", "json", "bob", "nobody"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "nobody has no set");
+        .run_cli();
+    assert_eq!(out.status, Some(1), "nobody has no set");
     let done = json_lines(&out);
     assert_eq!(done.len(), 1);
     assert_eq!(
@@ -495,9 +447,9 @@ fn revoke_and_unlock_print_json_lines() {
         (Some("bob"), Some("unenrolled"), &serde_json::Value::Null)
     );
     assert!(
-        stderr(&out).contains("nobody: has no backup codes"),
+        out.stderr.clone().contains("nobody: has no backup codes"),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 }
 
@@ -505,10 +457,10 @@ fn revoke_and_unlock_print_json_lines() {
 fn check_prints_its_findings_as_one_json_object_with_the_same_exit_status() {
     let lab = or_skip!(Lab::new());
     lab.generate("alice", &[]);
-    let check = || lab.cli().args(["check", "--format", "json"]).output().unwrap();
+    let check = || lab.cli().args(["check", "--format", "json"]).run_cli();
     let out = check();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["problems"], 0);
     let findings = report["findings"].as_array().unwrap();
     assert!(
@@ -520,8 +472,8 @@ fn check_prints_its_findings_as_one_json_object_with_the_same_exit_status() {
 
     fs::write(lab.store.join("notes.txt"), "hello").unwrap();
     let out = check();
-    assert_eq!(out.status.code(), Some(1));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status, Some(1));
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["problems"], 1, "{report}");
     let problem = report["findings"]
         .as_array()
@@ -534,7 +486,7 @@ fn check_prints_its_findings_as_one_json_object_with_the_same_exit_status() {
         "{report}"
     );
     assert!(
-        stderr(&out).contains("notes.txt"),
+        out.stderr.clone().contains("notes.txt"),
         "problems are told on stderr too"
     );
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use pam_backup_codes::codeset::CodeSet;
 
-use common::{FileSnapshot, Lab, Rng, or_skip, rounds};
+use common::{FileSnapshot, Lab, Rng, RunCli, or_skip, rounds};
 
 const SVC: &str = "bc-crash";
 
@@ -88,7 +88,8 @@ fn sigkill_at_random_instants_never_corrupts_or_loses_a_reported_success() {
         };
 
         // The file always parses and is trusted.
-        let (code_rc, _, stderr) = lab.check();
+        let check = lab.check();
+        let (code_rc, stderr) = (check.status.unwrap_or(-1), &check.stderr);
         assert_eq!(code_rc, 0, "round {round}: check failed: {stderr}");
         assert_eq!(
             fs::metadata(lab.user_file("alice")).map(|m| m.len() > 0).ok(),
@@ -189,9 +190,9 @@ fn a_planted_temporary_file_is_never_trusted_and_is_cleaned() {
     assert_eq!(temp_files(&lab), Vec::<String>::new());
     // `check` and `status` do not list temporary files as users.
     fs::write(&temp, "garbage").unwrap();
-    assert_eq!(lab.check().0, 0);
-    let all = lab.cli().args(["status", "--format", "json"]).output().unwrap();
-    let users: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(lab.check().status.unwrap_or(-1), 0);
+    let all = lab.cli().args(["status", "--format", "json"]).run_cli();
+    let users: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
     assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
 }
 

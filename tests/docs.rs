@@ -197,3 +197,14 @@ fn guide_renew_rule_is_the_shipped_sudoers_rule() {
         "docs/admin-guide.md's renew rule and pam.d-examples/sudoers.d-backup-codes (which tests/renew.rs runs) differ"
     );
 }
+
+#[test]
+fn the_manual_and_design_tables_are_the_rendering_of_the_options_and_results_tables() {
+    for (name, render) in pam_backup_codes::docs::FILES {
+        let text = repo_file(name);
+        assert!(
+            render(&text) == text,
+            "{name} differs from the options and results tables: run `cargo run --example mangen -- --docs`"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Lab, or_skip, stderr};
+use common::{Lab, or_skip};
 use pam_backup_codes::audit::{Event, journal, parse_line};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -225,7 +225,7 @@ fn log_success_raises_a_successful_login() {
 
 fn unlock(lab: &Lab, user: &str) {
     let out = lab.cli().args(["unlock", user]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A private /run for one process: `DIR/systemd/journal/socket`, read by the
@@ -317,7 +317,11 @@ fn run_isolated(lab: &Lab, cmd: &mut Command, journal: Option<&Journal>) -> (Out
 /// Runs the CLI with `args` isolated; it must succeed; returns its events.
 fn admin(lab: &Lab, args: &[&str], journal: Option<&Journal>) -> Vec<Line> {
     let (out, log) = run_isolated(lab, lab.cli().args(args), journal);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     events(&log)
 }
 
@@ -348,7 +352,7 @@ fn every_admin_command_that_changes_something_is_an_event_naming_who_ran_it() {
     sudo.env("SUDO_USER", "carol")
         .args(["generate", "--replace", "dora"]);
     let (out, log) = run_isolated(&lab, &mut sudo, None);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let replaced = events(&log);
     check(&replaced, &[("set-generated", "dora")]);
     assert_eq!(replaced[0].get("replaced"), Some("yes"));
@@ -454,7 +458,11 @@ fn fleet_commands_are_events_too() {
     let lab = &fleet.lab;
     let run = |args: &[&str]| {
         let (out, log) = run_isolated(lab, fleet.cli().args(args), None);
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let lines = events(&log);
         for line in &lines {
             assert_eq!(line.get("by_uid"), Some("0"), "{}", line.raw);

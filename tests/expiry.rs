@@ -10,32 +10,27 @@ mod common;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Output;
 
-use common::{Lab, or_skip};
+use common::{CliRun, Lab, RunCli, or_skip};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 const SVC: &str = "bc-expiry";
 
-fn cli(lab: &Lab, config: &PathBuf, args: &[&str]) -> Output {
-    lab.cli().arg("--config").arg(config).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn cli(lab: &Lab, config: &PathBuf, args: &[&str]) -> CliRun {
+    lab.cli().arg("--config").arg(config).args(args).run_cli()
 }
 
 /// The codes printed by `add --format json`.
-fn added(out: &Output) -> Vec<String> {
-    assert!(out.status.success(), "add failed: {}", text(&out.stderr));
-    common::codes(&serde_json::from_slice(&out.stdout).unwrap())
+fn added(out: &CliRun) -> Vec<String> {
+    assert!(out.success(), "add failed: {}", out.stderr);
+    common::codes(&serde_json::from_str(&out.stdout).unwrap())
 }
 
 fn status_json(lab: &Lab, config: &PathBuf, user: &str) -> serde_json::Value {
     let out = cli(lab, config, &["status", "--format", "json", user]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
+    assert!(out.success(), "{}", out.stderr);
+    serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()[0].clone()
 }
 
 #[test]
@@ -58,7 +53,7 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
     );
     let temporary = added(&out);
     assert_eq!(temporary.len(), 2);
-    let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let expires = OffsetDateTime::parse(sheet["expires"].as_str().unwrap(), &Rfc3339).unwrap();
 
     // Before the expiry: it works, once.
@@ -85,11 +80,7 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
     assert_eq!(status["usable"], 10);
     assert_eq!(status["temporary"][0]["expired"], true);
     let out = cli(&lab, &config, &["status", "alice"]);
-    assert!(
-        text(&out.stdout).contains("temporary code, expired "),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.stdout.contains("temporary code, expired "), "{}", out.stdout);
 
     // The regular codes were never touched.
     assert_eq!(lab.login(SVC, "alice", &[&regular[0]]).result(), "PAM_SUCCESS");
@@ -99,12 +90,8 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
 fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
     let (lab, config) = or_skip!(Lab::with_config(SVC, ""));
     let out = cli(&lab, &config, &["add", "bob", "--expires", "1h"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("no such account"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(out.status, Some(1));
+    assert!(out.stderr.contains("no such account"), "{}", out.stderr);
     lab.add_user("bob");
     let out = cli(
         &lab,
@@ -128,8 +115,8 @@ fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
         (&["add", "bad/name", "--expires", "1h"], "bad/name"),
     ] {
         let out = cli(&lab, &config, args);
-        assert!(!out.status.success(), "{args:?}");
-        let err = text(&out.stderr);
+        assert!(!out.success(), "{args:?}");
+        let err = out.stderr;
         assert!(err.contains(want), "{args:?}: {want:?} not in {err}");
         assert_eq!(
             fs::read(lab.user_file("bob")).unwrap(),
@@ -176,11 +163,7 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
         (Some(95), Some(true))
     );
     let out = cli(&lab, &config, &["status", "carol"]);
-    assert!(
-        text(&out.stdout).contains("age: 95 days, EXPIRING"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(out.stdout.contains("age: 95 days, EXPIRING"), "{}", out.stdout);
 
     age_by(&lab, "carol", 101);
     let dead = lab.login(SVC, "carol", &[&codes[2]]);
@@ -218,8 +201,8 @@ fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
     age_by(&lab, "grace", 100);
 
     let out = cli(&lab, &config, &["status", "--below", "2"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let listed = text(&out.stdout);
+    assert_eq!(out.status, Some(1), "{}", out.stderr);
+    let listed = out.stdout;
     let users: Vec<&str> = listed
         .lines()
         .filter(|l| !l.starts_with(' '))
@@ -228,8 +211,8 @@ fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
     assert_eq!(users, ["dave", "frank", "grace"], "{listed}");
 
     let out = cli(&lab, &config, &["status", "--below", "2", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1));
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status, Some(1));
+    let all: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(common::users(&all), ["dave", "frank", "grace"]);
     assert_eq!(all[0]["usable"], 1);
     assert_eq!(all[1]["locked"], true);
@@ -237,20 +220,20 @@ fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
 
     // Nobody below: exit 0 and, for cron, no output at all.
     let out = cli(&lab, &config, &["status", "--below", "2", "erin"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "");
+    assert_eq!(out.status, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
     let out = cli(
         &lab,
         &config,
         &["status", "--below", "2", "--format", "json", "erin"],
     );
-    assert_eq!((out.status.code(), text(&out.stdout).trim()), (Some(0), "[]"));
+    assert_eq!((out.status, out.stdout.trim()), (Some(0), "[]"));
     // Ten codes, below eleven: listed.
     let out = cli(&lab, &config, &["status", "--below", "11", "erin"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status, Some(1));
     assert!(
-        text(&out.stdout).starts_with("erin: 10 of 10 codes left"),
+        out.stdout.starts_with("erin: 10 of 10 codes left"),
         "{}",
-        text(&out.stdout)
+        out.stdout
     );
 }

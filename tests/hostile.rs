@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use common::{FileSnapshot, Lab, Mounted, bare, in_private_mounts, or_skip, skip_unless};
+use common::{FileSnapshot, Lab, Mounted, RunCli, bare, in_private_mounts, or_skip, skip_unless};
 
 const SVC: &str = "bc-hostile";
 
@@ -342,10 +342,9 @@ fn a_symlinked_store_directory_is_refused() {
         .arg("--store")
         .arg(&link)
         .arg("check")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "check refuses it too: {err}");
+        .run_cli();
+    let err = &out.stderr;
+    assert_eq!(out.status, Some(1), "check refuses it too: {err}");
     assert!(err.contains("symbolic link"), "{err}");
     // A regular file where the store directory belongs.
     let plain = lab.path().join("plain-file");
@@ -424,7 +423,8 @@ fn a_full_store_refuses_a_valid_code_and_keeps_it_usable() {
                 "{what}: no temporary file left"
             );
         }
-        let (rc, _, err) = lab.check();
+        let check = lab.check();
+        let (rc, err) = (check.status.unwrap_or(-1), &check.stderr);
         assert_eq!(rc, 1, "only the filler is unexpected: {err}");
         assert!(err.contains("filler") && !err.contains("hank"), "{err}");
 
@@ -678,7 +678,8 @@ fn a_recorded_remote_host_or_service_never_makes_the_file_unreadable() {
         .arg(OsStr::from_bytes(rhost));
         let login = lab.run(&mut cmd);
         assert_eq!(login.result(), "PAM_SUCCESS", "rhost #{i}: {login:?}");
-        let (rc, _, err) = lab.check();
+        let check = lab.check();
+        let (rc, err) = (check.status.unwrap_or(-1), &check.stderr);
         assert_eq!(rc, 0, "rhost #{i}: the file must still parse: {err}");
         let status = lab.status("kate");
         let recorded = status["uses"][i]["rhost"].as_str().unwrap();
@@ -693,7 +694,7 @@ fn a_recorded_remote_host_or_service_never_makes_the_file_unreadable() {
     lab.simple_service(&service, "");
     let login = lab.login(&service, "kate", &[&codes[9]]);
     assert_eq!(login.result(), "PAM_SUCCESS", "{login:?}");
-    assert_eq!(lab.check().0, 0);
+    assert_eq!(lab.check().status.unwrap_or(-1), 0);
     assert_eq!(lab.status("kate")["remaining"], 5);
 }
 

@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::{Lab, or_skip, stdout};
+use common::{Lab, RunCli, or_skip};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -59,10 +59,9 @@ fn status_text(lab: &Lab, config: &Path, user: &str) -> String {
         .arg("--config")
         .arg(config)
         .args(["status", user])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    stdout(&out)
+        .run_cli();
+    assert!(out.success());
+    out.stdout.clone()
 }
 
 fn status_json(lab: &Lab, config: &Path, user: &str) -> serde_json::Value {
@@ -186,8 +185,7 @@ fn the_window_slides() {
         .arg("--config")
         .arg(&config)
         .args(["unlock", "bob"])
-        .output()
-        .unwrap();
+        .run_cli();
     lab.login(SVC, "bob", &[WRONG]);
     tally_field(&lab, "bob", "remote", times_ago(&[70, 2]));
     assert_eq!(lab.login(SVC, "bob", &[WRONG]).result(), "PAM_AUTH_ERR");
@@ -284,13 +282,9 @@ fn unlock_time_zero_locks_until_an_administrator_unlocks() {
         .arg("--config")
         .arg(&config)
         .args(["unlock", "dave"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "dave: unlocked (1 failures cleared)\n"
-    );
+        .run_cli();
+    assert!(out.success());
+    assert_eq!(out.stdout, "dave: unlocked (1 failures cleared)\n");
     let json = status_json(&lab, &config, "dave");
     assert_eq!(
         (json["failures"].as_u64(), json["locked"].as_bool()),
@@ -308,9 +302,8 @@ fn unlock_time_zero_locks_until_an_administrator_unlocks() {
         .arg("--config")
         .arg(&config)
         .args(["unlock", "nobody-here", "../x"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+        .run_cli();
+    assert_eq!(out.status, Some(1));
 }
 
 #[test]

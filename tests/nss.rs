@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::system::unique;
-use common::{Lab, Login, Mounted, in_private_mounts, skip_unless};
+use common::{CliRun, Lab, Login, Mounted, RunCli, in_private_mounts, skip_unless};
 
 const SVC: &str = "bc-nss";
 
@@ -108,12 +108,8 @@ fn login(lab: &Lab, libs: &Path, user: &str, answers: &[&str]) -> Login {
     lab.run(&mut cmd)
 }
 
-fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> std::process::Output {
-    lab.cli()
-        .env("LD_LIBRARY_PATH", libs)
-        .args(args)
-        .output()
-        .unwrap()
+fn cli(lab: &Lab, libs: &Path, args: &[&str]) -> CliRun {
+    lab.cli().env("LD_LIBRARY_PATH", libs).args(args).run_cli()
 }
 
 /// A lab that resolves names through the host's NSS (and so the folding
@@ -138,10 +134,10 @@ fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
         // generate resolves too: the set is stored under the canonical name.
         let upper = canonical.to_uppercase();
         let out = cli(&lab, libs, &["generate", "--format", "json", &upper]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("the account is {canonical}")));
+        assert!(out.success(), "{}", out.stderr);
+        assert!(out.stderr.contains(&format!("the account is {canonical}")));
         assert_eq!(lab.store_listing(), [format!("{canonical}.toml")]);
-        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(sheet["user"], canonical.as_str());
         let codes: Vec<&str> = sheet["codes"]
             .as_array()
@@ -171,7 +167,7 @@ fn a_name_nss_folds_to_an_account_needs_that_accounts_code() {
         }
         // Every use went to the one account.
         let status = cli(&lab, libs, &["status", "--format", "json", &canonical]);
-        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
         assert_eq!(status[0]["remaining"], 6);
     });
 }
@@ -196,8 +192,8 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
 
         // generate refuses names NSS does not know, unless told to.
         let out = cli(&lab, libs, &["generate", &stranger]);
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status, Some(1));
+        let err = out.stderr;
         assert!(
             err.contains("no such account") && err.contains("--allow-unknown"),
             "{err}"
@@ -208,10 +204,10 @@ fn a_name_nss_does_not_know_is_prompted_and_refused_even_with_nullok() {
             libs,
             &["generate", "--allow-unknown", "--format", "json", &stranger],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.success(), "{}", out.stderr);
         assert_eq!(lab.store_listing(), [format!("{stranger}.toml")]);
         // Enrolled, but still not an account: refused whatever the code.
-        let sheet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sheet: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let code = sheet["codes"][0].as_str().unwrap();
         assert_eq!(login(&lab, libs, &stranger, &[code]).result(), "PAM_AUTH_ERR");
     });
@@ -228,17 +224,13 @@ fn every_command_acts_on_the_account_a_folded_name_stands_for() {
         let qualified = format!("{canonical}@corp.example");
         let ok = |args: &[&str]| {
             let out = cli(&lab, libs, args);
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.success(), "{args:?}: {}", out.stderr);
             out
         };
-        let json = |args: &[&str]| -> serde_json::Value { serde_json::from_slice(&ok(args).stdout).unwrap() };
+        let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&ok(args).stdout).unwrap() };
         let line = |args: &[&str]| -> serde_json::Value {
             let out = ok(args);
-            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap()
+            serde_json::from_str(out.stdout.lines().next().unwrap()).unwrap()
         };
         let sheet = line(&["generate", "--format", "json", &upper]);
         let codes = common::codes(&sheet);
@@ -274,7 +266,7 @@ fn every_command_acts_on_the_account_a_folded_name_stands_for() {
 
         // revoke ALICE: the stolen sheet stops working, under every name.
         let out = ok(&["revoke", &upper]);
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = out.stdout;
         assert!(text.starts_with(&format!("{canonical}: codes revoked")), "{text}");
         for name in [canonical.as_str(), &upper, &qualified] {
             assert_eq!(
@@ -293,8 +285,8 @@ fn every_command_acts_on_the_account_a_folded_name_stands_for() {
         ok(&["generate", "--allow-unknown", &gone]);
         for command in ["status", "unlock", "revoke"] {
             let out = cli(&lab, libs, &[command, &gone]);
-            assert_eq!(out.status.code(), Some(1), "{command}");
-            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status, Some(1), "{command}");
+            let err = out.stderr;
             assert!(
                 err.contains("no such account") && err.contains("--allow-unknown"),
                 "{err}"
@@ -302,7 +294,7 @@ fn every_command_acts_on_the_account_a_folded_name_stands_for() {
         }
         ok(&["unlock", "--allow-unknown", &gone]);
         let out = ok(&["revoke", "--allow-unknown", &gone]);
-        assert!(String::from_utf8_lossy(&out.stdout).contains("codes revoked"));
+        assert!(out.stdout.contains("codes revoked"));
         let status = json(&["status", "--allow-unknown", "--format", "json", &gone]);
         assert!(status[0]["revoked"].is_string(), "{status}");
     });

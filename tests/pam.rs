@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use common::{Lab, bare, or_skip};
+use common::{Lab, RunCli, bare, or_skip};
 
 const SVC: &str = "bc-test";
 
@@ -351,8 +351,8 @@ fn lockout_after_deny_failures_and_unlock() {
     assert_eq!(status["remote"]["failures"], 3);
     assert!(status["last_failure"]["at"].is_string());
 
-    let out = lab.cli().args(["unlock", "judy"]).output().unwrap();
-    assert!(out.status.success());
+    let out = lab.cli().args(["unlock", "judy"]).run_cli();
+    assert!(out.success());
     assert_eq!(lab.status("judy")["failures"], 0);
     assert_eq!(lab.login(SVC, "judy", &[&codes[0]]).result(), "PAM_SUCCESS");
 
@@ -495,9 +495,9 @@ fn control_characters_in_the_remote_host_are_escaped_everywhere() {
         .unwrap()
         .to_owned();
     assert_eq!(rhost, "evil\\nJan  1 00:00:00 host sshd: forged\\u{1b}[2J");
-    let text = lab.cli().arg("status").output().unwrap();
+    let text = lab.cli().arg("status").run_cli();
     assert!(
-        !text.stdout.contains(&0x1b),
+        !text.stdout.contains('\x1b'),
         "no escape sequence reaches the terminal"
     );
 }

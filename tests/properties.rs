@@ -1,4 +1,5 @@
-//! Property tests for normalisation and the store parser. The byte-level
+//! Property tests for normalisation, the store parser, the pam.d argument
+//! parser and the configuration file parser. The byte-level
 //! bodies are the fuzz targets' (`fuzz/bodies.rs`); `PROPTEST_CASES` sets the
 //! number of cases (256 in `make test`, far more in `make stress`).
 #![cfg(test)]
@@ -8,9 +9,11 @@
 mod bodies;
 
 use pam_backup_codes::code::{Alphabet, CodeFormat, normalize};
-use pam_backup_codes::codeset::{CodeEntry, CodeSet, CodeUse, Kdf, MAX_FIELD_LEN};
+use pam_backup_codes::codeset::{CodeEntry, CodeSet, CodeUse, Kdf};
+use pam_backup_codes::config::options::OPTIONS;
 use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::lockout::{LastFailure, Tally};
+use pam_backup_codes::text::MAX_FIELD_LEN;
 use proptest::prelude::*;
 use time::OffsetDateTime;
 
@@ -122,6 +125,76 @@ fn code_set() -> impl Strategy<Value = CodeSet> {
         )
 }
 
+/// A name an argument or a key might carry: every option of the table,
+/// and some that are none.
+fn option_name() -> impl Strategy<Value = String> {
+    let known: Vec<String> = OPTIONS.iter().map(|o| o.name.to_owned()).collect();
+    prop_oneof![
+        4 => prop::sample::select(known),
+        1 => "[a-z_]{1,16}",
+    ]
+}
+
+/// A value an argument or a key might carry: numbers in and out of range,
+/// paths, URIs, text with controls.
+fn option_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (0u32..2000).prop_map(|n| n.to_string()),
+        Just(String::new()),
+        "/[a-z/]{0,20}",
+        "postgresql://[a-z]{1,8}(:[a-z]{1,8})?@[a-z.]{1,12}(:[0-9]{1,6})?/[a-z]{1,8}(\\?sslmode=[a-z-]{1,12})?",
+        "\\PC{0,40}",
+        "[ -~]{0,300}",
+    ]
+}
+
+/// A pam.d line: arguments of known and unknown names, with and without
+/// values.
+fn pam_line() -> impl Strategy<Value = String> {
+    prop::collection::vec((option_name(), prop::option::of(option_value())), 0..8).prop_map(|args| {
+        args.into_iter()
+            .map(|(name, value)| match value {
+                Some(v) => format!("{name}={}", v.replace(char::is_whitespace, "")),
+                None => name,
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// A configuration file: keys of the table (and others) with values of
+/// every TOML type, in the sections the file has.
+fn config_text() -> impl Strategy<Value = String> {
+    let value = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (0u32..2000).prop_map(|n| n.to_string()),
+        any::<bool>().prop_map(|b| b.to_string()),
+        option_value().prop_map(|v| format!("{v:?}")),
+        Just("[1, 2]".to_owned()),
+    ];
+    let section = prop::sample::select(vec!["", "[login]\n", "[codes]\n", "[postgresql]\n"]);
+    let codes_key = prop::sample::select(vec![
+        "count",
+        "length",
+        "alphabet",
+        "m_cost",
+        "t_cost",
+        "p_cost",
+        "password_file",
+        "connect_timeout",
+        "host_name",
+        "ca_file",
+    ]);
+    let key = prop_oneof![option_name(), codes_key.prop_map(str::to_owned)];
+    prop::collection::vec((section, key, value), 0..8).prop_map(|lines| {
+        lines
+            .into_iter()
+            .map(|(section, key, value)| format!("{section}{key} = {value}\n"))
+            .collect()
+    })
+}
+
 proptest! {
     #[test]
     fn normalize_agrees_with_the_reference_on_any_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
@@ -189,5 +262,25 @@ proptest! {
             }
         }
         bodies::parse_store(&bytes);
+    }
+
+    #[test]
+    fn pam_arguments_never_panic_and_what_is_accepted_is_in_the_table(line in pam_line()) {
+        bodies::pam_args(line.as_bytes());
+    }
+
+    #[test]
+    fn pam_arguments_of_any_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        bodies::pam_args(&data);
+    }
+
+    #[test]
+    fn config_files_never_panic_and_what_is_accepted_validates(text in config_text()) {
+        bodies::parse_config(text.as_bytes());
+    }
+
+    #[test]
+    fn config_files_of_any_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2000)) {
+        bodies::parse_config(&data);
     }
 }

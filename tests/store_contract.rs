@@ -21,10 +21,11 @@ use pam_backup_codes::codeset::{CodeSet, Lifetime};
 use pam_backup_codes::config::PgSettings;
 use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::lockout::{LockedUntil, Lockout, Scope};
-use pam_backup_codes::login::{self, Origin, Outcome, Policy, Refusal};
+use pam_backup_codes::login;
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Edit, LoginInfo, PolicyChange, Store};
 use pam_backup_codes::username::UserName;
+use pam_backup_codes::verdict::{Origin, Outcome, Policy, Refusal};
 use time::{Duration, OffsetDateTime};
 
 use common::or_skip;

@@ -22,7 +22,7 @@ use std::process::Command;
 
 use common::recipes::{Mounts, Snippet, doc_block, for_lab, indented_block, man_example, repo_file};
 use common::system::{PamService, Sudoers, TestUser, run_with_input};
-use common::{Lab, or_skip, skip_unless};
+use common::{CliRun, Lab, RunCli, or_skip, skip_unless};
 
 const PROMPT: &str = "Backup code: ";
 
@@ -68,15 +68,8 @@ fn every_way(other: &str, file: &Path) -> Vec<Way> {
     ]
 }
 
-/// What one sudo run did.
-#[derive(Debug)]
-struct SudoRun {
-    status: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl SudoRun {
+/// What one sudo run did, read from its stderr.
+impl CliRun {
     /// How many times the module asked for a code.
     fn code_prompts(&self) -> usize {
         self.stderr.matches(PROMPT).count()
@@ -90,7 +83,7 @@ impl SudoRun {
 
 /// `sudo -k -S ARGS` as `user`, `answers` one a line on stdin; sudoedit's
 /// editor writes "edited" into the file.
-fn sudo(mounts: Option<&Mounts>, user: &TestUser, args: &[String], answers: &[&str]) -> SudoRun {
+fn sudo(mounts: Option<&Mounts>, user: &TestUser, args: &[String], answers: &[&str]) -> CliRun {
     let input: String = answers.iter().map(|a| format!("{a}\n")).collect();
     let mut cmd = match mounts {
         Some(mounts) => mounts.command("runuser"),
@@ -99,12 +92,7 @@ fn sudo(mounts: Option<&Mounts>, user: &TestUser, args: &[String], answers: &[&s
     cmd.args(["-u", &user.name, "--", "sudo", "-k", "-S"])
         .args(args)
         .env("SUDO_EDITOR", user.home.join("editor"));
-    let out = run_with_input(&mut cmd, &input);
-    SudoRun {
-        status: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_with_input(&mut cmd, &input).into()
 }
 
 /// A test user with sudoedit's editor in its home.
@@ -115,7 +103,7 @@ fn sudo_user() -> TestUser {
 }
 
 /// Checks that `run`, one way in, did what it should as `user`.
-fn assert_ran(way: &Way, run: &SudoRun, other: &str, file: &Path) {
+fn assert_ran(way: &Way, run: &CliRun, other: &str, file: &Path) {
     assert_eq!(run.status, Some(0), "{}: {run:?}", way.name);
     if way.name == "sudoedit" {
         assert_eq!(fs::read_to_string(file).unwrap(), "edited\n", "{run:?}");
@@ -347,8 +335,8 @@ fn sudo_retries_count_as_failures_and_the_lockout_stops_the_prompts() {
     assert_eq!(s.lab.status(&s.user.name)["remaining"], 10);
 
     // Root unlocks; the code works.
-    let unlock = s.lab.cli().args(["unlock", &s.user.name]).output().unwrap();
-    assert!(unlock.status.success(), "{unlock:?}");
+    let unlock = s.lab.cli().args(["unlock", &s.user.name]).run_cli();
+    assert!(unlock.success(), "{unlock:?}");
     let after = sudo(None, &s.user, &id, &[&codes[0]]);
     assert_eq!(after.status, Some(0), "{after:?}");
     assert_eq!(after.stdout, "0\n", "{after:?}");

@@ -13,10 +13,10 @@ use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
 use pam_backup_codes::config::PgSettings;
 use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
 use pam_backup_codes::lockout::Lockout;
-use pam_backup_codes::login::{Origin, Outcome, Policy};
 use pam_backup_codes::store::location::Location;
-use pam_backup_codes::store::{Attempt, DirStore, Judgement, Store};
+use pam_backup_codes::store::{DirStore, Judgement, Store};
 use pam_backup_codes::username::{UserName, UserNameError};
+use pam_backup_codes::verdict::{Attempt, Origin, Outcome, Policy};
 use time::OffsetDateTime;
 
 use crate::common::postgres::Fleet;

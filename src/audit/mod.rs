@@ -475,7 +475,7 @@ impl Record {
 /// exactly the fields that were written, one event is one line, and no
 /// value displays in another order than it reads.
 pub fn quote(value: &str) -> String {
-    let escaped = |c: char| c != ' ' && (c.is_whitespace() || crate::login::is_deceptive(c));
+    let escaped = |c: char| c != ' ' && (c.is_whitespace() || crate::text::is_deceptive(c));
     let plain = |c: char| !(c == ' ' || c == '=' || c == '"' || c == '\\' || escaped(c));
     if !value.is_empty() && value.chars().all(plain) {
         return value.to_owned();

@@ -4,7 +4,7 @@
 //! [`Failure::priority`] side by side.
 
 mod ffi;
-mod options;
+pub mod results;
 
 use std::ffi::CStr;
 use std::fmt;
@@ -20,39 +20,13 @@ use crate::audit::{self, Event, Field, Record, Severity};
 use crate::code;
 use crate::codeset::Hashing;
 use crate::config::CodeSettings;
+use crate::config::args::{CodeSource, OptionError, Options};
 use crate::kdf::KdfError;
 use crate::lockout::LockedUntil;
-use crate::login::{self, LoginError, Origin, Outcome, Refusal};
+use crate::login::{self, LoginError};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
-pub use options::OptionError;
-use options::{CodeSource, Options};
-
-/// What the module makes of the arguments of one pam.d line.
-#[derive(Debug)]
-pub struct LineSettings {
-    /// The store the line uses.
-    pub store: crate::store::location::Location,
-    /// How the line reaches a PostgreSQL store.
-    pub postgresql: crate::config::PgSettings,
-    /// Whether users without codes are ignored.
-    pub nullok: bool,
-    /// The line's `deny` (0: no lockout).
-    pub deny: u32,
-}
-
-/// Reads a pam.d line's arguments (and its configuration file) as the module
-/// does, or says why the module would refuse every login through that line
-/// (PAM_SERVICE_ERR). For `backup-codes check`.
-pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
-    let options = Options::parse(args)?;
-    Ok(LineSettings {
-        store: options.store,
-        postgresql: options.postgresql,
-        nullok: options.login.nullok,
-        deny: options.login.deny,
-    })
-}
+use crate::verdict::{Origin, Outcome, Refusal};
 
 /// The delay libpam is asked for after a failure, in microseconds.
 const FAIL_DELAY_USEC: u32 = 2_000_000;
@@ -426,12 +400,7 @@ impl<'h> Transaction<'h> {
         }
         let input = self.read_code(options, None)?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
-        login::decoy(&options.codes.kdf(), input).map_err(Failure::Kdf)?;
-        if let Some(store) = store {
-            store
-                .decoy(&options.codes, OffsetDateTime::now_utc())
-                .map_err(Failure::Store)?;
-        }
+        login::without_set(store, &options.codes, input, OffsetDateTime::now_utc())?;
         Err(if is_account {
             Failure::NoCodes
         } else {
@@ -590,4 +559,49 @@ impl<'h> Transaction<'h> {
 fn looks_like_code(set: Option<&Hashing>, settings: &CodeSettings, token: &[u8]) -> bool {
     let format = set.map_or_else(|| settings.format(), Hashing::format);
     format.is_ok_and(|f| code::normalize(token, f).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Every failure's result and log priority is a row of the documented
+    /// table ([`results::RESULTS`]).
+    #[test]
+    fn every_failure_gives_a_result_the_table_documents() {
+        let failures = [
+            Failure::Options(OptionError::Unknown("x".into())),
+            Failure::User("..".into(), UserNameError::BadStart),
+            Failure::NoUser(PamResultCode::PAM_CONV_ERR),
+            Failure::Store(StoreError::Missing {
+                path: PathBuf::from("/nowhere"),
+            }),
+            Failure::Kdf(KdfError::Memory { bytes: 1 }),
+            Failure::Conversation(PamResultCode::PAM_CONV_ERR),
+            Failure::NoAuthtok,
+            Failure::NoCodes,
+            Failure::NoAccount,
+            Failure::Refused {
+                refusal: Refusal::Wrong,
+                locked: false,
+            },
+            Failure::Refused {
+                refusal: Refusal::Wrong,
+                locked: true,
+            },
+            Failure::Expired(OffsetDateTime::UNIX_EPOCH),
+            Failure::Locked(LockedUntil::AdminUnlock),
+        ];
+        for failure in failures {
+            let result = format!("{:?}", failure.code());
+            let priority = format!("{:?}", failure.priority()).to_lowercase();
+            assert!(
+                results::RESULTS
+                    .iter()
+                    .any(|r| r.result == result && r.priority == priority),
+                "{failure}: {result} at {priority} is not in the table"
+            );
+        }
+    }
 }

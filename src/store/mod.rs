@@ -1,6 +1,6 @@
 //! The store: where users' code sets live, behind one interface.
 //!
-//! The PAM glue ([`crate::login`]) and every command of the CLI talk to
+//! The login (through the PAM glue) and every command of the CLI talk to
 //! [`Store`] and never to a backend. A login asks for what it needs to hash
 //! ([`Store::login_info`]: the KDF parameters, salt, code format and lock
 //! state, never a hash), hashes once on this host, then has the digest judged
@@ -26,19 +26,15 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 use time::OffsetDateTime;
 
-use crate::code::CodeFormat;
 use crate::codeset::{CodeSet, Hashing, ParseError};
-use crate::config::CodeSettings;
-use crate::config::PgSettings;
-use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout};
-use crate::login::{self, Origin, Outcome, Policy, Refusal};
 use crate::renewal::{self, Decision, Proof, Renewal};
 use crate::username::UserName;
+use crate::verdict::{Attempt, Origin, Outcome, Policy};
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
 use location::Location;
 pub use postgres::PolicyChange;
-use postgres::{PgError, PgStore};
+use postgres::{PgError, PgSettings, PgStore};
 
 /// A problem with the store, naming the path and what is wrong with it.
 #[derive(Debug)]
@@ -140,13 +136,6 @@ impl StoreError {
             source: io::Error::from(errno),
         }
     }
-
-    pub(crate) fn insecure(path: PathBuf, reason: impl Into<String>) -> Self {
-        Self::Insecure {
-            path,
-            reason: reason.into(),
-        }
-    }
 }
 
 /// An open store, whichever the backend.
@@ -167,22 +156,6 @@ pub struct LoginInfo {
     /// Whether the codes are locked for this login, and until when. Advisory:
     /// the judgement checks again under the lock.
     pub locked: Option<LockedUntil>,
-}
-
-/// One hashed attempt, to be judged under the store's lock.
-#[derive(Clone, Copy, Debug)]
-pub struct Attempt<'a> {
-    /// Whose codes.
-    pub user: &'a UserName,
-    /// What the digest was made with.
-    pub hashing: &'a Hashing,
-    /// The digest of the typed code; `None` for input that cannot be a code.
-    pub digest: Option<&'a Hash>,
-    /// The rules, lockout and lifetime, of the file store; the fleet store
-    /// judges by the database's policy table and ignores these.
-    pub policy: &'a Policy,
-    /// Where the login comes from.
-    pub origin: &'a Origin,
 }
 
 /// The store's answer to an [`Attempt`].
@@ -292,7 +265,7 @@ impl Store {
 
     /// Judges a hashed attempt under the store's lock and records the result
     /// durably before returning it. `clock` is read once the lock is held
-    /// (see [`login::attempt`]); the PostgreSQL store uses the database's
+    /// (see `login::attempt`, the layer above); the PostgreSQL store uses the database's
     /// clock, one for the whole fleet.
     pub fn judge(
         &self,
@@ -300,47 +273,30 @@ impl Store {
         clock: &dyn Fn() -> OffsetDateTime,
     ) -> Result<Judgement, StoreError> {
         match self {
-            Self::Dir(store) => {
-                let lock = store.lock()?;
-                let now = clock();
-                let Some(mut set) = lock.read(attempt.user)? else {
-                    // Unenrolled while we were hashing: nothing to match or count.
-                    return Ok(Judgement::Judged(Outcome::Refused {
-                        refusal: Refusal::Wrong,
-                        locked: false,
-                    }));
-                };
-                let hashing = set.hashing();
-                if hashing != *attempt.hashing {
-                    return Ok(Judgement::Rehash(hashing));
-                }
-                let outcome = login::judge(&mut set, attempt, now);
-                if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
-                    // Durable before reporting: if this fails, so does the attempt.
-                    lock.write(attempt.user, &set)?;
-                }
-                Ok(Judgement::Judged(outcome))
-            }
+            Self::Dir(store) => store.judge(attempt, clock),
             Self::Postgres(store) => store.judge(attempt).map_err(|e| self.db_error(e)),
         }
     }
 
     /// For a login with nothing to judge (no set, or no such account): on
     /// the file store, costs what [`judge`](Self::judge) costs, the store's
-    /// lock and a durable write of a set shaped by `settings`, and fails
-    /// where a judgement would (a read-only or full store), so that neither
-    /// the time nor the result tells such a login from a real one. No user's
-    /// set is read or changed. On PostgreSQL the lookup before the prompt is
-    /// the round trip such a login makes; no decoy transaction is sent.
-    pub fn decoy(&self, settings: &CodeSettings, now: OffsetDateTime) -> Result<(), StoreError> {
+    /// lock and a durable write of `stand_in` (a set shaped like the real
+    /// ones, [`CodeSet::stand_in`]), and fails where a judgement would (a
+    /// read-only or full store), so that neither the time nor the result
+    /// tells such a login from a real one. No user's set is read or changed.
+    /// On PostgreSQL the lookup before the prompt is the round trip such a
+    /// login makes; nothing more is sent.
+    pub fn write_stand_in(&self, stand_in: &CodeSet) -> Result<(), StoreError> {
         match self {
-            Self::Dir(store) => {
-                let format = settings.format().unwrap_or(CodeFormat::DEFAULT);
-                let set = CodeSet::decoy(format, settings.count, settings.kdf(), now);
-                store.lock()?.write_decoy(&set)
-            }
+            Self::Dir(store) => store.lock()?.write_stand_in(stand_in),
             Self::Postgres(_) => Ok(()),
         }
+    }
+
+    /// Whether the store is a fleet's database (whose lockout policy is the
+    /// database's own, `db policy`).
+    pub fn is_fleet(&self) -> bool {
+        matches!(self, Self::Postgres(_))
     }
 
     /// The policy logins are judged by: `local` (from pam.d and the config
@@ -394,18 +350,7 @@ impl Store {
         change: impl FnOnce(Option<CodeSet>) -> (Edit, T),
     ) -> Result<T, StoreError> {
         match self {
-            Self::Dir(store) => {
-                let lock = store.lock()?;
-                let (edit, result) = change(lock.read(user)?);
-                match edit {
-                    Edit::Keep => {}
-                    Edit::Write(set) => lock.write(user, &set)?,
-                    Edit::Remove => {
-                        lock.remove(user)?;
-                    }
-                }
-                Ok(result)
-            }
+            Self::Dir(store) => store.edit(user, change),
             Self::Postgres(store) => store.edit(user, change).map_err(|e| self.db_error(e)),
         }
     }

@@ -345,7 +345,7 @@ fn parse_label(text: &str) -> Result<String, String> {
     // as it is, on a terminal too.
     if text.is_empty()
         || text.chars().count() > MAX_LABEL
-        || text.chars().any(pam_backup_codes::login::is_deceptive)
+        || text.chars().any(pam_backup_codes::text::is_deceptive)
     {
         return Err(format!(
             "a label is 1 to {MAX_LABEL} characters of printable text on one line"

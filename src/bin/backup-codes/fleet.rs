@@ -209,7 +209,7 @@ pub(super) fn migrate(ctx: &Context, from: &Path, replace: bool, format: Format,
     let Some(target) = open_store(ctx, problems) else {
         return;
     };
-    if target.as_postgres().is_none() {
+    if !target.is_fleet() {
         return problems.report(format_args!(
             "migrate: the store {} is a directory; name the postgresql:// store to import into",
             target.location()

@@ -12,7 +12,7 @@ use std::io::Write;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use pam_backup_codes::login::is_deceptive;
+use pam_backup_codes::text::is_deceptive;
 
 /// Prints `value` as one line of JSON on stdout.
 pub(crate) fn print_line(value: &impl Serialize) -> std::io::Result<()> {

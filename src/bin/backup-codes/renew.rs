@@ -25,10 +25,10 @@ use pam_backup_codes::audit::{Event, Field, Record, Severity};
 use pam_backup_codes::codeset::CodeSet;
 use pam_backup_codes::config::Config;
 use pam_backup_codes::lockout::LockedUntil;
-use pam_backup_codes::login::{Origin, Outcome};
 use pam_backup_codes::renewal::{self, Proof, Renewal, SERVICE, SPENT_WITHIN};
-use pam_backup_codes::store::{Attempt, Store};
+use pam_backup_codes::store::Store;
 use pam_backup_codes::username::UserName;
+use pam_backup_codes::verdict::{Attempt, Origin, Outcome};
 use zeroize::Zeroizing;
 
 /// The PAM service whose recent spending of a code stands for the code

@@ -162,8 +162,7 @@ pub(crate) fn unlock(ctx: &Context, args: &UnlockArgs, problems: &mut Problems) 
         return;
     };
     for_each_locked(&store, &users, args.format, problems, |user, mut set| {
-        let tally = &set.tally;
-        let failures = tally.local.len() + tally.remote.len().max(tally.remote_in_a_row as usize);
+        let failures = set.tally.failures();
         set.tally.clear();
         let done = Done {
             user: user.to_string(),

@@ -31,14 +31,12 @@
 //! address is tried in turn, and TLS checks the certificate for the name.
 
 mod schema;
+mod settings;
 mod tls;
 mod transport;
 
 use std::cell::RefCell;
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +51,7 @@ use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
 pub use schema::{InitReport, SCHEMA_VERSION};
+pub use settings::{DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
 pub use transport::{Channel, ServerAuth, Transport};
 
 use super::location::{PgHost, PgUri};
@@ -60,11 +59,12 @@ use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::code::Alphabet;
 use crate::codeset::Lifetime;
 use crate::codeset::{self, CodeEntry, CodeSet, CodeUse, Hashing, Kdf};
-use crate::config::PgSettings;
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LastFailure, LockedUntil, Lockout, Tally};
-use crate::login::{Outcome, Policy, Refusal, escape_deceptive};
+use crate::text::{clip_field, escape_deceptive};
+use crate::trusted::{self, Rules};
 use crate::username::UserName;
+use crate::verdict::{Outcome, Policy, Refusal};
 
 /// The largest password file read.
 const MAX_PASSWORD_FILE: u64 = 4096;
@@ -256,7 +256,7 @@ impl PgStore {
         Ok(Self {
             uri: uri.clone(),
             timeout: Duration::from_secs(settings.connect_timeout),
-            host_name: codeset::clip_field(&host_name),
+            host_name: clip_field(&host_name),
             password,
             tls,
             transport: RefCell::new(None),
@@ -804,7 +804,7 @@ async fn fleet_policy(client: &Client, deadline: Instant, secs: u64) -> Result<P
 /// who wrote it by hand) is clipped here, so that it cannot make the set
 /// unreadable.
 fn tolerant(text: String) -> String {
-    codeset::clip_field(&escape_deceptive(&text))
+    clip_field(&escape_deceptive(&text))
 }
 
 fn tolerant_opt(text: Option<String>) -> Option<String> {
@@ -1035,7 +1035,7 @@ async fn read_set(
         codes,
     };
     // Checked as a store file is: what the CLI shows and rewrites is valid.
-    set.to_toml().map_err(|e| invalid(e.to_string()))?;
+    set.validate().map_err(|e| invalid(e.to_string()))?;
     Ok(Some(set))
 }
 
@@ -1048,7 +1048,7 @@ async fn write_set(
     secs: u64,
 ) -> Result<(), PgError> {
     let what = "write the set";
-    set.to_toml().map_err(|e| PgError::Data {
+    set.validate().map_err(|e| PgError::Data {
         user: user.to_string(),
         reason: format!("not written: {e}"),
     })?;
@@ -1201,37 +1201,11 @@ fn tally_of(row: &Row, at: usize) -> Result<Tally, PgError> {
 /// password.
 fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, PgError> {
     let fail = |reason: String| PgError::Config(format!("password_file {}: {reason}", path.display()));
-    let file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ELOOP) => fail("refused, it is a symbolic link".into()),
-            _ => fail(format!("cannot open: {e}")),
-        })?;
-    let meta = file.metadata().map_err(|e| fail(format!("cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("refused, not a regular file".into()));
-    }
-    if meta.uid() != 0 {
-        return Err(fail(format!("refused, owned by uid {}, not root", meta.uid())));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(fail(format!(
-            "refused, mode {:04o} lets group or others read it: chmod 0600",
-            meta.mode() & 0o7777
-        )));
-    }
-    if meta.nlink() > 1 {
-        return Err(fail(format!("refused, it has {} hard links", meta.nlink())));
-    }
-    let mut text = Zeroizing::new(Vec::new());
-    file.take(MAX_PASSWORD_FILE + 1)
-        .read_to_end(&mut text)
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
-    if text.len() as u64 > MAX_PASSWORD_FILE {
-        return Err(fail(format!("larger than {MAX_PASSWORD_FILE} bytes")));
-    }
+    let rules = Rules {
+        private: true,
+        max_size: MAX_PASSWORD_FILE,
+    };
+    let text = trusted::read(path, &rules).map_err(|e| PgError::Config(format!("password_file {e}")))?;
     let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {

@@ -5,9 +5,6 @@
 //! a certificate nobody checks proves nothing. `disable` has no TLS (it is
 //! only for Unix sockets, see `location`).
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +16,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStor
 
 use super::PgError;
 use crate::store::location::SslMode;
+use crate::trusted::{self, Rules};
 
 /// The largest CA file read.
 const MAX_CA_FILE: u64 = 1024 * 1024;
@@ -66,26 +64,12 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
 /// replace it can impersonate the database), holding PEM certificates.
 fn read_roots(path: &Path) -> Result<RootCertStore, PgError> {
     let fail = |reason: String| PgError::Config(format!("ca_file {}: {reason}", path.display()));
-    let file = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| fail(format!("cannot open: {e}")))?;
-    let meta = file.metadata().map_err(|e| fail(format!("cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        return Err(fail(format!(
-            "refused, owned by uid {} with mode {:04o}: must be root's and not writable by others",
-            meta.uid(),
-            meta.mode() & 0o7777
-        )));
-    }
-    let mut pem = Vec::new();
-    file.take(MAX_CA_FILE)
-        .read_to_end(&mut pem)
-        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    // Public, but only root may change it.
+    let rules = Rules {
+        private: false,
+        max_size: MAX_CA_FILE,
+    };
+    let pem = trusted::read(path, &rules).map_err(|e| PgError::Config(format!("ca_file {e}")))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| fail(format!("not PEM: {e}")))?;

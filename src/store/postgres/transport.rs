@@ -7,7 +7,7 @@
 //!   `connect_timeout`, and handed to tokio-postgres's `connect_raw`.
 //! - Unix socket: only in a directory every component of which, from `/`,
 //!   is owned by root or by the socket's owner and writable by no one else
-//!   (the store path's walk, [`open_trusted_dir`]); the socket is reached
+//!   (the store path's walk, `trusted::open_dir_also_owned_by`); the socket is reached
 //!   through that directory's descriptor, and the peer's uid (SO_PEERCRED)
 //!   must own the socket. Then the kernel has proved the server, and `peer`
 //!   or `trust` authentication without a password will do.
@@ -48,9 +48,8 @@ use tokio_postgres::{Client, Connection, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{PgError, describe};
-use crate::store::StoreError;
-use crate::store::dir::{Trust, open_trusted_dir};
 use crate::store::location::{PgAddr, PgHost, SslMode, TargetSession};
+use crate::trusted::{self, Problem};
 
 /// How the server of a connection proved itself (`backup-codes check`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,13 +278,10 @@ impl Connector<'_> {
         let owner = std::os::unix::fs::MetadataExt::uid(
             &std::fs::symlink_metadata(&path).map_err(|e| PgError::Connect(format!("{server}: {e}")))?,
         );
-        let trust = Trust {
-            also: (owner != 0).then_some(owner),
-            what: "the socket directory",
-        };
-        let dir_fd = open_trusted_dir(dir, &trust).map_err(|e| match e {
-            StoreError::Missing { .. } => PgError::Connect(format!("{server}: no such directory")),
-            e => refuse(e.to_string()),
+        let also = (owner != 0).then_some(owner);
+        let dir_fd = trusted::open_dir_also_owned_by(dir, also).map_err(|e| match e.problem {
+            Problem::Missing => PgError::Connect(format!("{server}: no such directory")),
+            _ => refuse(e.to_string()),
         })?;
         let stat = fstatat(&dir_fd, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
             .map_err(|e| PgError::Connect(format!("{server}: {e}")))?;

@@ -29,16 +29,20 @@
 //! ca_file = "/etc/ssl/certs/db-ca.pem"   # for sslmode=verify-ca|verify-full
 //! ```
 //!
-//! The file decides whether logins need a code, so it is trusted only if it
-//! is a regular file owned by root and not writable by group or others.
+//! The file decides whether logins need a code, so it is read by the crate's
+//! one reader of trusted files ([`crate::trusted`]): a regular file owned by
+//! root and not writable by group or others, on a path whose every directory
+//! is root's and closed to writers, opened without following a link.
 //!
 //! `store` and the `[login]` keys are [`Setting`]s: one table of names and
 //! one setter ([`Config::set`]) serve this file and the module's pam.d
 //! arguments alike, as pam_faillock's options do.
 
+pub mod args;
+pub mod options;
+
 use std::fmt;
-use std::io::{self, Read};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -48,9 +52,11 @@ use crate::code::{Alphabet, CodeFormat, FormatError};
 use crate::codeset::Lifetime;
 use crate::kdf::{KdfError, KdfParams};
 use crate::lockout::{Lockout, MAX_DENY};
-use crate::login::Policy;
 use crate::store::DEFAULT_DIR;
 use crate::store::location::{Location, LocationError};
+pub use crate::store::postgres::{MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
+use crate::trusted::{self, Problem, Rules, TrustError, Untrusted};
+use crate::verdict::Policy;
 
 /// Where the configuration file is looked for by default.
 pub const DEFAULT_PATH: &str = "/etc/security/pam_backup_codes.conf";
@@ -75,86 +81,6 @@ pub struct Config {
     /// were given, in the file or as pam.d arguments, rather than defaulted:
     /// with a PostgreSQL store they are refused ([`Config::fleet_policy_conflict`]).
     pub policy_given: Vec<Setting>,
-}
-
-/// The `[postgresql]` section: how the fleet store is reached.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PgSettings {
-    /// A root-owned 0600 file holding the role's password.
-    pub password_file: Option<PathBuf>,
-    /// Seconds that bound the connection and every statement of a login.
-    pub connect_timeout: u64,
-    /// This host's name, recorded with each use and failure.
-    pub host_name: Option<String>,
-    /// The CA certificate(s), PEM, for `sslmode=verify-ca|verify-full`.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// The default `connect_timeout`, seconds.
-pub const DEFAULT_CONNECT_TIMEOUT: u64 = 3;
-/// The longest `connect_timeout`, seconds: a login must not hang for longer.
-pub const MAX_CONNECT_TIMEOUT: u64 = 60;
-
-impl Default for PgSettings {
-    fn default() -> Self {
-        Self {
-            password_file: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            host_name: None,
-            ca_file: None,
-        }
-    }
-}
-
-/// What is wrong with the `[postgresql]` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PgSettingsError {
-    /// `connect_timeout` out of range.
-    Timeout(u64),
-    /// A file that is not named by an absolute path.
-    RelativePath(&'static str),
-    /// `host_name` empty, too long or not printable.
-    HostName(String),
-}
-
-impl fmt::Display for PgSettingsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Timeout(secs) => write!(
-                f,
-                "[postgresql] connect_timeout = {secs} must be 1 to {MAX_CONNECT_TIMEOUT} seconds"
-            ),
-            Self::RelativePath(name) => write!(f, "[postgresql] {name} must be an absolute path"),
-            Self::HostName(name) => write!(
-                f,
-                "[postgresql] host_name {name:?} must be 1 to 255 bytes of printable text"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PgSettingsError {}
-
-impl PgSettings {
-    /// Checks values whose type alone does not make them valid.
-    pub fn validate(&self) -> Result<(), PgSettingsError> {
-        if !(1..=MAX_CONNECT_TIMEOUT).contains(&self.connect_timeout) {
-            return Err(PgSettingsError::Timeout(self.connect_timeout));
-        }
-        for (name, path) in [("password_file", &self.password_file), ("ca_file", &self.ca_file)] {
-            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
-                return Err(PgSettingsError::RelativePath(name));
-            }
-        }
-        if let Some(host) = &self.host_name
-            && (host.is_empty() || host.len() > 255 || host.chars().any(char::is_control))
-        {
-            return Err(PgSettingsError::HostName(host.clone()));
-        }
-        Ok(())
-    }
 }
 
 /// How the module behaves; each is a [`Setting`], a `[login]` key and a
@@ -302,7 +228,7 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: Insecurity,
+        reason: Untrusted,
     },
     /// Its content is invalid.
     Invalid {
@@ -329,31 +255,6 @@ impl std::error::Error for ConfigError {
             Self::Io { source, .. } => Some(source),
             Self::Insecure { .. } => None,
             Self::Invalid { source, .. } => Some(source),
-        }
-    }
-}
-
-/// Why the file is not trusted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Insecurity {
-    /// Not a regular file.
-    NotRegular,
-    /// Owned by this uid, not root.
-    Owner(u32),
-    /// Group or others may write to it (the permission bits).
-    Writable(u32),
-    /// Larger than the limit.
-    TooLarge,
-}
-
-impl fmt::Display for Insecurity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NotRegular => f.write_str("not a regular file"),
-            Self::Owner(uid) => write!(f, "owned by uid {uid}, not root"),
-            Self::Writable(mode) => write!(f, "mode {mode:04o} is writable by group or others"),
-            Self::TooLarge => write!(f, "larger than {MAX_SIZE} bytes"),
         }
     }
 }
@@ -459,45 +360,31 @@ impl Setting {
         Self::LogSuccess,
     ];
 
-    /// The name, in the file and as a pam.d argument.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Store => "store",
-            Self::Nullok => "nullok",
-            Self::Prompt => "prompt",
-            Self::Deny => "deny",
-            Self::FailInterval => "fail_interval",
-            Self::UnlockTime => "unlock_time",
-            Self::Nodelay => "nodelay",
-            Self::WarnBelow => "warn_below",
-            Self::MaxAge => "max_age",
-            Self::Debug => "debug",
-            Self::LogSuccess => "log_success",
-        }
+    /// The name, in the file and as a pam.d argument ([`options::OPTIONS`]).
+    pub fn name(self) -> &'static str {
+        options::of(self).map_or("?", |o| o.name)
     }
 
     /// The setting of this name.
     pub fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        options::named(name).and_then(|o| o.setting)
     }
 
     /// A flag is true or false in the file, and a bare name in pam.d.
-    pub const fn is_flag(self) -> bool {
-        matches!(self, Self::Nullok | Self::Nodelay | Self::Debug)
+    pub fn is_flag(self) -> bool {
+        options::of(self).is_some_and(|o| o.kind == options::Kind::Flag)
     }
 
     /// Whether it is part of the lockout or lifetime policy, which a fleet
-    /// store keeps in its database.
-    pub const fn is_policy(self) -> bool {
-        matches!(
-            self,
-            Self::Deny | Self::FailInterval | Self::UnlockTime | Self::MaxAge
-        )
+    /// store keeps in its database ([`options::Fleet::Refused`] in the
+    /// table).
+    pub fn is_policy(self) -> bool {
+        options::of(self).is_some_and(|o| o.fleet == options::Fleet::Refused)
     }
 
     /// Whether the file has it under `[login]` (all but `store`).
-    pub const fn in_login_section(self) -> bool {
-        !matches!(self, Self::Store)
+    pub fn in_login_section(self) -> bool {
+        options::of(self).is_some_and(|o| o.section == Some("login"))
     }
 }
 
@@ -766,37 +653,27 @@ impl Config {
     }
 }
 
+/// The file: root's, not writable by group or others (it may be readable:
+/// it holds no secret), on a trusted path, at most [`MAX_SIZE`] bytes.
+const CONFIG_FILE: Rules = Rules {
+    private: false,
+    max_size: MAX_SIZE,
+};
+
 fn read_trusted(path: &Path) -> Result<String, ConfigError> {
-    let io_err = |source| ConfigError::Io {
+    let bytes = trusted::read(path, &CONFIG_FILE).map_err(|TrustError { path, problem }| match problem {
+        Problem::Untrusted(reason) => ConfigError::Insecure { path, reason },
+        Problem::Io(_, source) => ConfigError::Io { path, source },
+        // Missing, as the caller tells a missing default file apart.
+        _ => ConfigError::Io {
+            path,
+            source: io::ErrorKind::NotFound.into(),
+        },
+    })?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ConfigError::Io {
         path: path.to_owned(),
-        source,
-    };
-    let insecure = |reason| ConfigError::Insecure {
-        path: path.to_owned(),
-        reason,
-    };
-    // O_NONBLOCK: a FIFO put in its place must not hang the host process.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)
-        .map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if !meta.is_file() {
-        return Err(insecure(Insecurity::NotRegular));
-    }
-    if meta.uid() != 0 {
-        return Err(insecure(Insecurity::Owner(meta.uid())));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(insecure(Insecurity::Writable(meta.mode() & 0o7777)));
-    }
-    if meta.len() > MAX_SIZE {
-        return Err(insecure(Insecurity::TooLarge));
-    }
-    let mut text = String::new();
-    file.take(MAX_SIZE).read_to_string(&mut text).map_err(io_err)?;
-    Ok(text)
+        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"),
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::options::{self, Kind, Place};
 use crate::config::{
     CodeSettings, Config, ConfigError, LoginSettings, PgSettings, Setting, Value, ValueError,
 };
@@ -19,8 +20,8 @@ pub enum CodeSource {
     TryFirstPass,
 }
 
-/// The arguments that only pam.d has; every other one is a [`Setting`],
-/// shared with the configuration file.
+/// The arguments that only pam.d has ([`Place::PamD`] in the table); every
+/// other one is a [`Setting`], shared with the configuration file.
 const CONFIG: &str = "config";
 const USE_FIRST_PASS: &str = "use_first_pass";
 const TRY_FIRST_PASS: &str = "try_first_pass";
@@ -116,7 +117,14 @@ impl Options {
         {
             return Err(OptionError::RelativeConfig((*arg).to_owned()));
         }
-        let mut config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
+        let config = Config::load(config_path.as_deref()).map_err(OptionError::Config)?;
+        Self::over(config, args)
+    }
+
+    /// Applies the arguments over `config` (the file already read): the
+    /// pure half of [`parse`](Self::parse), which the fuzz target drives.
+    /// `config=` is taken as read.
+    pub fn over(mut config: Config, args: &[&str]) -> Result<Self, OptionError> {
         let mut source = CodeSource::Prompt;
         for &arg in args {
             apply(&mut config, &mut source, arg)?;
@@ -163,8 +171,13 @@ fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), 
             None => Err(OptionError::NeedsValue(arg.to_owned())),
         };
     }
-    let setting = Setting::named(name).ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
-    let value = match (setting.is_flag(), value) {
+    let option = options::named(name)
+        .filter(|o| o.place != Place::Config)
+        .ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
+    let setting = option
+        .setting
+        .ok_or_else(|| OptionError::Unknown(arg.to_owned()))?;
+    let value = match (option.kind == Kind::Flag, value) {
         (true, None) => Value::Bool(true),
         (false, Some(text)) => Value::Arg(text),
         (true, Some(_)) => return Err(OptionError::TakesNoValue(arg.to_owned())),
@@ -176,6 +189,32 @@ fn apply(config: &mut Config, source: &mut CodeSource, arg: &str) -> Result<(), 
             arg: arg.to_owned(),
             reason,
         })
+}
+
+/// What the module makes of the arguments of one pam.d line.
+#[derive(Debug)]
+pub struct LineSettings {
+    /// The store the line uses.
+    pub store: Location,
+    /// How the line reaches a PostgreSQL store.
+    pub postgresql: PgSettings,
+    /// Whether users without codes are ignored.
+    pub nullok: bool,
+    /// The line's `deny` (0: no lockout).
+    pub deny: u32,
+}
+
+/// Reads a pam.d line's arguments (and its configuration file) as the module
+/// does, or says why the module would refuse every login through that line
+/// (PAM_SERVICE_ERR). For `backup-codes check`.
+pub fn line_settings(args: &[&str]) -> Result<LineSettings, OptionError> {
+    let options = Options::parse(args)?;
+    Ok(LineSettings {
+        store: options.store,
+        postgresql: options.postgresql,
+        nullok: options.login.nullok,
+        deny: options.login.deny,
+    })
 }
 
 #[cfg(test)]

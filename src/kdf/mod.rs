@@ -4,13 +4,15 @@
 //! evaluation however many codes the set holds; the resulting digest is then
 //! compared with every stored hash, used ones included, without early exit.
 
+mod memory;
+
 use std::fmt;
 use std::ops::RangeInclusive;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::code::FormatError;
-use crate::memory::{Blocks, OutOfMemory};
+use memory::{Blocks, OutOfMemory};
 use rand::TryRng;
 use rand::rngs::SysRng;
 use serde::{Deserialize, Serialize};
@@ -136,7 +138,7 @@ impl KdfParams {
 
     /// Hashes one normalised code: the single Argon2id evaluation of a login,
     /// in a mapping of its own (on huge pages where the kernel gives them,
-    /// out of core dumps, wiped after use; see `crate::memory`). Memory that
+    /// out of core dumps, wiped after use; see `kdf::memory`). Memory that
     /// cannot be had is [`KdfError::Memory`], never an abort.
     pub fn hash(&self, salt: &Salt, code: &[u8]) -> Result<Zeroizing<Hash>, KdfError> {
         self.hash_in(&mut Workspace::default(), salt, code)

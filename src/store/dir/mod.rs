@@ -14,29 +14,33 @@
 //! temporary file from a crash is removed by the next writer, under the lock,
 //! and is never read.
 
+mod lock;
+mod trust;
+
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat, renameat};
-use nix::libc;
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
-use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{Mode, fstat};
+use time::OffsetDateTime;
 
-use super::{CheckReport, StoreError};
+use super::{CheckReport, Edit, Judgement, StoreError};
 use crate::codeset::{CodeSet, ParseError};
+use crate::trusted;
 use crate::username::UserName;
+use crate::verdict::{self, Attempt, Outcome, Refusal};
+pub use lock::DirLock;
 
 /// The default store directory.
 pub const DEFAULT_DIR: &str = "/var/lib/pam-backup-codes";
 /// The largest store file trusted.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 const FILE_SUFFIX: &str = ".toml";
-/// The decoy's file: a temporary name (`.<user>.tmp`) no user can have, as
-/// no user name starts with a dot.
-const DECOY_NAME: &str = "..decoy.tmp";
+/// The stand-in set's file: a temporary name (`.<user>.tmp`) no user can
+/// have, as no user name starts with a dot.
+const STAND_IN_NAME: &str = "..stand-in.tmp";
 
 /// An open store directory.
 #[derive(Debug)]
@@ -45,126 +49,11 @@ pub struct DirStore {
     path: PathBuf,
 }
 
-fn file_type(stat: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
-}
-
-/// Opens the store directory one component at a time from `/`, never
-/// following a symbolic link, and trusts the path as OpenSSH's StrictModes
-/// does: every directory on the way is owned by root and not writable by
-/// group or others, except that a root-owned sticky directory (`/tmp`) may
-/// be on the way; the store directory itself never is writable by them.
-/// Whoever can write to a directory on the way could put another store in
-/// its place. Trailing slashes change nothing (`/srv/codes/` is
-/// `/srv/codes`, and a symbolic link there is refused like anywhere).
-fn open_trusted(path: &Path) -> Result<OwnedFd, StoreError> {
-    open_trusted_dir(path, &Trust::STORE)
-}
-
-/// Who may own the directories of a trusted path besides root, and what the
-/// path leads to (for messages).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Trust<'a> {
-    /// A second owner trusted as root is (the database server's account, for
-    /// its socket directory).
-    pub also: Option<u32>,
-    /// What the path leads to: "the store", "the socket directory".
-    pub what: &'a str,
-}
-
-impl Trust<'_> {
-    /// The store directory: root's alone.
-    pub const STORE: Trust<'static> = Trust {
-        also: None,
-        what: "the store",
-    };
-}
-
-/// [`open_trusted`] for any directory: every directory from `/` owned by
-/// root or by `trust.also` and not writable by group or others (root-owned
-/// sticky directories on the way allowed), opened without following links.
-pub(crate) fn open_trusted_dir(path: &Path, trust: &Trust<'_>) -> Result<OwnedFd, StoreError> {
-    if !path.is_absolute() {
-        return Err(StoreError::insecure(path.to_owned(), "not an absolute path"));
-    }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut walked = PathBuf::from("/");
-    let mut dir = nix::fcntl::open("/", flags, Mode::empty())
-        .map_err(|e| StoreError::io(walked.clone(), "open the store directory", e))?;
-    for component in path.components() {
-        let name = match component {
-            Component::RootDir | Component::CurDir => continue,
-            Component::Normal(name) => name,
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(StoreError::insecure(
-                    path.to_owned(),
-                    "the path has a '..' component",
-                ));
-            }
-        };
-        check_dir(&dir, &walked, path, false, trust)?;
-        walked.push(name);
-        dir = openat(&dir, name, flags, Mode::empty()).map_err(|e| match e {
-            Errno::ELOOP | Errno::ENOTDIR => {
-                StoreError::insecure(walked.clone(), "not a directory (or a symbolic link)")
-            }
-            // Missing here or higher up (on a trusted path): no store.
-            Errno::ENOENT => StoreError::Missing {
-                path: path.to_owned(),
-            },
-            e => StoreError::io(walked.clone(), "open the store directory", e),
-        })?;
-    }
-    check_dir(&dir, &walked, path, true, trust)?;
-    Ok(dir)
-}
-
-/// Checks one directory of a trusted path (`walked`, on the way to `store`).
-fn check_dir(
-    dir: &OwnedFd,
-    walked: &Path,
-    store: &Path,
-    is_store: bool,
-    trust: &Trust<'_>,
-) -> Result<(), StoreError> {
-    let stat = fstat(dir).map_err(|e| StoreError::io(walked.to_owned(), "stat", e))?;
-    let on_the_way = if is_store {
-        String::new()
-    } else {
-        format!(" (on the way to {} {})", trust.what, store.display())
-    };
-    if stat.st_uid != 0 && Some(stat.st_uid) != trust.also {
-        let owners = match trust.also {
-            Some(uid) => format!("root or uid {uid}"),
-            None => "root".to_owned(),
-        };
-        return Err(StoreError::insecure(
-            walked.to_owned(),
-            format!(
-                "the directory is owned by uid {}, not {owners}{on_the_way}",
-                stat.st_uid
-            ),
-        ));
-    }
-    // Only root's sticky directories (/tmp) may be on the way.
-    let sticky = stat.st_mode & libc::S_ISVTX != 0 && stat.st_uid == 0;
-    if stat.st_mode & 0o022 != 0 && (is_store || !sticky) {
-        return Err(StoreError::insecure(
-            walked.to_owned(),
-            format!(
-                "the directory has mode {:04o}, writable by group or others{on_the_way}",
-                stat.st_mode & 0o7777
-            ),
-        ));
-    }
-    Ok(())
-}
-
 impl DirStore {
     /// Opens an existing store directory and checks that it is trusted, and
-    /// every directory on the way to it from `/` (see [`open_trusted`]).
+    /// every directory on the way to it from `/` ([`trusted::open_dir`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let dir = open_trusted(path)?;
+        let dir = trusted::open_dir(path)?;
         Ok(Self {
             dir,
             path: path.to_owned(),
@@ -194,51 +83,9 @@ impl DirStore {
     /// rename, so this sees one whole version. `None` if the user has none.
     pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
         let path = self.user_path(user);
-        let name = file_name(user);
-        // Refuse special files before opening them: opening a FIFO or a
-        // device can block or have side effects.
-        let stat = match fstatat(&self.dir, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(stat) => stat,
-            Err(Errno::ENOENT) => return Ok(None),
-            Err(e) => return Err(StoreError::io(path, "stat", e)),
+        let Some(bytes) = trusted::read_at(&self.dir, &path, &file_name(user), &trust::USER_FILE)? else {
+            return Ok(None);
         };
-        check_file(&path, &stat)?;
-        let fd = openat(
-            &self.dir,
-            name.as_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| match e {
-            Errno::ELOOP => StoreError::insecure(path.clone(), "the file is a symbolic link"),
-            e => StoreError::io(path.clone(), "open", e),
-        })?;
-        // The descriptor is what gets read, so it is what gets checked.
-        let stat = fstat(&fd).map_err(|e| StoreError::io(path.clone(), "stat", e))?;
-        check_file(&path, &stat)?;
-        // The buffer is the file's size (at most MAX_FILE_SIZE, checked),
-        // allocated fallibly: a memory limit is an error, not an abort of
-        // the host. One byte more tells a file that grew while read.
-        let size = usize::try_from(stat.st_size)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        let mut bytes = Vec::new();
-        bytes.try_reserve_exact(size).map_err(|_| StoreError::Io {
-            path: path.clone(),
-            action: "allocate memory to read",
-            source: std::io::ErrorKind::OutOfMemory.into(),
-        })?;
-        File::from(fd)
-            .take(size as u64)
-            .read_to_end(&mut bytes)
-            .map_err(|e| StoreError::Io {
-                path: path.clone(),
-                action: "read",
-                source: e,
-            })?;
-        if bytes.len() >= size {
-            return Err(StoreError::insecure(path, "the file grew while it was read"));
-        }
         let text = std::str::from_utf8(&bytes).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             reason: ParseError::NotUtf8(e),
@@ -246,6 +93,54 @@ impl DirStore {
         CodeSet::parse(text)
             .map(Some)
             .map_err(|reason| StoreError::Corrupt { path, reason })
+    }
+
+    /// Judges a hashed attempt under the lock (see [`verdict::judge`]) and
+    /// writes the changed set back before returning the outcome. `clock` is
+    /// read once the lock is held.
+    pub fn judge(
+        &self,
+        attempt: &Attempt<'_>,
+        clock: &dyn Fn() -> OffsetDateTime,
+    ) -> Result<Judgement, StoreError> {
+        let lock = self.lock()?;
+        let now = clock();
+        let Some(mut set) = lock.read(attempt.user)? else {
+            // Unenrolled while we were hashing: nothing to match or count.
+            return Ok(Judgement::Judged(Outcome::Refused {
+                refusal: Refusal::Wrong,
+                locked: false,
+            }));
+        };
+        let hashing = set.hashing();
+        if hashing != *attempt.hashing {
+            return Ok(Judgement::Rehash(hashing));
+        }
+        let outcome = verdict::judge(&mut set, attempt, now);
+        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
+            // Durable before reporting: if this fails, so does the attempt.
+            lock.write(attempt.user, &set)?;
+        }
+        Ok(Judgement::Judged(outcome))
+    }
+
+    /// Reads a user's set under the lock, lets `change` decide, and does it
+    /// before the lock is released (see [`super::Store::edit`]).
+    pub fn edit<T>(
+        &self,
+        user: &UserName,
+        change: impl FnOnce(Option<CodeSet>) -> (Edit, T),
+    ) -> Result<T, StoreError> {
+        let lock = self.lock()?;
+        let (edit, result) = change(lock.read(user)?);
+        match edit {
+            Edit::Keep => {}
+            Edit::Write(set) => lock.write(user, &set)?,
+            Edit::Remove => {
+                lock.remove(user)?;
+            }
+        }
+        Ok(result)
     }
 
     /// Takes the store's exclusive lock; writers must hold it.
@@ -342,179 +237,17 @@ impl DirStore {
     }
 }
 
-/// Holds the store's lock; released on drop.
-#[derive(Debug)]
-pub struct DirLock<'a> {
-    store: &'a DirStore,
-    _lock: File,
-}
-
-impl DirLock<'_> {
-    /// Reads a user's set (see [`DirStore::read`]).
-    pub fn read(&self, user: &UserName) -> Result<Option<CodeSet>, StoreError> {
-        self.store.read(user)
-    }
-
-    /// Replaces a user's file atomically and durably.
-    pub fn write(&self, user: &UserName, set: &CodeSet) -> Result<(), StoreError> {
-        let store = self.store;
-        let text = set.to_toml().map_err(|reason| StoreError::Unwritable {
-            path: store.user_path(user),
-            reason,
-        })?;
-        let temp = temp_name(user);
-        let temp_path = store.path.join(&temp);
-        remove_if_present(store, &temp)?;
-        let fd = openat(
-            &store.dir,
-            temp.as_str(),
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| StoreError::io(temp_path.clone(), "create", e))?;
-        let written = write_and_sync(fd, text.as_bytes(), &temp_path).and_then(|()| {
-            renameat(&store.dir, temp.as_str(), &store.dir, file_name(user).as_str())
-                .map_err(|e| StoreError::io(store.user_path(user), "rename into place", e))
-        });
-        if let Err(e) = written {
-            let _ = unlinkat(&store.dir, temp.as_str(), UnlinkatFlags::NoRemoveDir);
-            return Err(e);
-        }
-        sync_dir(store)
-    }
-
-    /// Writes `set` as a user's file would be written (temporary file,
-    /// fsync, directory fsync), under a name no user can have, and removes
-    /// it again: what a login with nothing to judge does, so that it costs
-    /// what a judged one costs and fails where that would fail.
-    pub fn write_decoy(&self, set: &CodeSet) -> Result<(), StoreError> {
-        let store = self.store;
-        let path = store.path.join(DECOY_NAME);
-        let text = set.to_toml().map_err(|reason| StoreError::Unwritable {
-            path: path.clone(),
-            reason,
-        })?;
-        // As a judgement reads the set back under the lock.
-        CodeSet::parse(&text).map_err(|reason| StoreError::Unwritable {
-            path: path.clone(),
-            reason,
-        })?;
-        remove_if_present(store, DECOY_NAME)?;
-        let fd = openat(
-            &store.dir,
-            DECOY_NAME,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| StoreError::io(path.clone(), "create", e))?;
-        let written = write_and_sync(fd, text.as_bytes(), &path);
-        let removed = unlinkat(&store.dir, DECOY_NAME, UnlinkatFlags::NoRemoveDir)
-            .map_err(|e| StoreError::io(path.clone(), "remove", e));
-        written.and(removed).and_then(|()| sync_dir(store))
-    }
-
-    /// Deletes a user's file; returns false if there was none.
-    pub fn remove(&self, user: &UserName) -> Result<bool, StoreError> {
-        let store = self.store;
-        match unlinkat(&store.dir, file_name(user).as_str(), UnlinkatFlags::NoRemoveDir) {
-            Ok(()) => sync_dir(store).map(|()| true),
-            Err(Errno::ENOENT) => Ok(false),
-            Err(e) => Err(StoreError::io(store.user_path(user), "remove", e)),
-        }
-    }
-}
-
-fn file_name(user: &UserName) -> String {
+pub(super) fn file_name(user: &UserName) -> String {
     format!("{user}{FILE_SUFFIX}")
 }
 
 /// User names never start with '.', so this never names a user file.
-fn temp_name(user: &UserName) -> String {
+pub(super) fn temp_name(user: &UserName) -> String {
     format!(".{user}.tmp")
 }
 
-fn is_temp_name(name: &str) -> bool {
+pub(super) fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".tmp")
-}
-
-fn check_file(path: &Path, stat: &FileStat) -> Result<(), StoreError> {
-    let path = || path.to_owned();
-    let kind = file_type(stat);
-    if kind != SFlag::S_IFREG {
-        let what = match kind {
-            SFlag::S_IFLNK => "a symbolic link",
-            SFlag::S_IFDIR => "a directory",
-            SFlag::S_IFIFO => "a FIFO",
-            SFlag::S_IFCHR | SFlag::S_IFBLK => "a device node",
-            SFlag::S_IFSOCK => "a socket",
-            _ => "not a regular file",
-        };
-        return Err(StoreError::insecure(path(), format!("the file is {what}")));
-    }
-    if stat.st_uid != 0 {
-        return Err(StoreError::insecure(
-            path(),
-            format!("the file is owned by uid {}, not root", stat.st_uid),
-        ));
-    }
-    if stat.st_mode & 0o077 != 0 {
-        return Err(StoreError::insecure(
-            path(),
-            format!(
-                "the file has mode {:04o}, accessible to group or others",
-                stat.st_mode & 0o7777
-            ),
-        ));
-    }
-    // Reads take no lock, so a writer may rename a new file over the name
-    // between the lookup and the stat, or between open and fstat: the inode
-    // seen is then the previous version, whole, with no link left. Zero links
-    // is that race; two or more is a hard link, refused.
-    if stat.st_nlink > 1 {
-        return Err(StoreError::insecure(
-            path(),
-            format!("the file has {} hard links", stat.st_nlink),
-        ));
-    }
-    let size = u64::try_from(stat.st_size).unwrap_or(u64::MAX);
-    if size > MAX_FILE_SIZE {
-        return Err(StoreError::insecure(
-            path(),
-            format!("the file is {size} bytes, more than {MAX_FILE_SIZE}"),
-        ));
-    }
-    Ok(())
-}
-
-fn remove_if_present(store: &DirStore, name: &str) -> Result<(), StoreError> {
-    // Look first: unlink reports EROFS even for a name that is not there, and
-    // "cannot remove stale temporary file" would send an administrator of a
-    // read-only store after a file that does not exist.
-    if let Err(Errno::ENOENT) = fstatat(&store.dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        return Ok(());
-    }
-    match unlinkat(&store.dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(StoreError::io(
-            store.path.join(name),
-            "remove stale temporary file",
-            e,
-        )),
-    }
-}
-
-fn write_and_sync(fd: OwnedFd, bytes: &[u8], path: &Path) -> Result<(), StoreError> {
-    let mut file = File::from(fd);
-    file.write_all(bytes).map_err(|source| StoreError::Io {
-        path: path.to_owned(),
-        action: "write",
-        source,
-    })?;
-    fsync(file.as_fd()).map_err(|e| StoreError::io(path.to_owned(), "fsync", e))
-}
-
-fn sync_dir(store: &DirStore) -> Result<(), StoreError> {
-    fsync(&store.dir).map_err(|e| StoreError::io(store.path.clone(), "fsync the directory", e))
 }
 
 /// Creates a subdirectory for tests, root-owned 0700.
@@ -730,10 +463,7 @@ mod tests {
         refused(&linked_parent.join("store"), "symbolic link");
         // Every directory on the way: owned by root, closed to writers.
         std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o775)).unwrap();
-        refused(
-            &dir,
-            "mode 0775, writable by group or others (on the way to the store",
-        );
+        refused(&dir, "mode 0775, writable by group or others (on the way to");
         std::fs::set_permissions(&parent, PermissionsExt::from_mode(0o755)).unwrap();
         std::os::unix::fs::chown(&parent, Some(65534), None).unwrap();
         refused(&dir, "owned by uid 65534, not root (on the way");
