@@ -470,7 +470,7 @@ impl Record {
 /// no space, `=`, quote, backslash or character to escape; otherwise in
 /// double quotes, with `"` and `\` backslash-escaped and control characters,
 /// white space other than the plain space, line separators and bidirectional
-/// overrides ([`crate::login::is_deceptive`]) written as `\n`, `\t`, `\r` or
+/// overrides ([`crate::text::is_deceptive`]) written as `\n`, `\t`, `\r` or
 /// `\u{XX}`. A parser splitting on spaces outside quotes thus gets back
 /// exactly the fields that were written, one event is one line, and no
 /// value displays in another order than it reads.
