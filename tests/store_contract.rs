@@ -416,6 +416,7 @@ fn outcome(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Accepted { remaining, .. } => format!("accepted, {remaining} left"),
         Outcome::Expired(_) => "expired".into(),
+        Outcome::Typo => "typo".into(),
         Outcome::Locked(until) => locked(*until),
         Outcome::Refused { refusal, locked } => {
             let what = match refusal {

@@ -889,6 +889,7 @@ fn hashing_of(user: &UserName, row: &Row, at: usize) -> Result<Hashing, PgError>
     let hashing = Hashing {
         alphabet,
         length: usize::try_from(length).map_err(|_| invalid(format!("code length {length}")))?,
+        check_symbol: false,
         kdf: Kdf::argon2id(params, salt),
     };
     hashing.format().map_err(|e| invalid(e.to_string()))?;
@@ -906,6 +907,7 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             Outcome::Accepted {
                 remaining: usize::try_from(remaining).unwrap_or(0),
                 ageing: get(row, 15, what)?,
+                previous: crate::verdict::Previous::default(),
             }
         }
         "expired" => {
@@ -1030,6 +1032,7 @@ async fn read_set(
         revoked,
         alphabet: hashing.alphabet,
         length: hashing.length,
+        check_symbol: hashing.check_symbol,
         kdf: hashing.kdf,
         tally,
         codes,
