@@ -28,7 +28,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 2 already in place"), "{stdout}");
+    assert!(stdout.contains("schema version 3 already in place"), "{stdout}");
     // The set survived the second init.
     assert_eq!(fleet.status(USER)["remaining"], 10);
 
@@ -80,7 +80,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     // check: connectivity, version, and that the login role reads nothing.
     let (code, stdout, stderr) = fleet.run_cli(&["check"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 2"), "{stdout}");
+    assert!(stdout.contains("schema version 3"), "{stdout}");
     assert!(
         stdout.contains(&format!(
             "login role {} (no connection limit) can read no table",
@@ -850,7 +850,7 @@ fn every_command_works_on_the_fleet_store() {
         stdout.contains(&format!("connected as {}", fleet.login)),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 2"), "{stdout}");
+    assert!(stdout.contains("schema version 3"), "{stdout}");
     // The login role sees the fleet's policy too (it cannot change it).
     assert!(stdout.contains("fleet policy: deny 5"), "{stdout}");
     assert!(
@@ -1147,5 +1147,54 @@ fn db_init_upgrades_a_version_1_database() {
     );
     let (code, stdout, stderr) = fleet.run_cli(&["check"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 2"), "{stdout}");
+    assert!(stdout.contains("schema version 3"), "{stdout}");
+}
+
+#[test]
+fn the_fleet_tells_the_previous_use_and_catches_typos_before_the_database() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    fleet.host("web1", "nodelay", "");
+    fleet.host("web2", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    assert_eq!(codes[0].len(), 13, "a check symbol: {}", codes[0]);
+    assert_eq!(fleet.status(USER)["check_symbol"], true);
+    let first = fleet.lab.login("web1", USER, &[&codes[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    assert_eq!(first.infos(), ["9 backup codes left."], "{first:?}");
+
+    // A typo: told, and the database never hears of it.
+    let mut typo = codes[1].clone().into_bytes();
+    typo[0] = if typo[0] == b'7' { b'8' } else { b'7' };
+    let typo = String::from_utf8(typo).unwrap();
+    let told = fleet.lab.login("web2", USER, &[&typo]);
+    assert_eq!(told.result(), "PAM_AUTH_ERR", "{told:?}");
+    assert!(told.errors().iter().any(|e| e.contains("typo")), "{told:?}");
+    assert_eq!(fleet.status(USER)["failures"], 0, "a typo counts nothing");
+    // Two wrong codes on web2, counted fleet-wide.
+    for _ in 0..2 {
+        assert_eq!(
+            fleet.lab.login("web2", USER, &["00000-00000-0"]).result(),
+            "PAM_AUTH_ERR"
+        );
+    }
+    let used_at = fleet.status(USER)["uses"][0]["at"].as_str().unwrap().to_owned();
+    let minute = format!("{} {} UTC", &used_at[..10], &used_at[11..16]);
+    let second = fleet.lab.login("web2", USER, &[&codes[1]]);
+    assert_eq!(second.result(), "PAM_SUCCESS", "{second:?}");
+    assert_eq!(
+        second.infos(),
+        [
+            format!(
+                "Last backup code used {minute} via web1 from 192.0.2.7 on web1; 2 failed attempts since."
+            )
+            .as_str(),
+            "8 backup codes left."
+        ],
+        "{second:?}"
+    );
+    // A set without check symbols on the fleet keeps working.
+    let old = fleet.generate(USER, &["--no-check-symbol"]);
+    assert_eq!(old[0].len(), 11);
+    assert_eq!(fleet.status(USER)["check_symbol"], false);
+    assert_eq!(fleet.lab.login("web1", USER, &[&old[0]]).result(), "PAM_SUCCESS");
 }

@@ -345,8 +345,8 @@ impl PgStore {
                 secs,
                 "fetch the login parameters",
                 client.query_typed(
-                    "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until \
-                     FROM backup_codes.login_info($1, $2)",
+                    "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
+                     check_symbol FROM backup_codes.login_info($1, $2)",
                     &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
                 ),
             )
@@ -354,7 +354,7 @@ impl PgStore {
             let Some(row) = rows.first() else {
                 return Ok(None);
             };
-            let hashing = hashing_of(user, row, 0)?;
+            let hashing = hashing_of(user, row, 0, 8)?;
             let locked: bool = get(row, 6, "fetch the login parameters")?;
             let until: Option<OffsetDateTime> = get(row, 7, "fetch the login parameters")?;
             Ok(Some(LoginInfo {
@@ -859,9 +859,9 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 }
 
 /// The hashing parameters in columns `at..at + 6` (alphabet, length, m, t,
-/// p, salt), checked as a store file's are: a database that asked for
-/// gigabytes of Argon2 memory must not get them.
-fn hashing_of(user: &UserName, row: &Row, at: usize) -> Result<Hashing, PgError> {
+/// p, salt) and `check_at` (the check symbol), checked as a store file's
+/// are: a database that asked for gigabytes of Argon2 memory must not get them.
+fn hashing_of(user: &UserName, row: &Row, at: usize, check_at: usize) -> Result<Hashing, PgError> {
     let what = "read the hashing parameters";
     let invalid = |reason: String| PgError::Data {
         user: user.to_string(),
@@ -889,11 +889,32 @@ fn hashing_of(user: &UserName, row: &Row, at: usize) -> Result<Hashing, PgError>
     let hashing = Hashing {
         alphabet,
         length: usize::try_from(length).map_err(|_| invalid(format!("code length {length}")))?,
-        check_symbol: false,
+        check_symbol: get(row, check_at, what)?,
         kdf: Kdf::argon2id(params, salt),
     };
     hashing.format().map_err(|e| invalid(e.to_string()))?;
     Ok(hashing)
+}
+
+/// The previous use and the failures since, of an `accepted` row: the
+/// `used_*` columns and `failures`.
+fn previous_of(row: &Row) -> Result<crate::verdict::Previous, PgError> {
+    let what = "read the previous use";
+    let at: Option<OffsetDateTime> = get(row, 4, what)?;
+    let used = match at {
+        Some(at) => Some(CodeUse {
+            at,
+            service: tolerant(get::<Option<String>>(row, 5, what)?.unwrap_or_default()),
+            rhost: tolerant_opt(get(row, 6, what)?),
+            host: tolerant_opt(get(row, 7, what)?),
+        }),
+        None => None,
+    };
+    let failures: Option<i32> = get(row, 17, what)?;
+    Ok(crate::verdict::Previous {
+        used,
+        failures: failures.and_then(|n| usize::try_from(n).ok()).unwrap_or(0),
+    })
 }
 
 /// The `judge` function's row as a [`Judgement`].
@@ -907,7 +928,7 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             Outcome::Accepted {
                 remaining: usize::try_from(remaining).unwrap_or(0),
                 ageing: get(row, 15, what)?,
-                previous: crate::verdict::Previous::default(),
+                previous: previous_of(row)?,
             }
         }
         "expired" => {
@@ -919,7 +940,7 @@ fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
             let until: Option<OffsetDateTime> = get(row, 3, what)?;
             Outcome::Locked(until.map_or(LockedUntil::AdminUnlock, LockedUntil::Time))
         }
-        "rehash" => return Ok(Judgement::Rehash(hashing_of(user, row, 8)?)),
+        "rehash" => return Ok(Judgement::Rehash(hashing_of(user, row, 8, 16)?)),
         "absent" => Outcome::Refused {
             refusal: Refusal::Wrong,
             locked: false,
@@ -975,7 +996,7 @@ async fn read_set(
             &format!(
                 "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, created, revoked, \
                  local_failures, remote_failures, remote_in_a_row, last_failure_at, \
-                 last_failure_service, last_failure_rhost, last_failure_host \
+                 last_failure_service, last_failure_rhost, last_failure_host, check_symbol \
                  FROM backup_codes.sets WHERE user_name = $1{lock}"
             ),
             &[(&name, Type::TEXT)],
@@ -985,7 +1006,7 @@ async fn read_set(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let hashing = hashing_of(user, row, 0)?;
+    let hashing = hashing_of(user, row, 0, 15)?;
     let created: OffsetDateTime = get(row, 6, what)?;
     let revoked: Option<OffsetDateTime> = get(row, 7, what)?;
     let tally = tally_of(row, 8)?;
@@ -1065,7 +1086,7 @@ async fn write_set(
     let salt: &[u8] = &set.kdf.salt;
     let revoked = set.revoked;
     let tally = TallyColumns::of(&set.tally);
-    let args: [(&(dyn ToSql + Sync), Type); 16] = [
+    let args: [(&(dyn ToSql + Sync), Type); 17] = [
         (&name, Type::TEXT),
         (&set.created, Type::TIMESTAMPTZ),
         (&revoked, Type::TIMESTAMPTZ),
@@ -1082,6 +1103,7 @@ async fn write_set(
         (&tally.last_service, Type::TEXT),
         (&tally.last_rhost, Type::TEXT),
         (&tally.last_host, Type::TEXT),
+        (&set.check_symbol, Type::BOOL),
     ];
     bounded(
         deadline,
@@ -1090,8 +1112,9 @@ async fn write_set(
         client.query_typed(
             "INSERT INTO backup_codes.sets AS s (user_name, created, revoked, alphabet, length, \
                  m_cost, t_cost, p_cost, salt, local_failures, remote_failures, remote_in_a_row, \
-                 last_failure_at, last_failure_service, last_failure_rhost, last_failure_host) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 last_failure_at, last_failure_service, last_failure_rhost, last_failure_host, \
+                 check_symbol) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (user_name) DO UPDATE SET created = EXCLUDED.created, \
                  revoked = EXCLUDED.revoked, alphabet = EXCLUDED.alphabet, length = EXCLUDED.length, \
                  m_cost = EXCLUDED.m_cost, t_cost = EXCLUDED.t_cost, p_cost = EXCLUDED.p_cost, \
@@ -1101,7 +1124,8 @@ async fn write_set(
                  last_failure_at = EXCLUDED.last_failure_at, \
                  last_failure_service = EXCLUDED.last_failure_service, \
                  last_failure_rhost = EXCLUDED.last_failure_rhost, \
-                 last_failure_host = EXCLUDED.last_failure_host",
+                 last_failure_host = EXCLUDED.last_failure_host, \
+                 check_symbol = EXCLUDED.check_symbol",
             &args,
         ),
     )
