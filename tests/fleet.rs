@@ -1095,7 +1095,12 @@ fn db_init_upgrades_a_version_1_database() {
         login = fleet.login
     ));
     // A set, used once, with a failure recorded as version 1 could: unclipped.
-    let codes = fleet.generate(USER, &[]);
+    // This build writes sets.check_symbol (version 3): given for the CLI to
+    // write with, then dropped, so that the set is as version 1 kept it (a
+    // set without check symbols loses nothing with the column).
+    owner("ALTER TABLE backup_codes.sets ADD COLUMN check_symbol boolean NOT NULL DEFAULT false");
+    let codes = fleet.generate(USER, &["--no-check-symbol"]);
+    owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
     owner(&format!(
         "UPDATE backup_codes.sets SET local_failures = ARRAY[now()], last_failure_at = now(), \
          last_failure_service = repeat('s', 300), last_failure_host = E'evil\\nhost' \
@@ -1105,7 +1110,7 @@ fn db_init_upgrades_a_version_1_database() {
     ));
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 1 to 2"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 1 to 3"), "{stdout}");
     // The policy argument is gone: version 1's signatures no longer exist.
     let err = fleet
         .sql_as_login(&format!(
@@ -1136,6 +1141,7 @@ fn db_init_upgrades_a_version_1_database() {
     let status = fleet.status(USER);
     assert_eq!(status["local"]["failures"], 1, "{status}");
     assert_eq!(status["remaining"], 9, "{status}");
+    assert_eq!(status["check_symbol"], false, "{status}");
     fleet.host("web1", "nodelay", "");
     assert_eq!(
         fleet.lab.login("web1", USER, &[&codes[0]]).result(),
@@ -1197,4 +1203,42 @@ fn the_fleet_tells_the_previous_use_and_catches_typos_before_the_database() {
     assert_eq!(old[0].len(), 11);
     assert_eq!(fleet.status(USER)["check_symbol"], false);
     assert_eq!(fleet.lab.login("web1", USER, &[&old[0]]).result(), "PAM_SUCCESS");
+}
+
+#[test]
+fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    let v2 = include_str!("common/schema_v2.sql");
+    let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
+    owner(&format!("CREATE SCHEMA backup_codes; {v2}"));
+    owner(&format!(
+        "REVOKE ALL ON ALL ROUTINES IN SCHEMA backup_codes FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA backup_codes TO {login}; \
+         GRANT EXECUTE ON ROUTINE backup_codes.login_info(text, boolean), \
+         backup_codes.judge(text, bytea, bytea, text, text, text), \
+         backup_codes.judge_attempt(text, bytea, bytea, text, text, text), \
+         backup_codes.fleet_policy() TO {login}; \
+         COMMENT ON SCHEMA backup_codes IS 'pam-backup-codes schema 2'",
+        login = fleet.login
+    ));
+    // A version 2 set (no check symbols), as in tests above: written with
+    // the column given, which version 2 did not have, then dropped.
+    owner("ALTER TABLE backup_codes.sets ADD COLUMN check_symbol boolean NOT NULL DEFAULT false");
+    let codes = fleet.generate(USER, &["--no-check-symbol"]);
+    owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema upgraded from version 2 to 3"), "{stdout}");
+    fleet.host("web1", "nodelay", "");
+    let first = fleet.lab.login("web1", USER, &[&codes[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    let second = fleet.lab.login("web1", USER, &[&codes[1]]);
+    assert_eq!(second.result(), "PAM_SUCCESS", "{second:?}");
+    assert!(
+        second.infos()[0].starts_with("Last backup code used "),
+        "{second:?}"
+    );
+    // New sets get check symbols.
+    let new = fleet.generate(USER, &[]);
+    assert_eq!(fleet.lab.login("web1", USER, &[&new[0]]).result(), "PAM_SUCCESS");
 }
