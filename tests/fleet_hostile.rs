@@ -207,8 +207,8 @@ fn the_login_role_cannot_guess_past_the_fleet_lockout() {
             format!(
                 "DO $$ DECLARE a text; b int; c boolean; d timestamptz; e timestamptz; f text; \
                  g text; h text; i text; j int; k int; l int; m int; n bytea; o timestamptz; \
-                 p timestamptz; BEGIN CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, \
-                 'sshd', 'r', 'evil', a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p); END $$"
+                 p timestamptz; q boolean; r int; BEGIN CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, \
+                 'sshd', 'r', 'evil', a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r); END $$"
             ),
             "runs only within CALL",
         ),
