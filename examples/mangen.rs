@@ -13,8 +13,8 @@
 //! `cargo run --example mangen -- --docs` instead rewrites, in the source
 //! tree, the parts of the documentation that are written from the module's
 //! tables (options and results): the OPTIONS and RETURN VALUES sections of
-//! `man/pam_backup_codes.8` and the two tables of `docs/design.md`
-//! (`pam_backup_codes::docs`; `tests/docs.rs` fails while they differ).
+//! `man/pam_backup_codes.8` and the two tables of `docs/design.md` and of
+//! `docs/admin-guide.md` (`pam_backup_codes::docs`; `tests/docs.rs` fails while they differ).
 #![allow(missing_docs)]
 
 use std::fs::{self, File};
@@ -332,8 +332,8 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
     Ok(written)
 }
 
-/// Rewrites the generated parts of the module's manual page and of
-/// docs/design.md; returns the files that changed.
+/// Rewrites the generated parts of the module's manual page, of
+/// docs/design.md and of docs/admin-guide.md; returns the files that changed.
 fn write_docs() -> io::Result<Vec<String>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut changed = Vec::new();
