@@ -277,6 +277,19 @@ impl Lab {
         self.chmod(&path, 0o600);
     }
 
+    /// Makes `user`'s set look `days` old: its `created` moved back, as
+    /// time passing would leave it.
+    pub fn age_by(&self, user: &str, days: i64) {
+        use time::format_description::well_known::Rfc3339;
+        let created = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+        self.edit_user_file(user, |t| {
+            t.insert(
+                "created".to_owned(),
+                toml::Value::String(created.format(&Rfc3339).unwrap()),
+            );
+        });
+    }
+
     pub fn driver(&self) -> Command {
         let mut cmd = Command::new(target_dir().join("examples").join("pam-driver"));
         cmd.arg("--confdir")
