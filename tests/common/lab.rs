@@ -592,6 +592,13 @@ impl Mounted {
         Self(dir.to_path_buf())
     }
 
+    /// A bind mount of `from` over `to`.
+    pub fn bind(from: &Path, to: &str) -> Self {
+        use nix::mount::MsFlags;
+        nix::mount::mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+        Self(PathBuf::from(to))
+    }
+
     /// A read-only bind mount of `dir` onto itself.
     pub fn read_only(dir: &Path) -> Self {
         use nix::mount::MsFlags;
