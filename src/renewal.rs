@@ -260,7 +260,9 @@ mod tests {
         // The fleet store says it cannot, before anything is sent (opening
         // connects to nothing: the socket directory is never reached).
         let fleet = Store::open(
-            &"postgresql://pam@/codes?host=/nonexistent/pbc".parse::<Location>().unwrap(),
+            &"postgresql://pam@/codes?host=/nonexistent/pbc"
+                .parse::<Location>()
+                .unwrap(),
             &PgSettings::default(),
         )
         .unwrap();
