@@ -8,7 +8,7 @@
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use super::{PgError, query_error};
+use super::error::{PgError, query_error};
 
 /// The schema version this build creates and uses.
 pub const SCHEMA_VERSION: i32 = 2;

@@ -47,7 +47,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::{Client, Connection, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{PgError, describe};
+use super::error::{PgError, describe, query_error};
 use crate::store::location::{PgAddr, PgHost, SslMode, TargetSession};
 use crate::trusted::{self, Problem};
 
@@ -210,10 +210,10 @@ impl Connector<'_> {
                 what: "ask whether the server takes writes",
                 secs: self.timeout.as_secs(),
             })?
-            .map_err(|e| super::query_error("ask whether the server takes writes", &e))?;
+            .map_err(|e| query_error("ask whether the server takes writes", &e))?;
             let read_only: String = row
                 .try_get(0)
-                .map_err(|e| super::query_error("ask whether the server takes writes", &e))?;
+                .map_err(|e| query_error("ask whether the server takes writes", &e))?;
             if read_only != "off" {
                 let server = connected.transport.to_string();
                 close(connected, deadline).await;
@@ -349,7 +349,7 @@ where
     })
 }
 
-/// Closes a connection within `deadline` (see [`super::close`]).
+/// Closes a connection within `deadline` (as `session::close` does).
 pub(super) async fn close(connected: Connected, deadline: Instant) {
     let Connected { client, task, .. } = connected;
     drop(client);
