@@ -35,7 +35,7 @@ pub(super) fn set_policy(sessions: &Sessions, change: &PolicyChange) -> Result<P
     let secs = sessions.secs();
     let int = |name: &str, v: u64| {
         i32::try_from(v)
-            .map_err(|_| PgError::Config(format!("{name} = {v} is too large (at most {})", i32::MAX)))
+            .map_err(|_| PgError::config(format!("{name} = {v} is too large (at most {})", i32::MAX)))
     };
     let deny = change.deny.map(|v| int("deny", u64::from(v))).transpose()?;
     let fail_interval = change

@@ -79,9 +79,19 @@ pub(super) fn judge(
             .await
         {
             Ok(Ok(row)) => row,
-            Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", &e)),
-            Ok(Err(e)) => return Err(PgError::Ambiguous(describe(&e))),
-            Err(_) => return Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
+            Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", e)),
+            Ok(Err(e)) => {
+                return Err(PgError::Ambiguous {
+                    reason: describe(&e),
+                    source: Some(e),
+                });
+            }
+            Err(_) => {
+                return Err(PgError::Ambiguous {
+                    reason: format!("no answer within {secs} s"),
+                    source: None,
+                });
+            }
         };
         judgement_of(attempt.user, &row)
     })

@@ -56,7 +56,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 pub use admin::PolicyChange;
-pub use error::PgError;
+pub use error::{Cause, PgError};
 pub use schema::{InitReport, SCHEMA_VERSION};
 pub use settings::{DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
 pub use transport::{Channel, ServerAuth, Transport};
@@ -96,12 +96,14 @@ impl PgStore {
     /// Prepares the store: reads the password file and the CA file and
     /// builds the runtime. Connects only when first used.
     pub fn open(uri: &PgUri, settings: &PgSettings) -> Result<Self, PgError> {
-        settings.validate().map_err(|e| PgError::Config(e.to_string()))?;
+        settings
+            .validate()
+            .map_err(|e| PgError::config_from(e.to_string(), e))?;
         let password = settings.password_file.as_deref().map(read_password).transpose()?;
         let tls = tls::client_config(uri.sslmode, settings.ca_file.as_deref())?.map(Arc::new);
         let tcp = uri.hosts.iter().any(|a| matches!(a.host, PgHost::Tcp(_)));
         if tcp && password.is_none() {
-            return Err(PgError::Config(
+            return Err(PgError::config(
                 "over TCP the role signs in with SCRAM-SHA-256, which proves the server too: \
                  set [postgresql] password_file (or use a trusted Unix socket, ?host=/dir)"
                     .into(),
@@ -111,7 +113,9 @@ impl PgStore {
             Some(name) => name.clone(),
             None => nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
-                .map_err(|e| PgError::Config(format!("cannot read the hostname for host_name: {e}")))?,
+                .map_err(|e| {
+                    PgError::config_from(format!("cannot read the hostname for host_name: {e}"), e)
+                })?,
         };
         let sessions = Sessions::new(uri, Duration::from_secs(settings.connect_timeout), password, tls)?;
         Ok(Self {
@@ -199,12 +203,13 @@ impl PgStore {
 /// The password file: root's, private, a regular file; its first line is the
 /// password.
 fn read_password(path: &Path) -> Result<Zeroizing<Vec<u8>>, PgError> {
-    let fail = |reason: String| PgError::Config(format!("password_file {}: {reason}", path.display()));
+    let fail = |reason: String| PgError::config(format!("password_file {}: {reason}", path.display()));
     let rules = Rules {
         private: true,
         max_size: MAX_PASSWORD_FILE,
     };
-    let text = trusted::read(path, &rules).map_err(|e| PgError::Config(format!("password_file {e}")))?;
+    let text =
+        trusted::read(path, &rules).map_err(|e| PgError::config_from(format!("password_file {e}"), e))?;
     let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {

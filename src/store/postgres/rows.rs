@@ -20,7 +20,7 @@ pub(super) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     i: usize,
     what: &'static str,
 ) -> Result<T, PgError> {
-    row.try_get(i).map_err(|e| query_error(what, &e))
+    row.try_get(i).map_err(|e| query_error(what, e))
 }
 
 /// The hashing parameters in columns `at..at + 6` (alphabet, length, m, t,

@@ -51,7 +51,7 @@ impl Sessions {
         // Blocking on a runtime inside another one panics; such a host (an
         // application that authenticates from async code) is refused instead.
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(PgError::Config(
+            return Err(PgError::config(
                 "the calling thread runs a tokio runtime; the fleet store cannot block in it".into(),
             ));
         }
@@ -179,7 +179,7 @@ pub(super) async fn bounded<T>(
 ) -> Result<T, PgError> {
     match tokio::time::timeout_at(deadline, future).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(query_error(what, &e)),
+        Ok(Err(e)) => Err(query_error(what, e)),
         Err(_) => Err(PgError::Timeout { what, secs }),
     }
 }
@@ -203,8 +203,14 @@ pub(super) async fn commit(client: &Client, deadline: Instant, secs: u64) -> Res
         Ok(Ok(())) => Ok(()),
         // An ERROR from the server: the transaction was rolled back. (A
         // FATAL, the session ending, may come before or after the commit.)
-        Ok(Err(e)) if is_error(&e) => Err(query_error("commit", &e)),
-        Ok(Err(e)) => Err(PgError::Ambiguous(describe(&e))),
-        Err(_) => Err(PgError::Ambiguous(format!("no answer within {secs} s"))),
+        Ok(Err(e)) if is_error(&e) => Err(query_error("commit", e)),
+        Ok(Err(e)) => Err(PgError::Ambiguous {
+            reason: describe(&e),
+            source: Some(e),
+        }),
+        Err(_) => Err(PgError::Ambiguous {
+            reason: format!("no answer within {secs} s"),
+            source: None,
+        }),
     }
 }
