@@ -103,7 +103,7 @@ pub(super) fn users(sessions: &Sessions) -> Result<Vec<UserName>, PgError> {
         let mut users = rows
             .iter()
             .map(|row| {
-                let name: String = get(row, 0, "list the users")?;
+                let name: String = get(row, "user_name", "list the users")?;
                 name.parse().map_err(|e| PgError::Data {
                     user: format!("{name:?}"),
                     reason: format!("not a valid user name: {e}"),
@@ -192,17 +192,17 @@ pub(super) async fn fleet_policy(client: &Client, deadline: Instant, secs: u64) 
         ),
     )
     .await?;
-    let value = |i: usize| -> Result<u32, PgError> {
-        let v: i32 = get(&row, i, what)?;
+    let value = |column: &str| -> Result<u32, PgError> {
+        let v: i32 = get(&row, column, what)?;
         u32::try_from(v).map_err(|_| PgError::Schema(format!("the policy holds a negative value {v}")))
     };
     Ok(Policy {
         lockout: Lockout {
-            deny: value(0)?,
-            fail_interval: u64::from(value(1)?),
-            unlock_time: u64::from(value(2)?),
+            deny: value("deny")?,
+            fail_interval: u64::from(value("fail_interval")?),
+            unlock_time: u64::from(value("unlock_time")?),
         },
-        lifetime: Lifetime::from_days(value(3)?),
+        lifetime: Lifetime::from_days(value("max_age")?),
     })
 }
 
@@ -235,10 +235,10 @@ async fn read_set(
     let Some(row) = rows.first() else {
         return Ok(None);
     };
-    let hashing = hashing_of(user, row, 0)?;
-    let created: OffsetDateTime = get(row, 6, what)?;
-    let revoked: Option<OffsetDateTime> = get(row, 7, what)?;
-    let tally = tally_of(row, 8)?;
+    let hashing = hashing_of(user, row)?;
+    let created: OffsetDateTime = get(row, "created", what)?;
+    let revoked: Option<OffsetDateTime> = get(row, "revoked", what)?;
+    let tally = tally_of(row)?;
     let codes = bounded(
         deadline,
         secs,

@@ -24,16 +24,16 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
             secs,
             "ask who we are",
             client.query_typed_one(
-                "SELECT current_user::text, current_setting('server_version'), \
+                "SELECT current_user::text AS me, current_setting('server_version') AS server_version, \
                  EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = 'backup_codes' \
-                         AND n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user))",
+                         AND n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)) AS owner",
                 &[],
             ),
         )
         .await?;
-        let me: String = get(&row, 0, "ask who we are")?;
-        let server: String = get(&row, 1, "ask who we are")?;
-        let owner: bool = get(&row, 2, "ask who we are")?;
+        let me: String = get(&row, "me", "ask who we are")?;
+        let server: String = get(&row, "server_version", "ask who we are")?;
+        let owner: bool = get(&row, "owner", "ask who we are")?;
         let mut summary = format!("{uri}: connected as {me} to PostgreSQL {server}");
         match bounded_pg(deadline, secs, "read the schema version", schema::version(client)).await? {
             None => problems.push(format!("{uri}: no schema: run `backup-codes db init --login-role ROLE`")),
@@ -48,17 +48,17 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
             secs,
             "check the login roles",
             client.query_typed(
-                "SELECT r.rolname::text, r.rolsuper, r.rolconnlimit, \
+                "SELECT r.rolname::text AS role, r.rolsuper AS superuser, r.rolconnlimit AS connection_limit, \
                     ARRAY(SELECT c.relname::text FROM pg_class c \
                           JOIN pg_namespace n ON n.oid = c.relnamespace \
                           WHERE n.nspname = 'backup_codes' AND c.relkind IN ('r', 'v', 'm', 'p') \
                           AND has_table_privilege(r.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE') \
-                          ORDER BY 1), \
+                          ORDER BY 1) AS tables, \
                     ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p \
                           JOIN pg_namespace n ON n.oid = p.pronamespace \
                           WHERE n.nspname = 'backup_codes' AND has_function_privilege(r.oid, p.oid, 'EXECUTE') \
                           AND p.oid <> ALL (ARRAY(SELECT to_regprocedure(f)::oid \
-                                                  FROM unnest($1::text[]) AS f)) ORDER BY 1) \
+                                                  FROM unnest($1::text[]) AS f)) ORDER BY 1) AS functions \
                  FROM pg_roles r \
                  WHERE to_regprocedure($2) IS NOT NULL \
                    AND has_function_privilege(r.oid, to_regprocedure($2), 'EXECUTE') \
@@ -74,11 +74,11 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
         .await?;
         let mut roles = Vec::new();
         for row in &rows {
-            let role: String = get(row, 0, "check the login roles")?;
-            let superuser: bool = get(row, 1, "check the login roles")?;
-            let limit: i32 = get(row, 2, "check the login roles")?;
-            let tables: Vec<String> = get(row, 3, "check the login roles")?;
-            let functions: Vec<String> = get(row, 4, "check the login roles")?;
+            let role: String = get(row, "role", "check the login roles")?;
+            let superuser: bool = get(row, "superuser", "check the login roles")?;
+            let limit: i32 = get(row, "connection_limit", "check the login roles")?;
+            let tables: Vec<String> = get(row, "tables", "check the login roles")?;
+            let functions: Vec<String> = get(row, "functions", "check the login roles")?;
             if superuser {
                 problems.push(format!("{uri}: login role {role} is a superuser: it can read every hash"));
             }
@@ -147,20 +147,23 @@ async fn replication_warnings(
         secs,
         what,
         client.query_typed_one(
-            "SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), \
-                    current_setting('synchronous_commit'), \
-                    (SELECT count(*) FROM pg_stat_replication), \
-                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')), \
-                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IS NULL)",
+            "SELECT pg_is_in_recovery() AS standby, current_setting('synchronous_standby_names') AS standby_names, \
+                    current_setting('synchronous_commit') AS synchronous_commit, \
+                    (SELECT count(*) FROM pg_stat_replication) AS standbys, \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) AS sync, \
+                    (SELECT count(*) FROM pg_stat_replication WHERE sync_state IS NULL) AS hidden",
             &[],
         ),
     )
     .await?;
-    let standby: bool = get(&row, 0, what)?;
-    let names: String = get(&row, 1, what)?;
-    let commit: String = get(&row, 2, what)?;
-    let (standbys, sync, hidden): (i64, i64, i64) =
-        (get(&row, 3, what)?, get(&row, 4, what)?, get(&row, 5, what)?);
+    let standby: bool = get(&row, "standby", what)?;
+    let names: String = get(&row, "standby_names", what)?;
+    let commit: String = get(&row, "synchronous_commit", what)?;
+    let (standbys, sync, hidden): (i64, i64, i64) = (
+        get(&row, "standbys", what)?,
+        get(&row, "sync", what)?,
+        get(&row, "hidden", what)?,
+    );
     let risk = "a failover to an asynchronous standby can bring spent codes back";
     if standby {
         return Ok(vec![format!(

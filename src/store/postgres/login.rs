@@ -35,9 +35,9 @@ pub(super) fn login_info(
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let hashing = hashing_of(user, row, 0)?;
-        let locked: bool = get(row, 6, "fetch the login parameters")?;
-        let until: Option<OffsetDateTime> = get(row, 7, "fetch the login parameters")?;
+        let hashing = hashing_of(user, row)?;
+        let locked: bool = get(row, "locked", "fetch the login parameters")?;
+        let until: Option<OffsetDateTime> = get(row, "locked_until", "fetch the login parameters")?;
         Ok(Some(LoginInfo {
             hashing,
             locked: locked.then_some(until.map_or(LockedUntil::AdminUnlock, LockedUntil::Time)),
