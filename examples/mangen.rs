@@ -13,8 +13,8 @@
 //! `cargo run --example mangen -- --docs` instead rewrites, in the source
 //! tree, the parts of the documentation that are written from the module's
 //! tables (options and results): the OPTIONS and RETURN VALUES sections of
-//! `man/pam_backup_codes.8` and the two tables of `docs/design.md`
-//! (`pam_backup_codes::docs`; `tests/docs.rs` fails while they differ).
+//! `man/pam_backup_codes.8` and the two tables of `docs/design.md` and of
+//! `docs/admin-guide.md` (`pam_backup_codes::docs`; `tests/docs.rs` fails while they differ).
 #![allow(missing_docs)]
 
 use std::fs::{self, File};
@@ -80,7 +80,9 @@ for users who have a set already (left as they are).
 A failure; one line per problem on standard error (for example a user without
 codes, an insecure store, a configuration file that does not parse). Also
 .B status \-\-below
-when it lists anyone, and
+when it lists anyone,
+.B check
+when it found a problem, and
 .B renew
 when it is refused.
 .TP
@@ -89,7 +91,10 @@ A usage error. Also
 .B status \-\-below
 when it could not read everything (a set that does not read, an entry of the
 store that is no user's file, a name or group NSS does not know or could not look up; each is
-reported on standard error), whether or not it lists anyone.
+reported on standard error), whether or not it lists anyone; and
+.B check
+when it could not check something (not root, a file it cannot read, sshd
+failing), unless it found a problem, which is 1.
 .SH "USER NAMES"
 Every command resolves each USER through NSS to its account, whose canonical
 name keys the store, as the module does at login: under SSSD or winbind with
@@ -332,8 +337,8 @@ fn run(dir: &Path) -> io::Result<Vec<String>> {
     Ok(written)
 }
 
-/// Rewrites the generated parts of the module's manual page and of
-/// docs/design.md; returns the files that changed.
+/// Rewrites the generated parts of the module's manual page, of
+/// docs/design.md and of docs/admin-guide.md; returns the files that changed.
 fn write_docs() -> io::Result<Vec<String>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut changed = Vec::new();

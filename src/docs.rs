@@ -1,6 +1,6 @@
 //! The parts of the documentation written from data: the OPTIONS and RETURN
 //! VALUES sections of `man/pam_backup_codes.8` and the two tables of
-//! `docs/design.md`, from [`crate::config::options`] and
+//! `docs/design.md` and of `docs/admin-guide.md`, from [`crate::config::options`] and
 //! [`crate::results`]. `cargo run --example mangen -- --docs` writes them;
 //! `tests/docs.rs` fails while a file differs from what these return.
 
@@ -12,9 +12,10 @@ pub type Render = fn(&str) -> String;
 
 /// Each file with generated parts (relative to the source tree) and its
 /// renderer.
-pub const FILES: [(&str, Render); 2] = [
+pub const FILES: [(&str, Render); 3] = [
     ("man/pam_backup_codes.8", module_man_page),
     ("docs/design.md", design),
+    ("docs/admin-guide.md", admin_guide),
 ];
 
 /// The manual page `page` with its OPTIONS and RETURN VALUES sections
@@ -29,6 +30,14 @@ pub fn module_man_page(page: &str) -> String {
 pub fn design(text: &str) -> String {
     let text = replace_markdown_table(text, "## Module options\n", &markdown_options());
     replace_markdown_table(&text, "## Result codes\n", &markdown_results())
+}
+
+/// `docs/admin-guide.md` with the tables under "### Options" and
+/// "### Results" rendered from the tables (the administrator's copy, so
+/// that no hand copy can drift).
+pub fn admin_guide(text: &str) -> String {
+    let text = replace_markdown_table(text, "### Options\n", &markdown_options());
+    replace_markdown_table(&text, "### Results\n", &markdown_results())
 }
 
 /// Replaces the body of the section that starts with `heading` (up to the

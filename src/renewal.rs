@@ -258,9 +258,11 @@ mod tests {
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
 
         // The fleet store says it cannot, before anything is sent (opening
-        // connects to nothing: port 1 is never reached).
+        // connects to nothing: the socket directory is never reached).
         let fleet = Store::open(
-            &"postgresql://pam@127.0.0.1:1/codes".parse::<Location>().unwrap(),
+            &"postgresql://pam@/codes?host=/nonexistent/pbc"
+                .parse::<Location>()
+                .unwrap(),
             &PgSettings::default(),
         )
         .unwrap();

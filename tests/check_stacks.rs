@@ -11,12 +11,12 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::recipes::{Snippet, repo_file};
 use common::skip_unless;
-use common::system::{TestGroup, TestUser, run, unique};
+use common::system::{TestGroup, TestUser, build_folding_nss, run, unique};
 use common::{Mounted, in_private_mounts};
 
 /// The group the recipes name.
@@ -429,78 +429,6 @@ fn not_root_is_could_not_check() {
     assert_eq!(report["problems"], 0, "{report}");
 }
 
-/// An NSS passwd source that folds case, as SSSD or winbind with
-/// `case_sensitive = false`: any spelling of CANONICAL is its account.
-const FOLDING_NSS: &str = r#"
-#include <errno.h>
-#include <grp.h>
-#include <nss.h>
-#include <pwd.h>
-#include <stdint.h>
-#include <string.h>
-#include <strings.h>
-
-static const char canonical[] = CANONICAL;
-static const char group[] = GROUP;
-
-enum nss_status PREFIX(getpwnam_r)(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
-    static const char rest[] = "x\0test\0/nonexistent\0/usr/sbin/nologin";
-    if (strcasecmp(name, canonical) != 0)
-        return NSS_STATUS_NOTFOUND;
-    if (len < sizeof canonical + sizeof rest) {
-        *errnop = ERANGE;
-        return NSS_STATUS_TRYAGAIN;
-    }
-    memcpy(buf, canonical, sizeof canonical);
-    memcpy(buf + sizeof canonical, rest, sizeof rest);
-    pw->pw_name = buf;
-    pw->pw_passwd = buf + sizeof canonical;
-    pw->pw_gecos = pw->pw_passwd + 2;
-    pw->pw_dir = pw->pw_gecos + strlen(pw->pw_gecos) + 1;
-    pw->pw_shell = pw->pw_dir + strlen(pw->pw_dir) + 1;
-    pw->pw_uid = GID;
-    pw->pw_gid = GID;
-    return NSS_STATUS_SUCCESS;
-}
-
-/* The account's primary group, listing it as a member too. */
-static enum nss_status fill(struct group *gr, char *buf, size_t len, int *errnop) {
-    if (len < 16 + 2 * sizeof(char *) + sizeof group + 2 + sizeof canonical) {
-        *errnop = ERANGE;
-        return NSS_STATUS_TRYAGAIN;
-    }
-    char **mem = (char **)(((uintptr_t)buf + 7) & ~(uintptr_t)7);
-    char *p = (char *)(mem + 2);
-    memcpy(p, group, sizeof group);
-    gr->gr_name = p;
-    p += sizeof group;
-    memcpy(p, "x", 2);
-    gr->gr_passwd = p;
-    p += 2;
-    memcpy(p, canonical, sizeof canonical);
-    mem[0] = p;
-    mem[1] = NULL;
-    gr->gr_mem = mem;
-    gr->gr_gid = GID;
-    return NSS_STATUS_SUCCESS;
-}
-
-enum nss_status PREFIX(getgrnam_r)(const char *name, struct group *gr, char *buf, size_t len, int *errnop) {
-    return strcmp(name, group) == 0 ? fill(gr, buf, len, errnop) : NSS_STATUS_NOTFOUND;
-}
-
-enum nss_status PREFIX(getgrgid_r)(gid_t gid, struct group *gr, char *buf, size_t len, int *errnop) {
-    return gid == GID ? fill(gr, buf, len, errnop) : NSS_STATUS_NOTFOUND;
-}
-"#;
-
-/// A bind mount in the private namespace, detached on drop.
-fn bind(from: &Path, to: &str) -> Mounted {
-    use nix::mount::{MsFlags, mount};
-    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
-    Mounted(PathBuf::from(to))
-}
-
 #[test]
 fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
     skip_unless!("sshd", "getent", "cc");
@@ -508,21 +436,7 @@ fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
     let group = unique("bcfoldgrp");
     let gid = 71_235;
     let libs = tempfile::tempdir().unwrap();
-    let module = unique("pbc");
-    fs::write(libs.path().join("module.c"), FOLDING_NSS).unwrap();
-    let out = run(Command::new("cc")
-        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
-        .arg(libs.path().join(format!("libnss_{module}.so.2")))
-        .arg(format!("-DCANONICAL=\"{canonical}\""))
-        .arg(format!("-DGROUP=\"{group}\""))
-        .arg(format!("-DGID={gid}"))
-        .arg(format!("-DPREFIX(f)=_nss_{module}_##f"))
-        .arg(libs.path().join("module.c")));
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let module = build_folding_nss(libs.path(), &canonical, gid, Some(&group));
     // passwd and group from the folding source after files. Not a copy of
     // /etc/group bind-mounted: a groupadd by a test running beside this one
     // replaces /etc/group, which detaches such a mount.
@@ -540,7 +454,7 @@ fn a_match_user_that_misses_a_case_folded_spelling_is_reported() {
     let staged_by_name = Staged::new("sshd-key-then-code", &group, true, Some(&by_name));
     let staged_by_group = Staged::new("sshd-key-then-code", &group, true, None);
     in_private_mounts(|| {
-        let _nsswitch = bind(&nsswitch, "/etc/nsswitch.conf");
+        let _nsswitch = Mounted::bind(&nsswitch, "/etc/nsswitch.conf");
         let cmd = || {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_backup-codes"));
             cmd.env("LD_LIBRARY_PATH", libs.path());

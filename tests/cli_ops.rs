@@ -18,17 +18,6 @@ use time::{Duration, OffsetDateTime};
 
 const SVC: &str = "bc-ops";
 
-/// Makes `user`'s set look `days` old.
-fn age_by(lab: &Lab, user: &str, days: i64) {
-    let created = OffsetDateTime::now_utc() - Duration::days(days);
-    lab.edit_user_file(user, |t| {
-        t.insert(
-            "created".to_owned(),
-            toml::Value::String(created.format(&Rfc3339).unwrap()),
-        );
-    });
-}
-
 /// The CLI with the lab's config file too, so that it judges locks and
 /// ages as the module does.
 fn cli(lab: &Lab, config: &Path, args: &[&str]) -> CliRun {
@@ -47,14 +36,14 @@ fn json_lines(out: &CliRun) -> Vec<serde_json::Value> {
 fn list_prints_one_line_per_user_with_left_age_lock_and_revocation() {
     let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 2\nmax_age = 100\n"));
     let bob = lab.generate("bob", &["--count", "3"]);
-    lab.generate("alice", &[]);
-    lab.generate("carol", &[]);
-    lab.generate("dave", &[]);
+    for user in ["alice", "carol", "dave"] {
+        lab.generate(user, &[]);
+    }
     assert_eq!(lab.login(SVC, "bob", &[&bob[0]]).result(), "PAM_SUCCESS");
     for _ in 0..2 {
         lab.login(SVC, "carol", &["ZZZZZ-ZZZZZ"]);
     }
-    age_by(&lab, "dave", 120);
+    lab.age_by("dave", 120);
     let out = cli(&lab, &config, &["revoke", "alice"]);
     assert!(out.success(), "{}", out.stderr);
 
@@ -330,9 +319,9 @@ fn revoke_created_before_revokes_every_older_set_after_a_restore() {
     lab.generate("bob", &[]);
     let fresh = lab.generate("carol", &[]);
     lab.generate("dave", &[]);
-    age_by(&lab, "alice", 10);
-    age_by(&lab, "bob", 3);
-    age_by(&lab, "dave", 5);
+    lab.age_by("alice", 10);
+    lab.age_by("bob", 3);
+    lab.age_by("dave", 5);
     // dave's was revoked before the restore point already: not news.
     assert!(lab.cli().args(["revoke", "dave"]).run_cli().success());
     let restore = (OffsetDateTime::now_utc() - Duration::days(1))
@@ -364,7 +353,7 @@ fn revoke_created_before_revokes_every_older_set_after_a_restore() {
     assert_eq!(again.stdout, "");
     // Named users: only theirs, and a newer set is kept with a note.
     lab.generate("erin", &[]);
-    age_by(&lab, "erin", 2);
+    lab.age_by("erin", 2);
     let named = lab
         .cli()
         .args([

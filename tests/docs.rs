@@ -200,6 +200,18 @@ fn guide_renew_rule_is_the_shipped_sudoers_rule() {
 
 #[test]
 fn the_manual_and_design_tables_are_the_rendering_of_the_options_and_results_tables() {
+    // The renderers leave a file without the heading alone: the guide must
+    // keep its tables (under "### Options" and "### Results") to be checked.
+    let guide = repo_file("docs/admin-guide.md");
+    for header in [
+        "### Options\n\n| option | default | where | meaning |",
+        "### Results\n\n| situation | result | log priority |",
+    ] {
+        assert!(
+            guide.contains(header),
+            "docs/admin-guide.md: no generated table {header:?}"
+        );
+    }
     for (name, render) in pam_backup_codes::docs::FILES {
         let text = repo_file(name);
         assert!(

@@ -9,7 +9,6 @@
 mod common;
 
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -261,41 +260,13 @@ impl Journal {
 /// if given, the journal's directory over /run, in a private mount
 /// namespace, reading the log socket while it runs.
 fn run_isolated(lab: &Lab, cmd: &mut Command, journal: Option<&Journal>) -> (Output, Vec<String>) {
-    let dev = std::ffi::CString::new(lab.path().join("dev").into_os_string().into_encoded_bytes()).unwrap();
-    let run = journal.map(|j| std::ffi::CString::new(j.run.path().as_os_str().as_encoded_bytes()).unwrap());
-    let private = move || -> nix::Result<()> {
-        use nix::mount::{MsFlags, mount};
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
-        if let Some(run) = &run {
-            mount(
-                Some(run.as_c_str()),
-                "/run",
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )?;
-        }
-        mount(
-            Some(dev.as_c_str()),
-            "/dev",
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-    };
-    #[allow(unsafe_code)]
-    // SAFETY: runs in the forked child before exec; it only makes system
-    // calls (unshare, mount) on data prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || private().map_err(std::io::Error::from));
+    let dev = lab.path().join("dev");
+    let mut binds = Vec::new();
+    if let Some(journal) = journal {
+        binds.push((journal.run.path(), "/run"));
     }
+    binds.push((dev.as_path(), "/dev"));
+    common::lab::bind_privately(cmd, &binds);
     let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -127,23 +127,12 @@ fn add_enrols_a_user_without_codes_and_refuses_bad_expiries() {
     assert_eq!(lab.login(SVC, "bob", &[&codes[0]]).result(), "PAM_SUCCESS");
 }
 
-/// Moves a set's creation `days` into the past, as if it were that old.
-fn age_by(lab: &Lab, user: &str, days: i64) {
-    let created = OffsetDateTime::now_utc() - Duration::days(days);
-    lab.edit_user_file(user, |t| {
-        t.insert(
-            "created".to_owned(),
-            toml::Value::String(created.format(&Rfc3339).unwrap()),
-        );
-    });
-}
-
 #[test]
 fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
     let (lab, config) = or_skip!(Lab::with_config(SVC, "max_age = 100\n"));
     let codes = lab.generate("carol", &[]);
 
-    age_by(&lab, "carol", 50);
+    lab.age_by("carol", 50);
     let young = lab.login(SVC, "carol", &[&codes[0]]);
     assert_eq!(young.result(), "PAM_SUCCESS", "{young:?}");
     assert!(
@@ -151,7 +140,7 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
         "{young:?}"
     );
 
-    age_by(&lab, "carol", 95);
+    lab.age_by("carol", 95);
     let old = lab.login(SVC, "carol", &[&codes[1]]);
     assert_eq!(old.result(), "PAM_SUCCESS", "{old:?}");
     let warning = old.infos().into_iter().find(|i| i.contains("stop working"));
@@ -165,7 +154,7 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
     let out = cli(&lab, &config, &["status", "carol"]);
     assert!(out.stdout.contains("age: 95 days, EXPIRING"), "{}", out.stdout);
 
-    age_by(&lab, "carol", 101);
+    lab.age_by("carol", 101);
     let dead = lab.login(SVC, "carol", &[&codes[2]]);
     assert_eq!(dead.result(), "PAM_AUTH_ERR", "{dead:?}");
     assert!(dead.logged("expired backup code"), "{:?}", dead.log);
@@ -188,9 +177,9 @@ fn max_age_warns_for_the_last_tenth_then_the_set_stops_working() {
 fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
     let (lab, config) = or_skip!(Lab::with_config(SVC, "deny = 2\nmax_age = 100\n"));
     let dave = lab.generate("dave", &["--count", "3"]);
-    lab.generate("erin", &[]);
-    lab.generate("frank", &[]);
-    lab.generate("grace", &[]);
+    for user in ["erin", "frank", "grace"] {
+        lab.generate(user, &[]);
+    }
     // dave: 1 left; frank: locked; grace: past max_age; erin: fine.
     for code in &dave[..2] {
         assert_eq!(lab.login(SVC, "dave", &[code]).result(), "PAM_SUCCESS");
@@ -198,7 +187,7 @@ fn status_below_lists_who_needs_attention_and_sets_the_exit_code() {
     for _ in 0..2 {
         lab.login(SVC, "frank", &["ZZZZZ-ZZZZZ"]);
     }
-    age_by(&lab, "grace", 100);
+    lab.age_by("grace", 100);
 
     let out = cli(&lab, &config, &["status", "--below", "2"]);
     assert_eq!(out.status, Some(1), "{}", out.stderr);

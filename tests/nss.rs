@@ -2,102 +2,34 @@
 //! folds case and accepts qualified names, as SSSD or winbind with
 //! `case_sensitive = false` do, `ALICE`, `Alice` and `alice@corp.example`
 //! are alice's account for every other module, so they must need alice's
-//! code, `nullok` or not. The source is a small NSS module built here with cc
-//! and loaded, in a private mount namespace, through an nsswitch.conf of its
-//! own bind-mounted over /etc/nsswitch.conf; LD_LIBRARY_PATH, given only to
-//! the processes under test, lets glibc find it. Nothing changes in the
-//! host's view.
+//! code, `nullok` or not. The source is a small NSS module
+//! (tests/common/folding_nss.c) built here with cc and loaded, in a private
+//! mount namespace, through an nsswitch.conf of its own bind-mounted over
+//! /etc/nsswitch.conf; LD_LIBRARY_PATH, given only to the processes under
+//! test, lets glibc find it. Nothing changes in the host's view.
 #![cfg(test)]
 #![allow(missing_docs)]
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use common::system::unique;
+use common::system::{build_folding_nss, unique};
 use common::{CliRun, Lab, Login, Mounted, RunCli, in_private_mounts, skip_unless};
 
 const SVC: &str = "bc-nss";
-
-/// An NSS module answering getpwnam for `canonical` case-insensitively, and
-/// for `canonical@corp.example` too, with the canonical name.
-const MODULE_C: &str = r#"
-#include <errno.h>
-#include <nss.h>
-#include <pwd.h>
-#include <string.h>
-#include <strings.h>
-
-static const char canonical[] = CANONICAL;
-
-static int is_alias(const char *name) {
-    size_t n = strlen(canonical);
-    if (strcasecmp(name, canonical) == 0)
-        return 1;
-    return strncasecmp(name, canonical, n) == 0 && strcasecmp(name + n, "@corp.example") == 0;
-}
-
-enum nss_status FUNCTION(const char *name, struct passwd *pw, char *buf, size_t len, int *errnop) {
-    static const char rest[] = "x\0pam-backup-codes test\0/nonexistent\0/usr/sbin/nologin";
-    if (!is_alias(name))
-        return NSS_STATUS_NOTFOUND;
-    if (len < sizeof canonical + sizeof rest) {
-        *errnop = ERANGE;
-        return NSS_STATUS_TRYAGAIN;
-    }
-    memcpy(buf, canonical, sizeof canonical);
-    memcpy(buf + sizeof canonical, rest, sizeof rest);
-    pw->pw_name = buf;
-    pw->pw_passwd = buf + sizeof canonical;
-    pw->pw_gecos = pw->pw_passwd + 2;
-    pw->pw_dir = pw->pw_gecos + strlen(pw->pw_gecos) + 1;
-    pw->pw_shell = pw->pw_dir + strlen(pw->pw_dir) + 1;
-    pw->pw_uid = 71234;
-    pw->pw_gid = 71234;
-    return NSS_STATUS_SUCCESS;
-}
-"#;
-
-/// Builds `libnss_NAME.so.2` into `dir`; returns NAME.
-fn build_module(dir: &Path, canonical: &str) -> String {
-    let name = unique("pbc");
-    let source = dir.join("module.c");
-    fs::write(&source, MODULE_C).unwrap();
-    let out = Command::new("cc")
-        .args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
-        .arg(dir.join(format!("libnss_{name}.so.2")))
-        .arg(format!("-DCANONICAL=\"{canonical}\""))
-        .arg(format!("-DFUNCTION=_nss_{name}_getpwnam_r"))
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    name
-}
-
-/// A bind mount in the private namespace, detached on drop.
-fn bind(from: &Path, to: &str) -> Mounted {
-    use nix::mount::{MsFlags, mount};
-    mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
-    Mounted(PathBuf::from(to))
-}
 
 /// Runs `body` with the folding NSS source for `canonical` in place; its
 /// commands need `LD_LIBRARY_PATH` set to the path it is given. The caller
 /// checks first that it can run (root and a C compiler).
 fn with_folding_nss(canonical: &str, body: impl FnOnce(&Path) + Send) {
     let libs = tempfile::Builder::new().prefix("pbc-nss.").tempdir().unwrap();
-    let module = build_module(libs.path(), canonical);
+    let module = build_folding_nss(libs.path(), canonical, 71_234, None);
     let conf = libs.path().join("nsswitch.conf");
     fs::write(&conf, common::nsswitch_with(&module)).unwrap();
     in_private_mounts(|| {
-        let _conf = bind(&conf, "/etc/nsswitch.conf");
+        let _conf = Mounted::bind(&conf, "/etc/nsswitch.conf");
         body(libs.path());
     });
 }

@@ -2,10 +2,10 @@
 //! value it takes, its default, where it may be given, whether a fleet store
 //! accepts it, and what it does). The pam.d parser (`config::args`) and the
 //! configuration file ([`super::Config::parse`]) look names up here, and the
-//! manual page's OPTIONS section and `docs/design.md`'s table are rendered
-//! from it ([`man_options`], [`markdown_options`]; `cargo run --example
-//! mangen -- --docs` rewrites both, and `tests/docs.rs` fails when either
-//! drifts).
+//! manual page's OPTIONS section and the tables of `docs/design.md` and
+//! `docs/admin-guide.md` are rendered from it ([`man_options`],
+//! [`markdown_options`]; `cargo run --example mangen -- --docs` rewrites
+//! them, and `tests/docs.rs` fails when any drifts).
 
 use super::Setting;
 use crate::text::roff;
@@ -396,7 +396,7 @@ impl ModuleOption {
     }
 }
 
-/// The table of `docs/design.md` (Markdown).
+/// The table of `docs/design.md` and `docs/admin-guide.md` (Markdown).
 pub fn markdown_options() -> String {
     let mut out = String::from("| option | default | where | meaning |\n| --- | --- | --- | --- |\n");
     for o in OPTIONS {

@@ -1,7 +1,7 @@
 //! The module's results as data: each situation, the PAM result it gives
 //! and the priority it is logged at. `Failure::code` and
 //! `Failure::priority` decide; this table says it once for the manual's
-//! RETURN VALUES and `docs/design.md` (rendered by [`man_results`] and
+//! RETURN VALUES, `docs/design.md` and `docs/admin-guide.md` (rendered by [`man_results`] and
 //! [`markdown_results`]; `tests/docs.rs` fails when a copy drifts, and a
 //! unit test of the glue checks the table against the code).
 
@@ -88,7 +88,7 @@ pub const RESULTS: &[ResultRow] = &[
     row("conversation failed", "PAM_CONV_ERR", "err"),
 ];
 
-/// The table of `docs/design.md` (Markdown).
+/// The table of `docs/design.md` and `docs/admin-guide.md` (Markdown).
 pub fn markdown_results() -> String {
     let mut out = String::from("| situation | result | log priority |\n| --- | --- | --- |\n");
     for r in RESULTS {

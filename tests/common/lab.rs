@@ -183,41 +183,13 @@ impl Lab {
     /// Lets `cmd` see the lab's accounts (root only: the tests that log in
     /// need root, and so does the mount).
     pub fn with_lab_accounts(&self, cmd: &mut Command) {
-        use std::os::unix::process::CommandExt;
         use std::sync::atomic::Ordering;
         if !nix::unistd::geteuid().is_root() || !self.lab_accounts.load(Ordering::Relaxed) {
             return;
         }
         cmd.env("LD_LIBRARY_PATH", lab_nss_dir())
             .env("PBC_LAB_PASSWD", &self.passwd);
-        // Made before the fork: the child must not allocate (nix copies
-        // short &str paths to the stack and passes a CStr as it is).
-        let nsswitch = std::ffi::CString::new(self.nsswitch.as_os_str().as_encoded_bytes()).unwrap();
-        let private = move || -> nix::Result<()> {
-            use nix::mount::{MsFlags, mount};
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )?;
-            mount(
-                Some(nsswitch.as_c_str()),
-                "/etc/nsswitch.conf",
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-        };
-        #[allow(unsafe_code)]
-        // SAFETY: runs in the forked child before exec; it only makes system
-        // calls (unshare, mount) on data prepared before the fork, and
-        // allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || private().map_err(std::io::Error::from));
-        }
+        bind_privately(cmd, &[(&self.nsswitch, "/etc/nsswitch.conf")]);
     }
 
     /// A lab with `service` set up as our module alone with `options`.
@@ -303,6 +275,19 @@ impl Lab {
         edit(&mut table);
         fs::write(&path, toml::to_string(&table).unwrap()).unwrap();
         self.chmod(&path, 0o600);
+    }
+
+    /// Makes `user`'s set look `days` old: its `created` moved back, as
+    /// time passing would leave it.
+    pub fn age_by(&self, user: &str, days: i64) {
+        use time::format_description::well_known::Rfc3339;
+        let created = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+        self.edit_user_file(user, |t| {
+            t.insert(
+                "created".to_owned(),
+                toml::Value::String(created.format(&Rfc3339).unwrap()),
+            );
+        });
     }
 
     pub fn driver(&self) -> Command {
@@ -607,6 +592,13 @@ impl Mounted {
         Self(dir.to_path_buf())
     }
 
+    /// A bind mount of `from` over `to`.
+    pub fn bind(from: &Path, to: &str) -> Self {
+        use nix::mount::MsFlags;
+        nix::mount::mount(Some(from), to, None::<&str>, MsFlags::MS_BIND, None::<&str>).expect("bind mount");
+        Self(PathBuf::from(to))
+    }
+
     /// A read-only bind mount of `dir` onto itself.
     pub fn read_only(dir: &Path) -> Self {
         use nix::mount::MsFlags;
@@ -627,5 +619,51 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Runs `cmd` in a mount namespace of its own in which each of `binds`,
+/// `(source, mount point)`, is bound over its mount point in order: the rest
+/// of the system never sees them (root only).
+pub fn bind_privately(cmd: &mut Command, binds: &[(&Path, &'static str)]) {
+    use std::os::unix::process::CommandExt;
+    // Made before the fork: the child must not allocate (nix copies short
+    // &str paths to the stack and passes a CStr as it is).
+    let binds: Vec<(std::ffi::CString, &'static str)> = binds
+        .iter()
+        .map(|(from, to)| {
+            (
+                std::ffi::CString::new(from.as_os_str().as_encoded_bytes()).unwrap(),
+                *to,
+            )
+        })
+        .collect();
+    let private = move || -> nix::Result<()> {
+        use nix::mount::{MsFlags, mount};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        for (from, to) in &binds {
+            mount(
+                Some(from.as_c_str()),
+                *to,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )?;
+        }
+        Ok(())
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: runs in the forked child before exec; it only makes system
+    // calls (unshare, mount) on data prepared before the fork, and
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || private().map_err(std::io::Error::from));
     }
 }

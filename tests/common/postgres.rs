@@ -530,6 +530,11 @@ impl Fleet {
         out
     }
 
+    /// Runs the CLI as the owner, which must succeed: its stdout.
+    pub fn cli_stdout(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.cli_ok(args).stdout).into_owned()
+    }
+
     /// The `[postgresql]` settings of an honest host or admin of this fleet:
     /// the password file, the cluster's CA (`verify-full`), the loaded
     /// `connect_timeout`, and `host_name`.

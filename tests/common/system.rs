@@ -38,6 +38,31 @@ pub fn unique(prefix: &str) -> String {
     name
 }
 
+/// Builds `folding_nss.c` into `dir` as `libnss_NAME.so.2`, answering for
+/// `canonical` (any case, or qualified) with uid and gid `id` and, if given,
+/// its primary group `group`; returns NAME. The caller checks for cc.
+pub fn build_folding_nss(dir: &Path, canonical: &str, id: u32, group: Option<&str>) -> String {
+    let name = unique("pbc");
+    let source = dir.join("folding_nss.c");
+    fs::write(&source, include_str!("folding_nss.c")).unwrap();
+    let mut cc = Command::new("cc");
+    cc.args(["-shared", "-fPIC", "-Wall", "-Werror", "-o"])
+        .arg(dir.join(format!("libnss_{name}.so.2")))
+        .arg(format!("-DCANONICAL=\"{canonical}\""))
+        .arg(format!("-DID={id}"))
+        .arg(format!("-DPREFIX(f)=_nss_{name}_##f"));
+    if let Some(group) = group {
+        cc.arg(format!("-DGROUP=\"{group}\""));
+    }
+    let out = cc.arg(&source).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
 /// The absolute path of a program, found in PATH or the sbin directories.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();

@@ -29,7 +29,7 @@ use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Store, StoreError};
 
 mod findings;
-mod group;
+pub(crate) mod group;
 mod pamd;
 mod paths;
 mod sshd;

@@ -155,27 +155,11 @@ struct JsonSheet<'a> {
     codes: Codes<'a>,
 }
 
-/// The columns `c` takes on a terminal: two for East Asian wide and
-/// fullwidth characters and emoji, else one (a combining mark is counted as
-/// one too, which only ever wraps a line early).
+/// The columns `c` takes on a terminal, as Unicode's East Asian Width
+/// tables count them (two for wide and fullwidth characters and emoji, none
+/// for a combining mark); a control character, never printed raw, counts one.
 fn columns(c: char) -> usize {
-    match u32::from(c) {
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1F64F
-        | 0x1F900..=0x1F9FF
-        | 0x20000..=0x3FFFD => 2,
-        _ => 1,
-    }
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(1)
 }
 
 /// `text` in lines of at most `width` columns, broken at spaces, and inside

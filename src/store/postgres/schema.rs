@@ -8,7 +8,7 @@
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use super::{PgError, query_error};
+use super::error::{PgError, query_error};
 
 /// The schema version this build creates and uses.
 pub const SCHEMA_VERSION: i32 = 3;
@@ -48,13 +48,13 @@ pub(super) async fn version(client: &Client) -> Result<Option<i32>, PgError> {
             &[],
         )
         .await
-        .map_err(|e| query_error("read the schema version", &e))?;
+        .map_err(|e| query_error("read the schema version", e))?;
     let Some(row) = row else {
         return Ok(None);
     };
     let comment: Option<String> = row
         .try_get(0)
-        .map_err(|e| query_error("read the schema version", &e))?;
+        .map_err(|e| query_error("read the schema version", e))?;
     let version = comment
         .as_deref()
         .and_then(|c| c.strip_prefix(COMMENT_PREFIX))
@@ -84,21 +84,21 @@ pub(super) async fn init(
     let tx = client;
     tx.batch_execute("BEGIN")
         .await
-        .map_err(|e| query_error("begin", &e))?;
+        .map_err(|e| query_error("begin", e))?;
     tx.query_typed("SELECT pg_advisory_xact_lock($1)", &[(&INIT_LOCK, Type::INT8)])
         .await
-        .map_err(|e| query_error("take the init lock", &e))?;
+        .map_err(|e| query_error("take the init lock", e))?;
     // After the init lock, which a concurrent `db init` may hold for longer.
     tx.batch_execute(&format!("SET LOCAL lock_timeout = {lock_timeout_ms}"))
         .await
-        .map_err(|e| query_error("set the lock timeout", &e))?;
+        .map_err(|e| query_error("set the lock timeout", e))?;
     let role = tx
         .query_typed_opt(
             "SELECT rolsuper OR rolbypassrls, rolname = current_user FROM pg_roles WHERE rolname = $1",
             &[(&login_role, Type::TEXT)],
         )
         .await
-        .map_err(|e| query_error("look up the login role", &e))?;
+        .map_err(|e| query_error("look up the login role", e))?;
     match role.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
         None => {
             return Err(PgError::Schema(format!(
@@ -129,20 +129,20 @@ pub(super) async fn init(
         "CREATE SCHEMA IF NOT EXISTS backup_codes; REVOKE ALL ON SCHEMA backup_codes FROM PUBLIC",
     )
     .await
-    .map_err(|e| query_error("create the schema", &e))?;
+    .map_err(|e| query_error("create the schema", e))?;
     // Every statement of the script is idempotent, and upgrades version 1
     // (the policy table, clipped fields, the login routines without a
     // policy argument) as it goes; a later version adds its upgrade here,
     // from `found` on, if it needs more.
     tx.batch_execute(SCHEMA_SQL)
         .await
-        .map_err(|e| query_error("create the tables and functions", &e))?;
+        .map_err(|e| query_error("create the tables and functions", e))?;
     // The role's name quoted by the server itself.
     let role: String = tx
         .query_typed_one("SELECT quote_ident($1)", &[(&login_role, Type::TEXT)])
         .await
         .and_then(|row| row.try_get(0))
-        .map_err(|e| query_error("quote the login role", &e))?;
+        .map_err(|e| query_error("quote the login role", e))?;
     let routines = LOGIN_FUNCTIONS.join(", ");
     // ROUTINES: procedures too, which PostgreSQL lets PUBLIC execute by default.
     let grants = format!(
@@ -156,14 +156,14 @@ pub(super) async fn init(
         // Needs CREATEROLE (or a superuser) on the owner's side.
         tx.batch_execute(&format!("ALTER ROLE {role} CONNECTION LIMIT {limit}"))
             .await
-            .map_err(|e| query_error("set the login role's connection limit", &e))?;
+            .map_err(|e| query_error("set the login role's connection limit", e))?;
     }
     tx.batch_execute(&grants)
         .await
-        .map_err(|e| query_error("grant the login role", &e))?;
+        .map_err(|e| query_error("grant the login role", e))?;
     tx.batch_execute("COMMIT")
         .await
-        .map_err(|e| query_error("commit", &e))?;
+        .map_err(|e| query_error("commit", e))?;
     Ok(InitReport {
         found,
         now: SCHEMA_VERSION,

@@ -14,7 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::PgError;
+use super::error::PgError;
 use crate::store::location::SslMode;
 use crate::trusted::{self, Rules};
 
@@ -28,14 +28,14 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
         (SslMode::Disable, _) => return Ok(None),
         (_, Some(path)) => Arc::new(read_roots(path)?),
         (SslMode::Require, None) => {
-            return Err(PgError::Config(
+            return Err(PgError::config(
                 "sslmode=require without a CA certificate accepts any server, a fake one too: \
                  set [postgresql] ca_file (and prefer sslmode=verify-full)"
                     .into(),
             ));
         }
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
-            return Err(PgError::Config(format!(
+            return Err(PgError::config(format!(
                 "sslmode={} needs a CA certificate: set [postgresql] ca_file",
                 mode.as_str()
             )));
@@ -43,10 +43,10 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
     };
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
+        .map_err(|e| PgError::config_from(format!("TLS: {e}"), e))?;
     let webpki = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
         .build()
-        .map_err(|e| PgError::Config(format!("TLS: {e}")))?;
+        .map_err(|e| PgError::config_from(format!("TLS: {e}"), e))?;
     let verifier: Arc<dyn ServerCertVerifier> = if mode == SslMode::VerifyFull {
         webpki
     } else {
@@ -63,13 +63,13 @@ pub(super) fn client_config(mode: SslMode, ca_file: Option<&Path>) -> Result<Opt
 /// The CA file: a regular file that only root can change (whoever can
 /// replace it can impersonate the database), holding PEM certificates.
 fn read_roots(path: &Path) -> Result<RootCertStore, PgError> {
-    let fail = |reason: String| PgError::Config(format!("ca_file {}: {reason}", path.display()));
+    let fail = |reason: String| PgError::config(format!("ca_file {}: {reason}", path.display()));
     // Public, but only root may change it.
     let rules = Rules {
         private: false,
         max_size: MAX_CA_FILE,
     };
-    let pem = trusted::read(path, &rules).map_err(|e| PgError::Config(format!("ca_file {e}")))?;
+    let pem = trusted::read(path, &rules).map_err(|e| PgError::config_from(format!("ca_file {e}"), e))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| fail(format!("not PEM: {e}")))?;

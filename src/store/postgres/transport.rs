@@ -47,7 +47,7 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 use tokio_postgres::{Client, Connection, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{PgError, describe};
+use super::error::{PgError, describe, query_error};
 use crate::store::location::{PgAddr, PgHost, SslMode, TargetSession};
 use crate::trusted::{self, Problem};
 
@@ -172,10 +172,10 @@ impl Connector<'_> {
             }
         }
         match failures.len() {
-            0 => Err(PgError::Connect("no server to connect to".into())),
+            0 => Err(PgError::connect("no server to connect to".into())),
             // One server: its own error (a timeout stays a timeout).
             1 => Err(failures.remove(0)),
-            _ => Err(PgError::Connect(
+            _ => Err(PgError::connect(
                 failures
                     .iter()
                     .map(ToString::to_string)
@@ -210,10 +210,10 @@ impl Connector<'_> {
                 what: "ask whether the server takes writes",
                 secs: self.timeout.as_secs(),
             })?
-            .map_err(|e| super::query_error("ask whether the server takes writes", &e))?;
+            .map_err(|e| query_error("ask whether the server takes writes", e))?;
             let read_only: String = row
                 .try_get(0)
-                .map_err(|e| super::query_error("ask whether the server takes writes", &e))?;
+                .map_err(|e| query_error("ask whether the server takes writes", e))?;
             if read_only != "off" {
                 let server = connected.transport.to_string();
                 close(connected, deadline).await;
@@ -226,11 +226,11 @@ impl Connector<'_> {
     async fn tcp(&self, name: &str, addr: SocketAddr) -> Result<Connected, PgError> {
         let tls = self
             .tls
-            .ok_or_else(|| PgError::Config("TCP without TLS: the server could not prove itself".into()))?;
+            .ok_or_else(|| PgError::config("TCP without TLS: the server could not prove itself".into()))?;
         let server = addr.to_string();
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|e| PgError::Connect(format!("{server}: {e}")))?;
+            .map_err(|e| PgError::connect_from(format!("{server}: {e}"), e))?;
         // A login is a few small round trips: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let watch = Watch::default();
@@ -249,7 +249,7 @@ impl Connector<'_> {
         let (client, connection) = config
             .connect_raw(stream, guarded)
             .await
-            .map_err(|e| failed(&server, &e, &watch))?;
+            .map_err(|e| failed(&server, e, &watch))?;
         let task = spawn(connection);
         Ok(Connected {
             client,
@@ -276,15 +276,16 @@ impl Connector<'_> {
         // Who the server claims to be: the socket's owner. Everything is
         // checked again below, through the trusted directory's descriptor.
         let owner = std::os::unix::fs::MetadataExt::uid(
-            &std::fs::symlink_metadata(&path).map_err(|e| PgError::Connect(format!("{server}: {e}")))?,
+            &std::fs::symlink_metadata(&path)
+                .map_err(|e| PgError::connect_from(format!("{server}: {e}"), e))?,
         );
         let also = (owner != 0).then_some(owner);
         let dir_fd = trusted::open_dir_also_owned_by(dir, also).map_err(|e| match e.problem {
-            Problem::Missing => PgError::Connect(format!("{server}: no such directory")),
+            Problem::Missing => PgError::connect(format!("{server}: no such directory")),
             _ => refuse(e.to_string()),
         })?;
         let stat = fstatat(&dir_fd, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| PgError::Connect(format!("{server}: {e}")))?;
+            .map_err(|e| PgError::connect_from(format!("{server}: {e}"), e))?;
         if SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFSOCK {
             return Err(refuse("not a socket".into()));
         }
@@ -299,11 +300,11 @@ impl Connector<'_> {
         let via = format!("/proc/self/fd/{}/{name}", dir_fd.as_raw_fd());
         let stream = UnixStream::connect(&via)
             .await
-            .map_err(|e| PgError::Connect(format!("{server}: {e}")))?;
+            .map_err(|e| PgError::connect_from(format!("{server}: {e}"), e))?;
         drop(dir_fd);
         let peer = stream
             .peer_cred()
-            .map_err(|e| PgError::Connect(format!("{server}: SO_PEERCRED: {e}")))?
+            .map_err(|e| PgError::connect_from(format!("{server}: SO_PEERCRED: {e}"), e))?
             .uid();
         if peer != owner {
             return Err(refuse(format!(
@@ -317,7 +318,7 @@ impl Connector<'_> {
         let (client, connection) = config
             .connect_raw(guarded, NoTls)
             .await
-            .map_err(|e| failed(&server, &e, &watch))?;
+            .map_err(|e| failed(&server, e, &watch))?;
         let task = spawn(connection);
         let peer_name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(peer))
             .ok()
@@ -349,7 +350,7 @@ where
     })
 }
 
-/// Closes a connection within `deadline` (see [`super::close`]).
+/// Closes a connection within `deadline` (as `session::close` does).
 pub(super) async fn close(connected: Connected, deadline: Instant) {
     let Connected { client, task, .. } = connected;
     drop(client);
@@ -357,13 +358,13 @@ pub(super) async fn close(connected: Connected, deadline: Instant) {
 }
 
 /// A failed connection as an error: the guard's refusal if it refused.
-fn failed(server: &str, e: &tokio_postgres::Error, watch: &Watch) -> PgError {
+fn failed(server: &str, e: tokio_postgres::Error, watch: &Watch) -> PgError {
     match watch.lock().ok().and_then(|w| w.refused.clone()) {
         Some(reason) => PgError::Unproven {
             server: server.to_owned(),
             reason,
         },
-        None => PgError::Connect(format!("{server}: {}", describe(e))),
+        None => PgError::connect_from(format!("{server}: {}", describe(&e)), e),
     }
 }
 
@@ -387,10 +388,10 @@ fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, PgError> {
     }
     let addrs: Vec<SocketAddr> = (name, port)
         .to_socket_addrs()
-        .map_err(|e| PgError::Connect(format!("cannot resolve {name}: {e}")))?
+        .map_err(|e| PgError::connect_from(format!("cannot resolve {name}: {e}"), e))?
         .collect();
     if addrs.is_empty() {
-        return Err(PgError::Connect(format!("{name} has no address")));
+        return Err(PgError::connect(format!("{name} has no address")));
     }
     Ok(addrs)
 }

@@ -89,9 +89,10 @@ pub(crate) fn members(group: &str) -> Result<Vec<User>, GroupError> {
     Ok(users)
 }
 
-/// The accounts NSS enumerates (`getent passwd`) whose primary group is
-/// `gid` (as far as NSS enumerates: SSSD does not by default).
-fn primary_members(gid: u32) -> std::io::Result<Vec<String>> {
+/// The accounts NSS enumerates (`getent passwd`, every source in
+/// nsswitch.conf that enumerates: SSSD does not by default) whose primary
+/// group is `gid`; `status --group` counts them the same way.
+pub(crate) fn primary_members(gid: u32) -> std::io::Result<Vec<String>> {
     let out = Command::new("getent").arg("passwd").output()?;
     // getent exits 2 when the database is empty: no account, no member.
     if !out.status.success() && out.status.code() != Some(2) {

@@ -2,13 +2,12 @@
 //! asks for a code, as libpam's pam_modutil_user_in_group counts them: the
 //! group's member list and the accounts whose primary group it is.
 
-use std::process::Command;
-
-use nix::unistd::{Gid, Group};
+use nix::unistd::Group;
 
 use pam_backup_codes::username::UserName;
 
 use crate::Problems;
+use crate::check::group::primary_members;
 
 /// The members of `group`, resolved to their accounts' canonical names,
 /// sorted; a lookup that fails is reported (and the members found so far
@@ -30,7 +29,7 @@ pub(super) fn members(group: &str, problems: &mut Problems) -> Vec<UserName> {
         }
     };
     let mut names = found.mem;
-    match primary_members(found.gid) {
+    match primary_members(found.gid.as_raw()) {
         Ok(more) => names.extend(more),
         Err(e) => problems.report(format_args!(
             "group {group:?}: cannot list the accounts whose primary group it is: {e}"
@@ -52,22 +51,4 @@ pub(super) fn members(group: &str, problems: &mut Problems) -> Vec<UserName> {
     members.sort();
     members.dedup();
     members
-}
-
-/// The accounts NSS enumerates (`getent passwd`, every source in
-/// nsswitch.conf that enumerates) whose primary group is `gid`.
-fn primary_members(gid: Gid) -> std::io::Result<Vec<String>> {
-    let out = Command::new("getent").arg("passwd").output()?;
-    // getent exits 2 when the database is empty: no account, no member.
-    if !out.status.success() && out.status.code() != Some(2) {
-        return Err(std::io::Error::other(format!("getent passwd: {}", out.status)));
-    }
-    let gid = gid.as_raw().to_string();
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() == 7 && fields[3] == gid).then(|| fields[0].to_owned())
-        })
-        .collect())
 }
