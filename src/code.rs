@@ -19,6 +19,10 @@ pub const MAX_INPUT_LEN: usize = 128;
 /// Symbols are shown in groups of this many, joined by hyphens.
 const GROUP_LEN: usize = 5;
 
+/// Crockford's check symbols: the 32 symbols for the values 0..32, then
+/// `* ~ $ = U` for 32..37 (Crockford's base32, "check symbol").
+const CHECK_SYMBOLS: &[u8; 37] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U";
+
 /// Which symbols a code is made of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,11 +87,13 @@ impl FromStr for Alphabet {
     }
 }
 
-/// The shape of every code in a set: alphabet and number of symbols.
+/// The shape of every code in a set: alphabet, number of symbols, and
+/// whether a Crockford check symbol follows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodeFormat {
     alphabet: Alphabet,
     length: usize,
+    check_symbol: bool,
 }
 
 /// A code format or count outside what the contract allows.
@@ -138,19 +144,40 @@ impl CodeFormat {
     /// How many codes a set may hold.
     pub const COUNTS: RangeInclusive<usize> = 1..=100;
 
-    /// The default: 10 Crockford symbols, 50 bits.
+    /// The default: 10 Crockford symbols, 50 bits, and a check symbol.
     pub const DEFAULT: Self = Self {
         alphabet: Alphabet::Crockford,
         length: 10,
+        check_symbol: true,
     };
 
-    /// A format, refused if the length is outside the alphabet's range.
+    /// A format without a check symbol (see [`with_check_symbol`](Self::with_check_symbol)),
+    /// refused if the length is outside the alphabet's range.
     pub fn new(alphabet: Alphabet, length: usize) -> Result<Self, FormatError> {
         if alphabet.lengths().contains(&length) {
-            Ok(Self { alphabet, length })
+            Ok(Self {
+                alphabet,
+                length,
+                check_symbol: false,
+            })
         } else {
             Err(FormatError::Length { alphabet, length })
         }
+    }
+
+    /// This format with or without a Crockford check symbol after the code.
+    /// Only the Crockford alphabet has one: for digits this is the format
+    /// unchanged (the check symbol does not apply).
+    pub fn with_check_symbol(self, on: bool) -> Self {
+        Self {
+            check_symbol: on && self.alphabet == Alphabet::Crockford,
+            ..self
+        }
+    }
+
+    /// Whether each code ends with a check symbol.
+    pub fn check_symbol(&self) -> bool {
+        self.check_symbol
     }
 
     /// The alphabet.
@@ -163,7 +190,8 @@ impl CodeFormat {
         self.length
     }
 
-    /// Bits of entropy per code.
+    /// Bits of entropy per code. The check symbol adds none: it is a
+    /// function of the code's other symbols.
     pub fn bits(&self) -> f64 {
         self.alphabet.bits_per_symbol() * self.length as f64
     }
@@ -188,27 +216,65 @@ impl CodeFormat {
                 }
             }
         }
-        Ok(PlainCode(code))
+        if self.check_symbol {
+            let check = check_symbol(&code);
+            code.push(check);
+        }
+        Ok(PlainCode {
+            symbols: code,
+            checked: self.check_symbol,
+        })
     }
 }
 
-/// One plain code, canonical symbols without separators; zeroised on drop.
-pub struct PlainCode(Zeroizing<Vec<u8>>);
+/// The Crockford check symbol of canonical Crockford `symbols`: their value
+/// as a base-32 number, modulo 37.
+pub fn check_symbol(symbols: &[u8]) -> u8 {
+    let value = symbols.iter().fold(0usize, |acc, &symbol| {
+        let digit = Alphabet::Crockford
+            .symbols()
+            .iter()
+            .position(|&s| s == symbol)
+            .unwrap_or(0);
+        (acc * 32 + digit) % 37
+    });
+    CHECK_SYMBOLS.get(value).copied().unwrap_or(b'0')
+}
+
+/// One plain code, canonical symbols without separators (the check symbol
+/// last, if the format has one); zeroised on drop.
+pub struct PlainCode {
+    symbols: Zeroizing<Vec<u8>>,
+    checked: bool,
+}
 
 impl PlainCode {
-    /// The canonical symbols, the input of the KDF.
+    /// The canonical symbols as typed, the check symbol included.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.symbols
     }
 
-    /// The code as printed for people: groups of five joined by hyphens.
+    /// The input of the KDF: the code without its check symbol.
+    pub fn payload(&self) -> &[u8] {
+        let end = self.symbols.len() - usize::from(self.checked);
+        self.symbols.get(..end).unwrap_or(&self.symbols)
+    }
+
+    /// The code as printed for people: groups of five joined by hyphens,
+    /// and the check symbol, if any, as a group of its own (`XXXXX-XXXXX-C`).
     pub fn display(&self) -> Zeroizing<String> {
-        let mut out = Zeroizing::new(String::with_capacity(self.0.len() * 2));
-        for (i, chunk) in self.0.chunks(GROUP_LEN).enumerate() {
+        let mut out = Zeroizing::new(String::with_capacity(self.symbols.len() * 2));
+        for (i, chunk) in self.payload().chunks(GROUP_LEN).enumerate() {
             if i > 0 {
                 out.push('-');
             }
             out.extend(chunk.iter().map(|&b| char::from(b)));
+        }
+        if self.checked
+            && let Some(&check) = self.symbols.last()
+        {
+            out.push('-');
+            out.push(char::from(check));
         }
         out
     }
@@ -220,24 +286,76 @@ impl fmt::Debug for PlainCode {
     }
 }
 
-/// Normalises typed input to the canonical symbols of `format`.
+/// What typed input is, for a format.
+pub enum Typed {
+    /// A code of the format: its canonical symbols without the check symbol
+    /// (the input of the KDF).
+    Code(Zeroizing<Vec<u8>>),
+    /// Shaped like a code of the format, but its check symbol does not match
+    /// the symbols before it: a typo, told apart before any hashing.
+    Typo,
+    /// Not a code of this format (length, symbols, or too long).
+    NotACode,
+}
+
+/// Reads typed input as a code of `format`.
 ///
 /// Spaces and hyphens are dropped, letters upper-cased and Crockford
-/// look-alikes mapped. Returns `None` when the input cannot be a code of this
-/// format: longer than [`MAX_INPUT_LEN`] bytes, a symbol outside the alphabet,
-/// or the wrong number of symbols.
-pub fn normalize(input: &[u8], format: CodeFormat) -> Option<Zeroizing<Vec<u8>>> {
+/// look-alikes mapped. With a check symbol, the last symbol may be any of
+/// Crockford's 37 check symbols and must match the others.
+pub fn read(input: &[u8], format: CodeFormat) -> Typed {
     if input.len() > MAX_INPUT_LEN {
-        return None;
+        return Typed::NotACode;
     }
     let mut out = Zeroizing::new(Vec::with_capacity(MAX_INPUT_LEN));
     for &byte in input {
         if byte == b' ' || byte == b'-' {
             continue;
         }
-        out.push(format.alphabet.canonical(byte)?);
+        out.push(byte);
     }
-    (out.len() == format.length).then_some(out)
+    let check = if format.check_symbol {
+        match out.pop() {
+            Some(last) => Some(canonical_check(last)),
+            None => return Typed::NotACode,
+        }
+    } else {
+        None
+    };
+    for byte in out.iter_mut() {
+        match format.alphabet.canonical(*byte) {
+            Some(symbol) => *byte = symbol,
+            None => return Typed::NotACode,
+        }
+    }
+    if out.len() != format.length {
+        return Typed::NotACode;
+    }
+    match check {
+        None => Typed::Code(out),
+        Some(None) => Typed::NotACode,
+        Some(Some(check)) if check == check_symbol(&out) => Typed::Code(out),
+        Some(Some(_)) => Typed::Typo,
+    }
+}
+
+/// The canonical check symbol a typed byte stands for, look-alikes mapped.
+fn canonical_check(byte: u8) -> Option<u8> {
+    let byte = match byte.to_ascii_uppercase() {
+        b'O' => b'0',
+        b'I' | b'L' => b'1',
+        other => other,
+    };
+    CHECK_SYMBOLS.contains(&byte).then_some(byte)
+}
+
+/// Normalises typed input to the canonical symbols of `format`, without
+/// the check symbol: `None` unless [`read`] finds a code (a typo is `None`).
+pub fn normalize(input: &[u8], format: CodeFormat) -> Option<Zeroizing<Vec<u8>>> {
+    match read(input, format) {
+        Typed::Code(code) => Some(code),
+        Typed::Typo | Typed::NotACode => None,
+    }
 }
 
 #[cfg(test)]
@@ -254,13 +372,74 @@ mod tests {
         let codes = format.generate(10).unwrap();
         assert_eq!(codes.len(), 10);
         for code in &codes {
-            assert_eq!(code.as_bytes().len(), 10);
-            assert!(normalize(code.as_bytes(), format).is_some());
-            assert_eq!(code.display().len(), 11);
+            assert_eq!(code.as_bytes().len(), 11);
+            assert_eq!(code.payload().len(), 10);
+            assert_eq!(
+                normalize(code.as_bytes(), format).as_deref().map(Vec::as_slice),
+                Some(code.payload())
+            );
+            assert_eq!(code.display().len(), 13);
             assert_eq!(code.display().as_bytes()[5], b'-');
+            assert_eq!(code.display().as_bytes()[11], b'-');
         }
         let distinct: std::collections::HashSet<_> = codes.iter().map(|c| c.as_bytes()).collect();
         assert_eq!(distinct.len(), 10);
+    }
+
+    #[test]
+    fn the_check_symbol_is_crockfords_mod_37() {
+        // Values 0, 31, 32, 36, 37 and 37 * 32 + 36 (= 1220).
+        for (symbols, check) in [
+            (&b"0"[..], b'0'),
+            (b"Z", b'Z'),
+            (b"10", b'*'),
+            (b"11", b'~'),
+            (b"12", b'$'),
+            (b"13", b'='),
+            (b"14", b'U'),
+            (b"15", b'0'),
+            (b"164", b'U'),
+        ] {
+            assert_eq!(check_symbol(symbols), check, "{symbols:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_check_symbol_is_a_typo_and_a_right_one_a_code() {
+        let format = CodeFormat::DEFAULT;
+        assert!(format.check_symbol());
+        let check = char::from(check_symbol(b"0123456789"));
+        let right = format!("01234-56789-{check}");
+        assert_eq!(
+            normalize(right.as_bytes(), format).as_deref(),
+            Some(&b"0123456789".to_vec())
+        );
+        let lower = right.to_ascii_lowercase().replace('0', "o");
+        assert!(matches!(read(lower.as_bytes(), format), Typed::Code(_)));
+        // One symbol changed, anywhere, is caught: mod 37 is prime to 32.
+        for i in [0, 3, 6, 10, 12] {
+            let mut typo = right.clone().into_bytes();
+            typo[i] = if typo[i] == b'7' { b'8' } else { b'7' };
+            assert!(
+                matches!(read(&typo, format), Typed::Typo),
+                "{}",
+                String::from_utf8_lossy(&typo)
+            );
+        }
+        // Without the check symbol, or a check symbol in the code: not a code.
+        assert!(matches!(read(b"01234-56789", format), Typed::NotACode));
+        assert!(matches!(read(b"0123*-56789-0", format), Typed::NotACode));
+        assert!(matches!(read(b"01234-56789-#", format), Typed::NotACode));
+        // The old format reads the old codes and no check symbol.
+        let old = CodeFormat::new(Alphabet::Crockford, 10).unwrap();
+        assert!(!old.check_symbol());
+        assert!(matches!(read(b"01234-56789", old), Typed::Code(_)));
+        assert!(matches!(read(right.as_bytes(), old), Typed::NotACode));
+        // Digits have none.
+        let digits = CodeFormat::new(Alphabet::Digits, 10)
+            .unwrap()
+            .with_check_symbol(true);
+        assert!(!digits.check_symbol());
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub fn attempt(
     origin: &Origin,
     clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
+    if hashing.is_typo(input) {
+        return Ok(Outcome::Typo);
+    }
     let mut hashing = hashing.clone();
     // A new set replacing the old one while we hashed (rare) costs a second
     // hash; a second replacement during one login is refused.
@@ -152,6 +155,16 @@ mod tests {
         (tmp, store, user, plain)
     }
 
+    /// Codes left and the ageing warning of an accepted outcome.
+    fn accepted(outcome: Outcome) -> (usize, Option<OffsetDateTime>) {
+        match outcome {
+            Outcome::Accepted {
+                remaining, ageing, ..
+            } => (remaining, ageing),
+            other => panic!("not accepted: {other:?}"),
+        }
+    }
+
     fn origin() -> Origin {
         Origin {
             service: "sshd".into(),
@@ -177,11 +190,8 @@ mod tests {
         let policy = Policy::default();
         let code = plain[1].display();
         assert_eq!(
-            try_code(&store, &alice, code.as_bytes(), &policy, now),
-            Outcome::Accepted {
-                remaining: 2,
-                ageing: None
-            }
+            accepted(try_code(&store, &alice, code.as_bytes(), &policy, now)),
+            (2, None)
         );
         let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
         let Outcome::Refused {
@@ -234,11 +244,8 @@ mod tests {
         ));
         let later = now + Duration::seconds(61);
         assert_eq!(
-            try_code(&store, &alice, plain[0].as_bytes(), &policy, later),
-            Outcome::Accepted {
-                remaining: 2,
-                ageing: None
-            }
+            accepted(try_code(&store, &alice, plain[0].as_bytes(), &policy, later)),
+            (2, None)
         );
         let tally = store.read(&alice).unwrap().unwrap().tally;
         assert_eq!((tally.failures(), tally.remote_in_a_row), (0, 0));
@@ -286,13 +293,7 @@ mod tests {
             || now,
         )
         .unwrap();
-        assert_eq!(
-            new,
-            Outcome::Accepted {
-                remaining: 2,
-                ageing: None
-            }
-        );
+        assert_eq!(accepted(new), (2, None));
     }
 
     #[test]
@@ -396,20 +397,11 @@ mod tests {
             || now,
         )
         .unwrap();
-        assert_eq!(
-            local,
-            Outcome::Accepted {
-                remaining: 2,
-                ageing: None
-            }
-        );
+        assert_eq!(accepted(local), (2, None));
         // The success reset both scopes: remote logins are open again.
         assert_eq!(
-            try_code(&store, &alice, plain[1].as_bytes(), &policy, now),
-            Outcome::Accepted {
-                remaining: 1,
-                ageing: None
-            }
+            accepted(try_code(&store, &alice, plain[1].as_bytes(), &policy, now)),
+            (1, None)
         );
     }
 
@@ -461,11 +453,8 @@ mod tests {
 
         let just_in_time = expires - Duration::SECOND;
         assert_eq!(
-            try_code(&store, &alice, code, &policy, just_in_time),
-            Outcome::Accepted {
-                remaining: 3,
-                ageing: None
-            }
+            accepted(try_code(&store, &alice, code, &policy, just_in_time)),
+            (3, None)
         );
         // Used now: that is a re-use, counted, expired or not.
         assert!(matches!(
@@ -487,30 +476,24 @@ mod tests {
         };
         let end = created + Duration::days(100);
         assert_eq!(
-            try_code(
+            accepted(try_code(
                 &store,
                 &alice,
                 plain[0].as_bytes(),
                 &policy,
                 created + Duration::days(89)
-            ),
-            Outcome::Accepted {
-                remaining: 2,
-                ageing: None
-            }
+            )),
+            (2, None)
         );
         assert_eq!(
-            try_code(
+            accepted(try_code(
                 &store,
                 &alice,
                 plain[1].as_bytes(),
                 &policy,
                 created + Duration::days(95)
-            ),
-            Outcome::Accepted {
-                remaining: 1,
-                ageing: Some(end)
-            }
+            )),
+            (1, Some(end))
         );
         assert_eq!(
             try_code(&store, &alice, plain[2].as_bytes(), &policy, end),
@@ -523,5 +506,79 @@ mod tests {
             try_code(&store, &alice, plain[2].as_bytes(), &Policy::default(), end),
             Outcome::Accepted { remaining: 0, .. }
         ));
+    }
+
+    #[test]
+    fn a_typo_is_told_apart_and_counts_nothing() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        let policy = Policy::default();
+        let code = plain[0].display().to_string();
+        // One symbol of the code changed: the check symbol no longer matches.
+        let mut typo = code.clone().into_bytes();
+        typo[2] = if typo[2] == b'7' { b'8' } else { b'7' };
+        assert_eq!(try_code(&store, &alice, &typo, &policy, now), Outcome::Typo);
+        let set = store.read(&alice).unwrap().unwrap();
+        assert_eq!((set.remaining(), set.tally.failures()), (3, 0));
+        assert_eq!(set.tally.last_failure, None);
+        // The same code typed right logs in.
+        assert_eq!(
+            accepted(try_code(&store, &alice, code.as_bytes(), &policy, now)),
+            (2, None)
+        );
+    }
+
+    #[test]
+    fn a_success_tells_the_previous_use_and_the_failures_since() {
+        let (_tmp, store, alice, plain) = setup();
+        let now = OffsetDateTime::now_utc();
+        let policy = Policy::default();
+        let Outcome::Accepted { previous, .. } = try_code(&store, &alice, plain[0].as_bytes(), &policy, now)
+        else {
+            panic!("not accepted");
+        };
+        assert_eq!(previous, crate::verdict::Previous::default());
+        let wrong = b"00000-00000-0";
+        for _ in 0..2 {
+            assert!(matches!(
+                try_code(&store, &alice, wrong, &policy, now),
+                Outcome::Refused { .. }
+            ));
+        }
+        let later = now + Duration::minutes(5);
+        let Outcome::Accepted { previous, .. } =
+            try_code(&store, &alice, plain[1].as_bytes(), &policy, later)
+        else {
+            panic!("not accepted");
+        };
+        let used = previous.used.unwrap();
+        assert_eq!((used.at, used.service.as_str()), (now, "sshd"));
+        assert_eq!(used.rhost.as_deref(), Some("192.0.2.7"));
+        assert_eq!(previous.failures, 2);
+    }
+
+    #[test]
+    fn a_set_without_check_symbols_keeps_working() {
+        let (_tmp, store, alice, _) = setup();
+        let old = CodeFormat::new(crate::code::Alphabet::Crockford, 10).unwrap();
+        let (set, plain) =
+            CodeSet::generate(old, 2, KdfParams::default(), OffsetDateTime::now_utc()).unwrap();
+        let text = set.to_toml().unwrap();
+        assert!(!text.contains("check_symbol"), "{text}");
+        assert_eq!(plain[0].display().len(), 11);
+        store.put(&alice, CodeSet::parse(&text).unwrap()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            accepted(try_code(
+                &store,
+                &alice,
+                plain[0].display().as_bytes(),
+                &Policy::default(),
+                now
+            )),
+            (1, None)
+        );
+        let (new, _) = CodeSet::generate(CodeFormat::DEFAULT, 2, KdfParams::default(), now).unwrap();
+        assert!(new.to_toml().unwrap().contains("check_symbol = true"));
     }
 }

@@ -106,7 +106,7 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
             match verdict::judge(&mut set, attempt, now) {
                 Outcome::Accepted { .. } => (Decision::Replace, Renewal::Renewed),
                 // Nothing changed in the set: nothing to write.
-                outcome @ (Outcome::Locked(_) | Outcome::Expired(_)) => {
+                outcome @ (Outcome::Locked(_) | Outcome::Expired(_) | Outcome::Typo) => {
                     (Decision::Keep, Renewal::Refused(outcome))
                 }
                 outcome @ Outcome::Refused { .. } => {

@@ -29,9 +29,14 @@ fn generate_prints_a_sheet_and_stores_only_hashes() {
     assert!(text.starts_with("Backup codes for alice on "), "{text}");
     let codes: Vec<&str> = text
         .split_whitespace()
-        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .filter(|w| w.len() == 13 && w.as_bytes()[5] == b'-' && w.as_bytes()[11] == b'-')
         .collect();
-    assert_eq!(codes.len(), 10, "{text}");
+    assert_eq!(codes.len(), 10, "with a check symbol, XXXXX-XXXXX-C: {text}");
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("its last symbol too"),
+        "the sheet says to type it: {text}"
+    );
     let file = lab.user_file("alice");
     let meta = fs::metadata(&file).unwrap();
     assert_eq!(meta.mode() & 0o7777, 0o600);

@@ -40,7 +40,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 2 already in place"), "{stdout}");
+    assert!(stdout.contains("schema version 3 already in place"), "{stdout}");
     // The set survived the second init.
     assert_eq!(fleet.status(USER)["remaining"], 10);
 
@@ -96,7 +96,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
         fleet.login
     );
     for want in [
-        "schema version 2",
+        "schema version 3",
         &login_role,
         "fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)",
         "1 set valid",
@@ -833,7 +833,7 @@ fn every_command_works_on_the_fleet_store() {
         stdout.contains(&format!("connected as {}", fleet.login)),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 2"), "{stdout}");
+    assert!(stdout.contains("schema version 3"), "{stdout}");
     // The login role sees the fleet's policy too (it cannot change it).
     assert!(stdout.contains("fleet policy: deny 5"), "{stdout}");
     assert!(
@@ -1077,7 +1077,12 @@ fn db_init_upgrades_a_version_1_database() {
         login = fleet.login
     ));
     // A set, used once, with a failure recorded as version 1 could: unclipped.
-    let codes = fleet.generate(USER, &[]);
+    // This build writes sets.check_symbol (version 3): given for the CLI to
+    // write with, then dropped, so that the set is as version 1 kept it (a
+    // set without check symbols loses nothing with the column).
+    owner("ALTER TABLE backup_codes.sets ADD COLUMN check_symbol boolean NOT NULL DEFAULT false");
+    let codes = fleet.generate(USER, &["--no-check-symbol"]);
+    owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
     owner(&format!(
         "UPDATE backup_codes.sets SET local_failures = ARRAY[now()], last_failure_at = now(), \
          last_failure_service = repeat('s', 300), last_failure_host = E'evil\\nhost' \
@@ -1087,7 +1092,7 @@ fn db_init_upgrades_a_version_1_database() {
     ));
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 1 to 2"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 1 to 3"), "{stdout}");
     // The policy argument is gone: version 1's signatures no longer exist.
     let err = fleet
         .sql_as_login(&format!(
@@ -1128,5 +1133,92 @@ fn db_init_upgrades_a_version_1_database() {
         "PAM_SUCCESS"
     );
     let stdout = fleet.cli_stdout(&["check"]);
-    assert!(stdout.contains("schema version 2"), "{stdout}");
+    assert!(stdout.contains("schema version 3"), "{stdout}");
+}
+
+#[test]
+fn the_fleet_tells_the_previous_use_and_catches_typos_before_the_database() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    fleet.host("web1", "nodelay", "");
+    fleet.host("web2", "nodelay", "");
+    let codes = fleet.generate(USER, &[]);
+    assert_eq!(codes[0].len(), 13, "a check symbol: {}", codes[0]);
+    assert_eq!(fleet.status(USER)["check_symbol"], true);
+    let first = fleet.lab.login("web1", USER, &[&codes[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    assert_eq!(first.infos(), ["9 backup codes left."], "{first:?}");
+
+    // A typo: told, and the database never hears of it.
+    let mut typo = codes[1].clone().into_bytes();
+    typo[0] = if typo[0] == b'7' { b'8' } else { b'7' };
+    let typo = String::from_utf8(typo).unwrap();
+    let told = fleet.lab.login("web2", USER, &[&typo]);
+    assert_eq!(told.result(), "PAM_AUTH_ERR", "{told:?}");
+    assert!(told.errors().iter().any(|e| e.contains("typo")), "{told:?}");
+    assert_eq!(fleet.status(USER)["failures"], 0, "a typo counts nothing");
+    // Two wrong codes on web2, counted fleet-wide.
+    for _ in 0..2 {
+        assert_eq!(
+            fleet.lab.login("web2", USER, &["00000-00000-0"]).result(),
+            "PAM_AUTH_ERR"
+        );
+    }
+    let used_at = fleet.status(USER)["uses"][0]["at"].as_str().unwrap().to_owned();
+    let minute = format!("{} {} UTC", &used_at[..10], &used_at[11..16]);
+    let second = fleet.lab.login("web2", USER, &[&codes[1]]);
+    assert_eq!(second.result(), "PAM_SUCCESS", "{second:?}");
+    assert_eq!(
+        second.infos(),
+        [
+            format!(
+                "Last backup code used {minute} via web1 from 192.0.2.7 on web1; 2 failed attempts since."
+            )
+            .as_str(),
+            "8 backup codes left."
+        ],
+        "{second:?}"
+    );
+    // A set without check symbols on the fleet keeps working.
+    let old = fleet.generate(USER, &["--no-check-symbol"]);
+    assert_eq!(old[0].len(), 11);
+    assert_eq!(fleet.status(USER)["check_symbol"], false);
+    assert_eq!(fleet.lab.login("web1", USER, &[&old[0]]).result(), "PAM_SUCCESS");
+}
+
+#[test]
+fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
+    let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    let v2 = include_str!("common/schema_v2.sql");
+    let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
+    owner(&format!("CREATE SCHEMA backup_codes; {v2}"));
+    owner(&format!(
+        "REVOKE ALL ON ALL ROUTINES IN SCHEMA backup_codes FROM PUBLIC; \
+         GRANT USAGE ON SCHEMA backup_codes TO {login}; \
+         GRANT EXECUTE ON ROUTINE backup_codes.login_info(text, boolean), \
+         backup_codes.judge(text, bytea, bytea, text, text, text), \
+         backup_codes.judge_attempt(text, bytea, bytea, text, text, text), \
+         backup_codes.fleet_policy() TO {login}; \
+         COMMENT ON SCHEMA backup_codes IS 'pam-backup-codes schema 2'",
+        login = fleet.login
+    ));
+    // A version 2 set (no check symbols), as in tests above: written with
+    // the column given, which version 2 did not have, then dropped.
+    owner("ALTER TABLE backup_codes.sets ADD COLUMN check_symbol boolean NOT NULL DEFAULT false");
+    let codes = fleet.generate(USER, &["--no-check-symbol"]);
+    owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema upgraded from version 2 to 3"), "{stdout}");
+    fleet.host("web1", "nodelay", "");
+    let first = fleet.lab.login("web1", USER, &[&codes[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    let second = fleet.lab.login("web1", USER, &[&codes[1]]);
+    assert_eq!(second.result(), "PAM_SUCCESS", "{second:?}");
+    assert!(
+        second.infos()[0].starts_with("Last backup code used "),
+        "{second:?}"
+    );
+    // New sets get check symbols.
+    let new = fleet.generate(USER, &[]);
+    assert_eq!(fleet.lab.login("web1", USER, &[&new[0]]).result(), "PAM_SUCCESS");
 }

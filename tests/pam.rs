@@ -390,10 +390,16 @@ fn messages_count_down_and_silent_suppresses_them() {
     let silent = lab.run(&mut cmd);
     assert_eq!(silent.result(), "PAM_SUCCESS");
     assert!(silent.infos().is_empty(), "PAM_SILENT: {silent:?}");
-    assert_eq!(
-        lab.login(SVC, "mallory", &[&codes[2]]).infos(),
-        ["That was your last backup code. Ask for a new set now."]
+    // The silent login was local (no remote host): the notice says no "from".
+    let last = lab.login(SVC, "mallory", &[&codes[2]]);
+    let infos = last.infos();
+    assert_eq!(infos.len(), 2, "{last:?}");
+    assert!(
+        infos[0].starts_with("Last backup code used ")
+            && infos[0].ends_with(" UTC via bc-test; no failed attempts since."),
+        "{last:?}"
     );
+    assert_eq!(infos[1], "That was your last backup code. Ask for a new set now.");
 }
 
 #[test]
@@ -500,4 +506,126 @@ fn control_characters_in_the_remote_host_are_escaped_everywhere() {
         !text.stdout.contains('\x1b'),
         "no escape sequence reaches the terminal"
     );
+}
+
+/// `codes[i]` with one symbol of the code changed (its check symbol then
+/// does not match).
+fn with_typo(code: &str) -> String {
+    let mut typo = code.to_owned().into_bytes();
+    typo[1] = if typo[1] == b'7' { b'8' } else { b'7' };
+    String::from_utf8(typo).unwrap()
+}
+
+#[test]
+fn a_code_login_tells_the_previous_use_and_the_failures_since() {
+    let lab = or_skip!(lab("deny=0"));
+    let codes = lab.generate("trent", &[]);
+    let first = lab.login(SVC, "trent", &[&codes[0]]);
+    assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+    assert_eq!(
+        first.infos(),
+        ["9 backup codes left."],
+        "nothing before the first"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            lab.login(SVC, "trent", &["00000-00000-0"]).result(),
+            "PAM_AUTH_ERR"
+        );
+    }
+    let used_at = lab.status("trent")["uses"][0]["at"].as_str().unwrap().to_owned();
+    // "2026-12-06T03:14:15Z" as the notice writes it: "2026-12-06 03:14 UTC".
+    let minute = format!("{} {} UTC", &used_at[..10], &used_at[11..16]);
+    let second = lab.login(SVC, "trent", &[&codes[1]]);
+    assert_eq!(second.result(), "PAM_SUCCESS", "{second:?}");
+    assert_eq!(
+        second.infos(),
+        [
+            format!("Last backup code used {minute} via {SVC} from 192.0.2.7; 3 failed attempts since.")
+                .as_str(),
+            "8 backup codes left."
+        ],
+        "{second:?}"
+    );
+
+    // `quiet` hides it (PAM_SILENT hides every message: see
+    // messages_count_down_and_silent_suppresses_them).
+    lab.simple_service("bc-quiet", "quiet deny=0");
+    let quiet = lab.login("bc-quiet", "trent", &[&codes[2]]);
+    assert_eq!(quiet.result(), "PAM_SUCCESS", "{quiet:?}");
+    assert_eq!(quiet.infos(), ["7 backup codes left."], "{quiet:?}");
+}
+
+#[test]
+fn a_typo_is_told_apart_counts_nothing_and_the_code_typed_right_logs_in() {
+    let lab = or_skip!(lab(""));
+    let codes = lab.generate("ursula", &[]);
+    // The sheet shows the check symbol as a group of its own.
+    assert_eq!(codes[0].len(), 13, "{}", codes[0]);
+    assert_eq!(codes[0].as_bytes()[11], b'-');
+    assert_eq!(lab.status("ursula")["check_symbol"], true);
+    let typo = with_typo(&codes[0]);
+    let told = lab.login(SVC, "ursula", &[&typo]);
+    assert_eq!(told.result(), "PAM_AUTH_ERR", "{told:?}");
+    assert!(
+        told.errors().iter().any(|e| e.contains("typo")),
+        "the user is told: {told:?}"
+    );
+    assert!(told.logged("event=code-typo"), "{:?}", told.log);
+    let status = lab.status("ursula");
+    assert_eq!(status["failures"], 0, "a typo counts nothing");
+    assert_eq!(status["last_failure"], serde_json::Value::Null);
+    assert_eq!(status["remaining"], 10);
+    let right = lab.login(SVC, "ursula", &[&codes[0]]);
+    assert_eq!(right.result(), "PAM_SUCCESS", "{right:?}");
+    assert_eq!(
+        right.infos(),
+        ["9 backup codes left."],
+        "no failure to tell: {right:?}"
+    );
+}
+
+#[test]
+fn a_set_without_check_symbols_still_logs_in() {
+    let lab = or_skip!(lab(""));
+    let codes = lab.generate("victor", &["--no-check-symbol"]);
+    assert_eq!(codes[0].len(), 11, "{}", codes[0]);
+    // The file is what builds before the check symbol wrote.
+    let file = fs::read_to_string(lab.user_file("victor")).unwrap();
+    assert!(!file.contains("check_symbol"), "{file}");
+    assert_eq!(lab.status("victor")["check_symbol"], false);
+    let login = lab.login(SVC, "victor", &[&codes[0]]);
+    assert_eq!(login.result(), "PAM_SUCCESS", "{login:?}");
+    // A code with one symbol more is no code of this set: wrong, counted.
+    let longer = lab.login(SVC, "victor", &[&format!("{}-0", codes[1])]);
+    assert_eq!(longer.result(), "PAM_AUTH_ERR");
+    assert_eq!(lab.status("victor")["failures"], 1);
+}
+
+#[test]
+fn try_first_pass_never_judges_a_password_or_a_typo_as_a_code() {
+    let lab = or_skip!(lab(""));
+    let codes = lab.generate("wendy", &[]);
+    lab.service(
+        "bc-try-shape",
+        "auth optional pam_unix.so\nauth required MODULE store=STORE try_first_pass\n",
+    );
+    // A password of a code's alphabet and length (without a check symbol),
+    // and a code with a typo: neither is judged; the module prompts.
+    let typo = with_typo(&codes[1]);
+    for (token, code) in [("ABCDE-FGHJK", &codes[0]), (typo.as_str(), &codes[1])] {
+        let login = lab.login("bc-try-shape", "wendy", &[token, code]);
+        assert_eq!(login.prompts().len(), 2, "{token}: {login:?}");
+        assert_eq!(login.result(), "PAM_SUCCESS", "{token}: {login:?}");
+        assert!(
+            !login.logged("event=code-typo"),
+            "not judged at all: {:?}",
+            login.log
+        );
+        assert_eq!(lab.status("wendy")["failures"], 0, "{token}: nothing counted");
+    }
+    // A code of the set, check symbol and all, is taken without a prompt.
+    let direct = lab.login("bc-try-shape", "wendy", &[&codes[2]]);
+    assert_eq!(direct.result(), "PAM_SUCCESS", "{direct:?}");
+    assert_eq!(direct.prompts().len(), 1, "{direct:?}");
 }

@@ -60,7 +60,9 @@ fn code_use() -> impl Strategy<Value = CodeUse> {
 
 fn format() -> impl Strategy<Value = CodeFormat> {
     prop_oneof![
-        (8usize..=32).prop_map(|l| CodeFormat::new(Alphabet::Crockford, l).unwrap()),
+        (8usize..=32, any::<bool>()).prop_map(|(l, c)| CodeFormat::new(Alphabet::Crockford, l)
+            .unwrap()
+            .with_check_symbol(c)),
         (8usize..=20).prop_map(|l| CodeFormat::new(Alphabet::Digits, l).unwrap()),
     ]
 }
@@ -113,6 +115,7 @@ fn code_set() -> impl Strategy<Value = CodeSet> {
                 revoked,
                 alphabet: format.alphabet(),
                 length: format.length(),
+                check_symbol: format.check_symbol(),
                 kdf: Kdf {
                     algorithm: "argon2id".into(),
                     version: 19,
@@ -230,6 +233,11 @@ proptest! {
                 (4, c) => typed.extend([*c, b'-']),
                 (_, c) => typed.push(*c),
             }
+        }
+        // The check symbol, if the format has one, last (not part of the
+        // normalised code: the hash covers the code without it).
+        if format.check_symbol() {
+            typed.extend([b'-', pam_backup_codes::code::check_symbol(&code)]);
         }
         let got = normalize(&typed, format).map(|z| z.to_vec());
         prop_assert_eq!(got, Some(code));

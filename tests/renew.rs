@@ -124,7 +124,8 @@ impl Run {
     fn codes(&self) -> Vec<String> {
         self.stdout
             .split_whitespace()
-            .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+            // XXXXX-XXXXX-C: the default format, with its check symbol.
+            .filter(|w| w.len() == 13 && w.as_bytes()[5] == b'-' && w.as_bytes()[11] == b'-')
             .map(str::to_owned)
             .collect()
     }

@@ -85,7 +85,7 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Info(Remote), "open"),
                 (Wrong(Remote), "wrong"),
                 (State, "local=0 remote=1 row=6 used=0"),
-                (Code(0, Remote), "accepted, 9 left"),
+                (Code(0, Remote), "accepted, 9 left, first use, 6 failures since"),
                 (State, "local=0 remote=0 row=0 used=1"),
             ],
         ),
@@ -101,7 +101,7 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Info(Local), "open"),
                 (Wrong(Local), "wrong"),
                 (State, "local=1 remote=3 row=3 used=0"),
-                (Code(1, Local), "accepted, 9 left"),
+                (Code(1, Local), "accepted, 9 left, first use, 4 failures since"),
                 (State, "local=0 remote=0 row=0 used=1"),
                 (Wrong(Local), "wrong"),
                 (Wrong(Local), "wrong"),
@@ -144,7 +144,7 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 // deny = 0 switches the lockout off, recorded locks included.
                 (Policy(0, 900, 900, 0), "ok"),
                 (Info(Remote), "open"),
-                (Code(0, Remote), "accepted, 9 left"),
+                (Code(0, Remote), "accepted, 9 left, first use, 5 failures since"),
             ],
         ),
         (
@@ -154,21 +154,24 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Expires(0, 60), "ok"),
                 (Age(61), "ok"),
                 (Code(0, Remote), "expired"),
-                (Code(1, Remote), "accepted, 8 left"),
+                (Code(1, Remote), "accepted, 8 left, first use, 0 failures since"),
                 (Policy(5, 900, 900, 1), "ok"),
                 (Age(86_400), "ok"),
                 (Code(2, Remote), "expired"),
                 // An expired code is no guess.
                 (State, "local=0 remote=0 row=0 used=1"),
                 (Policy(5, 900, 900, 0), "ok"),
-                (Code(2, Remote), "accepted, 7 left"),
+                (
+                    Code(2, Remote),
+                    "accepted, 7 left, after sshd from 192.0.2.7, 0 failures since",
+                ),
             ],
         ),
         (
             "re-use and revoked",
             vec![
                 (Policy(5, 900, 900, 0), "ok"),
-                (Code(0, Remote), "accepted, 9 left"),
+                (Code(0, Remote), "accepted, 9 left, first use, 0 failures since"),
                 (Code(0, Remote), "reused"),
                 (State, "local=0 remote=1 row=1 used=1"),
                 (Revoke, "ok"),
@@ -181,7 +184,10 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
             "a set replaced between login_info and the judgement",
             vec![
                 (Policy(5, 900, 900, 0), "ok"),
-                (ReplacedMidway(0, false), "accepted, 9 left"),
+                (
+                    ReplacedMidway(0, false),
+                    "accepted, 9 left, first use, 0 failures since",
+                ),
                 (State, "local=0 remote=0 row=0 used=1"),
                 (ReplacedMidway(0, true), "wrong"),
                 (State, "local=0 remote=1 row=1 used=0"),
@@ -414,8 +420,19 @@ fn locked(until: LockedUntil) -> String {
 /// An outcome without what differs by nature (instants, host names).
 fn outcome(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Accepted { remaining, .. } => format!("accepted, {remaining} left"),
+        Outcome::Accepted {
+            remaining, previous, ..
+        } => {
+            let before = previous.used.as_ref().map_or("first use".to_owned(), |u| {
+                format!("after {} from {}", u.service, u.rhost.as_deref().unwrap_or("-"))
+            });
+            format!(
+                "accepted, {remaining} left, {before}, {} failures since",
+                previous.failures
+            )
+        }
         Outcome::Expired(_) => "expired".into(),
+        Outcome::Typo => "typo".into(),
         Outcome::Locked(until) => locked(*until),
         Outcome::Refused { refusal, locked } => {
             let what = match refusal {

@@ -155,6 +155,13 @@ events! {
         "An expired backup code was refused", [Expired, Reason],
         "The code matched but had expired (its own expiry or the set's max_age). \
          Not counted as a guess.");
+    /// A typo: the check symbol does not match (counted as nothing).
+    CodeTypo = ("code-typo", "29b01d2f2cd04afd9a571d5fddfe965d", Module, Info,
+        "A backup code with a typo was refused", [Reason],
+        "The input had the shape of a code of the user's set but its check symbol did not \
+         match the symbols before it: a typo. Nothing was hashed, sent to a database or \
+         counted, and the user was told. The check symbol is a function of the code, so \
+         telling a typo apart tells a guesser nothing.");
     /// Refused without looking: the codes are locked.
     CodeLocked = ("code-locked", "d7e2f993e5324ef2a07d1f7a4eb07f03", Module, Notice,
         "A login was refused: the user's codes are locked", [Until, Reason],

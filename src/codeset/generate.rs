@@ -43,7 +43,7 @@ impl CodeSet {
             .iter()
             .map(|code| {
                 Ok(CodeEntry {
-                    hash: *params.hash_in(workspace, &salt, code.as_bytes())?,
+                    hash: *params.hash_in(workspace, &salt, code.payload())?,
                     used: None,
                     expires: None,
                 })
@@ -63,6 +63,7 @@ impl CodeSet {
             revoked: None,
             alphabet: format.alphabet(),
             length: format.length(),
+            check_symbol: format.check_symbol(),
             kdf,
             tally: Tally::default(),
             codes,
@@ -125,7 +126,7 @@ impl CodeSet {
                 let hash = *self
                     .kdf
                     .params
-                    .hash_in(&mut workspace, &self.kdf.salt, code.as_bytes())
+                    .hash_in(&mut workspace, &self.kdf.salt, code.payload())
                     .map_err(GenerateError::Kdf)?;
                 // Two entries with one hash would make a match ambiguous
                 // (short digit codes make it conceivable): drawn again.

@@ -39,8 +39,13 @@ pub struct CodeSet {
     pub revoked: Option<OffsetDateTime>,
     /// The alphabet of the codes.
     pub alphabet: Alphabet,
-    /// Symbols per code.
+    /// Symbols per code, the check symbol not counted.
     pub length: usize,
+    /// Each code ends with a Crockford check symbol (not hashed: the stored
+    /// hash covers the code without it). Absent in files written before it
+    /// existed, which read as `false` and keep working as they did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_symbol: bool,
     /// How the codes were hashed.
     pub kdf: Kdf,
     /// Failures and lock state.
@@ -112,7 +117,7 @@ pub enum Match {
 impl CodeSet {
     /// The format of the codes.
     pub fn format(&self) -> Result<CodeFormat, FormatError> {
-        CodeFormat::new(self.alphabet, self.length)
+        CodeFormat::new(self.alphabet, self.length).map(|f| f.with_check_symbol(self.check_symbol))
     }
 
     /// Codes not yet used (expired ones included: see [`usable`](Self::usable));
@@ -122,6 +127,11 @@ impl CodeSet {
             return 0;
         }
         self.codes.iter().filter(|c| c.used.is_none()).count()
+    }
+
+    /// Whether `input` is a typo for a code of this set ([`Hashing::is_typo`]).
+    pub fn is_typo(&self, input: &[u8]) -> bool {
+        self.hashing().is_typo(input)
     }
 
     /// Hashes an attempt: exactly one Argon2id evaluation (see
@@ -135,6 +145,7 @@ impl CodeSet {
         Hashing {
             alphabet: self.alphabet,
             length: self.length,
+            check_symbol: self.check_symbol,
             kdf: self.kdf.clone(),
         }
     }
@@ -156,8 +167,10 @@ impl CodeSet {
 pub struct Hashing {
     /// The alphabet of the codes.
     pub alphabet: Alphabet,
-    /// Symbols per code.
+    /// Symbols per code, the check symbol not counted.
     pub length: usize,
+    /// Each code ends with a check symbol.
+    pub check_symbol: bool,
     /// The KDF, its parameters and the set's salt.
     pub kdf: Kdf,
 }
@@ -165,7 +178,14 @@ pub struct Hashing {
 impl Hashing {
     /// The format of the codes.
     pub fn format(&self) -> Result<CodeFormat, FormatError> {
-        CodeFormat::new(self.alphabet, self.length)
+        CodeFormat::new(self.alphabet, self.length).map(|f| f.with_check_symbol(self.check_symbol))
+    }
+
+    /// Whether `input` is shaped like a code of this set but its check
+    /// symbol does not match: a typo, answered before any hashing.
+    pub fn is_typo(&self, input: &[u8]) -> bool {
+        self.format()
+            .is_ok_and(|format| matches!(code::read(input, format), code::Typed::Typo))
     }
 
     /// Hashes an attempt: exactly one Argon2id evaluation. Input that cannot be
@@ -234,8 +254,12 @@ mod tests {
     #[test]
     fn wrong_and_malformed_input_match_nothing() {
         let (set, _) = sample();
-        let digest = set.digest(b"00000-00000").unwrap().unwrap();
+        // A code of the set's shape, its check symbol right (0 for zeros).
+        let digest = set.digest(b"00000-00000-0").unwrap().unwrap();
         assert_eq!(set.find(&digest), Match::None);
+        assert_eq!(set.digest(b"00000-00000").unwrap(), None);
+        assert!(set.is_typo(b"00000-00000-1"));
+        assert!(!set.is_typo(b"00000-00000-0"));
         assert_eq!(set.digest(b"not a code").unwrap(), None);
         assert_eq!(set.digest(&[b'A'; 129]).unwrap(), None);
     }

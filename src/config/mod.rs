@@ -13,11 +13,13 @@
 //! warn_below = 3
 //! max_age = 0       # days a set works; 0: no limit
 //! debug = false
+//! quiet = false     # true: no "Last backup code used ..." after a success
 //!
 //! [codes]            # what `backup-codes generate` makes
 //! count = 10
 //! length = 10
 //! alphabet = "crockford"
+//! check_symbol = true   # a Crockford check symbol ends each code (crockford only)
 //! m_cost = 19456
 //! t_cost = 2
 //! p_cost = 1
@@ -106,6 +108,8 @@ pub struct LoginSettings {
     pub max_age: u32,
     /// Log more.
     pub debug: bool,
+    /// No last-use notice after a success.
+    pub quiet: bool,
     /// The syslog severity of a success (a break-glass line logs it louder).
     pub log_success: Severity,
 }
@@ -123,6 +127,7 @@ impl Default for LoginSettings {
             warn_below: 3,
             max_age: 0,
             debug: false,
+            quiet: false,
             log_success: Severity::Notice,
         }
     }
@@ -162,6 +167,8 @@ pub struct CodeSettings {
     pub length: usize,
     /// Alphabet.
     pub alphabet: Alphabet,
+    /// New crockford codes end with a check symbol (ignored for digits).
+    pub check_symbol: bool,
     /// Argon2id memory, KiB.
     pub m_cost: u32,
     /// Argon2id passes.
@@ -177,6 +184,7 @@ impl Default for CodeSettings {
             count: 10,
             length: CodeFormat::DEFAULT.length(),
             alphabet: CodeFormat::DEFAULT.alphabet(),
+            check_symbol: CodeFormat::DEFAULT.check_symbol(),
             m_cost: kdf.m_cost,
             t_cost: kdf.t_cost,
             p_cost: kdf.p_cost,
@@ -187,7 +195,7 @@ impl Default for CodeSettings {
 impl CodeSettings {
     /// The code format.
     pub fn format(&self) -> Result<CodeFormat, FormatError> {
-        CodeFormat::new(self.alphabet, self.length)
+        CodeFormat::new(self.alphabet, self.length).map(|f| f.with_check_symbol(self.check_symbol))
     }
 
     /// The KDF parameters.
@@ -340,13 +348,15 @@ pub enum Setting {
     MaxAge,
     /// `debug`: log more.
     Debug,
+    /// `quiet`: no last-use notice after a success.
+    Quiet,
     /// `log_success`: the syslog severity of a success (default notice).
     LogSuccess,
 }
 
 impl Setting {
     /// Every setting, in the order the documentation lists them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Store,
         Self::Nullok,
         Self::Prompt,
@@ -357,6 +367,7 @@ impl Setting {
         Self::WarnBelow,
         Self::MaxAge,
         Self::Debug,
+        Self::Quiet,
         Self::LogSuccess,
     ];
 
@@ -613,6 +624,7 @@ impl Config {
                 login.max_age = days;
             }
             Setting::Debug => login.debug = flag(value)?,
+            Setting::Quiet => login.quiet = flag(value)?,
             Setting::LogSuccess => {
                 login.log_success = Severity::named(text(value)?).ok_or(ValueError::Severity)?;
             }

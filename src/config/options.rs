@@ -284,6 +284,24 @@ keeps a lock until
         man: r#"Otherwise the module asks for a two\-second delay after each failure."#,
     },
     ModuleOption {
+        name: "quiet",
+        kind: Kind::Flag,
+        setting: Some(Setting::Quiet),
+        default: "off",
+        arg: "",
+        place: Place::Both,
+        doc: "no last-use notice after a successful code login",
+        section: Some("login"),
+        fleet: Fleet::Allowed,
+        man: r#"Otherwise a successful code login tells the user when, through which service
+and from where the previous code of the set was used, and how many failed code
+attempts are on record since, as
+.BR pam_lastlog (8)
+and
+.BR faillock (8)
+tell it. PAM_SILENT hides it too."#,
+    },
+    ModuleOption {
         name: "warn_below",
         kind: Kind::Number,
         setting: Some(Setting::WarnBelow),
@@ -451,10 +469,11 @@ mod tests {
         }
         let actual = |name: &str| match name {
             "store" => config.store.to_string(),
-            "nullok" | "nodelay" | "debug" => {
+            "nullok" | "nodelay" | "debug" | "quiet" => {
                 let on = match name {
                     "nullok" => login.nullok,
                     "nodelay" => login.nodelay,
+                    "quiet" => login.quiet,
                     _ => login.debug,
                 };
                 if on { "on" } else { "off" }.to_owned()

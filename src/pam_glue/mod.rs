@@ -26,7 +26,7 @@ use crate::lockout::LockedUntil;
 use crate::login::{self, LoginError};
 use crate::store::{Store, StoreError};
 use crate::username::{ResolveError, UserName, UserNameError};
-use crate::verdict::{Origin, Outcome, Refusal};
+use crate::verdict::{Origin, Outcome, Previous, Refusal};
 
 /// The delay libpam is asked for after a failure, in microseconds.
 const FAIL_DELAY_USEC: u32 = 2_000_000;
@@ -85,6 +85,8 @@ enum Failure {
     },
     /// A code that expired at this instant: refused, not counted.
     Expired(OffsetDateTime),
+    /// A check symbol that does not match: refused, not hashed, not counted.
+    Typo,
     Locked(LockedUntil),
 }
 
@@ -102,9 +104,12 @@ impl Failure {
             Self::Kdf(KdfError::Memory { .. }) => R::PAM_BUF_ERR,
             Self::Store(_) | Self::Kdf(_) | Self::Nss(_) => R::PAM_AUTHINFO_UNAVAIL,
             Self::Conversation(_) => R::PAM_CONV_ERR,
-            Self::NoAuthtok | Self::NoCodes | Self::NoAccount | Self::Refused { .. } | Self::Expired(_) => {
-                R::PAM_AUTH_ERR
-            }
+            Self::NoAuthtok
+            | Self::NoCodes
+            | Self::NoAccount
+            | Self::Refused { .. }
+            | Self::Expired(_)
+            | Self::Typo => R::PAM_AUTH_ERR,
             Self::Locked(_) => R::PAM_MAXTRIES,
         }
     }
@@ -119,6 +124,7 @@ impl Failure {
                 ..
             }
             | Self::Refused { locked: true, .. } => Severity::Warning,
+            Self::Typo => Severity::Info,
             Self::Locked(_)
             | Self::NoCodes
             | Self::NoAccount
@@ -177,6 +183,7 @@ impl Failure {
                 locked(record, *now)
             }
             Self::Expired(when) => Record::new(Event::CodeExpired).with(Field::Expired, at(when)),
+            Self::Typo => Record::new(Event::CodeTypo),
             Self::Locked(LockedUntil::Time(until)) => {
                 Record::new(Event::CodeLocked).with(Field::Until, at(until))
             }
@@ -196,6 +203,7 @@ impl Failure {
                 | Self::NoAccount
                 | Self::Refused { .. }
                 | Self::Expired(_)
+                | Self::Typo
                 | Self::Locked(_)
         )
     }
@@ -250,6 +258,9 @@ impl fmt::Display for Failure {
                 "authentication failure: expired backup code (expired {}; not counted as a guess)",
                 at.format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_else(|_| at.to_string())
+            ),
+            Self::Typo => f.write_str(
+                "authentication failure: the code's check symbol does not match (a typo; not counted)",
             ),
             Self::Locked(LockedUntil::Time(until)) => {
                 write!(f, "refused: codes locked after too many failures until {until}")
@@ -363,12 +374,21 @@ impl<'h> Transaction<'h> {
             &origin,
             OffsetDateTime::now_utc,
         )? {
-            Outcome::Accepted { remaining, ageing } => {
+            Outcome::Accepted {
+                remaining,
+                ageing,
+                previous,
+            } => {
                 self.log(
                     Record::new(Event::CodeAccepted)
                         .at(self.log_success)
                         .with(Field::Left, remaining),
                 );
+                if !options.login.quiet
+                    && let Some(text) = previous_text(&previous)
+                {
+                    self.say(PAM_TEXT_INFO, &text);
+                }
                 self.tell_remaining(remaining, options.login.warn_below);
                 if let Some(end) = ageing {
                     self.tell_ageing(end);
@@ -378,6 +398,7 @@ impl<'h> Transaction<'h> {
             Outcome::Refused { refusal, locked } => Err(Failure::Refused { refusal, locked }),
             Outcome::Expired(at) => Err(Failure::Expired(at)),
             Outcome::Locked(until) => Err(Failure::Locked(until)),
+            Outcome::Typo => Err(Failure::Typo),
         }
     }
 
@@ -428,6 +449,15 @@ impl<'h> Transaction<'h> {
                 }
             };
             self.say(PAM_ERROR_MSG, &text);
+        }
+        if let Failure::Typo = failure {
+            // Told once, then refused: the next attempt is the user's, with
+            // the printed sheet in hand (a re-prompt here would differ
+            // between a prompt and a token from an earlier module).
+            self.say(
+                PAM_ERROR_MSG,
+                "That code has a typo (its last symbol does not match); it was not counted. Try again.",
+            );
         }
         failure.code()
     }
@@ -555,6 +585,36 @@ impl<'h> Transaction<'h> {
     }
 }
 
+/// The last-use notice after a success ("Last backup code used 2026-12-01
+/// 09:14 UTC via sshd from 203.0.113.5 on web-2; 3 failed attempts
+/// since."), or `None` when there is nothing to tell (the set's first code,
+/// no failure). The fields were escaped and clipped when they were recorded.
+fn previous_text(previous: &Previous) -> Option<String> {
+    let failures = match previous.failures {
+        0 => "no failed attempts".to_owned(),
+        1 => "1 failed attempt".to_owned(),
+        n => format!("{n} failed attempts"),
+    };
+    let Some(used) = &previous.used else {
+        return (previous.failures > 0)
+            .then(|| format!("First backup code of this set; {failures} before it."));
+    };
+    let at = used.at.to_offset(time::UtcOffset::UTC);
+    let when = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    let mut text = format!(
+        "Last backup code used {} UTC via {}",
+        at.format(&when).unwrap_or_else(|_| at.to_string()),
+        used.service
+    );
+    if let Some(rhost) = &used.rhost {
+        text += &format!(" from {rhost}");
+    }
+    if let Some(host) = &used.host {
+        text += &format!(" on {host}");
+    }
+    Some(format!("{text}; {failures} since."))
+}
+
 /// Without a set, the configured format stands in, as for the decoy hash.
 fn looks_like_code(set: Option<&Hashing>, settings: &CodeSettings, token: &[u8]) -> bool {
     let format = set.map_or_else(|| settings.format(), Hashing::format);
@@ -591,6 +651,7 @@ mod tests {
                 locked: true,
             },
             Failure::Expired(OffsetDateTime::UNIX_EPOCH),
+            Failure::Typo,
             Failure::Locked(LockedUntil::AdminUnlock),
         ];
         for failure in failures {

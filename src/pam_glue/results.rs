@@ -44,6 +44,11 @@ pub const RESULTS: &[ResultRow] = &[
         "notice",
     ),
     row(
+        "a code whose check symbol does not match (a typo): told, not hashed, not counted",
+        "PAM_AUTH_ERR",
+        "info",
+    ),
+    row(
         "a used code, or a code of a revoked set",
         "PAM_AUTH_ERR",
         "warning",

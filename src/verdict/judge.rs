@@ -2,8 +2,9 @@
 
 use time::OffsetDateTime;
 
-use super::{Attempt, Outcome, Refusal};
+use super::{Attempt, Outcome, Previous, Refusal};
 use crate::codeset::{Age, CodeSet, Match};
+use crate::record::CodeUse;
 
 /// The judgement itself, on a set read under the store's lock: the lock
 /// state for the login's scope, then the digest against every hash; the
@@ -42,6 +43,12 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
                 };
             };
             entry.used = Some(origin.event_at(now));
+            // Read before the reset forgets the failures: the latest other
+            // use, and the failures on record since.
+            let previous = Previous {
+                used: latest_use(set, i),
+                failures: set.tally.failures(),
+            };
             set.tally.reset();
             return Outcome::Accepted {
                 remaining: set.usable(policy.lifetime, now),
@@ -49,6 +56,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
                     Age::Ageing(end) => Some(end),
                     Age::Fresh | Age::Expired(_) => None,
                 },
+                previous,
             };
         }
         Match::Used(i) => set
@@ -60,4 +68,15 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
     };
     let locked = lockout.record_failure(&mut set.tally, now, scope, origin.event_at(now));
     Outcome::Refused { refusal, locked }
+}
+
+/// The latest recorded use of a code of `set` other than the one at `this`.
+fn latest_use(set: &CodeSet, this: usize) -> Option<CodeUse> {
+    set.codes
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != this)
+        .filter_map(|(_, entry)| entry.used.as_ref())
+        .max_by_key(|used| used.at)
+        .cloned()
 }

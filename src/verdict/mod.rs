@@ -100,6 +100,8 @@ pub enum Outcome {
         /// The set is in the last tenth of its maximum age: its regular
         /// codes stop at this instant.
         ageing: Option<OffsetDateTime>,
+        /// What happened before this login, told to the user.
+        previous: Previous,
     },
     /// The code matched, but it expired at this instant. Refused like a
     /// wrong code, but not counted as a guess: whoever typed it held it.
@@ -113,6 +115,23 @@ pub enum Outcome {
     },
     /// The codes are locked; nothing was hashed or counted.
     Locked(LockedUntil),
+    /// The input is shaped like a code of the set but its check symbol does
+    /// not match: a typo, told apart before any hashing; nothing was sent to
+    /// a store or counted. Never a store's answer (see [`crate::login::attempt`]).
+    Typo,
+}
+
+/// What a successful code login tells its user about the time before it
+/// (as pam_lastlog and faillock tell it): the previous use of a code of the
+/// set, and the failed code attempts since.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Previous {
+    /// The latest earlier use of a code of this set; `None` if this is its
+    /// first.
+    pub used: Option<CodeUse>,
+    /// Failed code attempts on record since then (or since the set was made
+    /// or unlocked): as `status` counts them ([`crate::lockout::Tally::failures`]).
+    pub failures: usize,
 }
 
 /// Why an attempt was refused.

@@ -398,6 +398,9 @@ pub struct GenerateArgs {
     /// Alphabet: crockford or digits [default: crockford, or the config file's]
     #[arg(long)]
     pub alphabet: Option<Alphabet>,
+    /// No Crockford check symbol after each code (crockford only; digits never have one) [default: a check symbol, or the config file's check_symbol]
+    #[arg(long)]
+    pub no_check_symbol: bool,
     /// Output format: a printable sheet, or one JSON object per user per line
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -459,7 +462,7 @@ takes a name NSS does not know as typed.
 
 With --format json, stdout has one JSON array, one object per user: user,
 enrolled; for an enrolled user also created, age_days, alphabet, length,
-total, remaining, usable, uses (at, service, rhost, host), temporary
+check_symbol, total, remaining, usable, uses (at, service, rhost, host), temporary
 (expires, expired), expired, expiring, expires, failures, local and remote
 (failures, in_a_row, locked, locked_until), locked, locked_until, last_failure,
 revoked.";

@@ -595,7 +595,9 @@ fn warn_weak_login(out: &mut Findings, check: Check, place: &str, deny: u32) {
 }
 
 /// Warns (without failing) about codes weaker than the default format and
-/// Argon2id memory below the default (OWASP's baseline).
+/// Argon2id memory below the default (OWASP's baseline). The bits per code
+/// are those of the random symbols only: a check symbol is a function of
+/// them and adds none (nor does it remove any).
 fn warn_weak_codes(out: &mut Findings, check: Check, what: &str, format: Option<CodeFormat>, m_cost: u32) {
     let default_bits = CodeFormat::DEFAULT.bits();
     if let Some(format) = format.filter(|f| f.bits() < default_bits) {
@@ -605,10 +607,15 @@ fn warn_weak_codes(out: &mut Findings, check: Check, what: &str, format: Option<
             what,
             format_args!(
                 "codes of {:.1} bits, weaker than the default \
-             {default_bits:.1} ({} {} symbols)",
+             {default_bits:.1} ({} {} symbols{})",
                 format.bits(),
                 format.length(),
-                format.alphabet()
+                format.alphabet(),
+                if format.check_symbol() {
+                    " and a check symbol, which adds no bits"
+                } else {
+                    ""
+                }
             ),
         );
     }

@@ -54,6 +54,7 @@ pub(super) fn run(ctx: &Context, args: Args, problems: &mut Problems) {
         args.alphabet.unwrap_or(defaults.alphabet),
         args.length.unwrap_or(defaults.length),
     )
+    .map(|f| f.with_check_symbol(defaults.check_symbol && !args.no_check_symbol))
     .unwrap_or_else(|e| usage_error(&e));
     let count = args.count.unwrap_or(defaults.count);
     if !CodeFormat::COUNTS.contains(&count) {

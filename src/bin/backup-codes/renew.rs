@@ -146,6 +146,9 @@ enum Refusal {
     },
     /// The code typed to renew matched, but it has expired.
     ExpiredCode,
+    /// The code typed to renew has a check symbol that does not match
+    /// (not hashed, not counted).
+    Typo,
     /// No code could be read from the user.
     NoCode(std::io::Error),
     Failed(String),
@@ -243,6 +246,12 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     "an expired code".to_owned(),
                     "that code has expired; nothing was renewed".to_owned(),
                 ),
+                Refusal::Typo => (
+                    "a code with a typo (its check symbol does not match; not counted)".to_owned(),
+                    "that code has a typo (its last symbol does not match); it was not counted \
+                     and nothing was renewed"
+                        .to_owned(),
+                ),
                 Refusal::NoCode(e) => (
                     format!("no code was read: {e}"),
                     format!("renew takes one of your current codes, and none was read: {e}"),
@@ -306,6 +315,9 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     } else {
         Some(read_code(&config.login.prompt).map_err(Refusal::NoCode)?)
     };
+    if typed.as_ref().is_some_and(|code| old.is_typo(code.as_bytes())) {
+        return Err(Refusal::Typo);
+    }
     let (set, codes) = CodeSet::generate(format, settings.count, settings.kdf(), OffsetDateTime::now_utc())
         .map_err(|e| failed(&e))?;
     let origin = Origin::new(SERVICE, None);
@@ -351,6 +363,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
             return Err(Refusal::Locked(until));
         }
         Some(Renewal::Refused(Outcome::Expired(_))) => return Err(Refusal::ExpiredCode),
+        Some(Renewal::Refused(Outcome::Typo)) => return Err(Refusal::Typo),
         Some(Renewal::Refused(Outcome::Refused { locked, .. })) => {
             return Err(Refusal::WrongCode { locked });
         }

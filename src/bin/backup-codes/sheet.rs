@@ -84,10 +84,18 @@ impl Sheet<'_> {
                 ),
             ],
         });
-        blocks.push(vec![format!(
-            "When you log in, type one code at the \"{prompt}\" prompt (the hyphen is \
-             optional), then tick its box. Keep this sheet safe."
-        )]);
+        blocks.push(vec![if set.check_symbol {
+            format!(
+                "When you log in, type one code at the \"{prompt}\" prompt, its last \
+                 symbol too (a check symbol: a typo is caught and not counted; the hyphens \
+                 are optional), then tick its box. Keep this sheet safe."
+            )
+        } else {
+            format!(
+                "When you log in, type one code at the \"{prompt}\" prompt (the hyphen is \
+                 optional), then tick its box. Keep this sheet safe."
+            )
+        }]);
         for block in &blocks {
             for paragraph in block {
                 for line in wrap(paragraph, WIDTH) {
@@ -110,6 +118,7 @@ impl Sheet<'_> {
             created: rfc3339(set.created),
             alphabet: set.alphabet.to_string(),
             length: set.length,
+            check_symbol: set.check_symbol,
             expires: self.expires.map(rfc3339),
             label: self.label,
             codes: Codes(codes),
@@ -135,6 +144,9 @@ struct JsonSheet<'a> {
     created: String,
     alphabet: String,
     length: usize,
+    /// Each code ends with a Crockford check symbol (absent when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    check_symbol: bool,
     /// For temporary codes: when they stop working.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,

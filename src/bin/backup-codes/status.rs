@@ -152,19 +152,21 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
     let now = judge.now;
     let mut out = match set.revoked {
         Some(at) => format!(
-            "{user}: revoked {}: no valid code, refused until a new set ({} codes, {}, {} symbols, created {})\n",
+            "{user}: revoked {}: no valid code, refused until a new set ({} codes, {}, {} symbols{}, created {})\n",
             human_time(at),
             set.codes.len(),
             set.alphabet,
             set.length,
+            check_text(set),
             human_time(set.created)
         ),
         None => format!(
-            "{user}: {} of {} codes left ({}, {} symbols), created {}\n",
+            "{user}: {} of {} codes left ({}, {} symbols{}), created {}\n",
             set.usable(judge.lifetime, now),
             set.codes.len(),
             set.alphabet,
             set.length,
+            check_text(set),
             human_time(set.created)
         ),
     };
@@ -214,6 +216,11 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
 }
 
 /// "12 days" and what `max_age` makes of it.
+/// How `status` names a set's check symbol: shown after the symbol count.
+fn check_text(set: &CodeSet) -> &'static str {
+    if set.check_symbol { " + a check symbol" } else { "" }
+}
+
 fn age_text(set: &CodeSet, judge: &Judge) -> String {
     let days = age_days(set, judge.now);
     let age = format!("{days} day{}", if days == 1 { "" } else { "s" });
@@ -264,6 +271,8 @@ enum JsonEntry<'a> {
         /// Whole days since the set was created.
         age_days: i64,
         alphabet: String,
+        /// Each code ends with a Crockford check symbol.
+        check_symbol: bool,
         created: String,
         enrolled: bool,
         /// Past `max_age`: the regular codes no longer work.
@@ -371,6 +380,7 @@ impl<'a> JsonEntry<'a> {
         Self::Enrolled {
             age_days: age_days(set, now),
             alphabet: set.alphabet.to_string(),
+            check_symbol: set.check_symbol,
             created: rfc3339(set.created),
             enrolled: true,
             expired: matches!(age, Age::Expired(_)),

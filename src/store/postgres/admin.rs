@@ -225,7 +225,7 @@ async fn read_set(
             &format!(
                 "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, created, revoked, \
                  local_failures, remote_failures, remote_in_a_row, last_failure_at, \
-                 last_failure_service, last_failure_rhost, last_failure_host \
+                 last_failure_service, last_failure_rhost, last_failure_host, check_symbol \
                  FROM backup_codes.sets WHERE user_name = $1{lock}"
             ),
             &[(&name, Type::TEXT)],
@@ -260,6 +260,7 @@ async fn read_set(
         revoked,
         alphabet: hashing.alphabet,
         length: hashing.length,
+        check_symbol: hashing.check_symbol,
         kdf: hashing.kdf,
         tally,
         codes,
@@ -295,7 +296,7 @@ async fn write_set(
     let salt: &[u8] = &set.kdf.salt;
     let revoked = set.revoked;
     let tally = TallyColumns::of(&set.tally);
-    let args: [(&(dyn ToSql + Sync), Type); 16] = [
+    let args: [(&(dyn ToSql + Sync), Type); 17] = [
         (&name, Type::TEXT),
         (&set.created, Type::TIMESTAMPTZ),
         (&revoked, Type::TIMESTAMPTZ),
@@ -312,6 +313,7 @@ async fn write_set(
         (&tally.last_service, Type::TEXT),
         (&tally.last_rhost, Type::TEXT),
         (&tally.last_host, Type::TEXT),
+        (&set.check_symbol, Type::BOOL),
     ];
     bounded(
         deadline,
@@ -320,8 +322,9 @@ async fn write_set(
         client.query_typed(
             "INSERT INTO backup_codes.sets AS s (user_name, created, revoked, alphabet, length, \
                  m_cost, t_cost, p_cost, salt, local_failures, remote_failures, remote_in_a_row, \
-                 last_failure_at, last_failure_service, last_failure_rhost, last_failure_host) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 last_failure_at, last_failure_service, last_failure_rhost, last_failure_host, \
+                 check_symbol) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (user_name) DO UPDATE SET created = EXCLUDED.created, \
                  revoked = EXCLUDED.revoked, alphabet = EXCLUDED.alphabet, length = EXCLUDED.length, \
                  m_cost = EXCLUDED.m_cost, t_cost = EXCLUDED.t_cost, p_cost = EXCLUDED.p_cost, \
@@ -331,7 +334,8 @@ async fn write_set(
                  last_failure_at = EXCLUDED.last_failure_at, \
                  last_failure_service = EXCLUDED.last_failure_service, \
                  last_failure_rhost = EXCLUDED.last_failure_rhost, \
-                 last_failure_host = EXCLUDED.last_failure_host",
+                 last_failure_host = EXCLUDED.last_failure_host, \
+                 check_symbol = EXCLUDED.check_symbol",
             &args,
         ),
     )

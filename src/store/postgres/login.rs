@@ -26,8 +26,8 @@ pub(super) fn login_info(
             secs,
             "fetch the login parameters",
             client.query_typed(
-                "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until \
-                 FROM backup_codes.login_info($1, $2)",
+                "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
+                 check_symbol FROM backup_codes.login_info($1, $2)",
                 &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
             ),
         )

@@ -24,7 +24,7 @@ pub(super) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
 }
 
 /// The hashing parameters (columns alphabet, length, m_cost, t_cost, p_cost,
-/// salt), checked as a store file's are: a database that asked for
+/// salt, check_symbol), checked as a store file's are: a database that asked for
 /// gigabytes of Argon2 memory must not get them.
 pub(super) fn hashing_of(user: &UserName, row: &Row) -> Result<Hashing, PgError> {
     let what = "read the hashing parameters";
@@ -54,10 +54,32 @@ pub(super) fn hashing_of(user: &UserName, row: &Row) -> Result<Hashing, PgError>
     let hashing = Hashing {
         alphabet,
         length: usize::try_from(length).map_err(|_| invalid(format!("code length {length}")))?,
+        check_symbol: get(row, "check_symbol", what)?,
         kdf: Kdf::argon2id(params, salt),
     };
     hashing.format().map_err(|e| invalid(e.to_string()))?;
     Ok(hashing)
+}
+
+/// The previous use and the failures since, of an `accepted` row: its
+/// `used_*` columns and `failures`.
+fn previous_of(row: &Row) -> Result<crate::verdict::Previous, PgError> {
+    let what = "read the previous use";
+    let at: Option<OffsetDateTime> = get(row, "used_at", what)?;
+    let used = match at {
+        Some(at) => Some(CodeUse {
+            at,
+            service: tolerant(get::<Option<String>>(row, "used_service", what)?.unwrap_or_default()),
+            rhost: tolerant_opt(get(row, "used_rhost", what)?),
+            host: tolerant_opt(get(row, "used_host", what)?),
+        }),
+        None => None,
+    };
+    let failures: Option<i32> = get(row, "failures", what)?;
+    Ok(crate::verdict::Previous {
+        used,
+        failures: failures.and_then(|n| usize::try_from(n).ok()).unwrap_or(0),
+    })
 }
 
 /// The `judge` function's row as a [`Judgement`].
@@ -71,6 +93,7 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
             Outcome::Accepted {
                 remaining: usize::try_from(remaining).unwrap_or(0),
                 ageing: get(row, "ageing_until", what)?,
+                previous: previous_of(row)?,
             }
         }
         "expired" => {

@@ -1,6 +1,6 @@
--- The fleet store's schema, version 2. Run by `backup-codes db init` as the
+-- The fleet store's schema, version 3. Run by `backup-codes db init` as the
 -- database owner, inside one transaction, after the version check: every
--- statement is idempotent, and a version 1 database is upgraded by it.
+-- statement is idempotent, and a version 1 or 2 database is upgraded by it.
 -- Functions are SECURITY DEFINER with a fixed search_path and name every
 -- object with its schema; the login role may execute the login routines
 -- (backup_codes.login_info, the procedure backup_codes.judge and the
@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS backup_codes.sets (
     t_cost               integer NOT NULL,
     p_cost               integer NOT NULL,
     salt                 bytea NOT NULL CHECK (octet_length(salt) = 16),
+    -- Each code ends with a Crockford check symbol (not hashed).
+    check_symbol         boolean NOT NULL DEFAULT false,
     -- The tally (see docs/admin-guide.md, "Lockout"): the most recent failure times
     -- of each scope, oldest first, and remote failures since the last success.
     local_failures       timestamptz[] NOT NULL DEFAULT '{}',
@@ -43,6 +45,8 @@ CREATE TABLE IF NOT EXISTS backup_codes.codes (
 );
 -- For databases made before temporary codes existed.
 ALTER TABLE backup_codes.codes ADD COLUMN IF NOT EXISTS expires timestamptz;
+-- For databases made before check symbols existed (version 2): their sets have none.
+ALTER TABLE backup_codes.sets ADD COLUMN IF NOT EXISTS check_symbol boolean NOT NULL DEFAULT false;
 
 -- The fleet's policy, one row, set by the owner (`backup-codes db policy`):
 -- the defaults are the file store's. A host cannot choose its own.
@@ -121,6 +125,22 @@ DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer,
                                            text, text, text);
 DROP FUNCTION IF EXISTS backup_codes.judge(text, bytea, bytea, integer, integer, integer,
                                            integer, text, text, text);
+
+-- Version 2's login routines answered without the check symbol and the
+-- previous use: their result types change, which CREATE OR REPLACE cannot do.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname = 'backup_codes'
+                 AND p.proname IN ('login_info', 'judge_attempt', 'judge')
+                 AND NOT ('check_symbol' = ANY (coalesce(p.proargnames, '{}')))) THEN
+        DROP PROCEDURE IF EXISTS backup_codes.judge;
+        DROP FUNCTION IF EXISTS backup_codes.judge_attempt(text, bytea, bytea, text, text, text);
+        DROP FUNCTION IF EXISTS backup_codes.login_info(text, boolean);
+    END IF;
+END
+$$;
 
 -- When the set's regular codes stop working under `max_age` (days, 0: never).
 -- Whole days of 86400 s, as the module counts them, whatever the time zone.
@@ -201,7 +221,8 @@ $$;
 -- under the fleet's policy. Never a hash.
 CREATE OR REPLACE FUNCTION backup_codes.login_info(p_user text, p_remote boolean)
 RETURNS TABLE (alphabet text, length integer, m_cost integer, t_cost integer,
-               p_cost integer, salt bytea, locked boolean, locked_until timestamptz)
+               p_cost integer, salt bytea, locked boolean, locked_until timestamptz,
+               check_symbol boolean)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -219,7 +240,7 @@ BEGIN
     l := backup_codes.login_lock(s, pol.deny, pol.fail_interval, pol.unlock_time, p_remote,
                                  clock_timestamp());
     RETURN QUERY SELECT s.alphabet, s.length, s.m_cost, s.t_cost, s.p_cost, s.salt,
-        l IS NOT NULL, CASE WHEN l <> 'infinity' THEN l END;
+        l IS NOT NULL, CASE WHEN l <> 'infinity' THEN l END, s.check_symbol;
 END
 $$;
 
@@ -237,12 +258,17 @@ $$;
 -- returned parameters). `remaining` counts the codes that still work;
 -- `expired_at` is when an expired code stopped, `ageing_until` when the
 -- set's codes stop if the set is in the last tenth of its `max_age`.
+-- `check_symbol` goes with the hashing parameters (rehash). For `accepted`,
+-- used_* are the previous use of a code of the set (NULL for its first) and
+-- `failures` the failures on record before this success reset them (as
+-- `status` counts them), told to the user.
 CREATE OR REPLACE FUNCTION backup_codes.judge_attempt(
     p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text)
 RETURNS TABLE (verdict text, remaining integer, locked boolean, locked_until timestamptz,
                used_at timestamptz, used_service text, used_rhost text, used_host text,
                alphabet text, length integer, m_cost integer, t_cost integer,
-               p_cost integer, salt bytea, expired_at timestamptz, ageing_until timestamptz)
+               p_cost integer, salt bytea, expired_at timestamptz, ageing_until timestamptz,
+               check_symbol boolean, failures integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -269,6 +295,7 @@ DECLARE
     v text;
     set_end timestamptz;
     expiry timestamptz;
+    prev backup_codes.codes;
 BEGIN
     -- Also when the procedure is called as the client sent it: no SQL of
     -- the client's may run after this function in the same transaction.
@@ -288,13 +315,15 @@ BEGIN
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'absent', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::integer,
-            NULL::integer, NULL::integer, NULL::bytea, NULL::timestamptz, NULL::timestamptz;
+            NULL::integer, NULL::integer, NULL::bytea, NULL::timestamptz, NULL::timestamptz,
+            NULL::boolean, NULL::integer;
         RETURN;
     END IF;
     IF s.salt <> p_salt THEN
         RETURN QUERY SELECT 'rehash', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, s.alphabet, s.length, s.m_cost, s.t_cost,
-            s.p_cost, s.salt, NULL::timestamptz, NULL::timestamptz;
+            s.p_cost, s.salt, NULL::timestamptz, NULL::timestamptz, s.check_symbol,
+            NULL::integer;
         RETURN;
     END IF;
     -- Taken under the lock, so that the failures of concurrent attempts are
@@ -305,7 +334,7 @@ BEGIN
         RETURN QUERY SELECT 'locked', 0, true, CASE WHEN l <> 'infinity' THEN l END,
             NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
             NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-            NULL::timestamptz, NULL::timestamptz;
+            NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer;
         RETURN;
     END IF;
     SELECT * INTO c FROM backup_codes.codes
@@ -319,9 +348,13 @@ BEGIN
             RETURN QUERY SELECT 'expired', 0, false, NULL::timestamptz,
                 NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
                 NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-                expiry, NULL::timestamptz;
+                expiry, NULL::timestamptz, NULL::boolean, NULL::integer;
             RETURN;
         END IF;
+        -- The previous use, read before this one is recorded.
+        SELECT * INTO prev FROM backup_codes.codes
+            WHERE user_name = p_user AND used_at IS NOT NULL
+            ORDER BY used_at DESC LIMIT 1;
         UPDATE backup_codes.codes
             SET used_at = now_at, used_service = v_service, used_rhost = v_rhost,
                 used_host = v_host
@@ -330,12 +363,15 @@ BEGIN
             SET local_failures = '{}', remote_failures = '{}', remote_in_a_row = 0
             WHERE user_name = p_user;
         RETURN QUERY SELECT 'accepted', count(*)::integer, false, NULL::timestamptz,
-            NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
+            prev.used_at, prev.used_service, prev.used_rhost, prev.used_host, NULL::text,
             NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
             NULL::timestamptz,
             CASE WHEN set_end IS NOT NULL AND now_at < set_end
                       AND now_at >= set_end - make_interval(secs => p_max_age::double precision * 8640)
-                 THEN set_end END
+                 THEN set_end END,
+            NULL::boolean,
+            (cardinality(s.local_failures)
+             + greatest(cardinality(s.remote_failures), s.remote_in_a_row))::integer
             FROM backup_codes.codes AS k
             WHERE k.user_name = p_user AND k.used_at IS NULL
               AND coalesce(k.expires, set_end, 'infinity') > now_at;
@@ -378,7 +414,7 @@ BEGIN
     RETURN QUERY SELECT v, 0, l IS NOT NULL, NULL::timestamptz,
         c.used_at, c.used_service, c.used_rhost, c.used_host, NULL::text,
         NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-        NULL::timestamptz, NULL::timestamptz;
+        NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer;
 END
 $$;
 
@@ -398,16 +434,16 @@ CREATE OR REPLACE PROCEDURE backup_codes.judge(
     OUT used_at timestamptz, OUT used_service text, OUT used_rhost text, OUT used_host text,
     OUT alphabet text, OUT length integer, OUT m_cost integer, OUT t_cost integer,
     OUT p_cost integer, OUT salt bytea, OUT expired_at timestamptz,
-    OUT ageing_until timestamptz)
+    OUT ageing_until timestamptz, OUT check_symbol boolean, OUT failures integer)
 LANGUAGE plpgsql SECURITY INVOKER
 AS $$
 BEGIN
     SELECT j.verdict, j.remaining, j.locked, j.locked_until, j.used_at, j.used_service,
            j.used_rhost, j.used_host, j.alphabet, j.length, j.m_cost, j.t_cost, j.p_cost,
-           j.salt, j.expired_at, j.ageing_until
+           j.salt, j.expired_at, j.ageing_until, j.check_symbol, j.failures
         INTO verdict, remaining, locked, locked_until, used_at, used_service, used_rhost,
              used_host, alphabet, length, m_cost, t_cost, p_cost, salt, expired_at,
-             ageing_until
+             ageing_until, check_symbol, failures
         FROM backup_codes.judge_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host)
              AS j;
     COMMIT;
