@@ -10,12 +10,12 @@ use std::time::Instant;
 use pam_backup_codes::code::{CodeFormat, normalize};
 use pam_backup_codes::codeset::Hashing;
 use pam_backup_codes::codeset::{CodeEntry, CodeSet, Match};
-use pam_backup_codes::config::PgSettings;
-use pam_backup_codes::kdf::{Hash, KdfParams, Salt, new_salt};
+use pam_backup_codes::kdf::{Hash, KdfParams, Salt, Workspace, new_salt};
 use pam_backup_codes::lockout::Lockout;
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{DirStore, Judgement, Store};
-use pam_backup_codes::username::{UserName, UserNameError};
+use pam_backup_codes::trusted;
+use pam_backup_codes::username::UserName;
 use pam_backup_codes::verdict::{Attempt, Origin, Outcome, Policy};
 use time::OffsetDateTime;
 
@@ -134,6 +134,15 @@ impl Pam {
         Ok(Self { lab, codes })
     }
 
+    /// Runs the bench itself with `args` (`--child-...`), seeing the lab's
+    /// accounts as the driver does; whether it succeeded.
+    pub fn child(&self, args: &[&str]) -> bool {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(args);
+        self.lab.with_lab_accounts(&mut cmd);
+        cmd.status().is_ok_and(|s| s.success())
+    }
+
     /// One driver run: its peak RSS in KiB, and whether it succeeded.
     pub fn run(&self, service: &str, answer: &str) -> (f64, bool) {
         let login = self.lab.login(service, USER, &[answer]);
@@ -146,27 +155,62 @@ impl Pam {
     }
 }
 
-/// `DirLock::write` of a 10-code set: what marking a code used costs on
-/// top of the hash, on the disk that holds the temporary directory.
-pub fn store_write(runs: usize) -> Result<Stats, String> {
-    need_root()?;
-    let lab = Lab::new();
-    let store = DirStore::open(&lab.store).map_err(|e| e.to_string())?;
-    let cheap = KdfParams {
-        m_cost: 8192,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    let (set, _) = CodeSet::generate(CodeFormat::DEFAULT, 10, cheap, OffsetDateTime::now_utc())
-        .map_err(|e| e.to_string())?;
-    let user: UserName = USER.parse().map_err(|e: UserNameError| e.to_string())?;
-    let samples = rounds(
-        runs,
-        &mut [&mut || {
-            store.lock().and_then(|lock| lock.write(&user, &set)).unwrap();
-        }],
-    );
-    Ok(Stats::of(&samples[0]))
+/// The steps a file-store login adds to the Argon2id, in-process, on the
+/// lab's store (the NSS lookup needs a fresh process: see [`Pam::child`]).
+pub struct FileSteps {
+    store: DirStore,
+    params: KdfParams,
+    salt: Salt,
+    workspace: std::cell::RefCell<Workspace>,
+    /// A set of the default size, written for another user than the bench's.
+    set: CodeSet,
+    user: UserName,
+}
+
+impl FileSteps {
+    pub fn new(pam: &Pam) -> Self {
+        let params = KdfParams::default();
+        let (set, _) = CodeSet::generate(CodeFormat::DEFAULT, 10, params, OffsetDateTime::now_utc()).unwrap();
+        let steps = Self {
+            store: DirStore::open(&pam.lab.store).unwrap(),
+            params,
+            salt: new_salt().unwrap(),
+            workspace: std::cell::RefCell::default(),
+            set,
+            user: "benchwrite".parse().unwrap(),
+        };
+        // The workspace mapped and faulted in once, as the warm case is.
+        steps.hash_warm();
+        steps
+    }
+
+    /// The store path opened from `/`, each directory checked on its descriptor.
+    pub fn walk(&self) {
+        trusted::open_dir(self.store.path()).unwrap();
+    }
+
+    /// One Argon2id in a mapping of its own, as a login does: mapped,
+    /// faulted in, wiped and unmapped.
+    pub fn hash_fresh(&self) {
+        self.params.hash(&self.salt, b"ABCDE12345").unwrap();
+    }
+
+    /// The same in memory mapped (and faulted in) once before.
+    pub fn hash_warm(&self) {
+        let mut workspace = self.workspace.borrow_mut();
+        self.params
+            .hash_in(&mut workspace, &self.salt, b"ABCDE12345")
+            .unwrap();
+    }
+
+    /// The store's lock, then the set written durably (temporary file,
+    /// fsync, rename, directory fsync).
+    pub fn write(&self) {
+        self.store
+            .lock()
+            .and_then(|lock| lock.write(&self.user, &self.set))
+            .unwrap();
+    }
 }
 
 /// `backup-codes generate` of 200 users x 10 codes into fresh stores: one
@@ -295,19 +339,76 @@ impl FleetPam {
         self.fleet.lab.login(service, USER, &[answer]).result() == "PAM_SUCCESS"
     }
 
-    /// The store as the module opens it on `bench-pg`, for the in-process
-    /// rows: the login role, its password file, the cluster's CA (TLS
-    /// verify-full, as every TCP store).
-    pub fn store(&self) -> Store {
-        let uri: Location = self.fleet.login_uri().parse().unwrap();
-        let settings = PgSettings {
-            password_file: Some(self.fleet.password_file.clone()),
-            ca_file: Some(self.fleet.cluster.ca.cert.clone()),
-            host_name: Some("bench-pg".into()),
-            ..PgSettings::default()
-        };
-        Store::open(&uri, &settings).unwrap()
+    /// Logins held at the prompt at once: `count` drivers of another user
+    /// through `bench-pg`, each answering from a FIFO once it prompts. With
+    /// all of them at the prompt, the server sessions of the login role are
+    /// counted `samples` times, 100 ms apart, after those of the
+    /// connections made before the prompt have had up to 30 s to end. Then
+    /// every login is answered and must succeed. Returns the counts.
+    pub fn at_prompt(&self, count: usize, samples: usize) -> Vec<f64> {
+        use std::io::Write;
+        const WAITER: &str = "benchprompt";
+        let codes = self.fleet.generate(WAITER, &["--count", &count.to_string()]);
+        let lab = &self.fleet.lab;
+        let (mut children, mut fifos) = (Vec::new(), Vec::new());
+        for i in 0..count {
+            let fifo = lab.path().join(format!("prompt{i}"));
+            nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            let mut cmd = lab.driver();
+            cmd.args(["--service", "bench-pg", "--user", WAITER, "--answer-at-prompt"])
+                .arg(&fifo);
+            children.push(lab.spawn(&mut cmd));
+            fifos.push(fifo);
+        }
+        // Opening a FIFO for writing returns once its driver opens it to
+        // read: at the prompt.
+        let answers: Vec<fs::File> = fifos
+            .iter()
+            .map(|fifo| fs::OpenOptions::new().write(true).open(fifo).unwrap())
+            .collect();
+        let query = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = '{}'",
+            self.fleet.login
+        );
+        self.fleet.cluster.wait_for(&self.fleet.db, &query, "0", 30);
+        let counts = (0..samples)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                self.fleet.sql(&query).trim().parse().unwrap_or(f64::NAN)
+            })
+            .collect();
+        for (mut answer, code) in answers.into_iter().zip(&codes) {
+            answer.write_all(code.as_bytes()).unwrap();
+        }
+        let (logins, _) = lab.finish_all(children, 600);
+        let ok = logins.iter().filter(|l| l.result() == "PAM_SUCCESS").count();
+        assert_eq!(ok, count, "every login held at the prompt succeeds");
+        counts
     }
+}
+
+/// The store as the module opens it on a host of `fleet`, for the
+/// in-process rows: the login role, its password file, the cluster's CA
+/// (TLS verify-full, as every TCP store), SCRAM.
+fn fleet_store(fleet: &Fleet) -> Store {
+    let uri: Location = fleet.login_uri().parse().unwrap();
+    Store::open(&uri, &fleet.pg_settings(Some("bench-pg"))).unwrap()
+}
+
+/// Adds `users` users of 10 codes each (random salts and hashes, never
+/// matched) to `fleet`'s database, in one `INSERT ... SELECT` per table as
+/// the owner, then `ANALYZE`: a large fleet without a CLI run per user.
+fn bulk_load(fleet: &Fleet, users: usize) -> Result<(), String> {
+    let sql = format!(
+        "INSERT INTO backup_codes.sets (user_name, created, alphabet, length, m_cost, t_cost, p_cost, salt) \
+         SELECT 'bulk' || g, now(), 'crockford', 10, 19456, 2, 1, decode(md5(g::text), 'hex') \
+         FROM generate_series(1, {users}) g; \
+         INSERT INTO backup_codes.codes (user_name, seq, hash) \
+         SELECT 'bulk' || g, s, sha256(int4send(g) || int4send(s)) \
+         FROM generate_series(1, {users}) g, generate_series(0, 9) s; \
+         ANALYZE backup_codes.sets; ANALYZE backup_codes.codes;"
+    );
+    fleet.cluster.try_sql(&fleet.owner, &fleet.db, &sql).map(|_| ())
 }
 
 /// The two steps of a fleet login, in-process on the login role: what they
@@ -320,7 +421,14 @@ pub struct FleetSteps {
 
 impl FleetSteps {
     pub fn new(pam: &FleetPam) -> Self {
-        let store = pam.store();
+        Self::of(&pam.fleet)
+    }
+
+    fn of(fleet: &Fleet) -> Self {
+        // The fleet's policy, not the host's, decides: no lockout, so that
+        // the wrong digests judged here never lock the set.
+        fleet.cli_ok(&["db", "policy", "--deny", "0"]);
+        let store = fleet_store(fleet);
         let user: UserName = USER.parse().unwrap();
         let hashing = Self::info(&store, &user);
         let steps = Self { store, user, hashing };
@@ -431,5 +539,36 @@ pub fn throughput(runs: usize) -> Result<Throughput, String> {
     Ok(Throughput {
         file: Stats::of(&file),
         fleet: Stats::of(&db),
+    })
+}
+
+/// A fleet login's database work (connect, `login_info`; connect, judge,
+/// `COMMIT`) in-process, with 10 users in the database and with `users`
+/// users of 10 codes each, timed in the same rounds, `reps` logins a sample.
+pub struct Scale {
+    pub small: Stats,
+    pub large: Stats,
+}
+
+pub fn scale(pam: &FleetPam, users: usize, runs: usize, reps: usize) -> Result<Scale, String> {
+    let large = Fleet::new();
+    large.generate(USER, &[]);
+    bulk_load(&large, users)?;
+    // Ten users on the PAM rows' fleet: the bench user and 9 more.
+    bulk_load(&pam.fleet, 9)?;
+    let (small_steps, large_steps) = (FleetSteps::of(&pam.fleet), FleetSteps::of(&large));
+    let many = |steps: &FleetSteps| {
+        for _ in 0..reps {
+            steps.run();
+        }
+    };
+    let samples = rounds(
+        runs,
+        &mut [&mut || many(&small_steps), &mut || many(&large_steps)],
+    );
+    let per_login = |s: &[f64]| Stats::of(&s.iter().map(|t| t / reps as f64).collect::<Vec<_>>());
+    Ok(Scale {
+        small: per_login(&samples[0]),
+        large: per_login(&samples[1]),
     })
 }

@@ -57,15 +57,19 @@ pub enum Unit {
     KiB,
     Ratio,
     PerSecond,
+    /// A plain count (sessions, rows).
+    Count,
 }
 
 pub fn show(value: f64, unit: &Unit) -> String {
     match unit {
         Unit::Seconds if value >= 1.0 => format!("{value:.2} s"),
-        Unit::Seconds => format!("{:.1} ms", value * 1e3),
+        Unit::Seconds if value.abs() >= 1e-3 => format!("{:.1} ms", value * 1e3),
+        Unit::Seconds => format!("{:.0} µs", value * 1e6),
         Unit::KiB => format!("{:.1} MiB", value / 1024.0),
         Unit::Ratio => format!("{value:.2}x"),
         Unit::PerSecond => format!("{value:.1}/s"),
+        Unit::Count => format!("{value:.0}"),
     }
 }
 
@@ -73,6 +77,8 @@ pub fn show(value: f64, unit: &Unit) -> String {
 pub enum Target {
     /// Reported for comparison only.
     None { ratio: Option<f64> },
+    /// Every sample equal to `value` (a count that must be exact): no ratio.
+    Exactly { value: f64, text: String },
     /// median / reference <= bound.
     AtMost {
         bound: f64,
@@ -103,6 +109,10 @@ impl Table {
     pub fn row(&mut self, what: &str, stats: Stats, unit: Unit, target: Target) {
         let (target_text, ratio, met) = match target {
             Target::None { ratio } => ("-".to_owned(), ratio, "-"),
+            Target::Exactly { value, text } => {
+                let exact = stats.min == value && stats.max == value;
+                (text, None, if exact { "met" } else { "NOT met" })
+            }
             Target::AtMost {
                 bound,
                 reference,
