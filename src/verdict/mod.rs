@@ -117,7 +117,7 @@ pub enum Outcome {
     Locked(LockedUntil),
     /// The input is shaped like a code of the set but its check symbol does
     /// not match: a typo, told apart before any hashing; nothing was sent to
-    /// a store or counted. Never a store's answer (see [`crate::login::attempt`]).
+    /// a store or counted. Never a store's answer (it is `login::attempt`'s own answer).
     Typo,
 }
 
