@@ -55,10 +55,15 @@ fn age_decrypt(identity: &Path, file: &Path) -> Result<String, String> {
     }
 }
 
+/// The codes on a text sheet: `XXXXX-XXXXX`, with `-C` (the check symbol)
+/// on new sets.
 fn codes(sheet: &str) -> Vec<String> {
     sheet
         .split_whitespace()
-        .filter(|w| w.len() == 11 && w.as_bytes()[5] == b'-')
+        .filter(|w| {
+            let b = w.as_bytes();
+            (b.len() == 11 || (b.len() == 13 && b[11] == b'-')) && b[5] == b'-'
+        })
         .map(str::to_owned)
         .collect()
 }
