@@ -41,7 +41,9 @@ pub struct NaiveSet {
 impl NaiveSet {
     /// `count` codes, each hashed under its own salt; returns the plain codes too.
     pub fn generate(params: KdfParams, count: usize) -> (Self, Vec<Vec<u8>>) {
-        let format = CodeFormat::DEFAULT;
+        // Plain codes hashed as typed: no check symbol, which the real sets
+        // strip before hashing.
+        let format = CodeFormat::DEFAULT.with_check_symbol(false);
         let plain = format.generate(count).unwrap();
         let codes = plain
             .iter()
