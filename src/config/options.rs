@@ -87,8 +87,8 @@ pub const OPTIONS: &[ModuleOption] = &[
         fleet: Fleet::Allowed,
         man: r#"A directory must be an absolute path. A PostgreSQL store shared by a fleet
 of hosts is
-.BI postgresql:// USER @ HOST [: PORT ][, HOST2 [: PORT2 ]...]/ DB\c
-.RB [ ?sslmode=\fImode\fP ][ &target_session_attrs=read\-write ][ &host=\fI/socket/dir\fP ].
+.BI postgresql:// USER @ HOST [: PORT ]\:[, HOST2 [: PORT2 ]...]\:/ DB
+.RB \:[ ?sslmode=\fImode\fP ]\:[ &target_session_attrs=read\-write ]\:[ &host=\fI/socket/dir\fP ].
 A URI holding a password is refused: the password is read from
 .B password_file
 in the
