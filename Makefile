@@ -8,6 +8,10 @@ PAMDIR    ?= /usr/lib/$(MULTIARCH)/security
 SBINDIR   ?= /usr/local/sbin
 STOREDIR  ?= /var/lib/pam-backup-codes
 MANDIR    ?= /usr/local/share/man
+BASHCOMPDIR ?= /usr/local/share/bash-completion/completions
+ZSHCOMPDIR  ?= /usr/local/share/zsh/site-functions
+FISHCOMPDIR ?= /usr/local/share/fish/vendor_completions.d
+CATALOGDIR  ?= /usr/local/lib/systemd/catalog
 DESTDIR   ?=
 
 .PHONY: all deps deps-test deps-deb build release demo test test-deb deb copyright lint install uninstall bench stress clean
@@ -78,15 +82,25 @@ bench: release
 	$(CARGO) bench --locked --bench bench
 
 install: release
+	target/release/examples/mangen target/gen/man
+	target/release/examples/completions target/gen/completions
 	install -D -m 0644 target/release/libpam_backup_codes.so $(DESTDIR)$(PAMDIR)/pam_backup_codes.so
 	install -D -m 0755 target/release/backup-codes $(DESTDIR)$(SBINDIR)/backup-codes
 	install -d -m 0700 $(DESTDIR)$(STOREDIR)
 	install -D -m 0644 man/pam_backup_codes.8 $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8
+	install -m 0644 target/gen/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 target/gen/completions/backup-codes.bash $(DESTDIR)$(BASHCOMPDIR)/backup-codes
+	install -D -m 0644 target/gen/completions/_backup-codes $(DESTDIR)$(ZSHCOMPDIR)/_backup-codes
+	install -D -m 0644 target/gen/completions/backup-codes.fish $(DESTDIR)$(FISHCOMPDIR)/backup-codes.fish
+	install -D -m 0644 journald/pam-backup-codes.catalog $(DESTDIR)$(CATALOGDIR)/pam-backup-codes.catalog
 	@echo "Installed. Nothing in /etc/pam.d was changed: see docs/admin-guide.md, 'The safe order'."
+	@echo "Run journalctl --update-catalog where systemd-journald runs (the events' catalog)."
 
 uninstall:
 	rm -f $(DESTDIR)$(PAMDIR)/pam_backup_codes.so $(DESTDIR)$(SBINDIR)/backup-codes
-	rm -f $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8
+	rm -f $(DESTDIR)$(MANDIR)/man8/pam_backup_codes.8 $(DESTDIR)$(MANDIR)/man8/backup-codes*.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/backup-codes $(DESTDIR)$(ZSHCOMPDIR)/_backup-codes
+	rm -f $(DESTDIR)$(FISHCOMPDIR)/backup-codes.fish $(DESTDIR)$(CATALOGDIR)/pam-backup-codes.catalog
 	@echo "The store $(STOREDIR) was kept; remove it yourself if you mean to."
 
 clean:
