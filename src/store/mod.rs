@@ -253,7 +253,7 @@ impl Store {
         origin: &Origin,
     ) -> Result<Option<LoginInfo>, StoreError> {
         match self {
-            Self::Dir(store) => store.login_info(user, policy, origin),
+            Self::Dir(store) => store.login_info(user, policy, origin.scope()),
             Self::Postgres(store) => store
                 .login_info(user, origin.rhost.is_some())
                 .map_err(|e| self.db_error(e)),

@@ -30,11 +30,11 @@ use time::OffsetDateTime;
 
 use super::{CheckReport, Edit, Judgement, LoginInfo, StoreError};
 use crate::codeset::{CodeSet, ParseError};
-use crate::lockout::Lockout;
+use crate::lockout::{Lockout, Scope};
 use crate::renewal::{self, Decision, Proof, Renewal};
 use crate::trusted;
 use crate::username::UserName;
-use crate::verdict::{self, Attempt, Origin, Outcome, Refusal};
+use crate::verdict::{self, Attempt, Outcome, Refusal};
 pub use lock::DirLock;
 
 /// The default store directory.
@@ -135,16 +135,16 @@ impl DirStore {
     }
 
     /// What a login needs before prompting (see [`super::Store::login_info`]),
-    /// the lock state by `policy` at the store's time.
+    /// the lock state of `scope` by `policy` at the store's time.
     pub fn login_info(
         &self,
         user: &UserName,
         policy: &Lockout,
-        origin: &Origin,
+        scope: Scope,
     ) -> Result<Option<LoginInfo>, StoreError> {
         Ok(self.read(user)?.map(|set| LoginInfo {
             hashing: set.hashing(),
-            locked: policy.locked_until(&set.tally, self.clock.now(), origin.scope()),
+            locked: policy.locked_until(&set.tally, self.clock.now(), scope),
         }))
     }
 
@@ -349,6 +349,50 @@ mod tests {
 
     fn user(name: &str) -> UserName {
         name.parse().unwrap()
+    }
+
+    #[test]
+    fn renew_judges_by_the_stores_clock_read_once_under_the_lock() {
+        use crate::codeset::CodeUse;
+        use crate::verdict::Policy;
+        use std::sync::Mutex;
+        use time::Duration;
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        let t0 = OffsetDateTime::now_utc();
+        let mut old = set();
+        old.codes[0].used = Some(CodeUse {
+            at: t0,
+            service: "sudo".into(),
+            rhost: None,
+            host: None,
+        });
+        store.lock().unwrap().write(&alice, &old).unwrap();
+        let policy = Policy::default();
+        let proof = Proof::Spent {
+            service: "sudo",
+            within: Duration::MINUTE,
+            policy: &policy,
+        };
+        let new = set();
+        let path = store.path().to_owned();
+        // Two minutes after sudo's use by the store's clock: no proof.
+        let late = DirStore::open(&path)
+            .unwrap()
+            .with_clock(move || t0 + Duration::minutes(2));
+        assert_eq!(late.renew(&alice, &proof, &new).unwrap(), Renewal::NotSpent);
+        assert_eq!(store.read(&alice).unwrap().unwrap(), old);
+        // Half a minute after it, by a clock that notes whether the lock is held.
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (dir, probes) = (path.clone(), Arc::clone(&held));
+        let soon = DirStore::open(&path).unwrap().with_clock(move || {
+            let probe = File::open(&dir).unwrap();
+            probes.lock().unwrap().push(probe.try_lock().is_err());
+            t0 + Duration::seconds(30)
+        });
+        assert_eq!(soon.renew(&alice, &proof, &new).unwrap(), Renewal::Renewed);
+        assert_eq!(*held.lock().unwrap(), [true], "read once, under the lock");
+        assert_eq!(store.read(&alice).unwrap().unwrap(), new);
     }
 
     fn set() -> CodeSet {
