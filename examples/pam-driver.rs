@@ -37,13 +37,16 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use nix::libc;
 use nix::mount::{MsFlags, mount};
-use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{dup, dup2_stderr, dup2_stdout};
 use pam::constants::{
     PAM_ERROR_MSG, PAM_ESTABLISH_CRED, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO,
     PamResultCode,
 };
 use pam::items::ItemType;
+
+/// A private mount namespace, made as the tests' lab makes one.
+#[path = "../tests/common/namespace.rs"]
+mod namespace;
 
 /// `struct pam_message` of <security/pam_appl.h>.
 #[repr(C)]
@@ -351,15 +354,8 @@ fn private_dev_log(socket: &Path) -> Result<(), String> {
         mount(Some(from), to, None::<&str>, flags, None::<&str>)
             .map_err(|e| format!("--dev-log: mount {} on {}: {e}", from.display(), to.display()))
     };
-    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("--dev-log: unshare: {e}"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("--dev-log: make / private: {e}"))?;
+    namespace::enter_private_mount_namespace()
+        .map_err(|e| format!("--dev-log: a private mount namespace: {e}"))?;
     for name in ["null", "zero", "random", "urandom", "full"] {
         let target = dir.join(name);
         std::fs::File::create(&target).map_err(|e| format!("--dev-log: {e}"))?;

@@ -61,11 +61,12 @@ impl From<KdfError> for LoginError {
 /// state before prompting (no prompt while locked); the check that counts is
 /// the store's, under the lock.
 ///
-/// `clock` is read again once the store lock is held, so that the times
-/// recorded by concurrent attempts follow the order in which they were
-/// judged: a time taken before the hash (or the prompt) can be older than a
-/// failure another attempt has just recorded, and the lockout would take it
-/// for a clock that went backwards and reset the window, losing failures.
+/// The time of the attempt is the store's, taken once its lock is held, so
+/// that the times recorded by concurrent attempts follow the order in which
+/// they were judged: a time taken before the hash (or the prompt) can be
+/// older than a failure another attempt has just recorded, and the lockout
+/// would take it for a clock that went backwards and reset the window,
+/// losing failures.
 pub fn attempt(
     store: &Store,
     user: &UserName,
@@ -73,7 +74,6 @@ pub fn attempt(
     input: &[u8],
     policy: &Policy,
     origin: &Origin,
-    clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
     if hashing.is_typo(input) {
         return Ok(Outcome::Typo);
@@ -90,7 +90,7 @@ pub fn attempt(
             policy,
             origin,
         };
-        match store.judge(&attempt, &clock)? {
+        match store.judge(&attempt)? {
             Judgement::Judged(outcome) => return Ok(outcome),
             Judgement::Rehash(new) => hashing = new,
         }
@@ -180,7 +180,17 @@ mod tests {
         now: OffsetDateTime,
     ) -> Outcome {
         let hashing = store.read(user).unwrap().unwrap().hashing();
-        attempt(store, user, &hashing, input, policy, &origin(), || now).unwrap()
+        attempt(&at(store, now), user, &hashing, input, policy, &origin()).unwrap()
+    }
+
+    /// `store` judging at `now`: the same directory, its clock fixed.
+    fn at(store: &Store, now: OffsetDateTime) -> Store {
+        Store::open(
+            &crate::store::location::Location::Dir(store.location().into()),
+            &crate::store::postgres::PgSettings::default(),
+        )
+        .unwrap()
+        .with_clock(move || now)
     }
 
     #[test]
@@ -267,13 +277,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let policy = Policy::default();
         let old = attempt(
-            &store,
+            &at(&store, now),
             &alice,
             &snapshot,
             old_plain[0].as_bytes(),
             &policy,
             &origin(),
-            || now,
         )
         .unwrap();
         assert_eq!(
@@ -284,13 +293,12 @@ mod tests {
             }
         );
         let new = attempt(
-            &store,
+            &at(&store, now),
             &alice,
             &snapshot,
             new_plain[0].as_bytes(),
             &policy,
             &origin(),
-            || now,
         )
         .unwrap();
         assert_eq!(accepted(new), (2, None));
@@ -302,24 +310,16 @@ mod tests {
         // (see `attempt`): the clock is read again once the lock is held.
         let (_tmp, store, alice, _plain) = setup();
         let snapshot = store.read(&alice).unwrap().unwrap().hashing();
-        let held = std::cell::RefCell::new(Vec::new());
-        let clock = || {
-            let probe = std::fs::File::open(store.location()).unwrap();
-            held.borrow_mut().push(probe.try_lock().is_err());
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (dir, probes) = (store.location(), std::sync::Arc::clone(&held));
+        let store = store.with_clock(move || {
+            let probe = std::fs::File::open(&dir).unwrap();
+            probes.lock().unwrap().push(probe.try_lock().is_err());
             OffsetDateTime::now_utc()
-        };
-        attempt(
-            &store,
-            &alice,
-            &snapshot,
-            b"wrong",
-            &Policy::default(),
-            &origin(),
-            clock,
-        )
-        .unwrap();
+        });
+        attempt(&store, &alice, &snapshot, b"wrong", &Policy::default(), &origin()).unwrap();
         // Read once, and under the lock.
-        assert_eq!(*held.borrow(), [true]);
+        assert_eq!(*held.lock().unwrap(), [true]);
     }
 
     #[test]
@@ -388,13 +388,12 @@ mod tests {
         let snapshot = store.read(&alice).unwrap().unwrap().hashing();
         let console = Origin::new("login", None);
         let local = attempt(
-            &store,
+            &at(&store, now),
             &alice,
             &snapshot,
             plain[0].as_bytes(),
             &policy,
             &console,
-            || now,
         )
         .unwrap();
         assert_eq!(accepted(local), (2, None));
@@ -417,7 +416,6 @@ mod tests {
             plain[0].as_bytes(),
             &Policy::default(),
             &origin(),
-            OffsetDateTime::now_utc,
         )
         .unwrap();
         assert_eq!(

@@ -237,7 +237,7 @@ mod tests {
                 policy: &policy,
                 origin: &origin,
             });
-            store.renew(&user, &proof, &new, &|| now).unwrap()
+            store.renew(&user, &proof, &new).unwrap()
         };
         // Wrong: counted, durably, and nothing replaced.
         assert!(matches!(renew(b"00000-00000"), Renewal::Refused(_)));
@@ -245,10 +245,7 @@ mod tests {
         assert_eq!((kept.hashing(), kept.tally.local.len()), (old.hashing(), 1));
         // Sudo spent nothing: no proof.
         let spent = spent(&policy);
-        assert_eq!(
-            store.renew(&user, &spent, &new, &|| now).unwrap(),
-            Renewal::NotSpent
-        );
+        assert_eq!(store.renew(&user, &spent, &new).unwrap(), Renewal::NotSpent);
         // Right: the new set is the user's, whole.
         assert_eq!(renew(plain[0].as_bytes()), Renewal::Renewed);
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
@@ -266,7 +263,7 @@ mod tests {
             &PgSettings::default(),
         )
         .unwrap();
-        let e = fleet.renew(&user, &spent, &new, &|| now).unwrap_err();
+        let e = fleet.renew(&user, &spent, &new).unwrap_err();
         assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
         assert!(
             e.to_string().contains("not yet supported on a fleet store"),

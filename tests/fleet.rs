@@ -1188,9 +1188,12 @@ fn the_fleet_tells_the_previous_use_and_catches_typos_before_the_database() {
 #[test]
 fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
     let fleet = or_skip!(Fleet::without_schema(), needs = NEEDS);
+    // Version 2 as its db init left a version 1 database.
+    let v1 = include_str!("common/schema_v1.sql");
     let v2 = include_str!("common/schema_v2.sql");
     let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
-    owner(&format!("CREATE SCHEMA backup_codes; {v2}"));
+    owner(&format!("CREATE SCHEMA backup_codes; {v1}"));
+    owner(v2);
     owner(&format!(
         "REVOKE ALL ON ALL ROUTINES IN SCHEMA backup_codes FROM PUBLIC; \
          GRANT USAGE ON SCHEMA backup_codes TO {login}; \
@@ -1209,6 +1212,11 @@ fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("schema upgraded from version 2 to 3"), "{stdout}");
+    // The owner's policy is kept, not reset to the defaults.
+    assert_eq!(
+        fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
+        "7|600|1200|0"
+    );
     fleet.host("web1", "nodelay", "");
     let first = fleet.lab.login("web1", USER, &[&codes[0]]);
     assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");

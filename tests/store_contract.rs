@@ -297,12 +297,7 @@ impl Backend {
 
     fn info(&self, origin: &Origin) -> Option<LoginInfo> {
         self.login
-            .login_info(
-                &Self::user(),
-                &self.policy.get().lockout,
-                origin,
-                OffsetDateTime::now_utc(),
-            )
+            .login_info(&Self::user(), &self.policy.get().lockout, origin)
             .unwrap()
     }
 
@@ -313,16 +308,7 @@ impl Backend {
         origin: &Origin,
     ) -> Outcome {
         let policy = self.policy.get();
-        login::attempt(
-            &self.login,
-            &Self::user(),
-            hashing,
-            input,
-            &policy,
-            origin,
-            OffsetDateTime::now_utc,
-        )
-        .unwrap()
+        login::attempt(&self.login, &Self::user(), hashing, input, &policy, origin).unwrap()
     }
 
     /// Runs one step; `codes` is the current set's.

@@ -20,7 +20,8 @@ import json
 import os
 import re
 import subprocess
-import sys
+
+from toolmain import Failure, run, say
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LICENSES = os.path.join(ROOT, "tools", "licenses")
@@ -207,24 +208,21 @@ def main(argv):
     try:
         text, crates = generate(metadata()["packages"])
     except LicenseError as e:
-        print(f"copyright: {e}", file=sys.stderr)
-        return 1
+        raise Failure(str(e)) from e
     except (OSError, subprocess.CalledProcessError) as e:
-        print(f"copyright: cargo metadata failed: {e}", file=sys.stderr)
-        return 1
+        raise Failure(f"cargo metadata failed: {e}") from e
 
     if not check:
         with open(OUTPUT, "w", encoding="utf-8") as f:
             f.write(text)
-        print(f"copyright: wrote debian/copyright ({len(crates)} crates)")
-        return 0
+        say(f"wrote debian/copyright ({len(crates)} crates)")
+        return
 
     try:
         with open(OUTPUT, encoding="utf-8") as f:
             current = f.read()
     except OSError as e:
-        print(f"copyright: cannot read debian/copyright: {e}", file=sys.stderr)
-        return 1
+        raise Failure(f"cannot read debian/copyright: {e}") from e
     problems = []
     have = stanza_dirs(current)
     for directory in sorted(set(crates) - have):
@@ -236,14 +234,13 @@ def main(argv):
     if vendor is not None:
         for directory in sorted(set(os.listdir(vendor)) - have):
             problems.append(f"{vendor}/{directory} is vendored but has no stanza")
-    for problem in problems:
-        print(f"copyright: debian/copyright: {problem}", file=sys.stderr)
     if problems:
-        print("copyright: run `make copyright` and review the change", file=sys.stderr)
-        return 1
-    print(f"copyright: debian/copyright covers all {len(crates)} crates of Cargo.lock")
-    return 0
+        raise Failure(
+            *(f"debian/copyright: {problem}" for problem in problems),
+            "run `make copyright` and review the change",
+        )
+    say(f"debian/copyright covers all {len(crates)} crates of Cargo.lock")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run(main)

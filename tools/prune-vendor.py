@@ -14,7 +14,8 @@ there, so a file a Linux build needed would fail the build loudly.
 
 import json
 import os
-import sys
+
+from toolmain import Failure, run, say
 
 BINARY_SUFFIXES = (".a", ".lib", ".obj", ".o", ".dll", ".exe", ".so", ".dylib", ".pdb", ".wasm")
 
@@ -42,17 +43,15 @@ def prune(vendor):
         with open(checksums_path, "w", encoding="utf-8") as f:
             json.dump(checksums, f, sort_keys=True, separators=(",", ":"))
         removed += len(gone)
-        print(f"prune-vendor: {crate}: removed {len(gone)} prebuilt files")
+        say(f"{crate}: removed {len(gone)} prebuilt files")
     return removed
 
 
 def main(argv):
     if len(argv) != 1 or not os.path.isdir(argv[0]):
-        print("usage: tools/prune-vendor.py VENDOR_DIR", file=sys.stderr)
-        return 2
-    print(f"prune-vendor: {prune(argv[0])} prebuilt files removed")
-    return 0
+        raise Failure("usage: tools/prune-vendor.py VENDOR_DIR", status=2)
+    say(f"{prune(argv[0])} prebuilt files removed")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run(main)

@@ -441,7 +441,7 @@ impl FleetSteps {
     fn info(store: &Store, user: &UserName) -> Hashing {
         let origin = Origin::new("bench", None);
         store
-            .login_info(user, &Self::policy(), &origin, OffsetDateTime::now_utc())
+            .login_info(user, &Self::policy(), &origin)
             .unwrap()
             .expect("the bench user has a set")
             .hashing
@@ -469,7 +469,7 @@ impl FleetSteps {
             },
             origin: &origin,
         };
-        let judged = self.store.judge(&attempt, &OffsetDateTime::now_utc).unwrap();
+        let judged = self.store.judge(&attempt).unwrap();
         assert!(matches!(judged, Judgement::Judged(Outcome::Refused { .. })));
     }
 

@@ -348,12 +348,12 @@ impl<'h> Transaction<'h> {
             // Asked like for an account (the same round trip on a fleet
             // store); whatever the store says about the typed name is unused.
             store
-                .login_info(&typed, &policy.lockout, &origin, OffsetDateTime::now_utc())
+                .login_info(&typed, &policy.lockout, &origin)
                 .map_err(Failure::Store)?;
             return self.no_set(Some(&store), &options, false);
         };
         let info = store
-            .login_info(&user, &policy.lockout, &origin, OffsetDateTime::now_utc())
+            .login_info(&user, &policy.lockout, &origin)
             .map_err(Failure::Store)?;
         let Some(info) = info else {
             return self.no_set(Some(&store), &options, true);
@@ -365,15 +365,7 @@ impl<'h> Transaction<'h> {
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
         // The time of the attempt is taken when it is judged, under the store
         // lock (see `login::attempt`), not when the code was asked for.
-        match login::attempt(
-            &store,
-            &user,
-            &info.hashing,
-            input,
-            &policy,
-            &origin,
-            OffsetDateTime::now_utc,
-        )? {
+        match login::attempt(&store, &user, &info.hashing, input, &policy, &origin)? {
             Outcome::Accepted {
                 remaining,
                 ageing,

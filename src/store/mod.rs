@@ -24,11 +24,10 @@ use std::io;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
-use time::OffsetDateTime;
 
 use crate::codeset::{CodeSet, Hashing, ParseError};
 use crate::lockout::{LockedUntil, Lockout};
-use crate::renewal::{self, Decision, Proof, Renewal};
+use crate::renewal::{Proof, Renewal};
 use crate::username::UserName;
 use crate::verdict::{Attempt, Origin, Outcome, Policy};
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
@@ -245,18 +244,16 @@ impl Store {
     /// What a login needs before prompting; `None` if the user has no set.
     /// `policy` is the file store's (from pam.d and the config file); the
     /// fleet store judges by the database's and takes none from a host.
+    /// Each store tells the lock state by its own clock (the file store the
+    /// system's, the fleet store the database's).
     pub fn login_info(
         &self,
         user: &UserName,
         policy: &Lockout,
         origin: &Origin,
-        now: OffsetDateTime,
     ) -> Result<Option<LoginInfo>, StoreError> {
         match self {
-            Self::Dir(store) => Ok(store.read(user)?.map(|set| LoginInfo {
-                hashing: set.hashing(),
-                locked: policy.locked_until(&set.tally, now, origin.scope()),
-            })),
+            Self::Dir(store) => store.login_info(user, policy, origin.scope()),
             Self::Postgres(store) => store
                 .login_info(user, origin.rhost.is_some())
                 .map_err(|e| self.db_error(e)),
@@ -264,16 +261,13 @@ impl Store {
     }
 
     /// Judges a hashed attempt under the store's lock and records the result
-    /// durably before returning it. `clock` is read once the lock is held
-    /// (see `login::attempt`, the layer above); the PostgreSQL store uses the database's
-    /// clock, one for the whole fleet.
-    pub fn judge(
-        &self,
-        attempt: &Attempt<'_>,
-        clock: &dyn Fn() -> OffsetDateTime,
-    ) -> Result<Judgement, StoreError> {
+    /// durably before returning it. The time of the attempt is the store's,
+    /// taken once the lock is held (see `login::attempt`, the layer above):
+    /// the file store reads the system clock, the PostgreSQL store uses the
+    /// database's, one for the whole fleet.
+    pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, StoreError> {
         match self {
-            Self::Dir(store) => store.judge(attempt, clock),
+            Self::Dir(store) => store.judge(attempt),
             Self::Postgres(store) => store.judge(attempt).map_err(|e| self.db_error(e)),
         }
     }
@@ -288,8 +282,18 @@ impl Store {
     /// login makes; nothing more is sent.
     pub fn write_stand_in(&self, stand_in: &CodeSet) -> Result<(), StoreError> {
         match self {
-            Self::Dir(store) => store.lock()?.write_stand_in(stand_in),
+            Self::Dir(store) => store.write_stand_in(stand_in),
             Self::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The same store, its file store reading the time from `clock` (the
+    /// crate's tests); a fleet store keeps the database's.
+    #[cfg(test)]
+    pub(crate) fn with_clock(self, clock: impl Fn() -> time::OffsetDateTime + Send + Sync + 'static) -> Self {
+        match self {
+            Self::Dir(store) => Self::Dir(store.with_clock(clock)),
+            Self::Postgres(_) => self,
         }
     }
 
@@ -322,10 +326,7 @@ impl Store {
     /// listing the store can report what it could not read.
     pub fn entries(&self) -> Result<(Vec<UserName>, Vec<PathBuf>), StoreError> {
         match self {
-            Self::Dir(store) => store.list().map(|(users, others)| {
-                let others = others.iter().map(|name| store.path().join(name)).collect();
-                (users, others)
-            }),
+            Self::Dir(store) => store.entries(),
             Self::Postgres(store) => store
                 .users()
                 .map(|users| (users, Vec::new()))
@@ -359,28 +360,11 @@ impl Store {
     /// its current codes, as `proof` says (see [`crate::renewal`]): judged,
     /// written and made durable under the store's lock in one step, so that
     /// either the code is spent and `new` is the set, or the old set stays
-    /// (with a wrong code counted). `clock` is read once the lock is held.
-    /// Only the file store does it so far.
-    pub fn renew(
-        &self,
-        user: &UserName,
-        proof: &Proof<'_>,
-        new: &CodeSet,
-        clock: &dyn Fn() -> OffsetDateTime,
-    ) -> Result<Renewal, StoreError> {
+    /// (with a wrong code counted). The time is the store's, taken once the
+    /// lock is held. Only the file store does it so far.
+    pub fn renew(&self, user: &UserName, proof: &Proof<'_>, new: &CodeSet) -> Result<Renewal, StoreError> {
         match self {
-            Self::Dir(store) => {
-                let lock = store.lock()?;
-                let now = clock();
-                let (decision, renewal) = renewal::judge(lock.read(user)?, proof, now);
-                match decision {
-                    Decision::Keep => {}
-                    // Durable before reporting, as a login's failure is.
-                    Decision::Count(set) => lock.write(user, &set)?,
-                    Decision::Replace => lock.write(user, new)?,
-                }
-                Ok(renewal)
-            }
+            Self::Dir(store) => store.renew(user, proof, new),
             Self::Postgres(_) => Err(StoreError::Unsupported {
                 location: self.location(),
                 operation: "renewing a set with one of its codes",

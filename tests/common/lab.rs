@@ -640,14 +640,7 @@ pub fn bind_privately(cmd: &mut Command, binds: &[(&Path, &'static str)]) {
         .collect();
     let private = move || -> nix::Result<()> {
         use nix::mount::{MsFlags, mount};
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
+        super::namespace::enter_private_mount_namespace()?;
         for (from, to) in &binds {
             mount(
                 Some(from.as_c_str()),

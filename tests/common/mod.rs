@@ -31,6 +31,9 @@ pub mod cli;
 /// The laboratory: a store, a PAM configuration, syslog, the driver.
 pub mod lab;
 
+/// A private mount namespace (also included by the `pam-driver` example).
+pub mod namespace;
+
 /// Real users, /etc/pam.d and sudoers entries, sshd, pamtester: the
 /// end-to-end fixtures, used by the crates that log in as real users only.
 #[allow(dead_code)]

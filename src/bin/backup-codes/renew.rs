@@ -344,10 +344,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
                 policy: &policy,
             },
         };
-        match store
-            .renew(user, &proof, &set, &OffsetDateTime::now_utc)
-            .map_err(|e| failed(&e))?
-        {
+        match store.renew(user, &proof, &set).map_err(|e| failed(&e))? {
             Renewal::Rehash(new) => hashing = new,
             judged => {
                 outcome = Some(judged);

@@ -17,7 +17,9 @@ use super::resolve::{ACT_ON_TYPED, Unknown, resolve_all};
 use super::{Context, Problems, human_time, open_store, rfc3339};
 use pam_backup_codes::codeset::{Age, CodeSet, Lifetime};
 use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
+use pam_backup_codes::store::{Store, StoreError};
 use pam_backup_codes::username::UserName;
+use pam_backup_codes::verdict::Policy;
 
 /// What `status` judges sets by: the store's rules (the config's on the
 /// file store, the database's on the fleet store) and the time.
@@ -30,6 +32,26 @@ struct Judge {
 }
 
 impl Judge {
+    /// The rules `store` judges by, now: `local` (the config's) on the file
+    /// store, the database's on the fleet store.
+    fn of(store: &Store, local: Policy) -> Result<Self, StoreError> {
+        let policy = store.policy(local)?;
+        Ok(Self {
+            lockout: policy.lockout,
+            lifetime: policy.lifetime,
+            source: if store.is_fleet() { "database" } else { "config" },
+            now: OffsetDateTime::now_utc(),
+        })
+    }
+
+    /// The rules, as a login is judged by them.
+    fn policy(&self) -> Policy {
+        Policy {
+            lockout: self.lockout,
+            lifetime: self.lifetime,
+        }
+    }
+
     fn locks(&self, set: &CodeSet) -> LockState {
         self.lockout.state(&set.tally, self.now)
     }
@@ -95,19 +117,12 @@ fn show(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> bool {
         }
         users
     };
-    let policy = match store.policy(ctx.config.login.policy()) {
-        Ok(policy) => policy,
+    let judge = match Judge::of(&store, ctx.config.login.policy()) {
+        Ok(judge) => judge,
         Err(e) => {
             problems.report(e);
             return false;
         }
-    };
-    let fleet = store.as_postgres().is_some();
-    let judge = Judge {
-        lockout: policy.lockout,
-        lifetime: policy.lifetime,
-        source: if fleet { "database" } else { "config" },
-        now: OffsetDateTime::now_utc(),
     };
     let mut entries = Vec::new();
     for user in users {
@@ -130,8 +145,8 @@ fn show(ctx: &Context, args: &StatusArgs, problems: &mut Problems) -> bool {
             }
         }
         Format::Text => {
-            if fleet && args.below.is_none() {
-                println!("fleet policy ({}): {policy}", store.location());
+            if store.is_fleet() && args.below.is_none() {
+                println!("fleet policy ({}): {}", store.location(), judge.policy());
             }
             // Quiet when all is well under --below, as cron likes it.
             if args.below.is_none() && everyone && entries.is_empty() && problems.0 == 0 {

@@ -17,17 +17,21 @@
 mod lock;
 mod trust;
 
+use std::fmt;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, fstat};
 use time::OffsetDateTime;
 
-use super::{CheckReport, Edit, Judgement, StoreError};
+use super::{CheckReport, Edit, Judgement, LoginInfo, StoreError};
 use crate::codeset::{CodeSet, ParseError};
+use crate::lockout::{Lockout, Scope};
+use crate::renewal::{self, Decision, Proof, Renewal};
 use crate::trusted;
 use crate::username::UserName;
 use crate::verdict::{self, Attempt, Outcome, Refusal};
@@ -47,6 +51,30 @@ const STAND_IN_NAME: &str = "..stand-in.tmp";
 pub struct DirStore {
     dir: OwnedFd,
     path: PathBuf,
+    clock: Clock,
+}
+
+/// Where the file store takes the time of a judgement from, once its lock
+/// is held: the system clock (a fleet's database has its own), or a test's.
+#[derive(Clone)]
+struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
+
+impl Clock {
+    fn now(&self) -> OffsetDateTime {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self(Arc::new(OffsetDateTime::now_utc))
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
 }
 
 impl DirStore {
@@ -57,7 +85,18 @@ impl DirStore {
         Ok(Self {
             dir,
             path: path.to_owned(),
+            clock: Clock::default(),
         })
+    }
+
+    /// The same store, reading the time from `clock` (the crate's tests:
+    /// a judgement at a time of their choosing, or a probe of the lock).
+    #[cfg(test)]
+    pub(crate) fn with_clock(self, clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Self {
+        Self {
+            clock: Clock(Arc::new(clock)),
+            ..self
+        }
     }
 
     /// Opens the store directory, creating it (root, 0700) if it is missing.
@@ -95,16 +134,27 @@ impl DirStore {
             .map_err(|reason| StoreError::Corrupt { path, reason })
     }
 
-    /// Judges a hashed attempt under the lock (see [`verdict::judge`]) and
-    /// writes the changed set back before returning the outcome. `clock` is
-    /// read once the lock is held.
-    pub fn judge(
+    /// What a login needs before prompting (see [`super::Store::login_info`]),
+    /// the lock state of `scope` by `policy` at the store's time.
+    pub fn login_info(
         &self,
-        attempt: &Attempt<'_>,
-        clock: &dyn Fn() -> OffsetDateTime,
-    ) -> Result<Judgement, StoreError> {
+        user: &UserName,
+        policy: &Lockout,
+        scope: Scope,
+    ) -> Result<Option<LoginInfo>, StoreError> {
+        Ok(self.read(user)?.map(|set| LoginInfo {
+            hashing: set.hashing(),
+            locked: policy.locked_until(&set.tally, self.clock.now(), scope),
+        }))
+    }
+
+    /// Judges a hashed attempt under the lock (see [`verdict::judge`]) and
+    /// writes the changed set back before returning the outcome. The clock
+    /// is read once the lock is held, so that the times concurrent attempts
+    /// record follow the order in which they were judged.
+    pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, StoreError> {
         let lock = self.lock()?;
-        let now = clock();
+        let now = self.clock.now();
         let Some(mut set) = lock.read(attempt.user)? else {
             // Unenrolled while we were hashing: nothing to match or count.
             return Ok(Judgement::Judged(Outcome::Refused {
@@ -122,6 +172,29 @@ impl DirStore {
             lock.write(attempt.user, &set)?;
         }
         Ok(Judgement::Judged(outcome))
+    }
+
+    /// Replaces `user`'s set with `new` only together with spending one of
+    /// its codes, as `proof` says (see [`super::Store::renew`]): judged,
+    /// written and made durable under the lock in one step. The clock is
+    /// read once the lock is held.
+    pub fn renew(&self, user: &UserName, proof: &Proof<'_>, new: &CodeSet) -> Result<Renewal, StoreError> {
+        let lock = self.lock()?;
+        let now = self.clock.now();
+        let (decision, renewal) = renewal::judge(lock.read(user)?, proof, now);
+        match decision {
+            Decision::Keep => {}
+            // Durable before reporting, as a login's failure is.
+            Decision::Count(set) => lock.write(user, &set)?,
+            Decision::Replace => lock.write(user, new)?,
+        }
+        Ok(renewal)
+    }
+
+    /// Writes the stand-in set of a login with nothing to judge under the
+    /// lock (see [`super::Store::write_stand_in`]).
+    pub fn write_stand_in(&self, stand_in: &CodeSet) -> Result<(), StoreError> {
+        self.lock()?.write_stand_in(stand_in)
     }
 
     /// Reads a user's set under the lock, lets `change` decide, and does it
@@ -193,6 +266,13 @@ impl DirStore {
         users.sort();
         others.sort();
         Ok((users, others))
+    }
+
+    /// The users that have a file in the store, sorted, and the paths of any
+    /// other entries (see [`super::Store::entries`]).
+    pub fn entries(&self) -> Result<(Vec<UserName>, Vec<PathBuf>), StoreError> {
+        let (users, others) = self.list()?;
+        Ok((users, others.iter().map(|name| self.path.join(name)).collect()))
     }
 }
 
@@ -269,6 +349,50 @@ mod tests {
 
     fn user(name: &str) -> UserName {
         name.parse().unwrap()
+    }
+
+    #[test]
+    fn renew_judges_by_the_stores_clock_read_once_under_the_lock() {
+        use crate::codeset::CodeUse;
+        use crate::verdict::Policy;
+        use std::sync::Mutex;
+        use time::Duration;
+        let (_tmp, store) = test_store();
+        let alice = user("alice");
+        let t0 = OffsetDateTime::now_utc();
+        let mut old = set();
+        old.codes[0].used = Some(CodeUse {
+            at: t0,
+            service: "sudo".into(),
+            rhost: None,
+            host: None,
+        });
+        store.lock().unwrap().write(&alice, &old).unwrap();
+        let policy = Policy::default();
+        let proof = Proof::Spent {
+            service: "sudo",
+            within: Duration::MINUTE,
+            policy: &policy,
+        };
+        let new = set();
+        let path = store.path().to_owned();
+        // Two minutes after sudo's use by the store's clock: no proof.
+        let late = DirStore::open(&path)
+            .unwrap()
+            .with_clock(move || t0 + Duration::minutes(2));
+        assert_eq!(late.renew(&alice, &proof, &new).unwrap(), Renewal::NotSpent);
+        assert_eq!(store.read(&alice).unwrap().unwrap(), old);
+        // Half a minute after it, by a clock that notes whether the lock is held.
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (dir, probes) = (path.clone(), Arc::clone(&held));
+        let soon = DirStore::open(&path).unwrap().with_clock(move || {
+            let probe = File::open(&dir).unwrap();
+            probes.lock().unwrap().push(probe.try_lock().is_err());
+            t0 + Duration::seconds(30)
+        });
+        assert_eq!(soon.renew(&alice, &proof, &new).unwrap(), Renewal::Renewed);
+        assert_eq!(*held.lock().unwrap(), [true], "read once, under the lock");
+        assert_eq!(store.read(&alice).unwrap().unwrap(), new);
     }
 
     fn set() -> CodeSet {

@@ -8,7 +8,7 @@ use super::error::{PgError, query_error};
 use crate::code::Alphabet;
 use crate::codeset::{CodeEntry, CodeUse, Hashing, Kdf};
 use crate::kdf::{KdfParams, Salt};
-use crate::lockout::{LastFailure, LockedUntil, Tally};
+use crate::lockout::{LockedUntil, Tally};
 use crate::store::Judgement;
 use crate::text::{clip_field, escape_deceptive};
 use crate::username::UserName;
@@ -65,16 +65,7 @@ pub(super) fn hashing_of(user: &UserName, row: &Row) -> Result<Hashing, PgError>
 /// `used_*` columns and `failures`.
 fn previous_of(row: &Row) -> Result<crate::verdict::Previous, PgError> {
     let what = "read the previous use";
-    let at: Option<OffsetDateTime> = get(row, "used_at", what)?;
-    let used = match at {
-        Some(at) => Some(CodeUse {
-            at,
-            service: tolerant(get::<Option<String>>(row, "used_service", what)?.unwrap_or_default()),
-            rhost: tolerant_opt(get(row, "used_rhost", what)?),
-            host: tolerant_opt(get(row, "used_host", what)?),
-        }),
-        None => None,
-    };
+    let used = record_of(row, "used", what)?;
     let failures: Option<i32> = get(row, "failures", what)?;
     Ok(crate::verdict::Previous {
         used,
@@ -111,14 +102,8 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
             locked: false,
         },
         "reused" => {
-            let at: Option<OffsetDateTime> = get(row, "used_at", what)?;
-            let refusal = match at {
-                Some(at) => Refusal::Reused(CodeUse {
-                    at,
-                    service: tolerant(get::<Option<String>>(row, "used_service", what)?.unwrap_or_default()),
-                    rhost: tolerant_opt(get(row, "used_rhost", what)?),
-                    host: tolerant_opt(get(row, "used_host", what)?),
-                }),
+            let refusal = match record_of(row, "used", what)? {
+                Some(used) => Refusal::Reused(used),
                 None => Refusal::Wrong,
             };
             Outcome::Refused { refusal, locked }
@@ -147,21 +132,12 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
 pub(super) fn code_of(user: &UserName, row: &Row) -> Result<CodeEntry, PgError> {
     let what = "read the set";
     let hash: Vec<u8> = get(row, "hash", what)?;
-    let used_at: Option<OffsetDateTime> = get(row, "used_at", what)?;
     Ok(CodeEntry {
         hash: hash.try_into().map_err(|h: Vec<u8>| PgError::Data {
             user: user.to_string(),
             reason: format!("a hash of {} bytes", h.len()),
         })?,
-        used: match used_at {
-            Some(at) => Some(CodeUse {
-                at,
-                service: tolerant(get::<Option<String>>(row, "used_service", what)?.unwrap_or_default()),
-                rhost: tolerant_opt(get(row, "used_rhost", what)?),
-                host: tolerant_opt(get(row, "used_host", what)?),
-            }),
-            None => None,
-        },
+        used: record_of(row, "used", what)?,
         expires: get(row, "expires", what)?,
     })
 }
@@ -170,22 +146,29 @@ pub(super) fn code_of(user: &UserName, row: &Row) -> Result<CodeEntry, PgError> 
 pub(super) fn tally_of(row: &Row) -> Result<Tally, PgError> {
     let what = "read the tally";
     let in_a_row: i32 = get(row, "remote_in_a_row", what)?;
-    let last_at: Option<OffsetDateTime> = get(row, "last_failure_at", what)?;
-    let last_failure = match last_at {
-        Some(when) => Some(LastFailure {
-            at: when,
-            service: tolerant(get::<Option<String>>(row, "last_failure_service", what)?.unwrap_or_default()),
-            rhost: tolerant_opt(get(row, "last_failure_rhost", what)?),
-            host: tolerant_opt(get(row, "last_failure_host", what)?),
-        }),
-        None => None,
-    };
     Ok(Tally {
         local: get(row, "local_failures", what)?,
         remote: get(row, "remote_failures", what)?,
         remote_in_a_row: u32::try_from(in_a_row).unwrap_or(0),
-        last_failure,
+        last_failure: record_of(row, "last_failure", what)?,
     })
+}
+
+/// A recorded use or failure (when, service, remote host, host name) from
+/// the columns `{prefix}_at`, `_service`, `_rhost` and `_host` (`used_*` of
+/// a code, `last_failure_*` of a set); `None` without a time.
+fn record_of(row: &Row, prefix: &str, what: &'static str) -> Result<Option<CodeUse>, PgError> {
+    let column = |name: &str| format!("{prefix}_{name}");
+    let at: Option<OffsetDateTime> = get(row, &column("at"), what)?;
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    Ok(Some(CodeUse {
+        at,
+        service: tolerant(get::<Option<String>>(row, &column("service"), what)?.unwrap_or_default()),
+        rhost: tolerant_opt(get(row, &column("rhost"), what)?),
+        host: tolerant_opt(get(row, &column("host"), what)?),
+    }))
 }
 
 /// A recorded service, remote host or host name as it is shown and

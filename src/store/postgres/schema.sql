@@ -82,39 +82,30 @@ END
 $$;
 
 -- Fields written before version 2 clipped them are clipped once, then kept
--- so by CHECKs (a NULL passes: clip(NULL) = NULL is not false).
-UPDATE backup_codes.sets
-    SET last_failure_service = backup_codes.clip(last_failure_service),
-        last_failure_rhost = backup_codes.clip(last_failure_rhost),
-        last_failure_host = backup_codes.clip(last_failure_host)
-    WHERE last_failure_service IS DISTINCT FROM backup_codes.clip(last_failure_service)
-       OR last_failure_rhost IS DISTINCT FROM backup_codes.clip(last_failure_rhost)
-       OR last_failure_host IS DISTINCT FROM backup_codes.clip(last_failure_host);
-UPDATE backup_codes.codes
-    SET used_service = backup_codes.clip(used_service),
-        used_rhost = backup_codes.clip(used_rhost),
-        used_host = backup_codes.clip(used_host)
-    WHERE used_service IS DISTINCT FROM backup_codes.clip(used_service)
-       OR used_rhost IS DISTINCT FROM backup_codes.clip(used_rhost)
-       OR used_host IS DISTINCT FROM backup_codes.clip(used_host);
+-- so by a CHECK (a NULL passes: clip(NULL) = NULL is not false): for each
+-- table, its recorded fields, one loop for both.
 DO $$
+DECLARE
+    t record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
-                   WHERE conname = 'sets_fields_clipped'
-                     AND conrelid = 'backup_codes.sets'::regclass) THEN
-        ALTER TABLE backup_codes.sets ADD CONSTRAINT sets_fields_clipped CHECK (
-            backup_codes.clip(last_failure_service) = last_failure_service
-            AND backup_codes.clip(last_failure_rhost) = last_failure_rhost
-            AND backup_codes.clip(last_failure_host) = last_failure_host);
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
-                   WHERE conname = 'codes_fields_clipped'
-                     AND conrelid = 'backup_codes.codes'::regclass) THEN
-        ALTER TABLE backup_codes.codes ADD CONSTRAINT codes_fields_clipped CHECK (
-            backup_codes.clip(used_service) = used_service
-            AND backup_codes.clip(used_rhost) = used_rhost
-            AND backup_codes.clip(used_host) = used_host);
-    END IF;
+    FOR t IN SELECT * FROM (VALUES
+            ('sets', ARRAY['last_failure_service', 'last_failure_rhost', 'last_failure_host']),
+            ('codes', ARRAY['used_service', 'used_rhost', 'used_host'])) AS f(tab, cols)
+    LOOP
+        EXECUTE format('UPDATE backup_codes.%I SET %s WHERE %s', t.tab,
+            (SELECT string_agg(format('%1$I = backup_codes.clip(%1$I)', c), ', ')
+                FROM unnest(t.cols) AS c),
+            (SELECT string_agg(format('%1$I IS DISTINCT FROM backup_codes.clip(%1$I)', c), ' OR ')
+                FROM unnest(t.cols) AS c));
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                       WHERE conname = t.tab || '_fields_clipped'
+                         AND conrelid = format('backup_codes.%I', t.tab)::regclass) THEN
+            EXECUTE format('ALTER TABLE backup_codes.%I ADD CONSTRAINT %I CHECK (%s)',
+                t.tab, t.tab || '_fields_clipped',
+                (SELECT string_agg(format('backup_codes.clip(%1$I) = %1$I', c), ' AND ')
+                    FROM unnest(t.cols) AS c));
+        END IF;
+    END LOOP;
 END
 $$;
 

@@ -2,7 +2,6 @@
 //! and `faillock` print them: codes left, age, lock and revocation.
 
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use super::{Judge, age_days, lock_json};
 use crate::args::{Format, ListArgs};
@@ -26,19 +25,9 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs, problems: &mut Problems) {
         ));
     }
     // The fleet's policy on a PostgreSQL store, the config's on a directory.
-    let policy = match store.policy(ctx.config.login.policy()) {
-        Ok(policy) => policy,
+    let judge = match Judge::of(&store, ctx.config.login.policy()) {
+        Ok(judge) => judge,
         Err(e) => return problems.report(e),
-    };
-    let judge = Judge {
-        lockout: policy.lockout,
-        lifetime: policy.lifetime,
-        source: if store.as_postgres().is_some() {
-            "database"
-        } else {
-            "config"
-        },
-        now: OffsetDateTime::now_utc(),
     };
     let mut rows = Vec::new();
     for user in users {
