@@ -117,7 +117,7 @@ impl DirStore {
             return Ok(Judgement::Rehash(hashing));
         }
         let outcome = verdict::judge(&mut set, attempt, now);
-        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
+        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired { .. }) {
             // Durable before reporting: if this fails, so does the attempt.
             lock.write(attempt.user, &set)?;
         }
