@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use time::OffsetDateTime;
 
-use super::args::{Cli, Format, RenewArgs};
+use super::args::{Cli, RenewArgs};
 use super::authlog;
 use super::sheet::Sheet;
 use pam_backup_codes::audit::{Event, Field, Record, Severity};
@@ -403,7 +403,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     let sheet = Sheet {
         user,
         host: &host,
-        format: Format::Text,
+        format: args.format,
         label: args.label.as_deref(),
         prompt: &config.login.prompt,
         expires: None,
