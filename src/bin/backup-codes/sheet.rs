@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{{\"user\":\"alice\",\"host\":\"h\\\"1\",\"created\":\"{}\",\"alphabet\":\"{}\",\"length\":{},\"codes\":[{}]}}\n",
+                "{{\"user\":\"alice\",\"host\":\"h\\\"1\",\"created\":\"{}\",\"alphabet\":\"{}\",\"length\":{},\"first_number\":1,\"codes\":[{}]}}\n",
                 rfc3339(set.created),
                 set.alphabet,
                 set.length,
@@ -378,13 +378,16 @@ mod tests {
             prompt: "Backup code: ",
             expires: None,
         };
-        let (text, _) = widths(&sheet, &set, &codes[..1]);
+        // The newest code alone (as `add` prints the codes it appended):
+        // numbered as in the set.
+        let (text, _) = widths(&sheet, &set, &codes[99..]);
         assert!(text.starts_with("Backup codes for alice on h\n"), "{text}");
         assert!(text.contains("at the \"Backup code:\" prompt"), "{text}");
         assert!(
-            text.contains(&format!("  [ ]   1.  {}\n", codes[0].display().as_str())),
+            text.contains(&format!("  [ ] 100.  {}\n", codes[99].display().as_str())),
             "{text}"
         );
+        assert_eq!(text.matches("  [ ] ").count(), 1, "{text}");
     }
 
     #[test]
