@@ -488,8 +488,9 @@ takes a name NSS does not know as typed.
 
 With --format json, stdout has one JSON array, one object per user: user,
 enrolled; for an enrolled user also created, age_days, alphabet, length,
-check_symbol, total, remaining, usable, uses (at, service, rhost, host), temporary
-(expires, expired), expired, expiring, expires, failures, local and remote
+check_symbol, total, remaining, usable, uses (at, code_number: the code's
+number on the sheet, service, rhost, host), temporary (code_number, expires,
+expired), expired, expiring, expires, failures, local and remote
 (failures, in_a_row, locked, locked_until), locked, locked_until, last_failure,
 revoked.";
 
