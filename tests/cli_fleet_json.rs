@@ -35,6 +35,7 @@ fn db_init_migrate_list_and_a_restore_sweep_on_the_fleet_store() {
         "{init}"
     );
     assert_eq!(init["login_role"], fleet.login.as_str());
+    assert!(init["connection_limit"].is_null(), "not set by this run: {init}");
 
     // db policy: the policy in force, after the change, as one object.
     let (code, stdout, stderr) = fleet.run_cli(&[

@@ -177,7 +177,8 @@ pub enum DbCommand {
     #[command(after_help = "\
 With --format json, stdout has one JSON object: store, action (created,
 renewed or upgraded), schema_version, previous_version (null when created),
-login_role.")]
+login_role, connection_limit (what --connection-limit set, -1 for none; null
+without it).")]
     Init {
         /// The role the PAM module logs in as
         #[arg(long, value_name = "ROLE")]
