@@ -450,6 +450,7 @@ fn with_journald_each_event_is_also_a_journal_entry_with_its_message_id() {
     );
     assert_eq!(get(entry, "SERVICE").as_deref(), Some(SVC));
     assert_eq!(get(entry, "RHOST").as_deref(), Some("192.0.2.7"));
+    assert_eq!(get(entry, "CODE_NUMBER").as_deref(), Some("1"));
     assert_eq!(get(entry, "LEFT").as_deref(), Some("9"));
     assert_eq!(get(entry, "SYSLOG_FACILITY").as_deref(), Some("10"));
 
