@@ -132,7 +132,7 @@ fn hash_in_vain(params: &KdfParams, input: &[u8]) -> Result<(), KdfError> {
 mod tests {
     use super::*;
     use crate::code::{CodeFormat, PlainCode};
-    use crate::codeset::Lifetime;
+    use crate::codeset::{CodeNumber, Lifetime};
     use crate::lockout::Lockout;
     use time::Duration;
 
@@ -205,12 +205,14 @@ mod tests {
         );
         let again = try_code(&store, &alice, code.as_bytes(), &policy, now);
         let Outcome::Refused {
-            refusal: Refusal::Reused(used),
+            refusal: Refusal::Reused { used, code },
             locked: false,
         } = again
         else {
             panic!("{again:?}");
         };
+        // The second code of the sheet, numbered as the sheet numbers it.
+        assert_eq!(code.get(), 2);
         assert_eq!(used.service, "sshd");
         assert_eq!(used.rhost.as_deref(), Some("192.0.2.7"));
         let set = store.read(&alice).unwrap().unwrap();
@@ -352,14 +354,16 @@ mod tests {
         assert_eq!(
             try_code(&store, &alice, plain[0].as_bytes(), &policy, now),
             Outcome::Refused {
-                refusal: Refusal::Revoked { matched: true },
+                refusal: Refusal::Revoked {
+                    matched: Some(CodeNumber::of_index(0))
+                },
                 locked: false
             }
         );
         assert_eq!(
             try_code(&store, &alice, b"00000-00000", &policy, now),
             Outcome::Refused {
-                refusal: Refusal::Revoked { matched: false },
+                refusal: Refusal::Revoked { matched: None },
                 locked: false
             }
         );
@@ -444,7 +448,11 @@ mod tests {
         let late = expires + Duration::SECOND;
         assert_eq!(
             try_code(&store, &alice, code, &policy, late),
-            Outcome::Expired(expires)
+            // Added after the set's three: the fourth code.
+            Outcome::Expired {
+                at: expires,
+                code: CodeNumber::of_index(3)
+            }
         );
         // Neither used nor counted: the file did not change.
         assert_eq!(store.read(&alice).unwrap().unwrap(), before);
@@ -458,7 +466,7 @@ mod tests {
         assert!(matches!(
             try_code(&store, &alice, code, &policy, late),
             Outcome::Refused {
-                refusal: Refusal::Reused(_),
+                refusal: Refusal::Reused { .. },
                 ..
             }
         ));
@@ -495,7 +503,10 @@ mod tests {
         );
         assert_eq!(
             try_code(&store, &alice, plain[2].as_bytes(), &policy, end),
-            Outcome::Expired(end)
+            Outcome::Expired {
+                at: end,
+                code: CodeNumber::of_index(2)
+            }
         );
         let set = store.read(&alice).unwrap().unwrap();
         assert_eq!((set.remaining(), set.tally.failures()), (1, 0));

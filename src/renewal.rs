@@ -19,7 +19,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::codeset::CodeSet;
+use crate::codeset::{CodeNumber, CodeSet};
 use crate::lockout::LockedUntil;
 use crate::verdict::{self, Attempt, Outcome, Policy};
 
@@ -51,8 +51,9 @@ pub enum Proof<'a> {
 /// What became of a renewal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Renewal {
-    /// The code was spent and the new set replaced the old one, durably.
-    Renewed,
+    /// The code of this number was spent and the new set replaced the old
+    /// one, durably.
+    Renewed(CodeNumber),
     /// The user has no set to renew.
     NoSet,
     /// The set is revoked: only an administrator gives a new one.
@@ -104,9 +105,9 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
                 return (Decision::Keep, Renewal::Rehash(hashing));
             }
             match verdict::judge(&mut set, attempt, now) {
-                Outcome::Accepted { .. } => (Decision::Replace, Renewal::Renewed),
+                Outcome::Accepted { code, .. } => (Decision::Replace, Renewal::Renewed(code)),
                 // Nothing changed in the set: nothing to write.
-                outcome @ (Outcome::Locked(_) | Outcome::Expired(_) | Outcome::Typo) => {
+                outcome @ (Outcome::Locked(_) | Outcome::Expired { .. } | Outcome::Typo) => {
                     (Decision::Keep, Renewal::Refused(outcome))
                 }
                 outcome @ Outcome::Refused { .. } => {
@@ -114,13 +115,10 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
                 }
             }
         }
-        Proof::Spent { service, within, .. } => {
-            if spent_recently(&set, service, *within, now) {
-                (Decision::Replace, Renewal::Renewed)
-            } else {
-                (Decision::Keep, Renewal::NotSpent)
-            }
-        }
+        Proof::Spent { service, within, .. } => match recently_spent(&set, service, *within, now) {
+            Some(code) => (Decision::Replace, Renewal::Renewed(code)),
+            None => (Decision::Keep, Renewal::NotSpent),
+        },
     }
 }
 
@@ -128,12 +126,27 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
 /// (a use dated a little after `now`, a clock step, counts too: at most
 /// `within` either way).
 pub fn spent_recently(set: &CodeSet, service: &str, within: Duration, now: OffsetDateTime) -> bool {
-    set.revoked.is_none()
-        && set
-            .codes
-            .iter()
-            .filter_map(|c| c.used.as_ref())
-            .any(|used| used.service == service && (used.at - now).abs() <= within)
+    recently_spent(set, service, within, now).is_some()
+}
+
+/// The number of the code [`spent_recently`] finds (the latest one, if
+/// several were).
+pub fn recently_spent(
+    set: &CodeSet,
+    service: &str,
+    within: Duration,
+    now: OffsetDateTime,
+) -> Option<CodeNumber> {
+    if set.revoked.is_some() {
+        return None;
+    }
+    set.codes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, c.used.as_ref()?)))
+        .filter(|(_, used)| used.service == service && (used.at - now).abs() <= within)
+        .max_by_key(|(_, used)| used.at)
+        .map(|(i, _)| CodeNumber::of_index(i))
 }
 
 #[cfg(test)]
@@ -183,7 +196,7 @@ mod tests {
         old.codes[2].used = Some(used("sudo", now - Duration::seconds(10)));
         assert!(matches!(
             judge(Some(old.clone()), &spent(&policy), now),
-            (Decision::Replace, Renewal::Renewed)
+            (Decision::Replace, Renewal::Renewed(n)) if n == CodeNumber::of_index(2)
         ));
         // Revoked since, or locked: refused all the same.
         let mut revoked = old.clone();
@@ -247,7 +260,10 @@ mod tests {
         let spent = spent(&policy);
         assert_eq!(store.renew(&user, &spent, &new).unwrap(), Renewal::NotSpent);
         // Right: the new set is the user's, whole.
-        assert_eq!(renew(plain[0].as_bytes()), Renewal::Renewed);
+        assert_eq!(
+            renew(plain[0].as_bytes()),
+            Renewal::Renewed(CodeNumber::of_index(0))
+        );
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
         assert_eq!(new_plain.len(), 3);
         // The old hashing no longer matches: hash again, nothing counted.
@@ -291,7 +307,7 @@ mod tests {
         let right = hashing.digest(plain[1].as_bytes()).unwrap();
         let (decision, renewal) = judge(Some(old.clone()), &proof(right.as_deref()), now);
         assert!(matches!(decision, Decision::Replace), "{decision:?}");
-        assert_eq!(renewal, Renewal::Renewed);
+        assert_eq!(renewal, Renewal::Renewed(CodeNumber::of_index(1)));
 
         let wrong = hashing.digest(b"00000-00000").unwrap();
         let (decision, renewal) = judge(Some(old.clone()), &proof(wrong.as_deref()), now);

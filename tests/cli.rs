@@ -145,13 +145,17 @@ fn status_text_and_json_show_uses() {
     lab.simple_service("bc-cli", "");
     let codes = lab.generate("grace", &[]);
     lab.generate("heidi", &["--count", "3"]);
-    assert_eq!(lab.login("bc-cli", "grace", &[&codes[0]]).result(), "PAM_SUCCESS");
+    assert_eq!(lab.login("bc-cli", "grace", &[&codes[2]]).result(), "PAM_SUCCESS");
     lab.login("bc-cli", "grace", &["WRONG-WRONG"]);
 
     let out = lab.cli().args(["status"]).run_cli();
     assert!(out.success());
     let text = out.stdout.clone();
     assert!(text.contains("grace: 9 of 10 codes left"), "{text}");
+    assert!(
+        text.contains("  code 3 used "),
+        "numbered as on the sheet: {text}"
+    );
     assert!(text.contains("via bc-cli from 192.0.2.7"), "{text}");
     assert!(text.contains("remote failures: 1 (1 in a row)"), "{text}");
     assert!(text.contains("last failure "), "{text}");
@@ -180,6 +184,8 @@ fn status_text_and_json_show_uses() {
         assert!(grace.get(key).is_some(), "missing {key}: {grace}");
     }
     assert_eq!(grace["uses"][0]["service"], "bc-cli");
+    assert_eq!(grace["uses"][0]["code_number"], 3, "{grace}");
+    assert!(grace["last_failure"].get("code_number").is_none(), "{grace}");
     assert_eq!(grace["uses"][0]["rhost"], "192.0.2.7");
     assert!(grace["uses"][0]["at"].as_str().unwrap().ends_with('Z'));
 

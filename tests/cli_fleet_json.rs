@@ -35,6 +35,43 @@ fn db_init_migrate_list_and_a_restore_sweep_on_the_fleet_store() {
         "{init}"
     );
     assert_eq!(init["login_role"], fleet.login.as_str());
+    assert!(init["connection_limit"].is_null(), "not set by this run: {init}");
+
+    // db policy: the policy in force, after the change, as one object.
+    let (code, stdout, stderr) = fleet.run_cli(&[
+        "db",
+        "policy",
+        "--deny",
+        "4",
+        "--max-age",
+        "30",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let policy = &lines(&stdout)[0];
+    assert_eq!(
+        (
+            &policy["deny"],
+            &policy["fail_interval"],
+            &policy["unlock_time"],
+            &policy["max_age"]
+        ),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(900),
+            &serde_json::json!(900),
+            &serde_json::json!(30)
+        ),
+        "{policy}"
+    );
+    assert!(
+        policy["store"].as_str().unwrap().starts_with("postgresql://"),
+        "{policy}"
+    );
+    let (_, stdout, _) = fleet.run_cli(&["db", "policy", "--format", "json"]);
+    assert_eq!(&lines(&stdout)[0], policy, "showing it changes nothing");
+    fleet.cli_ok(&["db", "policy", "--deny", "5", "--max-age", "0"]);
     assert!(
         init["store"].as_str().unwrap().starts_with("postgresql://"),
         "{init}"

@@ -76,20 +76,23 @@ fn every_module_outcome_is_an_event_with_its_fields() {
     let codes = lab.generate("alice", &[]);
     lab.add_users(["nocodes"]);
 
-    let ok = lab.login(SVC, "alice", &[&codes[0]]);
+    // The sheet's fourth code: logged as number 4, as the sheet prints it.
+    let ok = lab.login(SVC, "alice", &[&codes[3]]);
     assert_eq!(ok.result(), "PAM_SUCCESS");
     let line = only(&ok.log, "code-accepted");
     assert_eq!(line.severity(), 5, "notice by default");
     assert_eq!(line.get("user"), Some("alice"));
     assert_eq!(line.get("service"), Some(SVC));
     assert_eq!(line.get("rhost"), Some("192.0.2.7"));
+    assert_eq!(line.get("code_number"), Some("4"), "{}", line.raw);
     assert_eq!(line.get("left"), Some("9"));
     assert!(line.get("host").is_some_and(|h| !h.is_empty()), "{}", line.raw);
-    assert!(!line.raw.contains(&codes[0]) && !line.raw.contains(&codes[0].replace('-', "")));
+    assert!(!line.raw.contains(&codes[3]) && !line.raw.contains(&codes[3].replace('-', "")));
 
-    let reused = lab.login(SVC, "alice", &[&codes[0]]);
+    let reused = lab.login(SVC, "alice", &[&codes[3]]);
     let line = only(&reused.log, "code-reused");
     assert_eq!(line.severity(), 4);
+    assert_eq!(line.get("code_number"), Some("4"), "the spent code: {}", line.raw);
     assert_eq!(line.get("used_service"), Some(SVC));
     assert_eq!(line.get("used_rhost"), Some("192.0.2.7"));
     assert!(
@@ -105,6 +108,11 @@ fn every_module_outcome_is_an_event_with_its_fields() {
         (4, Some("now")),
         "{}",
         line.raw
+    );
+    assert_eq!(
+        line.get("code_number"),
+        None,
+        "a wrong code is no code of the sheet"
     );
     let locked = lab.login(SVC, "alice", &[&codes[1]]);
     assert_eq!(locked.result(), "PAM_MAXTRIES");
@@ -131,6 +139,7 @@ fn every_module_outcome_is_an_event_with_its_fields() {
     let revoked = lab.login(SVC, "alice", &[&codes[2]]);
     let line = only(&revoked.log, "code-revoked");
     assert_eq!((line.severity(), line.get("matched")), (4, Some("yes")));
+    assert_eq!(line.get("code_number"), Some("3"), "{}", line.raw);
 
     let none = lab.login(SVC, "nocodes", &["ZZZZZ-ZZZZZ"]);
     assert_eq!(only(&none.log, "no-codes").get("user"), Some("nocodes"));
@@ -165,10 +174,11 @@ fn expiry_store_database_config_and_token_problems_are_events() {
             toml::Value::String(created.format(&Rfc3339).unwrap()),
         );
     });
-    let expired = lab.login(SVC, "bob", &[&codes[0]]);
+    let expired = lab.login(SVC, "bob", &[&codes[5]]);
     assert_eq!(expired.result(), "PAM_AUTH_ERR");
     let line = only(&expired.log, "code-expired");
     assert!(line.get("expired").is_some());
+    assert_eq!(line.get("code_number"), Some("6"), "{}", line.raw);
 
     lab.chmod(&lab.user_file("bob"), 0o644);
     let insecure = lab.login(SVC, "bob", &[&codes[1]]);
@@ -208,6 +218,38 @@ fn expiry_store_database_config_and_token_problems_are_events() {
         assert_eq!(line.name, want, "{}", line.raw);
         assert_eq!(line.get("service"), Some(service), "{}", line.raw);
     }
+}
+
+#[test]
+fn added_codes_continue_the_sheets_numbering_in_the_log() {
+    let lab = or_skip!(Lab::with_service(SVC, "nodelay"));
+    lab.generate("carol", &["--count", "3"]);
+    let added = lab.cli_json(&[
+        "add",
+        "carol",
+        "--count",
+        "2",
+        "--expires",
+        "1h",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(added["first_number"], 4, "{added}");
+    let codes = common::codes(&added);
+    let text = lab
+        .cli()
+        .args(["add", "carol", "--count", "1", "--expires", "1h"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("[ ]   6.  ")),
+        "the third added code is the set's sixth: {text}"
+    );
+    let ok = lab.login(SVC, "carol", &[&codes[1]]);
+    assert_eq!(ok.result(), "PAM_SUCCESS");
+    let line = only(&ok.log, "code-accepted");
+    assert_eq!(line.get("code_number"), Some("5"), "{}", line.raw);
 }
 
 #[test]
@@ -408,6 +450,7 @@ fn with_journald_each_event_is_also_a_journal_entry_with_its_message_id() {
     );
     assert_eq!(get(entry, "SERVICE").as_deref(), Some(SVC));
     assert_eq!(get(entry, "RHOST").as_deref(), Some("192.0.2.7"));
+    assert_eq!(get(entry, "CODE_NUMBER").as_deref(), Some("1"));
     assert_eq!(get(entry, "LEFT").as_deref(), Some("9"));
     assert_eq!(get(entry, "SYSLOG_FACILITY").as_deref(), Some("10"));
 
@@ -477,4 +520,22 @@ fn fleet_commands_are_events_too() {
     );
     // Already there, not replaced: skipped, no event.
     assert!(run(&["migrate", "--from", store]).is_empty());
+
+    // A login on the fleet store names the code by its number on the sheet
+    // (the database's seq + 1), as the file store does.
+    let codes = lab.generate("hank", &[]);
+    run(&["migrate", "--from", store]);
+    fleet.host("bc-events-fleet", "nodelay", "");
+    let ok = lab.login("bc-events-fleet", "hank", &[&codes[6]]);
+    assert_eq!(ok.result(), "PAM_SUCCESS", "{ok:?}");
+    let line = only(&ok.log, "code-accepted");
+    assert_eq!(
+        (line.get("code_number"), line.get("left")),
+        (Some("7"), Some("9")),
+        "{}",
+        line.raw
+    );
+    let reused = lab.login("bc-events-fleet", "hank", &[&codes[6]]);
+    let line = only(&reused.log, "code-reused");
+    assert_eq!(line.get("code_number"), Some("7"), "{}", line.raw);
 }

@@ -79,8 +79,14 @@ fn a_temporary_code_works_until_it_expires_then_is_refused_uncounted() {
     assert_eq!(status["failures"], 0, "an expired code is not a guess: {status}");
     assert_eq!(status["usable"], 10);
     assert_eq!(status["temporary"][0]["expired"], true);
+    // The second added code: the set's twelfth, as its sheet numbered it.
+    assert_eq!(status["temporary"][0]["code_number"], 12, "{status}");
     let out = cli(&lab, &config, &["status", "alice"]);
-    assert!(out.stdout.contains("temporary code, expired "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("temporary code 12, expired "),
+        "{}",
+        out.stdout
+    );
 
     // The regular codes were never touched.
     assert_eq!(lab.login(SVC, "alice", &[&regular[0]]).result(), "PAM_SUCCESS");

@@ -40,7 +40,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 3 already in place"), "{stdout}");
+    assert!(stdout.contains("schema version 4 already in place"), "{stdout}");
     // The set survived the second init.
     assert_eq!(fleet.status(USER)["remaining"], 10);
 
@@ -96,7 +96,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
         fleet.login
     );
     for want in [
-        "schema version 3",
+        "schema version 4",
         &login_role,
         "fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)",
         "1 set valid",
@@ -833,7 +833,7 @@ fn every_command_works_on_the_fleet_store() {
         stdout.contains(&format!("connected as {}", fleet.login)),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 3"), "{stdout}");
+    assert!(stdout.contains("schema version 4"), "{stdout}");
     // The login role sees the fleet's policy too (it cannot change it).
     assert!(stdout.contains("fleet policy: deny 5"), "{stdout}");
     assert!(
@@ -1092,7 +1092,7 @@ fn db_init_upgrades_a_version_1_database() {
     ));
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 1 to 3"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 1 to 4"), "{stdout}");
     // The policy argument is gone: version 1's signatures no longer exist.
     let err = fleet
         .sql_as_login(&format!(
@@ -1133,7 +1133,7 @@ fn db_init_upgrades_a_version_1_database() {
         "PAM_SUCCESS"
     );
     let stdout = fleet.cli_stdout(&["check"]);
-    assert!(stdout.contains("schema version 3"), "{stdout}");
+    assert!(stdout.contains("schema version 4"), "{stdout}");
 }
 
 #[test]
@@ -1211,7 +1211,7 @@ fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
     owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 2 to 3"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 2 to 4"), "{stdout}");
     // The owner's policy is kept, not reset to the defaults.
     assert_eq!(
         fleet.sql("SELECT deny, fail_interval, unlock_time, max_age FROM backup_codes.policy"),
@@ -1229,4 +1229,42 @@ fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
     // New sets get check symbols.
     let new = fleet.generate(USER, &[]);
     assert_eq!(fleet.lab.login("web1", USER, &[&new[0]]).result(), "PAM_SUCCESS");
+}
+
+#[test]
+fn db_init_upgrades_a_version_3_judge_to_one_that_names_the_code() {
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    let codes = fleet.generate(USER, &[]);
+    // Version 3's judge_attempt and judge answered without code_seq: stand-ins
+    // of the same signatures and an older result type (which CREATE OR
+    // REPLACE cannot change), granted as version 3 granted them.
+    let owner = |sql: &str| fleet.cluster.try_sql(&fleet.owner, &fleet.db, sql).unwrap();
+    owner(&format!(
+        "DROP PROCEDURE backup_codes.judge; \
+         DROP FUNCTION backup_codes.judge_attempt(text, bytea, bytea, text, text, text); \
+         CREATE FUNCTION backup_codes.judge_attempt(p_user text, p_salt bytea, p_digest bytea, \
+             p_service text, p_rhost text, p_host text) \
+         RETURNS TABLE (verdict text, failures integer) LANGUAGE sql \
+         AS $$ SELECT 'absent'::text, 0 $$; \
+         CREATE PROCEDURE backup_codes.judge(p_user text, p_salt bytea, p_digest bytea, \
+             p_service text, p_rhost text, p_host text, OUT verdict text, OUT failures integer) \
+         LANGUAGE plpgsql AS $$ BEGIN verdict := 'absent'; failures := 0; END $$; \
+         REVOKE ALL ON ALL ROUTINES IN SCHEMA backup_codes FROM PUBLIC; \
+         GRANT EXECUTE ON ROUTINE backup_codes.judge(text, bytea, bytea, text, text, text), \
+         backup_codes.judge_attempt(text, bytea, bytea, text, text, text) TO {login}; \
+         COMMENT ON SCHEMA backup_codes IS 'pam-backup-codes schema 3'",
+        login = fleet.login
+    ));
+    let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("schema upgraded from version 3 to 4"), "{stdout}");
+    fleet.host("web1", "nodelay", "");
+    let login = fleet.lab.login("web1", USER, &[&codes[1]]);
+    assert_eq!(login.result(), "PAM_SUCCESS", "{login:?}");
+    assert!(login.logged("event=code-accepted"), "{:?}", login.log);
+    assert!(login.logged(" code_number=2 "), "{:?}", login.log);
+    // The set survived, and check sees the new version.
+    assert_eq!(fleet.status(USER)["remaining"], 9);
+    let stdout = fleet.cli_stdout(&["check"]);
+    assert!(stdout.contains("schema version 4"), "{stdout}");
 }

@@ -19,7 +19,7 @@ use tokio_postgres::types::{ToSql, Type};
 const USER: &str = "fleetvictim";
 /// What the module sends to judge (src/store/postgres/schema.rs).
 const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, \
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
 
 /// The attacker's own connection as the login role, over TCP (TLS, as the
 /// cluster's pg_hba demands) with its password, on a runtime of its own.
@@ -199,7 +199,7 @@ fn the_login_role_cannot_guess_past_the_fleet_lockout() {
         (
             format!(
                 "CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, 'sshd', 'r', 'evil', NULL, \
-                 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+                 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
             ),
             "runs only within CALL",
         ),
@@ -207,8 +207,8 @@ fn the_login_role_cannot_guess_past_the_fleet_lockout() {
             format!(
                 "DO $$ DECLARE a text; b int; c boolean; d timestamptz; e timestamptz; f text; \
                  g text; h text; i text; j int; k int; l int; m int; n bytea; o timestamptz; \
-                 p timestamptz; q boolean; r int; BEGIN CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, \
-                 'sshd', 'r', 'evil', a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r); END $$"
+                 p timestamptz; q boolean; r int; s int; BEGIN CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, \
+                 'sshd', 'r', 'evil', a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s); END $$"
             ),
             "runs only within CALL",
         ),
@@ -297,7 +297,7 @@ fn a_login_role_holding_a_transaction_stalls_no_other_host_nor_the_admin() {
     let err = attacker2
         .batch(&format!(
             "SELECT 1; CALL backup_codes.judge('{USER}', '\\x00'::bytea, NULL, 'sshd', 'r', 'evil', \
-             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
         ))
         .unwrap_err();
     assert!(err.contains("runs only within CALL"), "{err}");

@@ -297,6 +297,8 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     );
     assert!(line.contains(" on "), "{line}");
     assert!(line.contains("spent a current code typed to renew"), "{line}");
+    // The code it spent, by its number on the old sheet.
+    assert!(line.contains(" code_number=10 "), "{line}");
 
     // Old codes are refused, the one renew spent too; a new one works once.
     assert_eq!(lab.login(SVC, user, &[&old[0]]).result(), "PAM_AUTH_ERR");
@@ -524,9 +526,10 @@ fn with_the_sudo_recipe_the_code_sudo_spent_is_the_proof() {
     let new = renewed.codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
-        log.iter()
-            .any(|l| l.contains("renewed their backup codes (sudo's authentication spent")),
-        "{log:?}"
+        log.iter().any(|l| l.contains("event=set-renewed")
+            && l.contains(" code_number=5 ")
+            && l.contains("renewed their backup codes (sudo's authentication spent")),
+        "the code sudo spent, by its number: {log:?}"
     );
     // The code sudo spent and an unused old one: both refused (two
     // failures, below deny = 3); a new code works once.
@@ -535,4 +538,53 @@ fn with_the_sudo_recipe_the_code_sudo_spent_is_the_proof() {
     }
     assert_eq!(lab.login(SVC, user, &[&new[0]]).result(), "PAM_SUCCESS");
     assert_eq!(lab.login(SVC, user, &[&new[0]]).result(), "PAM_AUTH_ERR");
+}
+
+#[test]
+fn renew_prints_the_new_sheet_as_json() {
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
+    let lab = &s.lab;
+    let user = s.user.name.as_str();
+    let old = lab.generate(user, &[]);
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+
+    let (renewed, log) =
+        s.isolated(|| s.sudo_typing(&["renew", "--format", "json", "--label", "Desk"], &[&old[2]]));
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    // One JSON object on one line (a terminal may end it with \r\n).
+    let lines: Vec<&str> = renewed
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "{renewed:?}");
+    let sheet: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(sheet["user"], user, "{sheet}");
+    assert_eq!(sheet["label"], "Desk", "{sheet}");
+    assert_eq!(sheet["alphabet"], "crockford", "{sheet}");
+    assert_eq!(sheet["length"], 10, "{sheet}");
+    assert_eq!(sheet["check_symbol"], true, "{sheet}");
+    assert_eq!(sheet["first_number"], 1, "{sheet}");
+    assert!(
+        sheet["created"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{sheet}"
+    );
+    assert!(sheet.get("expires").is_none(), "{sheet}");
+    let new = common::codes(&sheet);
+    assert_eq!(new.len(), 10, "{sheet}");
+    // Nothing of the sheet reaches the log; the spent code is named by number.
+    for code in &new {
+        assert!(
+            !log.iter().any(|l| l.contains(code.as_str())),
+            "{code} logged: {log:?}"
+        );
+    }
+    assert!(
+        log.iter()
+            .any(|l| l.contains("event=set-renewed") && l.contains(" code_number=3 ")),
+        "{log:?}"
+    );
+    assert_eq!(lab.login(SVC, user, &[&old[3]]).result(), "PAM_AUTH_ERR");
+    assert_eq!(lab.login(SVC, user, &[&new[9]]).result(), "PAM_SUCCESS");
 }

@@ -85,7 +85,10 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Info(Remote), "open"),
                 (Wrong(Remote), "wrong"),
                 (State, "local=0 remote=1 row=6 used=0"),
-                (Code(0, Remote), "accepted, 9 left, first use, 6 failures since"),
+                (
+                    Code(0, Remote),
+                    "accepted code 1, 9 left, first use, 6 failures since",
+                ),
                 (State, "local=0 remote=0 row=0 used=1"),
             ],
         ),
@@ -101,7 +104,10 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Info(Local), "open"),
                 (Wrong(Local), "wrong"),
                 (State, "local=1 remote=3 row=3 used=0"),
-                (Code(1, Local), "accepted, 9 left, first use, 4 failures since"),
+                (
+                    Code(1, Local),
+                    "accepted code 2, 9 left, first use, 4 failures since",
+                ),
                 (State, "local=0 remote=0 row=0 used=1"),
                 (Wrong(Local), "wrong"),
                 (Wrong(Local), "wrong"),
@@ -144,7 +150,10 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 // deny = 0 switches the lockout off, recorded locks included.
                 (Policy(0, 900, 900, 0), "ok"),
                 (Info(Remote), "open"),
-                (Code(0, Remote), "accepted, 9 left, first use, 5 failures since"),
+                (
+                    Code(0, Remote),
+                    "accepted code 1, 9 left, first use, 5 failures since",
+                ),
             ],
         ),
         (
@@ -153,17 +162,20 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Policy(5, 900, 900, 0), "ok"),
                 (Expires(0, 60), "ok"),
                 (Age(61), "ok"),
-                (Code(0, Remote), "expired"),
-                (Code(1, Remote), "accepted, 8 left, first use, 0 failures since"),
+                (Code(0, Remote), "expired code 1"),
+                (
+                    Code(1, Remote),
+                    "accepted code 2, 8 left, first use, 0 failures since",
+                ),
                 (Policy(5, 900, 900, 1), "ok"),
                 (Age(86_400), "ok"),
-                (Code(2, Remote), "expired"),
+                (Code(2, Remote), "expired code 3"),
                 // An expired code is no guess.
                 (State, "local=0 remote=0 row=0 used=1"),
                 (Policy(5, 900, 900, 0), "ok"),
                 (
                     Code(2, Remote),
-                    "accepted, 7 left, after sshd from 192.0.2.7, 0 failures since",
+                    "accepted code 3, 7 left, after sshd from 192.0.2.7, 0 failures since",
                 ),
             ],
         ),
@@ -171,11 +183,14 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
             "re-use and revoked",
             vec![
                 (Policy(5, 900, 900, 0), "ok"),
-                (Code(0, Remote), "accepted, 9 left, first use, 0 failures since"),
-                (Code(0, Remote), "reused"),
+                (
+                    Code(0, Remote),
+                    "accepted code 1, 9 left, first use, 0 failures since",
+                ),
+                (Code(0, Remote), "reused code 1"),
                 (State, "local=0 remote=1 row=1 used=1"),
                 (Revoke, "ok"),
-                (Code(1, Remote), "revoked, matched"),
+                (Code(1, Remote), "revoked, matched code 2"),
                 (Wrong(Local), "revoked"),
                 (State, "local=1 remote=2 row=2 used=1"),
             ],
@@ -186,7 +201,7 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Policy(5, 900, 900, 0), "ok"),
                 (
                     ReplacedMidway(0, false),
-                    "accepted, 9 left, first use, 0 failures since",
+                    "accepted code 1, 9 left, first use, 0 failures since",
                 ),
                 (State, "local=0 remote=0 row=0 used=1"),
                 (ReplacedMidway(0, true), "wrong"),
@@ -407,30 +422,34 @@ fn locked(until: LockedUntil) -> String {
 fn outcome(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Accepted {
-            remaining, previous, ..
+            code,
+            remaining,
+            previous,
+            ..
         } => {
             let before = previous.used.as_ref().map_or("first use".to_owned(), |u| {
                 format!("after {} from {}", u.service, u.rhost.as_deref().unwrap_or("-"))
             });
             format!(
-                "accepted, {remaining} left, {before}, {} failures since",
+                "accepted code {code}, {remaining} left, {before}, {} failures since",
                 previous.failures
             )
         }
-        Outcome::Expired(_) => "expired".into(),
+        Outcome::Expired { code, .. } => format!("expired code {code}"),
         Outcome::Typo => "typo".into(),
         Outcome::Locked(until) => locked(*until),
         Outcome::Refused { refusal, locked } => {
+            // The code's number as the sheet numbers it, the same on both stores.
             let what = match refusal {
-                Refusal::Wrong => "wrong",
-                Refusal::Reused(_) => "reused",
-                Refusal::Revoked { matched: true } => "revoked, matched",
-                Refusal::Revoked { matched: false } => "revoked",
+                Refusal::Wrong => "wrong".to_owned(),
+                Refusal::Reused { code, .. } => format!("reused code {code}"),
+                Refusal::Revoked { matched: Some(code) } => format!("revoked, matched code {code}"),
+                Refusal::Revoked { matched: None } => "revoked".to_owned(),
             };
             if *locked {
                 format!("{what}, now locked")
             } else {
-                what.to_owned()
+                what
             }
         }
     }

@@ -129,7 +129,7 @@ macro_rules! events {
 events! {
     /// A code was accepted and durably marked used.
     CodeAccepted = ("code-accepted", "1f9a7669ee0948da923da921f08f8d28", Module, Notice,
-        "A backup code was used to log in", [Left],
+        "A backup code was used to log in", [CodeNumber, Left],
         "A user authenticated with a single-use backup code, which is now spent. \
          Logged at notice, or at the pam.d line's log_success severity (log_success=warning \
          on a break-glass line). Every event of this name is a login that bypassed the \
@@ -141,18 +141,21 @@ events! {
          locked=now says it locked the codes (then logged at warning).");
     /// A code that was already used.
     CodeReused = ("code-reused", "30cd80d7328a4182a545071d13265cc2", Module, Warning,
-        "A spent backup code was tried again", [UsedAt, UsedService, UsedRhost, Locked, Reason],
-        "Somebody typed a code that was valid once and has been used (when and from where \
-         are in the fields). The sheet may have been copied: talk to the user and replace \
+        "A spent backup code was tried again",
+        [CodeNumber, UsedAt, UsedService, UsedRhost, Locked, Reason],
+        "Somebody typed a code that was valid once and has been used (which one of the \
+         sheet, when and from where are in the fields). The sheet may have been copied: talk to the user and replace \
          the set (backup-codes generate --replace).");
     /// A code of a revoked set, or any code for a revoked set.
     CodeRevoked = ("code-revoked", "d9467ce205114b96934c97c13f39690d", Module, Notice,
-        "A login was refused: the user's codes are revoked", [Matched, Locked, Reason],
+        "A login was refused: the user's codes are revoked",
+        [CodeNumber, Matched, Locked, Reason],
         "The user's set is revoked. matched=yes means the code typed was one of the revoked \
-         sheet's (logged at warning): whoever holds the revoked sheet is trying it.");
+         sheet's (logged at warning; code_number says which): whoever holds the revoked sheet \
+         is trying it.");
     /// A code that expired.
     CodeExpired = ("code-expired", "c46bea7ee4164fc2a11a2f13e4b3023b", Module, Notice,
-        "An expired backup code was refused", [Expired, Reason],
+        "An expired backup code was refused", [CodeNumber, Expired, Reason],
         "The code matched but had expired (its own expiry or the set's max_age). \
          Not counted as a guess.");
     /// A typo: the check symbol does not match (counted as nothing).
@@ -244,8 +247,10 @@ events! {
         "An administrator cleared the failures and the lock of a set.");
     /// `renew`: a user replaced their own set.
     SetRenewed = ("set-renewed", "3f421ffe023f4ece9be90c2182f63368", Command, Notice,
-        "A user renewed their own set of backup codes", [Count, Reason],
-        "Self-service through sudo: the user replaced their own set.");
+        "A user renewed their own set of backup codes", [CodeNumber, Count, Reason],
+        "Self-service through sudo: the user replaced their own set. code_number is the \
+         code of the old set that proved it: the one renew spent, or the one sudo's own \
+         authentication had just spent.");
     /// `renew` refused.
     RenewRefused = ("renew-refused", "d8211332759d4930a1ce14ea9e4057fc", Command, Warning,
         "A self-service renewal was refused", [Reason],
@@ -301,6 +306,9 @@ fields! {
     Rhost = ("rhost", "the remote host PAM reported (absent for local logins)");
     /// This host.
     Host = ("host", "the host that logged the event");
+    /// The number of the code on its sheet.
+    CodeNumber = ("code_number", "the number of the code on the user's sheet (1 is the first; \
+        added codes continue the count); never the code itself");
     /// Codes left.
     Left = ("left", "codes still valid after this use");
     /// Whether the failure locked the codes.

@@ -102,6 +102,30 @@ pub struct CodeEntry {
     pub expires: Option<OffsetDateTime>,
 }
 
+/// A code's number as its sheet prints it: 1 for the first code of the set,
+/// in the order of [`CodeSet::codes`] (codes added later continue the count).
+/// Never the code itself: it is safe to log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodeNumber(usize);
+
+impl CodeNumber {
+    /// The number of the code at `index` in [`CodeSet::codes`].
+    pub const fn of_index(index: usize) -> Self {
+        Self(index.saturating_add(1))
+    }
+
+    /// The number, 1 or more.
+    pub const fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl std::fmt::Display for CodeNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// What a digest matched in a set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Match {

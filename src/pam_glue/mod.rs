@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{self, Event, Field, Record, Severity};
 use crate::code;
-use crate::codeset::Hashing;
+use crate::codeset::{CodeNumber, Hashing};
 use crate::config::CodeSettings;
 use crate::config::args::{CodeSource, OptionError, Options};
 use crate::kdf::KdfError;
@@ -83,8 +83,8 @@ enum Failure {
         refusal: Refusal,
         locked: bool,
     },
-    /// A code that expired at this instant: refused, not counted.
-    Expired(OffsetDateTime),
+    /// A code (of this number) that expired at this instant: refused, not counted.
+    Expired(OffsetDateTime, CodeNumber),
     /// A check symbol that does not match: refused, not hashed, not counted.
     Typo,
     Locked(LockedUntil),
@@ -108,7 +108,7 @@ impl Failure {
             | Self::NoCodes
             | Self::NoAccount
             | Self::Refused { .. }
-            | Self::Expired(_)
+            | Self::Expired(..)
             | Self::Typo => R::PAM_AUTH_ERR,
             Self::Locked(_) => R::PAM_MAXTRIES,
         }
@@ -120,7 +120,7 @@ impl Failure {
     fn priority(&self) -> Severity {
         match self {
             Self::Refused {
-                refusal: Refusal::Reused(_) | Refusal::Revoked { matched: true },
+                refusal: Refusal::Reused { .. } | Refusal::Revoked { matched: Some(_) },
                 ..
             }
             | Self::Refused { locked: true, .. } => Severity::Warning,
@@ -129,7 +129,7 @@ impl Failure {
             | Self::NoCodes
             | Self::NoAccount
             | Self::Refused { .. }
-            | Self::Expired(_)
+            | Self::Expired(..)
             | Self::NoAuthtok => Severity::Notice,
             Self::Options(_)
             | Self::User(..)
@@ -173,16 +173,20 @@ impl Failure {
             Self::Refused { refusal, locked: now } => {
                 let record = match refusal {
                     Refusal::Wrong => Record::new(Event::CodeRefused),
-                    Refusal::Reused(used) => Record::new(Event::CodeReused)
+                    Refusal::Reused { used, code } => Record::new(Event::CodeReused)
+                        .with(Field::CodeNumber, code)
                         .with(Field::UsedAt, at(&used.at))
                         .with(Field::UsedService, &used.service)
                         .with_some(Field::UsedRhost, used.rhost.as_deref()),
                     Refusal::Revoked { matched } => Record::new(Event::CodeRevoked)
-                        .with(Field::Matched, if *matched { "yes" } else { "no" }),
+                        .with(Field::Matched, if matched.is_some() { "yes" } else { "no" })
+                        .with_some(Field::CodeNumber, *matched),
                 };
                 locked(record, *now)
             }
-            Self::Expired(when) => Record::new(Event::CodeExpired).with(Field::Expired, at(when)),
+            Self::Expired(when, code) => Record::new(Event::CodeExpired)
+                .with(Field::CodeNumber, code)
+                .with(Field::Expired, at(when)),
             Self::Typo => Record::new(Event::CodeTypo),
             Self::Locked(LockedUntil::Time(until)) => {
                 Record::new(Event::CodeLocked).with(Field::Until, at(until))
@@ -202,7 +206,7 @@ impl Failure {
                 | Self::NoCodes
                 | Self::NoAccount
                 | Self::Refused { .. }
-                | Self::Expired(_)
+                | Self::Expired(..)
                 | Self::Typo
                 | Self::Locked(_)
         )
@@ -233,17 +237,17 @@ impl fmt::Display for Failure {
             Self::NoAccount => f.write_str("authentication failure: no such account (unknown to NSS)"),
             Self::Refused { refusal, locked } => {
                 match refusal {
-                    Refusal::Reused(used) => write!(
+                    Refusal::Reused { used, .. } => write!(
                         f,
                         "RE-USE of a backup code used at {} via {} from {}",
                         used.at,
                         used.service,
                         used.rhost.as_deref().unwrap_or("(local)"),
                     )?,
-                    Refusal::Revoked { matched: true } => {
+                    Refusal::Revoked { matched: Some(_) } => {
                         f.write_str("refused: a code of the REVOKED set was tried")?;
                     }
-                    Refusal::Revoked { matched: false } => {
+                    Refusal::Revoked { matched: None } => {
                         f.write_str("authentication failure: the backup codes are revoked")?;
                     }
                     Refusal::Wrong => f.write_str("authentication failure: wrong backup code")?,
@@ -253,7 +257,7 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Self::Expired(at) => write!(
+            Self::Expired(at, _) => write!(
                 f,
                 "authentication failure: expired backup code (expired {}; not counted as a guess)",
                 at.format(&time::format_description::well_known::Rfc3339)
@@ -367,6 +371,7 @@ impl<'h> Transaction<'h> {
         // lock (see `login::attempt`), not when the code was asked for.
         match login::attempt(&store, &user, &info.hashing, input, &policy, &origin)? {
             Outcome::Accepted {
+                code,
                 remaining,
                 ageing,
                 previous,
@@ -374,6 +379,7 @@ impl<'h> Transaction<'h> {
                 self.log(
                     Record::new(Event::CodeAccepted)
                         .at(self.log_success)
+                        .with(Field::CodeNumber, code)
                         .with(Field::Left, remaining),
                 );
                 if !options.login.quiet
@@ -388,7 +394,7 @@ impl<'h> Transaction<'h> {
                 Ok(Pass::Success)
             }
             Outcome::Refused { refusal, locked } => Err(Failure::Refused { refusal, locked }),
-            Outcome::Expired(at) => Err(Failure::Expired(at)),
+            Outcome::Expired { at, code } => Err(Failure::Expired(at, code)),
             Outcome::Locked(until) => Err(Failure::Locked(until)),
             Outcome::Typo => Err(Failure::Typo),
         }
@@ -642,7 +648,7 @@ mod tests {
                 refusal: Refusal::Wrong,
                 locked: true,
             },
-            Failure::Expired(OffsetDateTime::UNIX_EPOCH),
+            Failure::Expired(OffsetDateTime::UNIX_EPOCH, CodeNumber::of_index(0)),
             Failure::Typo,
             Failure::Locked(LockedUntil::AdminUnlock),
         ];

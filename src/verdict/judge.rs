@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::{Attempt, Outcome, Previous, Refusal};
-use crate::codeset::{Age, CodeSet, Match};
+use crate::codeset::{Age, CodeNumber, CodeSet, Match};
 use crate::record::CodeUse;
 
 /// The judgement itself, on a set read under the store's lock: the lock
@@ -26,12 +26,18 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             (now >= at).then_some(at)
         });
         if let Some(at) = expired {
-            return Outcome::Expired(at);
+            return Outcome::Expired {
+                at,
+                code: CodeNumber::of_index(i),
+            };
         }
     }
     let refusal = match found {
         _ if set.revoked.is_some() => Refusal::Revoked {
-            matched: found != Match::None,
+            matched: match found {
+                Match::Unused(i) | Match::Used(i) => Some(CodeNumber::of_index(i)),
+                Match::None => None,
+            },
         },
         Match::Unused(i) => {
             let Some(entry) = set.codes.get_mut(i) else {
@@ -51,6 +57,7 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             };
             set.tally.reset();
             return Outcome::Accepted {
+                code: CodeNumber::of_index(i),
                 remaining: set.usable(policy.lifetime, now),
                 ageing: match set.age(policy.lifetime, now) {
                     Age::Ageing(end) => Some(end),
@@ -63,7 +70,10 @@ pub fn judge(set: &mut CodeSet, attempt: &Attempt<'_>, now: OffsetDateTime) -> O
             .codes
             .get(i)
             .and_then(|c| c.used.clone())
-            .map_or(Refusal::Wrong, Refusal::Reused),
+            .map_or(Refusal::Wrong, |used| Refusal::Reused {
+                used,
+                code: CodeNumber::of_index(i),
+            }),
         Match::None => Refusal::Wrong,
     };
     let locked = lockout.record_failure(&mut set.tally, now, scope, origin.event_at(now));

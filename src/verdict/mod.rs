@@ -10,7 +10,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::codeset::{Hashing, Lifetime};
+use crate::codeset::{CodeNumber, Hashing, Lifetime};
 use crate::kdf::Hash;
 use crate::lockout::{LockedUntil, Lockout, Scope};
 use crate::record::CodeUse;
@@ -95,6 +95,8 @@ impl fmt::Display for Policy {
 pub enum Outcome {
     /// The code was unused and is now durably marked used.
     Accepted {
+        /// The number of the code spent, as its sheet prints it.
+        code: CodeNumber,
         /// Codes left that still work (unused and unexpired).
         remaining: usize,
         /// The set is in the last tenth of its maximum age: its regular
@@ -103,9 +105,14 @@ pub enum Outcome {
         /// What happened before this login, told to the user.
         previous: Previous,
     },
-    /// The code matched, but it expired at this instant. Refused like a
-    /// wrong code, but not counted as a guess: whoever typed it held it.
-    Expired(OffsetDateTime),
+    /// The code matched, but it expired. Refused like a wrong code, but not
+    /// counted as a guess: whoever typed it held it.
+    Expired {
+        /// When it stopped working.
+        at: OffsetDateTime,
+        /// Its number, as its sheet prints it.
+        code: CodeNumber,
+    },
     /// No unused code matched; the failure was counted.
     Refused {
         /// Why.
@@ -140,12 +147,17 @@ pub enum Refusal {
     /// Nothing matched (or the user was removed meanwhile).
     Wrong,
     /// The code was valid once and was used then.
-    Reused(CodeUse),
-    /// The set is revoked; `matched` if the input was one of its codes
-    /// (someone holds the revoked sheet).
+    Reused {
+        /// When and where it was spent.
+        used: CodeUse,
+        /// Its number, as its sheet prints it.
+        code: CodeNumber,
+    },
+    /// The set is revoked; `matched` names the code of it the input was,
+    /// if any (someone holds the revoked sheet).
     Revoked {
-        /// The input matched a code of the revoked set.
-        matched: bool,
+        /// The number of the revoked set's code the input matched.
+        matched: Option<CodeNumber>,
     },
 }
 

@@ -36,6 +36,20 @@ later holds a leaked or weak private key; hand each file to its user."
     };
 }
 
+/// What `generate`, `add` and `renew` say of a sheet in JSON (a macro, so
+/// that `concat!` can join it to their help).
+macro_rules! sheet_json_help {
+    () => {
+        "\n\n\
+With --format json, a sheet is one JSON object on one line: user, host,
+created (RFC 3339), alphabet, length, check_symbol (true; absent when the
+codes have no check symbol), expires (add: when the codes stop working),
+label (when given), first_number (the number of the first code, the others
+following in order: the numbers the text sheet prints and the log's
+code_number names) and codes (each as the text sheet prints it)."
+    };
+}
+
 /// Manage single-use backup codes for pam_backup_codes.
 #[derive(Debug, Parser)]
 #[command(name = "backup-codes", version, about, long_about = None)]
@@ -72,13 +86,13 @@ pub enum Command {
     #[command(after_help = LIST_HELP)]
     List(ListArgs),
     /// Replace your own codes, proving you hold them (for users, through sudo: `sudo backup-codes renew`)
-    #[command(after_help = "\
+    #[command(after_help = concat!("\
 renew is run by an ordinary user through sudo. It replaces the set of the user
 sudo authenticated (SUDO_UID, looked up in the user database), never a user
 named on the command line, and prints the new sheet on the terminal: every old
 code stops working at once. It takes no other user, store, configuration or
-output: --store and --config are refused, any other option but --label is
-unknown.
+output: --store and --config are refused, any other option but --label and
+--format is unknown.
 
 A password alone never mints a sheet: renew spends one of the user's current
 codes to prove they hold the sheet. It asks for one on the terminal (not
@@ -102,7 +116,11 @@ The package installs no sudo rule: copy
 /etc/sudoers.d/backup-codes and remove the '#' before its rule (visudo -f
 /etc/sudoers.d/backup-codes) to let every user renew, after typing their
 password and a current code. The example keeps sheets out of sudo's I/O logs
-(!log_output).")]
+(!log_output).
+
+--format json prints the new sheet as one JSON object, with the same care as
+the text sheet: on sudo's terminal, or into a file of the caller's made 0600
+first; never into a log.", sheet_json_help!()))]
     Renew(RenewArgs),
     /// Add temporary codes to a user's set, keeping the codes they have
     #[command(after_help = concat!("\
@@ -117,7 +135,7 @@ expired code is refused like a wrong one, logged as expired, and not counted
 as a failure. A set holds at most 100 codes, used and expired ones included;
 a new set (generate --replace, renew) starts afresh. When stdout is a regular
 file, it is made 0600 before the codes are added (a shell with umask 022 makes
-`add ... > sheet.txt` 0644); if that fails, nothing is added.", encryption_help!()))]
+`add ... > sheet.txt` 0644); if that fails, nothing is added.", sheet_json_help!(), encryption_help!()))]
     Add(AddArgs),
     /// Invalidate every code of users' sets; they stay enrolled and are refused until a new set
     #[command(after_help = REVOKE_HELP)]
@@ -159,7 +177,8 @@ pub enum DbCommand {
     #[command(after_help = "\
 With --format json, stdout has one JSON object: store, action (created,
 renewed or upgraded), schema_version, previous_version (null when created),
-login_role.")]
+login_role, connection_limit (what --connection-limit set, -1 for none; null
+without it).")]
     Init {
         /// The role the PAM module logs in as
         #[arg(long, value_name = "ROLE")]
@@ -172,6 +191,10 @@ login_role.")]
         format: Format,
     },
     /// Show the fleet's lockout policy, or set it (the owner); every host is judged by it
+    #[command(after_help = "\
+With --format json, stdout has one JSON object, the policy in force after
+the command: store, deny, fail_interval (seconds), unlock_time (seconds, 0:
+until unlock), max_age (days, 0: no limit).")]
     Policy(PolicyArgs),
 }
 
@@ -201,6 +224,9 @@ pub struct RenewArgs {
     /// A line printed at the top of the sheet (at most 60 characters)
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     pub label: Option<String>,
+    /// Output format: a printable sheet, or one JSON object
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// The arguments of `add`.
@@ -372,7 +398,8 @@ output means nothing changed (for configuration management). The store directory
 Sets are hashed on every core (set RAYON_NUM_THREADS to use fewer). A progress
 bar is shown on stderr when it is a terminal and stdout is not. When stdout is
 a regular file, it is made 0600 before any code is written to it. With
---format json, stdout has one JSON object per user per line (JSON Lines).", encryption_help!()))]
+--format json, stdout has one JSON object per user per line (JSON Lines).", sheet_json_help!(),
+encryption_help!()))]
 pub struct GenerateArgs {
     /// Users to generate codes for
     #[arg(required_unless_present = "users_from")]
@@ -462,8 +489,9 @@ takes a name NSS does not know as typed.
 
 With --format json, stdout has one JSON array, one object per user: user,
 enrolled; for an enrolled user also created, age_days, alphabet, length,
-check_symbol, total, remaining, usable, uses (at, service, rhost, host), temporary
-(expires, expired), expired, expiring, expires, failures, local and remote
+check_symbol, total, remaining, usable, uses (at, code_number: the code's
+number on the sheet, service, rhost, host), temporary (code_number, expires,
+expired), expired, expiring, expires, failures, local and remote
 (failures, in_a_row, locked, locked_until), locked, locked_until, last_failure,
 revoked.";
 

@@ -18,11 +18,11 @@ use std::process::ExitCode;
 
 use time::OffsetDateTime;
 
-use super::args::{Cli, Format, RenewArgs};
+use super::args::{Cli, RenewArgs};
 use super::authlog;
 use super::sheet::Sheet;
 use pam_backup_codes::audit::{Event, Field, Record, Severity};
-use pam_backup_codes::codeset::CodeSet;
+use pam_backup_codes::codeset::{CodeNumber, CodeSet};
 use pam_backup_codes::config::Config;
 use pam_backup_codes::lockout::LockedUntil;
 use pam_backup_codes::renewal::{self, Proof, Renewal, SERVICE, SPENT_WITHIN};
@@ -152,16 +152,17 @@ enum Refusal {
     /// No code could be read from the user.
     NoCode(std::io::Error),
     Failed(String),
-    /// Renewed, but the sheet could not be printed.
-    Unprinted(std::io::Error),
+    /// Renewed (spending the code of this number), but the sheet could not
+    /// be printed.
+    Unprinted(std::io::Error, CodeNumber),
 }
 
 /// How the caller proved possession, for the log.
 enum Proved {
-    /// A code typed to renew.
-    Typed,
-    /// The code sudo's own authentication spent.
-    FollowedSudo,
+    /// A code typed to renew, of this number.
+    Typed(CodeNumber),
+    /// The code sudo's own authentication spent, of this number.
+    FollowedSudo(CodeNumber),
 }
 
 /// Runs `renew`; prints the sheet or one line saying why not.
@@ -194,13 +195,17 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
     });
     match private.and_then(|()| renew(&caller.user, args)) {
         Ok(proved) => {
-            let how = match proved {
-                Proved::Typed => format!("spent a current code typed to renew, service={SERVICE}"),
-                Proved::FollowedSudo => {
-                    format!("sudo's authentication spent a current code, service={SUDO_SERVICE}")
-                }
+            let (how, code) = match proved {
+                Proved::Typed(code) => (
+                    format!("spent a current code typed to renew, service={SERVICE}"),
+                    code,
+                ),
+                Proved::FollowedSudo(code) => (
+                    format!("sudo's authentication spent a current code, service={SUDO_SERVICE}"),
+                    code,
+                ),
             };
-            authlog::event(record(Event::SetRenewed).with(
+            authlog::event(record(Event::SetRenewed).with(Field::CodeNumber, code).with(
                 Field::Reason,
                 format!("{who}: renewed their backup codes ({how})"),
             ));
@@ -257,11 +262,18 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     format!("renew takes one of your current codes, and none was read: {e}"),
                 ),
                 Refusal::Failed(e) => (e.clone(), format!("renew failed: {e}")),
-                Refusal::Unprinted(e) => {
-                    authlog::event(record(Event::SetRenewed).at(Severity::Warning).with(
-                        Field::Reason,
-                        format!("{who}: renewed their backup codes, but the sheet was not printed: {e}"),
-                    ));
+                Refusal::Unprinted(e, code) => {
+                    authlog::event(
+                        record(Event::SetRenewed)
+                            .at(Severity::Warning)
+                            .with(Field::CodeNumber, code)
+                            .with(
+                                Field::Reason,
+                                format!(
+                                    "{who}: renewed their backup codes, but the sheet was not printed: {e}"
+                                ),
+                            ),
+                    );
                     eprintln!(
                         "backup-codes: your new set is stored, but printing it failed ({e}): \
                          the old codes no longer work; ask an administrator for a new set"
@@ -352,14 +364,14 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
             }
         }
     }
-    match outcome {
-        Some(Renewal::Renewed) => {}
+    let spent = match outcome {
+        Some(Renewal::Renewed(code)) => code,
         Some(Renewal::NoSet) => return Err(Refusal::NoSet),
         Some(Renewal::Revoked) => return Err(Refusal::Revoked),
         Some(Renewal::Locked(until) | Renewal::Refused(Outcome::Locked(until))) => {
             return Err(Refusal::Locked(until));
         }
-        Some(Renewal::Refused(Outcome::Expired(_))) => return Err(Refusal::ExpiredCode),
+        Some(Renewal::Refused(Outcome::Expired { .. })) => return Err(Refusal::ExpiredCode),
         Some(Renewal::Refused(Outcome::Typo)) => return Err(Refusal::Typo),
         Some(Renewal::Refused(Outcome::Refused { locked, .. })) => {
             return Err(Refusal::WrongCode { locked });
@@ -376,11 +388,11 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
                 "the set changed twice while renewing; nothing was renewed".to_owned(),
             ));
         }
-    }
+    };
     let proved = if typed.is_some() {
-        Proved::Typed
+        Proved::Typed(spent)
     } else {
-        Proved::FollowedSudo
+        Proved::FollowedSudo(spent)
     };
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -388,7 +400,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     let sheet = Sheet {
         user,
         host: &host,
-        format: Format::Text,
+        format: args.format,
         label: args.label.as_deref(),
         prompt: &config.login.prompt,
         expires: None,
@@ -398,7 +410,7 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     stdout
         .write_all(&text)
         .and_then(|()| stdout.flush())
-        .map_err(Refusal::Unprinted)?;
+        .map_err(|e| Refusal::Unprinted(e, spent))?;
     Ok(proved)
 }
 

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::args::Format;
 use crate::{human_time, rfc3339};
 use pam_backup_codes::code::PlainCode;
-use pam_backup_codes::codeset::CodeSet;
+use pam_backup_codes::codeset::{CodeNumber, CodeSet};
 use pam_backup_codes::username::UserName;
 
 /// The widest line of a text sheet, in columns.
@@ -104,8 +104,11 @@ impl Sheet<'_> {
             }
             out.write_all(b"\n")?;
         }
+        // Numbered as in the set (and as logins log them): added codes
+        // continue after the set's.
+        let first = first_number(set, codes).get();
         for (i, code) in codes.iter().enumerate() {
-            writeln!(out, "  [ ] {:>3}.  {}", i + 1, code.display().as_str())?;
+            writeln!(out, "  [ ] {:>3}.  {}", first + i, code.display().as_str())?;
         }
         out.write_all(b"\n")
     }
@@ -121,6 +124,7 @@ impl Sheet<'_> {
             check_symbol: set.check_symbol,
             expires: self.expires.map(rfc3339),
             label: self.label,
+            first_number: first_number(set, codes).get(),
             codes: Codes(codes),
         };
         serde_json::to_writer(&mut *out, &sheet)?;
@@ -152,7 +156,16 @@ struct JsonSheet<'a> {
     expires: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<&'a str>,
+    /// The number of the first code (the others follow in order), as the
+    /// text sheet and the log's `code_number` count them.
+    first_number: usize,
     codes: Codes<'a>,
+}
+
+/// The number of the first of `codes`, which are the newest of `set`'s (all
+/// of a new set, or the ones `add` appended).
+fn first_number(set: &CodeSet, codes: &[PlainCode]) -> CodeNumber {
+    CodeNumber::of_index(set.codes.len().saturating_sub(codes.len()))
 }
 
 /// The columns `c` takes on a terminal, as Unicode's East Asian Width
@@ -267,7 +280,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{{\"user\":\"alice\",\"host\":\"h\\\"1\",\"created\":\"{}\",\"alphabet\":\"{}\",\"length\":{},\"codes\":[{}]}}\n",
+                "{{\"user\":\"alice\",\"host\":\"h\\\"1\",\"created\":\"{}\",\"alphabet\":\"{}\",\"length\":{},\"first_number\":1,\"codes\":[{}]}}\n",
                 rfc3339(set.created),
                 set.alphabet,
                 set.length,
@@ -365,13 +378,16 @@ mod tests {
             prompt: "Backup code: ",
             expires: None,
         };
-        let (text, _) = widths(&sheet, &set, &codes[..1]);
+        // The newest code alone (as `add` prints the codes it appended):
+        // numbered as in the set.
+        let (text, _) = widths(&sheet, &set, &codes[99..]);
         assert!(text.starts_with("Backup codes for alice on h\n"), "{text}");
         assert!(text.contains("at the \"Backup code:\" prompt"), "{text}");
         assert!(
-            text.contains(&format!("  [ ]   1.  {}\n", codes[0].display().as_str())),
+            text.contains(&format!("  [ ] 100.  {}\n", codes[99].display().as_str())),
             "{text}"
         );
+        assert_eq!(text.matches("  [ ] ").count(), 1, "{text}");
     }
 
     #[test]

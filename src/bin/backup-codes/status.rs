@@ -15,7 +15,7 @@ use super::args::{Format, StatusArgs};
 use super::json;
 use super::resolve::{ACT_ON_TYPED, Unknown, resolve_all};
 use super::{Context, Problems, human_time, open_store, rfc3339};
-use pam_backup_codes::codeset::{Age, CodeSet, Lifetime};
+use pam_backup_codes::codeset::{Age, CodeNumber, CodeSet, Lifetime};
 use pam_backup_codes::lockout::{LastFailure, LockState, LockedUntil, Lockout};
 use pam_backup_codes::store::{Store, StoreError};
 use pam_backup_codes::username::UserName;
@@ -186,10 +186,11 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
         ),
     };
     out += &format!("  age: {}\n", age_text(set, judge));
-    for entry in &set.codes {
+    for (i, entry) in set.codes.iter().enumerate() {
         if let Some(used) = &entry.used {
             out += &format!(
-                "  used {}{} via {} from {}\n",
+                "  code {} used {}{} via {} from {}\n",
+                CodeNumber::of_index(i),
                 human_time(used.at),
                 on_host(used.host.as_deref()),
                 printable(&used.service),
@@ -199,7 +200,11 @@ fn to_text(user: &UserName, set: Option<&CodeSet>, judge: &Judge) -> String {
             );
         } else if let Some(expires) = entry.expires {
             let verb = if now >= expires { "expired" } else { "expires" };
-            out += &format!("  temporary code, {verb} {}\n", human_time(expires));
+            out += &format!(
+                "  temporary code {}, {verb} {}\n",
+                CodeNumber::of_index(i),
+                human_time(expires)
+            );
         }
     }
     let lock = |until: Option<LockedUntil>| match until {
@@ -354,6 +359,8 @@ impl JsonPolicy {
 /// An unused temporary code.
 #[derive(Serialize)]
 struct JsonTemporary {
+    /// The code's number on the sheet `add` printed.
+    code_number: usize,
     expired: bool,
     expires: String,
 }
@@ -373,6 +380,10 @@ struct JsonScope {
 #[derive(Serialize)]
 struct JsonEvent<'a> {
     at: String,
+    /// For a use: the code's number on the sheet, as the log's
+    /// `code_number` names it; absent for a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code_number: Option<usize>,
     /// The fleet store's host name; absent on the file store.
     #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<&'a str>,
@@ -407,6 +418,7 @@ impl<'a> JsonEntry<'a> {
             failures: tally.failures(),
             last_failure: tally.last_failure.as_ref().map(|f: &'a LastFailure| JsonEvent {
                 at: rfc3339(f.at),
+                code_number: None,
                 host: f.host.as_deref(),
                 rhost: f.rhost.as_deref(),
                 service: &f.service,
@@ -432,9 +444,11 @@ impl<'a> JsonEntry<'a> {
             temporary: set
                 .codes
                 .iter()
-                .filter(|c| c.used.is_none())
-                .filter_map(|c| c.expires)
-                .map(|at| JsonTemporary {
+                .enumerate()
+                .filter(|(_, c)| c.used.is_none())
+                .filter_map(|(i, c)| Some((CodeNumber::of_index(i), c.expires?)))
+                .map(|(number, at)| JsonTemporary {
+                    code_number: number.get(),
                     expired: now >= at,
                     expires: rfc3339(at),
                 })
@@ -445,9 +459,11 @@ impl<'a> JsonEntry<'a> {
             uses: set
                 .codes
                 .iter()
-                .filter_map(|c| c.used.as_ref())
-                .map(|u| JsonEvent {
+                .enumerate()
+                .filter_map(|(i, c)| Some((CodeNumber::of_index(i), c.used.as_ref()?)))
+                .map(|(number, u)| JsonEvent {
                     at: rfc3339(u.at),
+                    code_number: Some(number.get()),
                     host: u.host.as_deref(),
                     rhost: u.rhost.as_deref(),
                     service: &u.service,

@@ -167,7 +167,7 @@ impl DirStore {
             return Ok(Judgement::Rehash(hashing));
         }
         let outcome = verdict::judge(&mut set, attempt, now);
-        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired(_)) {
+        if !matches!(outcome, Outcome::Locked(_) | Outcome::Expired { .. }) {
             // Durable before reporting: if this fails, so does the attempt.
             lock.write(attempt.user, &set)?;
         }
@@ -390,7 +390,10 @@ mod tests {
             probes.lock().unwrap().push(probe.try_lock().is_err());
             t0 + Duration::seconds(30)
         });
-        assert_eq!(soon.renew(&alice, &proof, &new).unwrap(), Renewal::Renewed);
+        assert_eq!(
+            soon.renew(&alice, &proof, &new).unwrap(),
+            Renewal::Renewed(crate::codeset::CodeNumber::of_index(0))
+        );
         assert_eq!(*held.lock().unwrap(), [true], "read once, under the lock");
         assert_eq!(store.read(&alice).unwrap().unwrap(), new);
     }

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::error::{PgError, query_error};
 use crate::code::Alphabet;
-use crate::codeset::{CodeEntry, CodeUse, Hashing, Kdf};
+use crate::codeset::{CodeEntry, CodeNumber, CodeUse, Hashing, Kdf};
 use crate::kdf::{KdfParams, Salt};
 use crate::lockout::{LockedUntil, Tally};
 use crate::store::Judgement;
@@ -73,15 +73,30 @@ fn previous_of(row: &Row) -> Result<crate::verdict::Previous, PgError> {
     })
 }
 
+/// The number of the code a verdict is about, from its `code_seq` column
+/// (the code's `seq`, from 0, as the set's index), if it names one.
+fn code_number_of(row: &Row) -> Result<Option<CodeNumber>, PgError> {
+    let seq: Option<i32> = get(row, "code_seq", "read the judgement")?;
+    Ok(seq
+        .and_then(|s| usize::try_from(s).ok())
+        .map(CodeNumber::of_index))
+}
+
 /// The `judge` function's row as a [`Judgement`].
 pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgError> {
     let what = "read the judgement";
     let verdict: String = get(row, "verdict", what)?;
     let locked: bool = get(row, "locked", what)?;
+    let code = code_number_of(row)?;
+    // A verdict about a matched code that does not say which: a schema this
+    // build does not know.
+    let matched =
+        || code.ok_or_else(|| PgError::Schema(format!("judge answered {verdict} without the code's seq")));
     let outcome = match verdict.as_str() {
         "accepted" => {
             let remaining: i32 = get(row, "remaining", what)?;
             Outcome::Accepted {
+                code: matched()?,
                 remaining: usize::try_from(remaining).unwrap_or(0),
                 ageing: get(row, "ageing_until", what)?,
                 previous: previous_of(row)?,
@@ -90,7 +105,7 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
         "expired" => {
             let at: Option<OffsetDateTime> = get(row, "expired_at", what)?;
             let at = at.ok_or_else(|| PgError::Schema("judge answered expired without a time".into()))?;
-            Outcome::Expired(at)
+            Outcome::Expired { at, code: matched()? }
         }
         "locked" => {
             let until: Option<OffsetDateTime> = get(row, "locked_until", what)?;
@@ -103,7 +118,10 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
         },
         "reused" => {
             let refusal = match record_of(row, "used", what)? {
-                Some(used) => Refusal::Reused(used),
+                Some(used) => Refusal::Reused {
+                    used,
+                    code: matched()?,
+                },
                 None => Refusal::Wrong,
             };
             Outcome::Refused { refusal, locked }
@@ -114,7 +132,11 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
         },
         "revoked" | "revoked-match" => Outcome::Refused {
             refusal: Refusal::Revoked {
-                matched: verdict == "revoked-match",
+                matched: if verdict == "revoked-match" {
+                    Some(matched()?)
+                } else {
+                    None
+                },
             },
             locked,
         },

@@ -11,7 +11,7 @@ use tokio_postgres::types::Type;
 use super::error::{PgError, query_error};
 
 /// The schema version this build creates and uses.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 const COMMENT_PREFIX: &str = "pam-backup-codes schema ";
 const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// The routines a login may execute, with their argument types: the
@@ -27,7 +27,7 @@ pub(super) const LOGIN_FUNCTIONS: [&str; 4] = [
 /// with nothing but parameters (and NULL for the OUT ones), the only
 /// statement `judge_attempt` runs within.
 pub(super) const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, \
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
 /// Serialises concurrent `db init` runs (an arbitrary constant: "bc-init").
 const INIT_LOCK: i64 = 0x0062_632d_696e_6974;
 

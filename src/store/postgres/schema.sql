@@ -133,6 +133,22 @@ BEGIN
 END
 $$;
 
+-- Version 3's judge_attempt (and the procedure judge, which returns its
+-- columns) did not say which code a verdict was about (code_seq): their
+-- result types change, which CREATE OR REPLACE cannot do.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+               JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname = 'backup_codes'
+                 AND p.proname IN ('judge_attempt', 'judge')
+                 AND NOT ('code_seq' = ANY (coalesce(p.proargnames, '{}')))) THEN
+        DROP PROCEDURE IF EXISTS backup_codes.judge;
+        DROP FUNCTION IF EXISTS backup_codes.judge_attempt(text, bytea, bytea, text, text, text);
+    END IF;
+END
+$$;
+
 -- When the set's regular codes stop working under `max_age` (days, 0: never).
 -- Whole days of 86400 s, as the module counts them, whatever the time zone.
 CREATE OR REPLACE FUNCTION backup_codes.set_end(created timestamptz, max_age integer)
@@ -252,14 +268,16 @@ $$;
 -- `check_symbol` goes with the hashing parameters (rehash). For `accepted`,
 -- used_* are the previous use of a code of the set (NULL for its first) and
 -- `failures` the failures on record before this success reset them (as
--- `status` counts them), told to the user.
+-- `status` counts them), told to the user. `code_seq` is the seq of the code
+-- the verdict is about (accepted, expired, reused, revoked-match; NULL for the
+-- others): the code's number on the user's sheet is code_seq + 1.
 CREATE OR REPLACE FUNCTION backup_codes.judge_attempt(
     p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text)
 RETURNS TABLE (verdict text, remaining integer, locked boolean, locked_until timestamptz,
                used_at timestamptz, used_service text, used_rhost text, used_host text,
                alphabet text, length integer, m_cost integer, t_cost integer,
                p_cost integer, salt bytea, expired_at timestamptz, ageing_until timestamptz,
-               check_symbol boolean, failures integer)
+               check_symbol boolean, failures integer, code_seq integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -307,14 +325,14 @@ BEGIN
         RETURN QUERY SELECT 'absent', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, NULL::text, NULL::integer, NULL::integer,
             NULL::integer, NULL::integer, NULL::bytea, NULL::timestamptz, NULL::timestamptz,
-            NULL::boolean, NULL::integer;
+            NULL::boolean, NULL::integer, NULL::integer;
         RETURN;
     END IF;
     IF s.salt <> p_salt THEN
         RETURN QUERY SELECT 'rehash', 0, false, NULL::timestamptz, NULL::timestamptz,
             NULL::text, NULL::text, NULL::text, s.alphabet, s.length, s.m_cost, s.t_cost,
             s.p_cost, s.salt, NULL::timestamptz, NULL::timestamptz, s.check_symbol,
-            NULL::integer;
+            NULL::integer, NULL::integer;
         RETURN;
     END IF;
     -- Taken under the lock, so that the failures of concurrent attempts are
@@ -325,7 +343,8 @@ BEGIN
         RETURN QUERY SELECT 'locked', 0, true, CASE WHEN l <> 'infinity' THEN l END,
             NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
             NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-            NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer;
+            NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer,
+            NULL::integer;
         RETURN;
     END IF;
     SELECT * INTO c FROM backup_codes.codes
@@ -339,7 +358,7 @@ BEGIN
             RETURN QUERY SELECT 'expired', 0, false, NULL::timestamptz,
                 NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::text,
                 NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-                expiry, NULL::timestamptz, NULL::boolean, NULL::integer;
+                expiry, NULL::timestamptz, NULL::boolean, NULL::integer, c.seq;
             RETURN;
         END IF;
         -- The previous use, read before this one is recorded.
@@ -362,7 +381,8 @@ BEGIN
                  THEN set_end END,
             NULL::boolean,
             (cardinality(s.local_failures)
-             + greatest(cardinality(s.remote_failures), s.remote_in_a_row))::integer
+             + greatest(cardinality(s.remote_failures), s.remote_in_a_row))::integer,
+            c.seq
             FROM backup_codes.codes AS k
             WHERE k.user_name = p_user AND k.used_at IS NULL
               AND coalesce(k.expires, set_end, 'infinity') > now_at;
@@ -405,7 +425,8 @@ BEGIN
     RETURN QUERY SELECT v, 0, l IS NOT NULL, NULL::timestamptz,
         c.used_at, c.used_service, c.used_rhost, c.used_host, NULL::text,
         NULL::integer, NULL::integer, NULL::integer, NULL::integer, NULL::bytea,
-        NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer;
+        NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::integer,
+        CASE WHEN matched THEN c.seq END;
 END
 $$;
 
@@ -425,16 +446,17 @@ CREATE OR REPLACE PROCEDURE backup_codes.judge(
     OUT used_at timestamptz, OUT used_service text, OUT used_rhost text, OUT used_host text,
     OUT alphabet text, OUT length integer, OUT m_cost integer, OUT t_cost integer,
     OUT p_cost integer, OUT salt bytea, OUT expired_at timestamptz,
-    OUT ageing_until timestamptz, OUT check_symbol boolean, OUT failures integer)
+    OUT ageing_until timestamptz, OUT check_symbol boolean, OUT failures integer,
+    OUT code_seq integer)
 LANGUAGE plpgsql SECURITY INVOKER
 AS $$
 BEGIN
     SELECT j.verdict, j.remaining, j.locked, j.locked_until, j.used_at, j.used_service,
            j.used_rhost, j.used_host, j.alphabet, j.length, j.m_cost, j.t_cost, j.p_cost,
-           j.salt, j.expired_at, j.ageing_until, j.check_symbol, j.failures
+           j.salt, j.expired_at, j.ageing_until, j.check_symbol, j.failures, j.code_seq
         INTO verdict, remaining, locked, locked_until, used_at, used_service, used_rhost,
              used_host, alphabet, length, m_cost, t_cost, p_cost, salt, expired_at,
-             ageing_until, check_symbol, failures
+             ageing_until, check_symbol, failures, code_seq
         FROM backup_codes.judge_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host)
              AS j;
     COMMIT;
