@@ -19,7 +19,7 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::codeset::CodeSet;
+use crate::codeset::{CodeSet, Hashing};
 use crate::lockout::LockedUntil;
 use crate::verdict::{self, Attempt, Outcome, Policy};
 
@@ -66,7 +66,41 @@ pub enum Renewal {
     NotSpent,
     /// The set was replaced since the code was hashed: hash again with the
     /// new parameters and retry. Nothing was counted.
-    Rehash(crate::codeset::Hashing),
+    Rehash(Hashing),
+}
+
+/// What a renewal learns before it prompts ([`crate::store::Store::renewal_info`]),
+/// to refuse early; advisory: the judgement under the store's lock decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Before {
+    /// How to hash the code typed to renew.
+    pub hashing: Hashing,
+    /// The set is revoked (the fleet store tells only when it judges).
+    pub revoked: bool,
+    /// A lock in either scope.
+    pub locked: Option<LockedUntil>,
+    /// The PAM service asked about (sudo) spent one of the set's codes within
+    /// [`SPENT_WITHIN`], which proves possession ([`Proof::Spent`]): never
+    /// on the fleet store, where it proves nothing.
+    pub spent: bool,
+    /// Codes still usable, where the store can tell before judging (not the
+    /// fleet store: the login role reads no set).
+    pub usable: Option<usize>,
+}
+
+impl Before {
+    /// What `set` (the file store's, read at `now`) tells under `policy`,
+    /// with `spent_by` the service whose recent use is a proof.
+    pub fn of(set: &CodeSet, policy: &Policy, spent_by: &str, now: OffsetDateTime) -> Self {
+        let locks = policy.lockout.state(&set.tally, now);
+        Self {
+            hashing: set.hashing(),
+            revoked: set.revoked.is_some(),
+            locked: locks.local.max(locks.remote),
+            spent: spent_recently(set, spent_by, SPENT_WITHIN, now),
+            usable: Some(set.usable(policy.lifetime, now)),
+        }
+    }
 }
 
 /// What the store does with the set it read under its lock.
@@ -257,8 +291,8 @@ mod tests {
         assert!(matches!(renew(plain[1].as_bytes()), Renewal::Rehash(_)));
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
 
-        // The fleet store says it cannot, before anything is sent (opening
-        // connects to nothing: the socket directory is never reached).
+        // The fleet store takes no code sudo spent, before anything is sent
+        // (opening connects to nothing: the socket directory is never reached).
         let fleet = Store::open(
             &"postgresql://pam@/codes?host=/nonexistent/pbc"
                 .parse::<Location>()
@@ -269,7 +303,8 @@ mod tests {
         let e = fleet.renew(&user, &spent, &new, &|| now).unwrap_err();
         assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
         assert!(
-            e.to_string().contains("not yet supported on a fleet store"),
+            e.to_string()
+                .contains("renewing on a code sudo spent is not supported on a fleet store"),
             "{e}"
         );
     }

@@ -40,7 +40,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
     fleet.generate(USER, &[]);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema version 3 already in place"), "{stdout}");
+    assert!(stdout.contains("schema version 4 already in place"), "{stdout}");
     // The set survived the second init.
     assert_eq!(fleet.status(USER)["remaining"], 10);
 
@@ -96,7 +96,7 @@ fn db_init_is_idempotent_and_the_login_role_reads_no_table() {
         fleet.login
     );
     for want in [
-        "schema version 3",
+        "schema version 4",
         &login_role,
         "fleet policy: deny 5 within 900 s, unlock_time 900 s, max_age 0 (no limit)",
         "1 set valid",
@@ -833,7 +833,7 @@ fn every_command_works_on_the_fleet_store() {
         stdout.contains(&format!("connected as {}", fleet.login)),
         "{stdout}"
     );
-    assert!(stdout.contains("schema version 3"), "{stdout}");
+    assert!(stdout.contains("schema version 4"), "{stdout}");
     // The login role sees the fleet's policy too (it cannot change it).
     assert!(stdout.contains("fleet policy: deny 5"), "{stdout}");
     assert!(
@@ -1092,7 +1092,7 @@ fn db_init_upgrades_a_version_1_database() {
     ));
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 1 to 3"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 1 to 4"), "{stdout}");
     // The policy argument is gone: version 1's signatures no longer exist.
     let err = fleet
         .sql_as_login(&format!(
@@ -1133,7 +1133,7 @@ fn db_init_upgrades_a_version_1_database() {
         "PAM_SUCCESS"
     );
     let stdout = fleet.cli_stdout(&["check"]);
-    assert!(stdout.contains("schema version 3"), "{stdout}");
+    assert!(stdout.contains("schema version 4"), "{stdout}");
 }
 
 #[test]
@@ -1208,7 +1208,7 @@ fn db_init_upgrades_a_version_2_database_and_its_sets_keep_working() {
     owner("ALTER TABLE backup_codes.sets DROP COLUMN check_symbol");
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("schema upgraded from version 2 to 3"), "{stdout}");
+    assert!(stdout.contains("schema upgraded from version 2 to 4"), "{stdout}");
     fleet.host("web1", "nodelay", "");
     let first = fleet.lab.login("web1", USER, &[&codes[0]]);
     assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");

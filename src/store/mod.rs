@@ -75,7 +75,7 @@ pub enum StoreError {
         /// What is wrong with the set.
         reason: ParseError,
     },
-    /// The backend cannot do this (yet).
+    /// The backend cannot do this.
     Unsupported {
         /// The store, for messages.
         location: String,
@@ -110,7 +110,7 @@ impl fmt::Display for StoreError {
                 )
             }
             Self::Unsupported { location, operation } => {
-                write!(f, "{location}: {operation} is not yet supported on a fleet store")
+                write!(f, "{location}: {operation} is not supported on a fleet store")
             }
             Self::Database { uri, reason } => write!(f, "{uri}: {reason}"),
         }
@@ -355,12 +355,46 @@ impl Store {
         }
     }
 
+    /// What a renewal learns before it prompts (see [`renewal::Before`]);
+    /// `None` if the user has no set. `policy` is the file store's; the
+    /// fleet store's lock state is by the database's policy, and it tells
+    /// no more than a login learns (the login role reads no set).
+    pub fn renewal_info(
+        &self,
+        user: &UserName,
+        policy: &Policy,
+        spent_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<renewal::Before>, StoreError> {
+        match self {
+            Self::Dir(store) => Ok(store
+                .read(user)?
+                .map(|set| renewal::Before::of(&set, policy, spent_by, now))),
+            // Remote: the lock of either scope, as a renewal is judged.
+            Self::Postgres(store) => {
+                Ok(store
+                    .login_info(user, true)
+                    .map_err(|e| self.db_error(e))?
+                    .map(|info| renewal::Before {
+                        hashing: info.hashing,
+                        revoked: false,
+                        locked: info.locked,
+                        spent: false,
+                        usable: None,
+                    }))
+            }
+        }
+    }
+
     /// Replaces `user`'s set with `new` only together with spending one of
     /// its current codes, as `proof` says (see [`crate::renewal`]): judged,
     /// written and made durable under the store's lock in one step, so that
     /// either the code is spent and `new` is the set, or the old set stays
-    /// (with a wrong code counted). `clock` is read once the lock is held.
-    /// Only the file store does it so far.
+    /// (with a wrong code counted). `clock` is read once the lock is held
+    /// (the fleet store uses the database's clock, and its policy). The
+    /// fleet store takes a typed code only: a code sudo spent proves
+    /// nothing there ([`StoreError::Unsupported`]), since the database
+    /// cannot tell which host recorded it.
     pub fn renew(
         &self,
         user: &UserName,
@@ -368,8 +402,8 @@ impl Store {
         new: &CodeSet,
         clock: &dyn Fn() -> OffsetDateTime,
     ) -> Result<Renewal, StoreError> {
-        match self {
-            Self::Dir(store) => {
+        match (self, proof) {
+            (Self::Dir(store), _) => {
                 let lock = store.lock()?;
                 let now = clock();
                 let (decision, renewal) = renewal::judge(lock.read(user)?, proof, now);
@@ -381,9 +415,12 @@ impl Store {
                 }
                 Ok(renewal)
             }
-            Self::Postgres(_) => Err(StoreError::Unsupported {
+            (Self::Postgres(store), Proof::Code(attempt)) => {
+                store.renew(user, attempt, new).map_err(|e| self.db_error(e))
+            }
+            (Self::Postgres(_), Proof::Spent { .. }) => Err(StoreError::Unsupported {
                 location: self.location(),
-                operation: "renewing a set with one of its codes",
+                operation: "renewing on a code sudo spent",
             }),
         }
     }
