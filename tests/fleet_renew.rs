@@ -497,6 +497,12 @@ fn db_init_upgrades_a_version_3_database_and_check_sees_the_renew_grant() {
     );
     let (code, stdout, _) = fleet.run_cli(&["check"]);
     assert_eq!(code, 1, "{stdout}");
+    // A host's renew says what is missing, and changes nothing.
+    let before = fingerprint(&fleet, &renewer.name);
+    let early = renew_on(&fleet, "web1", &renewer, &codes[2]);
+    assert_eq!(early.code, Some(1), "{early:?}");
+    assert!(early.stderr.contains("backup-codes db init"), "{early:?}");
+    assert_eq!(fingerprint(&fleet, &renewer.name), before);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("schema upgraded from version 3 to 4"), "{stdout}");

@@ -4,6 +4,7 @@
 //! answer (see docs/design.md, "renew").
 
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::error::PgError;
@@ -78,6 +79,19 @@ pub(super) fn renew(
             Ok(Some(info)) if info.hashing.kdf.salt == new.kdf.salt => Ok(Renewal::Renewed),
             _ => Err(lost),
         },
+        // A database not yet upgraded: say what the administrator does.
+        Err(PgError::Query { what, reason, source })
+            if source.code() == Some(&SqlState::UNDEFINED_FUNCTION) =>
+        {
+            Err(PgError::Query {
+                what,
+                reason: format!(
+                    "{reason} (the schema is older than version 4: an administrator runs \
+                     `backup-codes db init`)"
+                ),
+                source,
+            })
+        }
         other => other,
     }
 }
