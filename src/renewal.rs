@@ -15,7 +15,10 @@
 //!   only: the set it is recorded in is the one being replaced.
 //!
 //! Either way the set must be enrolled, unrevoked and unlocked in both
-//! scopes: a renewal is no way around a lock.
+//! scopes: a renewal is no way around a lock. On the fleet store only a
+//! typed code is a proof (the database's `backup_codes.renew` judges it):
+//! the database cannot tell which host recorded a use by sudo, since every
+//! host shares the login role and names itself.
 
 use time::{Duration, OffsetDateTime};
 
