@@ -254,6 +254,12 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
          WHERE user_name = '{user}'"
     ));
     assert_eq!(created, "t", "created at the database's clock");
+    // The server's log keeps the renewal, with the client's address.
+    let logged = format!(
+        "the set of '{user}' was renewed through backup_codes.renew by role {} from 127.0.0.1, host 'web1'",
+        fleet.login
+    );
+    assert!(fleet.cluster.log().contains(&logged), "{logged}");
     // The spent code, and every other old one, no longer work anywhere;
     // the new ones do, once.
     for code in [&old[9], &old[0]] {

@@ -592,6 +592,13 @@ BEGIN
         INSERT INTO backup_codes.codes (user_name, seq, hash)
             SELECT p_user, (h.n - 1)::integer, h.v
             FROM unnest(p_hashes) WITH ORDINALITY AS h(v, n);
+        -- The spent code's record goes with the old set: the server's log
+        -- keeps the renewal, with the client's address, which (unlike the
+        -- host name) the caller does not choose.
+        RAISE LOG 'pam-backup-codes: the set of % was renewed through backup_codes.renew by role % from %, host %',
+            quote_literal(p_user), session_user,
+            coalesce(host(inet_client_addr()), 'the local socket'),
+            coalesce(quote_literal(backup_codes.clip(p_host)), 'NULL');
         verdict := 'renewed';
         used_at := NULL;
         used_service := NULL;
