@@ -3,6 +3,7 @@
 //! right, replaces the set in the same transaction, committed before the
 //! answer (see docs/design.md, "renew").
 
+use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
@@ -17,12 +18,12 @@ use crate::lockout::LockedUntil;
 use crate::renewal::Renewal;
 use crate::store::{Attempt, Judgement};
 use crate::username::UserName;
-use time::OffsetDateTime;
 
 /// Replaces `user`'s set with `new` only together with spending the code
-/// `attempt` carries (hashed with the set's parameters), by the fleet's policy (`attempt.policy` is not
-/// used). A CALL whose answer was lost is looked up once (the set's salt
-/// says whether `new` is in force) before it is [`PgError::Ambiguous`].
+/// `attempt` carries (hashed with the set's parameters), by the fleet's
+/// policy (`attempt.policy` is not used). A CALL whose answer was lost is
+/// looked up once (the set's salt says whether `new` is in force) before it
+/// is [`PgError::Ambiguous`].
 pub(super) fn renew(
     sessions: &Sessions,
     host_name: &str,
