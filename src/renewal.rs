@@ -15,11 +15,14 @@
 //!   only: the set it is recorded in is the one being replaced.
 //!
 //! Either way the set must be enrolled, unrevoked and unlocked in both
-//! scopes: a renewal is no way around a lock.
+//! scopes: a renewal is no way around a lock. On the fleet store only a
+//! typed code is a proof (the database's `backup_codes.renew` judges it):
+//! the database cannot tell which host recorded a use by sudo, since every
+//! host shares the login role and names itself.
 
 use time::{Duration, OffsetDateTime};
 
-use crate::codeset::{CodeNumber, CodeSet};
+use crate::codeset::{CodeNumber, CodeSet, Hashing};
 use crate::lockout::LockedUntil;
 use crate::verdict::{self, Attempt, Outcome, Policy};
 
@@ -52,8 +55,9 @@ pub enum Proof<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Renewal {
     /// The code of this number was spent and the new set replaced the old
-    /// one, durably.
-    Renewed(CodeNumber),
+    /// one, durably. No number when the fleet's answer was lost and the
+    /// renewal is known only from the salt in force.
+    Renewed(Option<CodeNumber>),
     /// The user has no set to renew.
     NoSet,
     /// The set is revoked: only an administrator gives a new one.
@@ -67,7 +71,41 @@ pub enum Renewal {
     NotSpent,
     /// The set was replaced since the code was hashed: hash again with the
     /// new parameters and retry. Nothing was counted.
-    Rehash(crate::codeset::Hashing),
+    Rehash(Hashing),
+}
+
+/// What a renewal learns before it prompts ([`crate::store::Store::renewal_info`]),
+/// to refuse early; advisory: the judgement under the store's lock decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Before {
+    /// How to hash the code typed to renew.
+    pub hashing: Hashing,
+    /// The set is revoked (the fleet store tells only when it judges).
+    pub revoked: bool,
+    /// A lock in either scope.
+    pub locked: Option<LockedUntil>,
+    /// The PAM service asked about (sudo) spent one of the set's codes within
+    /// [`SPENT_WITHIN`], which proves possession ([`Proof::Spent`]): never
+    /// on the fleet store, where it proves nothing.
+    pub spent: bool,
+    /// Codes still usable, where the store can tell before judging (not the
+    /// fleet store: the login role reads no set).
+    pub usable: Option<usize>,
+}
+
+impl Before {
+    /// What `set` (the file store's, read at `now`) tells under `policy`,
+    /// with `spent_by` the service whose recent use is a proof.
+    pub fn of(set: &CodeSet, policy: &Policy, spent_by: &str, now: OffsetDateTime) -> Self {
+        let locks = policy.lockout.state(&set.tally, now);
+        Self {
+            hashing: set.hashing(),
+            revoked: set.revoked.is_some(),
+            locked: locks.local.max(locks.remote),
+            spent: spent_recently(set, spent_by, SPENT_WITHIN, now),
+            usable: Some(set.usable(policy.lifetime, now)),
+        }
+    }
 }
 
 /// What the store does with the set it read under its lock.
@@ -105,7 +143,7 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
                 return (Decision::Keep, Renewal::Rehash(hashing));
             }
             match verdict::judge(&mut set, attempt, now) {
-                Outcome::Accepted { code, .. } => (Decision::Replace, Renewal::Renewed(code)),
+                Outcome::Accepted { code, .. } => (Decision::Replace, Renewal::Renewed(Some(code))),
                 // Nothing changed in the set: nothing to write.
                 outcome @ (Outcome::Locked(_) | Outcome::Expired { .. } | Outcome::Typo) => {
                     (Decision::Keep, Renewal::Refused(outcome))
@@ -116,7 +154,7 @@ pub fn judge(old: Option<CodeSet>, proof: &Proof<'_>, now: OffsetDateTime) -> (D
             }
         }
         Proof::Spent { service, within, .. } => match recently_spent(&set, service, *within, now) {
-            Some(code) => (Decision::Replace, Renewal::Renewed(code)),
+            Some(code) => (Decision::Replace, Renewal::Renewed(Some(code))),
             None => (Decision::Keep, Renewal::NotSpent),
         },
     }
@@ -196,7 +234,7 @@ mod tests {
         old.codes[2].used = Some(used("sudo", now - Duration::seconds(10)));
         assert!(matches!(
             judge(Some(old.clone()), &spent(&policy), now),
-            (Decision::Replace, Renewal::Renewed(n)) if n == CodeNumber::of_index(2)
+            (Decision::Replace, Renewal::Renewed(Some(n))) if n == CodeNumber::of_index(2)
         ));
         // Revoked since, or locked: refused all the same.
         let mut revoked = old.clone();
@@ -262,7 +300,7 @@ mod tests {
         // Right: the new set is the user's, whole.
         assert_eq!(
             renew(plain[0].as_bytes()),
-            Renewal::Renewed(CodeNumber::of_index(0))
+            Renewal::Renewed(Some(CodeNumber::of_index(0)))
         );
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
         assert_eq!(new_plain.len(), 3);
@@ -270,8 +308,8 @@ mod tests {
         assert!(matches!(renew(plain[1].as_bytes()), Renewal::Rehash(_)));
         assert_eq!(store.read(&user).unwrap().unwrap(), new);
 
-        // The fleet store says it cannot, before anything is sent (opening
-        // connects to nothing: the socket directory is never reached).
+        // The fleet store takes no code sudo spent, before anything is sent
+        // (opening connects to nothing: the socket directory is never reached).
         let fleet = Store::open(
             &"postgresql://pam@/codes?host=/nonexistent/pbc"
                 .parse::<Location>()
@@ -282,7 +320,8 @@ mod tests {
         let e = fleet.renew(&user, &spent, &new).unwrap_err();
         assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
         assert!(
-            e.to_string().contains("not yet supported on a fleet store"),
+            e.to_string()
+                .contains("renewing on a code sudo spent is not supported on a fleet store"),
             "{e}"
         );
     }
@@ -307,7 +346,7 @@ mod tests {
         let right = hashing.digest(plain[1].as_bytes()).unwrap();
         let (decision, renewal) = judge(Some(old.clone()), &proof(right.as_deref()), now);
         assert!(matches!(decision, Decision::Replace), "{decision:?}");
-        assert_eq!(renewal, Renewal::Renewed(CodeNumber::of_index(1)));
+        assert_eq!(renewal, Renewal::Renewed(Some(CodeNumber::of_index(1))));
 
         let wrong = hashing.digest(b"00000-00000").unwrap();
         let (decision, renewal) = judge(Some(old.clone()), &proof(wrong.as_deref()), now);

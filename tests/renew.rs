@@ -588,3 +588,61 @@ fn renew_prints_the_new_sheet_as_json() {
     assert_eq!(lab.login(SVC, user, &[&old[3]]).result(), "PAM_AUTH_ERR");
     assert_eq!(lab.login(SVC, user, &[&new[9]]).result(), "PAM_SUCCESS");
 }
+
+#[test]
+fn on_a_fleet_host_the_code_sudo_spent_is_no_proof_and_renew_takes_a_typed_one() {
+    use common::postgres::{Fleet, NEEDS};
+    let s = or_skip!(setup(), "sudo", "visudo", "runuser", "chpasswd", "cp");
+    let fleet = or_skip!(Fleet::new(), needs = NEEDS);
+    let user = s.user.name.as_str();
+    let old = fleet.generate(user, &[]);
+    let _sudoers = Sudoers::install(&shipped_rule(user, &s.binary));
+    // This host's configuration names the fleet's database through the
+    // login role: the module in sudo's stack and renew both read it.
+    let config = fleet.host_config("web1", &fleet.login_uri(), "");
+    fs::copy(&config, s.etc_security.join("pam_backup_codes.conf")).unwrap();
+    // The sudo recipe as published, its module reading that configuration.
+    let snippet = common::recipes::Snippet::example("sudo");
+    let lines = common::recipes::for_lab(&s.lab, &snippet.lines, &[])
+        .replace(&format!(" store={}", s.lab.store.display()), "");
+    let stock = fs::read_to_string("/etc/pam.d/sudo").unwrap();
+    let pam_sudo = s.lab.path().join("pam.d-sudo");
+    fs::write(&pam_sudo, snippet.apply(&stock, &lines)).unwrap();
+    s.lab.chmod(&pam_sudo, 0o644);
+
+    let (renewed, log) = s.isolated_with(Some(&pam_sudo), || s.sudo_typing(&["renew"], &[&old[4], &old[5]]));
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    assert_eq!(
+        renewed.stderr.matches(RENEW_PROMPT).count(),
+        1,
+        "renew asked for a code of its own: {renewed:?}"
+    );
+    assert_eq!(
+        renewed.stderr.matches("Backup code:").count(),
+        2,
+        "sudo asked for one first: {renewed:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("event=code-accepted ") && l.contains("service=sudo")),
+        "sudo's code was judged by the fleet: {log:?}"
+    );
+    let new = renewed.codes();
+    assert_eq!(new.len(), 10, "{renewed:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("renewed their backup codes (spent a current code typed to renew")),
+        "{log:?}"
+    );
+    // Both codes went: sudo's through the fleet (recorded with service sudo
+    // before the set was replaced), renew's with the old set.
+    fleet.host("web1", "nodelay", "");
+    for code in [&old[4], &old[5], &old[6]] {
+        assert_eq!(
+            fleet.lab.login("web1", user, &[code]).result(),
+            "PAM_AUTH_ERR",
+            "{code}"
+        );
+    }
+    assert_eq!(fleet.lab.login("web1", user, &[&new[0]]).result(), "PAM_SUCCESS");
+}

@@ -1,5 +1,5 @@
 //! One contract, two stores: every scenario of the table runs through the
-//! public `Store` API (login_info, login::attempt, edit, read) on a file
+//! public `Store` API (login_info, login::attempt, renew, edit, read) on a file
 //! store and on a fleet store in a throwaway cluster, and both must give the
 //! outcome and the recorded state the table states.
 //!
@@ -22,10 +22,11 @@ use pam_backup_codes::config::PgSettings;
 use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::lockout::{LockedUntil, Lockout, Scope};
 use pam_backup_codes::login;
+use pam_backup_codes::renewal::{self, Proof, Renewal};
 use pam_backup_codes::store::location::Location;
 use pam_backup_codes::store::{Edit, LoginInfo, PolicyChange, Store};
 use pam_backup_codes::username::UserName;
-use pam_backup_codes::verdict::{Origin, Outcome, Policy, Refusal};
+use pam_backup_codes::verdict::{Attempt, Origin, Outcome, Policy, Refusal};
 use time::{Duration, OffsetDateTime};
 
 use common::or_skip;
@@ -56,6 +57,10 @@ enum Step {
     /// NEW set is tried with the hashing login_info gave (and, if `old`,
     /// code `i` of the OLD set).
     ReplacedMidway(usize, bool),
+    /// `backup-codes renew` (`Store::renew`) with code `i` of the current
+    /// set, or a wrong code (`None`), typed; renewed, the new set's codes
+    /// are the current ones.
+    Renew(Option<usize>),
     /// The recorded state: "local=N remote=N row=N used=N".
     State,
 }
@@ -193,6 +198,30 @@ fn scenarios() -> Vec<(&'static str, Vec<(Step, &'static str)>)> {
                 (Code(1, Remote), "revoked, matched code 2"),
                 (Wrong(Local), "revoked"),
                 (State, "local=1 remote=2 row=2 used=1"),
+            ],
+        ),
+        (
+            "renewal: a right code replaces the set, a wrong one counts, never while locked or revoked",
+            vec![
+                (Policy(3, 900, 900, 0), "ok"),
+                (Renew(None), "wrong"),
+                (State, "local=1 remote=0 row=0 used=0"),
+                (Renew(Some(4)), "renewed, code 5 spent"),
+                // A new set: no use, no failure on record, and its codes work.
+                (State, "local=0 remote=0 row=0 used=0"),
+                (
+                    Code(1, Remote),
+                    "accepted code 2, 9 left, first use, 0 failures since",
+                ),
+                (Renew(None), "wrong"),
+                (Renew(None), "wrong"),
+                (Renew(None), "wrong, now locked"),
+                (Renew(Some(2)), "locked until a time"),
+                (Unlock, "ok"),
+                (Revoke, "ok"),
+                // Refused before judging: nothing counted, nothing replaced.
+                (Renew(Some(2)), "revoked"),
+                (State, "local=0 remote=0 row=0 used=1"),
             ],
         ),
         (
@@ -395,6 +424,43 @@ impl Backend {
                 let previous = std::mem::replace(codes, self.new_set());
                 let input = if old { &previous[i] } else { &codes[i] };
                 outcome(&self.attempt(&stale, input.as_bytes(), &origin))
+            }
+            Renew(code) => {
+                let user = Self::user();
+                let hashing = self.admin.read(&user).unwrap().unwrap().hashing();
+                let input = code.map_or(&b"AAAAA-AAAAA"[..], |i| codes[i].as_bytes());
+                let digest = hashing.digest(input).unwrap();
+                let policy = self.policy.get();
+                let origin = Origin::new(renewal::SERVICE, None);
+                let proof = Proof::Code(Attempt {
+                    user: &user,
+                    hashing: &hashing,
+                    digest: digest.as_deref(),
+                    policy: &policy,
+                    origin: &origin,
+                });
+                let (new, plain) = CodeSet::generate(
+                    CodeFormat::DEFAULT,
+                    10,
+                    KdfParams::default(),
+                    OffsetDateTime::now_utc(),
+                )
+                .unwrap();
+                match self.login.renew(&user, &proof, &new).unwrap() {
+                    Renewal::Renewed(spent) => {
+                        *codes = plain;
+                        match spent {
+                            Some(n) => format!("renewed, code {n} spent"),
+                            None => "renewed, the spent code unknown".into(),
+                        }
+                    }
+                    Renewal::NoSet => "no set".into(),
+                    Renewal::Revoked => "revoked".into(),
+                    Renewal::Locked(until) => locked(until),
+                    Renewal::Refused(refused) => outcome(&refused),
+                    Renewal::NotSpent => "not spent".into(),
+                    Renewal::Rehash(_) => "rehash".into(),
+                }
             }
             State => {
                 let set = self.admin.read(&Self::user()).unwrap().unwrap();

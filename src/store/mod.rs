@@ -27,7 +27,7 @@ use nix::errno::Errno;
 
 use crate::codeset::{CodeSet, Hashing, ParseError};
 use crate::lockout::{LockedUntil, Lockout};
-use crate::renewal::{Proof, Renewal};
+use crate::renewal::{Before, Proof, Renewal};
 use crate::username::UserName;
 use crate::verdict::{Attempt, Origin, Outcome, Policy};
 pub use dir::{DEFAULT_DIR, DirLock, DirStore, MAX_FILE_SIZE};
@@ -74,7 +74,7 @@ pub enum StoreError {
         /// What is wrong with the set.
         reason: ParseError,
     },
-    /// The backend cannot do this (yet).
+    /// The backend cannot do this.
     Unsupported {
         /// The store, for messages.
         location: String,
@@ -109,7 +109,7 @@ impl fmt::Display for StoreError {
                 )
             }
             Self::Unsupported { location, operation } => {
-                write!(f, "{location}: {operation} is not yet supported on a fleet store")
+                write!(f, "{location}: {operation} is not supported on a fleet store")
             }
             Self::Database { uri, reason } => write!(f, "{uri}: {reason}"),
         }
@@ -356,18 +356,52 @@ impl Store {
         }
     }
 
+    /// What a renewal learns before it prompts (see [`Before`]);
+    /// `None` if the user has no set. `policy` is the file store's; the
+    /// fleet store's lock state is by the database's policy, and it tells
+    /// no more than a login learns (the login role reads no set).
+    pub fn renewal_info(
+        &self,
+        user: &UserName,
+        policy: &Policy,
+        spent_by: &str,
+    ) -> Result<Option<Before>, StoreError> {
+        match self {
+            Self::Dir(store) => store.renewal_info(user, policy, spent_by),
+            // Remote: the lock of either scope, as a renewal is judged.
+            Self::Postgres(store) => {
+                Ok(store
+                    .login_info(user, true)
+                    .map_err(|e| self.db_error(e))?
+                    .map(|info| Before {
+                        hashing: info.hashing,
+                        revoked: false,
+                        locked: info.locked,
+                        spent: false,
+                        usable: None,
+                    }))
+            }
+        }
+    }
+
     /// Replaces `user`'s set with `new` only together with spending one of
     /// its current codes, as `proof` says (see [`crate::renewal`]): judged,
     /// written and made durable under the store's lock in one step, so that
     /// either the code is spent and `new` is the set, or the old set stays
     /// (with a wrong code counted). The time is the store's, taken once the
-    /// lock is held. Only the file store does it so far.
+    /// lock is held (the fleet store uses the database's clock, and its
+    /// policy). The fleet store takes a typed code only: a code sudo spent
+    /// proves nothing there ([`StoreError::Unsupported`]), since the
+    /// database cannot tell which host recorded it.
     pub fn renew(&self, user: &UserName, proof: &Proof<'_>, new: &CodeSet) -> Result<Renewal, StoreError> {
-        match self {
-            Self::Dir(store) => store.renew(user, proof, new),
-            Self::Postgres(_) => Err(StoreError::Unsupported {
+        match (self, proof) {
+            (Self::Dir(store), _) => store.renew(user, proof, new),
+            (Self::Postgres(store), Proof::Code(attempt)) => {
+                store.renew(user, attempt, new).map_err(|e| self.db_error(e))
+            }
+            (Self::Postgres(_), Proof::Spent { .. }) => Err(StoreError::Unsupported {
                 location: self.location(),
-                operation: "renewing a set with one of its codes",
+                operation: "renewing on a code sudo spent",
             }),
         }
     }

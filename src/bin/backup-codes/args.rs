@@ -108,8 +108,10 @@ It is refused, with one line saying why, for a user without codes, a revoked
 set, while the codes are locked after too many failures, when no usable code
 is left (ask an administrator for a new set), and when not run through sudo.
 Each renewal and each refusal past the command line is logged to authpriv
-with the user and the terminal. On a PostgreSQL (fleet) store renew is not yet
-supported and says so.
+with the user and the terminal. On a PostgreSQL (fleet) store the database
+judges the code and stores the new set in one transaction; there only a code
+typed to renew is a proof (the database cannot tell which host recorded a
+use by sudo), so with the sudo recipe renew asks for a second code.
 
 The package installs no sudo rule: copy
 /usr/share/doc/libpam-backup-codes/examples/sudoers.d-backup-codes to

@@ -25,7 +25,7 @@ use pam_backup_codes::audit::{Event, Field, Record, Severity};
 use pam_backup_codes::codeset::{CodeNumber, CodeSet};
 use pam_backup_codes::config::Config;
 use pam_backup_codes::lockout::LockedUntil;
-use pam_backup_codes::renewal::{self, Proof, Renewal, SERVICE, SPENT_WITHIN};
+use pam_backup_codes::renewal::{Proof, Renewal, SERVICE, SPENT_WITHIN};
 use pam_backup_codes::store::Store;
 use pam_backup_codes::username::UserName;
 use pam_backup_codes::verdict::{Attempt, Origin, Outcome};
@@ -154,15 +154,15 @@ enum Refusal {
     Failed(String),
     /// Renewed (spending the code of this number), but the sheet could not
     /// be printed.
-    Unprinted(std::io::Error, CodeNumber),
+    Unprinted(std::io::Error, Option<CodeNumber>),
 }
 
 /// How the caller proved possession, for the log.
 enum Proved {
-    /// A code typed to renew, of this number.
-    Typed(CodeNumber),
+    /// A code typed to renew, of this number (if the store told it).
+    Typed(Option<CodeNumber>),
     /// The code sudo's own authentication spent, of this number.
-    FollowedSudo(CodeNumber),
+    FollowedSudo(Option<CodeNumber>),
 }
 
 /// Runs `renew`; prints the sheet or one line saying why not.
@@ -205,7 +205,7 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     code,
                 ),
             };
-            authlog::event(record(Event::SetRenewed).with(Field::CodeNumber, code).with(
+            authlog::event(record(Event::SetRenewed).with_some(Field::CodeNumber, code).with(
                 Field::Reason,
                 format!("{who}: renewed their backup codes ({how})"),
             ));
@@ -266,7 +266,7 @@ pub(super) fn run(cli: &Cli, args: &RenewArgs) -> ExitCode {
                     authlog::event(
                         record(Event::SetRenewed)
                             .at(Severity::Warning)
-                            .with(Field::CodeNumber, code)
+                            .with_some(Field::CodeNumber, code)
                             .with(
                                 Field::Reason,
                                 format!(
@@ -296,30 +296,25 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     let settings = &config.codes;
     let format = settings.format().map_err(|e| failed(&e))?;
     let store = Store::open(&config.store, &config.postgresql).map_err(|e| failed(&e))?;
-    if store.as_postgres().is_some() {
-        // Said before a code is asked for (Store::renew would refuse too).
-        return Err(Refusal::Failed(
-            "renew is not yet supported on a fleet (PostgreSQL) store; ask an administrator \
-             for a new set"
-                .to_owned(),
-        ));
-    }
     let policy = config.login.policy();
     // Refuse early, before prompting or hashing; the judgement that counts
-    // is the store's, under its lock, in the step that writes the new set.
-    let old = store.read(user).map_err(|e| failed(&e))?.ok_or(Refusal::NoSet)?;
-    let now = OffsetDateTime::now_utc();
-    if old.revoked.is_some() {
+    // is the store's, under its lock, in the step that writes the new set
+    // (on a fleet, the database's, by its policy).
+    let before = store
+        .renewal_info(user, &policy, SUDO_SERVICE)
+        .map_err(|e| failed(&e))?
+        .ok_or(Refusal::NoSet)?;
+    if before.revoked {
         return Err(Refusal::Revoked);
     }
-    let locks = policy.lockout.state(&old.tally, now);
-    if let Some(until) = locks.local.max(locks.remote) {
+    if let Some(until) = before.locked {
         return Err(Refusal::Locked(until));
     }
     // sudo's own authentication (the sudo recipe) may just have spent one
-    // of the user's codes: that is the proof, and no second code is asked.
-    let followed = renewal::spent_recently(&old, SUDO_SERVICE, SPENT_WITHIN, now);
-    if !followed && old.usable(policy.lifetime, now) == 0 {
+    // of the user's codes: that is the proof, and no second code is asked
+    // (never on a fleet store, where a typed code is the only proof).
+    let followed = before.spent;
+    if !followed && before.usable == Some(0) {
         return Err(Refusal::NoUsableCode);
     }
     let typed = if followed {
@@ -327,13 +322,16 @@ fn renew(user: &UserName, args: &RenewArgs) -> Result<Proved, Refusal> {
     } else {
         Some(read_code(&config.login.prompt).map_err(Refusal::NoCode)?)
     };
-    if typed.as_ref().is_some_and(|code| old.is_typo(code.as_bytes())) {
+    let mut hashing = before.hashing;
+    if typed
+        .as_ref()
+        .is_some_and(|code| hashing.is_typo(code.as_bytes()))
+    {
         return Err(Refusal::Typo);
     }
     let (set, codes) = CodeSet::generate(format, settings.count, settings.kdf(), OffsetDateTime::now_utc())
         .map_err(|e| failed(&e))?;
     let origin = Origin::new(SERVICE, None);
-    let mut hashing = old.hashing();
     let mut outcome = None;
     // A set replaced by an administrator while we hashed costs a second
     // hash; a second replacement meanwhile is refused.

@@ -134,6 +134,19 @@ impl DirStore {
             .map_err(|reason| StoreError::Corrupt { path, reason })
     }
 
+    /// What a renewal learns before it prompts (see
+    /// [`super::Store::renewal_info`]), at the store's time.
+    pub fn renewal_info(
+        &self,
+        user: &UserName,
+        policy: &crate::verdict::Policy,
+        spent_by: &str,
+    ) -> Result<Option<crate::renewal::Before>, StoreError> {
+        Ok(self
+            .read(user)?
+            .map(|set| crate::renewal::Before::of(&set, policy, spent_by, self.clock.now())))
+    }
+
     /// What a login needs before prompting (see [`super::Store::login_info`]),
     /// the lock state of `scope` by `policy` at the store's time.
     pub fn login_info(
@@ -392,7 +405,7 @@ mod tests {
         });
         assert_eq!(
             soon.renew(&alice, &proof, &new).unwrap(),
-            Renewal::Renewed(crate::codeset::CodeNumber::of_index(0))
+            Renewal::Renewed(Some(crate::codeset::CodeNumber::of_index(0)))
         );
         assert_eq!(*held.lock().unwrap(), [true], "read once, under the lock");
         assert_eq!(store.read(&alice).unwrap().unwrap(), new);

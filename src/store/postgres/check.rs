@@ -1,5 +1,6 @@
 //! What `backup-codes check` reports of the fleet store: the connection,
-//! the schema, the login roles' rights, the replication, every set.
+//! the schema, the login roles' rights (each login routine executable,
+//! `renew`'s included, and nothing more), the replication, every set.
 
 use tokio::time::Instant;
 use tokio_postgres::Client;
@@ -58,7 +59,10 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
                           JOIN pg_namespace n ON n.oid = p.pronamespace \
                           WHERE n.nspname = 'backup_codes' AND has_function_privilege(r.oid, p.oid, 'EXECUTE') \
                           AND p.oid <> ALL (ARRAY(SELECT to_regprocedure(f)::oid \
-                                                  FROM unnest($1::text[]) AS f)) ORDER BY 1) AS functions \
+                                                  FROM unnest($1::text[]) AS f)) ORDER BY 1) AS functions, \
+                    ARRAY(SELECT f FROM unnest($1::text[]) AS f \
+                          WHERE to_regprocedure(f) IS NULL \
+                             OR NOT has_function_privilege(r.oid, to_regprocedure(f), 'EXECUTE')) AS missing \
                  FROM pg_roles r \
                  WHERE to_regprocedure($2) IS NOT NULL \
                    AND has_function_privilege(r.oid, to_regprocedure($2), 'EXECUTE') \
@@ -79,6 +83,7 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
             let limit: i32 = get(row, "connection_limit", "check the login roles")?;
             let tables: Vec<String> = get(row, "tables", "check the login roles")?;
             let functions: Vec<String> = get(row, "functions", "check the login roles")?;
+            let missing: Vec<String> = get(row, "missing", "check the login roles")?;
             if superuser {
                 problems.push(format!("{uri}: login role {role} is a superuser: it can read every hash"));
             }
@@ -92,6 +97,13 @@ pub(super) fn check(sessions: &Sessions) -> Result<CheckReport, PgError> {
                 problems.push(format!(
                     "{uri}: login role {role} can execute {}: only the login functions are for it",
                     functions.join(", ")
+                ));
+            }
+            if !missing.is_empty() {
+                // A login (or `renew`, a version 4 routine) as this role would fail.
+                problems.push(format!(
+                    "{uri}: login role {role} cannot execute {}: run `backup-codes db init --login-role {role}`",
+                    missing.join(", ")
                 ));
             }
             let limit = if limit < 0 { "no connection limit".to_owned() } else { format!("connection limit {limit}") };

@@ -4,10 +4,10 @@
 use time::OffsetDateTime;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::error::{PgError, describe, is_error, query_error};
+use super::error::PgError;
 use super::rows::{get, hashing_of, judgement_of};
 use super::schema;
-use super::session::{Sessions, bounded};
+use super::session::{Sessions, bounded, call_committing};
 use crate::lockout::LockedUntil;
 use crate::store::{Attempt, Judgement, LoginInfo};
 use crate::username::UserName;
@@ -72,27 +72,15 @@ pub(super) fn judge(
             (&origin.rhost, Type::TEXT),
             (&host, Type::TEXT),
         ];
-        // The procedure commits before it answers: an ERROR means it was
-        // rolled back (nothing recorded), any other failure that the
-        // answer was lost after the commit may have been made.
-        let row = match tokio::time::timeout_at(deadline, client.query_typed_one(schema::JUDGE_CALL, &params))
-            .await
-        {
-            Ok(Ok(row)) => row,
-            Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", e)),
-            Ok(Err(e)) => {
-                return Err(PgError::Ambiguous {
-                    reason: describe(&e),
-                    source: Some(e),
-                });
-            }
-            Err(_) => {
-                return Err(PgError::Ambiguous {
-                    reason: format!("no answer within {secs} s"),
-                    source: None,
-                });
-            }
-        };
+        let row = call_committing(
+            client,
+            deadline,
+            secs,
+            "judge the attempt",
+            schema::JUDGE_CALL,
+            &params,
+        )
+        .await?;
         judgement_of(attempt.user, &row)
     })
 }

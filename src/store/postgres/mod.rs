@@ -10,6 +10,9 @@
 //! reported as [`PgError::Ambiguous`]. A login holds no server session while
 //! the person types: `login_info` runs on a short connection closed before
 //! the prompt, `judge` on a new one after it (see `session::Sessions::login_step`).
+//! `backup-codes renew` on a fleet host uses the login role too: one
+//! `CALL backup_codes.renew` spends a code judged as `judge` judges it and
+//! replaces the set in the same transaction, or changes nothing else.
 //!
 //! Every connection makes the server prove itself first ([`transport`]):
 //! TLS verified against `ca_file` and SCRAM-SHA-256 over TCP, or a trusted
@@ -32,7 +35,8 @@
 //!
 //! The files, each using only those below it: this one (the [`PgStore`]
 //! type, `open`, the dispatch to the others); `check` (the check report);
-//! `login` (`login_info`, `judge`) and `admin` (the owner's reads, edits,
+//! `login` (`login_info`, `judge`), `renew` (a renewal through the login
+//! role) and `admin` (the owner's reads, edits,
 //! `db init`, the policy); `session` (connections, each await bounded by the
 //! step's deadline), `rows` (the row decoders), `schema`, `transport`,
 //! `tls`, `settings`; and `error` ([`PgError`]) at the bottom.
@@ -41,6 +45,7 @@ mod admin;
 mod check;
 mod error;
 mod login;
+mod renew;
 mod rows;
 mod schema;
 mod session;
@@ -64,6 +69,7 @@ pub use transport::{Channel, ServerAuth, Transport};
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::codeset::CodeSet;
+use crate::renewal::Renewal;
 use crate::text::clip_field;
 use crate::trusted::{self, Rules};
 use crate::username::UserName;
@@ -152,6 +158,13 @@ impl PgStore {
     /// [`PgError::Ambiguous`].
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
         login::judge(&self.sessions, &self.host_name, attempt)
+    }
+
+    /// Replaces `user`'s set with `new` only together with spending the
+    /// code `attempt` carries (one `CALL backup_codes.renew`, committed
+    /// before it answers), by the fleet's policy; see [`crate::renewal`].
+    pub fn renew(&self, user: &UserName, attempt: &Attempt<'_>, new: &CodeSet) -> Result<Renewal, PgError> {
+        renew::renew(&self.sessions, &self.host_name, user, attempt, new)
     }
 
     /// The fleet's policy, from the database (the owner's and the login

@@ -75,7 +75,7 @@ fn previous_of(row: &Row) -> Result<crate::verdict::Previous, PgError> {
 
 /// The number of the code a verdict is about, from its `code_seq` column
 /// (the code's `seq`, from 0, as the set's index), if it names one.
-fn code_number_of(row: &Row) -> Result<Option<CodeNumber>, PgError> {
+pub(super) fn code_number_of(row: &Row) -> Result<Option<CodeNumber>, PgError> {
     let seq: Option<i32> = get(row, "code_seq", "read the judgement")?;
     Ok(seq
         .and_then(|s| usize::try_from(s).ok())

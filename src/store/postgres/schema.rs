@@ -16,18 +16,28 @@ const COMMENT_PREFIX: &str = "pam-backup-codes schema ";
 const SCHEMA_SQL: &str = include_str!("schema.sql");
 /// The routines a login may execute, with their argument types: the
 /// procedure `judge` second (`check` finds the login roles by it), and the
-/// function it calls, which refuses to run outside that procedure's CALL.
-pub(super) const LOGIN_FUNCTIONS: [&str; 4] = [
+/// function it calls, which refuses to run outside that procedure's CALL;
+/// and since version 4 the procedure `renew` and its function, likewise.
+pub(super) const LOGIN_FUNCTIONS: [&str; 6] = [
     "backup_codes.login_info(text, boolean)",
     "backup_codes.judge(text, bytea, bytea, text, text, text)",
     "backup_codes.judge_attempt(text, bytea, bytea, text, text, text)",
     "backup_codes.fleet_policy()",
+    "backup_codes.renew(text, bytea, bytea, text, text, text, text, integer, integer, integer, \
+     integer, bytea, boolean, bytea[])",
+    "backup_codes.renew_attempt(text, bytea, bytea, text, text, text, text, integer, integer, \
+     integer, integer, bytea, boolean, bytea[])",
 ];
 /// The statement a login judges with, sent by the extended protocol: a CALL
 /// with nothing but parameters (and NULL for the OUT ones), the only
 /// statement `judge_attempt` runs within.
 pub(super) const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
+/// The statement a renewal sends, likewise: the only one `renew_attempt`
+/// runs within.
+pub(super) const RENEW_CALL: &str = "CALL backup_codes.renew($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+     $10, $11, $12, $13, $14, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+     NULL, NULL, NULL, NULL)";
 /// Serialises concurrent `db init` runs (an arbitrary constant: "bc-init").
 const INIT_LOCK: i64 = 0x0062_632d_696e_6974;
 
@@ -132,8 +142,9 @@ pub(super) async fn init(
     .map_err(|e| query_error("create the schema", e))?;
     // Every statement of the script is idempotent, and upgrades version 1
     // (the policy table, clipped fields, the login routines without a
-    // policy argument) as it goes; a later version adds its upgrade here,
-    // from `found` on, if it needs more.
+    // policy argument) as it goes, and versions 2 and 3 (version 4 adds
+    // the renewal routines, granted below); a later version adds its
+    // upgrade here, from `found` on, if it needs more.
     tx.batch_execute(SCHEMA_SQL)
         .await
         .map_err(|e| query_error("create the tables and functions", e))?;

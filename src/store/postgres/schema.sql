@@ -1,10 +1,11 @@
--- The fleet store's schema, version 3. Run by `backup-codes db init` as the
+-- The fleet store's schema, version 4. Run by `backup-codes db init` as the
 -- database owner, inside one transaction, after the version check: every
--- statement is idempotent, and a version 1 or 2 database is upgraded by it.
+-- statement is idempotent, and a version 1, 2 or 3 database is upgraded by it.
 -- Functions are SECURITY DEFINER with a fixed search_path and name every
 -- object with its schema; the login role may execute the login routines
 -- (backup_codes.login_info, the procedure backup_codes.judge and the
--- function it calls, backup_codes.judge_attempt, and backup_codes.fleet_policy)
+-- function it calls, backup_codes.judge_attempt, and backup_codes.fleet_policy;
+-- since version 4 the procedure backup_codes.renew and its backup_codes.renew_attempt)
 -- and nothing else. The lockout policy is the `policy` table's, never a
 -- caller's (see docs/design.md, "Fleet threat model").
 
@@ -307,12 +308,9 @@ DECLARE
     prev backup_codes.codes;
 BEGIN
     -- Also when the procedure is called as the client sent it: no SQL of
-    -- the client's may run after this function in the same transaction.
-    IF current_query() IS NULL OR current_query() !~
-        '^CALL backup_codes\.judge\((\$[0-9]+|NULL)(, *(\$[0-9]+|NULL))*\)$' THEN
-        RAISE EXCEPTION 'backup_codes.judge_attempt runs only within CALL backup_codes.judge($1, ...)'
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    -- the client's may run after this function in the same transaction
+    -- (backup_codes.renew judges through this function too).
+    PERFORM backup_codes.only_within_call('backup_codes.judge_attempt', 'judge|renew');
     SELECT * INTO STRICT pol FROM backup_codes.fleet_policy();
     p_deny := pol.deny;
     p_fail_interval := pol.fail_interval;
@@ -459,6 +457,197 @@ BEGIN
              ageing_until, check_symbol, failures, code_seq
         FROM backup_codes.judge_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host)
              AS j;
+    COMMIT;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Version 4: renewal through the login role (`backup-codes renew` on a fleet
+-- host). Kept in this block of its own: see docs/design.md, "renew".
+-- ---------------------------------------------------------------------------
+
+-- The guard of every routine that takes a set's row lock for the login role:
+-- it runs only while the statement the client sent is a CALL of one of
+-- `procedures` (an alternation, e.g. 'judge|renew') with nothing but
+-- parameters, a procedure that COMMITs before it answers, so that no SQL of
+-- the client's can run after it in the same transaction (hold the lock, or
+-- roll back a spent code). Called by the SECURITY DEFINER routines only.
+CREATE OR REPLACE FUNCTION backup_codes.only_within_call(routine text, procedures text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_query() IS NULL OR current_query() !~
+        ('^CALL backup_codes\.(' || procedures || ')\((\$[0-9]+|NULL)(, *(\$[0-9]+|NULL))*\)$') THEN
+        RAISE EXCEPTION '% runs only within CALL backup_codes.%($1, ...)', routine,
+            replace(procedures, '|', '/')
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
+-- A renewal: the user's set replaced by a new one only together with
+-- spending one of its current codes, in one transaction under the set's row
+-- lock. The code is judged by judge_attempt, exactly as a login's (p_salt and
+-- p_digest as there; the failure counted, the use recorded with p_service,
+-- p_rhost and p_host). Only a set that exists, is not revoked and is locked
+-- in neither scope is judged; a set is never created, and nothing else about
+-- any set can be changed. The new set (format, Argon2 parameters, salt,
+-- check symbol, hashes) is checked first, as a store file's would be, and a
+-- bad one refused before anything is judged; it is created at the
+-- database's clock, with an empty tally. Only the procedure
+-- backup_codes.renew below calls it (the guard above).
+-- verdict: renewed | absent | revoked | locked (nothing judged, nothing
+-- counted) | rehash (hash again with the returned parameters) | what
+-- judge_attempt answers otherwise (wrong, reused, expired: the set unchanged
+-- but for a counted failure).
+CREATE OR REPLACE FUNCTION backup_codes.renew_attempt(
+    p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text,
+    p_alphabet text, p_length integer, p_m_cost integer, p_t_cost integer, p_p_cost integer,
+    p_new_salt bytea, p_check_symbol boolean, p_hashes bytea[])
+RETURNS TABLE (verdict text, locked boolean, locked_until timestamptz, used_at timestamptz,
+               used_service text, used_rhost text, used_host text, alphabet text,
+               length integer, m_cost integer, t_cost integer, p_cost integer, salt bytea,
+               expired_at timestamptz, check_symbol boolean, code_seq integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    s backup_codes.sets;
+    pol record;
+    j record;
+    l timestamptz;
+    bad text;
+BEGIN
+    PERFORM backup_codes.only_within_call('backup_codes.renew_attempt', 'renew');
+    -- The bounds of CodeSet::validate (code.rs, kdf/mod.rs): a hostile host
+    -- stores no set the admin's commands or a login could not read.
+    bad := CASE
+        WHEN p_alphabet IS NULL OR p_alphabet NOT IN ('crockford', 'digits') THEN 'alphabet'
+        WHEN p_length IS NULL OR p_length < 8
+             OR p_length > CASE p_alphabet WHEN 'crockford' THEN 32 ELSE 20 END THEN 'code length'
+        WHEN p_check_symbol IS NULL OR (p_check_symbol AND p_alphabet <> 'crockford')
+            THEN 'check symbol'
+        WHEN p_m_cost IS NULL OR p_m_cost NOT BETWEEN 8192 AND 262144 THEN 'm_cost'
+        WHEN p_t_cost IS NULL OR p_t_cost NOT BETWEEN 1 AND 16 THEN 't_cost'
+        WHEN p_p_cost IS NULL OR p_p_cost NOT BETWEEN 1 AND 8 THEN 'p_cost'
+        WHEN p_new_salt IS NULL OR octet_length(p_new_salt) <> 16 THEN 'salt'
+        WHEN p_hashes IS NULL OR array_ndims(p_hashes) IS DISTINCT FROM 1
+             OR cardinality(p_hashes) NOT BETWEEN 1 AND 100 THEN 'number of codes'
+        WHEN EXISTS (SELECT 1 FROM unnest(p_hashes) AS h(v)
+                     WHERE v IS NULL OR octet_length(v) <> 32) THEN 'hash length'
+        WHEN (SELECT count(DISTINCT v) FROM unnest(p_hashes) AS h(v)) <> cardinality(p_hashes)
+            THEN 'duplicate hashes'
+    END;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'backup_codes.renew: the new set is refused (%)', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO STRICT pol FROM backup_codes.fleet_policy();
+    SELECT * INTO s FROM backup_codes.sets WHERE user_name = p_user FOR UPDATE;
+    IF NOT FOUND THEN
+        verdict := 'absent';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    -- The salt names the set (judge's rehash, and a lost answer's check):
+    -- a new set has a new one. Refused before judging, so that no refusal
+    -- tells a right code from a wrong one.
+    IF p_new_salt = s.salt THEN
+        RAISE EXCEPTION 'backup_codes.renew: the new set is refused (salt reused)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF s.revoked IS NOT NULL THEN
+        verdict := 'revoked';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    -- Either scope: a renewal is no way around a lock.
+    l := backup_codes.login_lock(s, pol.deny, pol.fail_interval, pol.unlock_time, true,
+                                 clock_timestamp());
+    IF l IS NOT NULL THEN
+        verdict := 'locked';
+        locked := true;
+        locked_until := CASE WHEN l <> 'infinity' THEN l END;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    SELECT * INTO STRICT j
+        FROM backup_codes.judge_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host);
+    verdict := j.verdict;
+    locked := j.locked;
+    locked_until := j.locked_until;
+    used_at := j.used_at;
+    used_service := j.used_service;
+    used_rhost := j.used_rhost;
+    used_host := j.used_host;
+    alphabet := j.alphabet;
+    length := j.length;
+    m_cost := j.m_cost;
+    t_cost := j.t_cost;
+    p_cost := j.p_cost;
+    salt := j.salt;
+    expired_at := j.expired_at;
+    check_symbol := j.check_symbol;
+    code_seq := j.code_seq;
+    IF j.verdict = 'accepted' THEN
+        -- The code is spent (in this transaction): the new set replaces the
+        -- old one, whose codes and their records go with it.
+        UPDATE backup_codes.sets
+            SET created = clock_timestamp(), alphabet = p_alphabet, length = p_length,
+                m_cost = p_m_cost, t_cost = p_t_cost, p_cost = p_p_cost, salt = p_new_salt,
+                check_symbol = p_check_symbol, local_failures = '{}', remote_failures = '{}',
+                remote_in_a_row = 0, last_failure_at = NULL, last_failure_service = NULL,
+                last_failure_rhost = NULL, last_failure_host = NULL
+            WHERE user_name = p_user;
+        DELETE FROM backup_codes.codes WHERE user_name = p_user;
+        INSERT INTO backup_codes.codes (user_name, seq, hash)
+            SELECT p_user, (h.n - 1)::integer, h.v
+            FROM unnest(p_hashes) WITH ORDINALITY AS h(v, n);
+        -- The spent code's record goes with the old set: the server's log
+        -- keeps the renewal, with the client's address, which (unlike the
+        -- host name) the caller does not choose.
+        RAISE LOG 'pam-backup-codes: the set of % was renewed through backup_codes.renew by role % from %, host %',
+            quote_literal(p_user), session_user,
+            coalesce(host(inet_client_addr()), 'the local socket'),
+            coalesce(quote_literal(backup_codes.clip(p_host)), 'NULL');
+        verdict := 'renewed';
+        used_at := NULL;
+        used_service := NULL;
+        used_rhost := NULL;
+        used_host := NULL;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+
+-- The renewal as `backup-codes renew` makes it: a procedure that calls
+-- renew_attempt and COMMITs, as backup_codes.judge does (see there): a
+-- caller cannot keep the row lock, nor roll back the spent code while
+-- keeping the answer (inside a transaction block the COMMIT raises, and
+-- everything is rolled back before any answer is sent).
+CREATE OR REPLACE PROCEDURE backup_codes.renew(
+    p_user text, p_salt bytea, p_digest bytea, p_service text, p_rhost text, p_host text,
+    p_alphabet text, p_length integer, p_m_cost integer, p_t_cost integer, p_p_cost integer,
+    p_new_salt bytea, p_check_symbol boolean, p_hashes bytea[],
+    OUT verdict text, OUT locked boolean, OUT locked_until timestamptz,
+    OUT used_at timestamptz, OUT used_service text, OUT used_rhost text, OUT used_host text,
+    OUT alphabet text, OUT length integer, OUT m_cost integer, OUT t_cost integer,
+    OUT p_cost integer, OUT salt bytea, OUT expired_at timestamptz, OUT check_symbol boolean,
+    OUT code_seq integer)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $$
+BEGIN
+    SELECT r.verdict, r.locked, r.locked_until, r.used_at, r.used_service, r.used_rhost,
+           r.used_host, r.alphabet, r.length, r.m_cost, r.t_cost, r.p_cost, r.salt,
+           r.expired_at, r.check_symbol, r.code_seq
+        INTO verdict, locked, locked_until, used_at, used_service, used_rhost, used_host,
+             alphabet, length, m_cost, t_cost, p_cost, salt, expired_at, check_symbol, code_seq
+        FROM backup_codes.renew_attempt(p_user, p_salt, p_digest, p_service, p_rhost, p_host,
+             p_alphabet, p_length, p_m_cost, p_t_cost, p_p_cost, p_new_salt, p_check_symbol,
+             p_hashes) AS r;
     COMMIT;
 END
 $$;

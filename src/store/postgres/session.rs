@@ -214,3 +214,33 @@ pub(super) async fn commit(client: &Client, deadline: Instant, secs: u64) -> Res
         }),
     }
 }
+
+/// Sends `call`, a CALL of a procedure that commits before it answers, and
+/// returns its one row. An ERROR from the server means it was rolled back
+/// (nothing recorded); any other failure, or no answer by the deadline,
+/// that the answer was lost after the commit may have been made
+/// ([`PgError::Ambiguous`]).
+pub(super) async fn call_committing(
+    client: &Client,
+    deadline: Instant,
+    secs: u64,
+    what: &'static str,
+    call: &str,
+    params: &[(
+        &(dyn tokio_postgres::types::ToSql + Sync),
+        tokio_postgres::types::Type,
+    )],
+) -> Result<tokio_postgres::Row, PgError> {
+    match tokio::time::timeout_at(deadline, client.query_typed_one(call, params)).await {
+        Ok(Ok(row)) => Ok(row),
+        Ok(Err(e)) if is_error(&e) => Err(query_error(what, e)),
+        Ok(Err(e)) => Err(PgError::Ambiguous {
+            reason: describe(&e),
+            source: Some(e),
+        }),
+        Err(_) => Err(PgError::Ambiguous {
+            reason: format!("no answer within {secs} s"),
+            source: None,
+        }),
+    }
+}
