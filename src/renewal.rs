@@ -74,7 +74,7 @@ pub enum Renewal {
     Rehash(Hashing),
 }
 
-/// What a renewal learns before it prompts ([`crate::store::Store::renewal_info`]),
+/// What a renewal learns before it prompts (`Store::renewal_info`, in the store layer above),
 /// to refuse early; advisory: the judgement under the store's lock decides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Before {
@@ -188,7 +188,7 @@ pub fn recently_spent(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::code::CodeFormat;
     use crate::codeset::CodeUse;
@@ -197,11 +197,13 @@ mod tests {
     use crate::username::UserName;
     use crate::verdict::{Origin, Refusal};
 
-    fn set(now: OffsetDateTime) -> (CodeSet, Vec<crate::code::PlainCode>) {
+    /// A fresh set of three codes, and its codes.
+    pub(crate) fn set(now: OffsetDateTime) -> (CodeSet, Vec<crate::code::PlainCode>) {
         CodeSet::generate(CodeFormat::DEFAULT, 3, KdfParams::default(), now).unwrap()
     }
 
-    fn spent(policy: &Policy) -> Proof<'_> {
+    /// The proof "sudo just spent one of the codes".
+    pub(crate) fn spent(policy: &Policy) -> Proof<'_> {
         Proof::Spent {
             service: "sudo",
             within: SPENT_WITHIN,
@@ -262,68 +264,6 @@ mod tests {
             judge(None, &spent(&policy), now),
             (Decision::Keep, Renewal::NoSet)
         ));
-    }
-
-    #[test]
-    fn the_file_store_spends_the_code_and_replaces_the_set_in_one_step() {
-        use crate::config::PgSettings;
-        use crate::store::{Store, StoreError, location::Location};
-        let tmp = tempfile::tempdir().unwrap();
-        let store =
-            Store::open_or_create(&Location::Dir(tmp.path().join("store")), &PgSettings::default()).unwrap();
-        let user: UserName = "alice".parse().unwrap();
-        let now = OffsetDateTime::now_utc();
-        let (old, plain) = set(now);
-        store.put(&user, old.clone()).unwrap();
-        let (new, new_plain) = set(now);
-        let policy = Policy::default();
-        let origin = Origin::new(SERVICE, None);
-        let hashing = old.hashing();
-        let renew = |input: &[u8]| {
-            let digest = hashing.digest(input).unwrap();
-            let proof = Proof::Code(Attempt {
-                user: &user,
-                hashing: &hashing,
-                digest: digest.as_deref(),
-                policy: &policy,
-                origin: &origin,
-            });
-            store.renew(&user, &proof, &new).unwrap()
-        };
-        // Wrong: counted, durably, and nothing replaced.
-        assert!(matches!(renew(b"00000-00000"), Renewal::Refused(_)));
-        let kept = store.read(&user).unwrap().unwrap();
-        assert_eq!((kept.hashing(), kept.tally.local.len()), (old.hashing(), 1));
-        // Sudo spent nothing: no proof.
-        let spent = spent(&policy);
-        assert_eq!(store.renew(&user, &spent, &new).unwrap(), Renewal::NotSpent);
-        // Right: the new set is the user's, whole.
-        assert_eq!(
-            renew(plain[0].as_bytes()),
-            Renewal::Renewed(Some(CodeNumber::of_index(0)))
-        );
-        assert_eq!(store.read(&user).unwrap().unwrap(), new);
-        assert_eq!(new_plain.len(), 3);
-        // The old hashing no longer matches: hash again, nothing counted.
-        assert!(matches!(renew(plain[1].as_bytes()), Renewal::Rehash(_)));
-        assert_eq!(store.read(&user).unwrap().unwrap(), new);
-
-        // The fleet store takes no code sudo spent, before anything is sent
-        // (opening connects to nothing: the socket directory is never reached).
-        let fleet = Store::open(
-            &"postgresql://pam@/codes?host=/nonexistent/pbc"
-                .parse::<Location>()
-                .unwrap(),
-            &PgSettings::default(),
-        )
-        .unwrap();
-        let e = fleet.renew(&user, &spent, &new).unwrap_err();
-        assert!(matches!(e, StoreError::Unsupported { .. }), "{e}");
-        assert!(
-            e.to_string()
-                .contains("renewing on a code sudo spent is not supported on a fleet store"),
-            "{e}"
-        );
     }
 
     #[test]
