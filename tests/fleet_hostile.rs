@@ -11,9 +11,7 @@ mod common;
 use std::process::{Child, Stdio};
 
 use common::or_skip;
-use common::postgres::{Fleet, NEEDS, PASSWORD};
-use tokio::runtime::Runtime;
-use tokio_postgres::Client;
+use common::postgres::{Fleet, LoginRole, NEEDS, PASSWORD};
 use tokio_postgres::types::{ToSql, Type};
 
 const USER: &str = "fleetvictim";
@@ -21,37 +19,23 @@ const USER: &str = "fleetvictim";
 const JUDGE_CALL: &str = "CALL backup_codes.judge($1, $2, $3, $4, $5, $6, NULL, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)";
 
-/// The attacker's own connection as the login role, over TCP (TLS, as the
-/// cluster's pg_hba demands) with its password, on a runtime of its own.
-struct Attacker {
-    runtime: Runtime,
-    client: Client,
-}
+/// The attacker: the login role's own connection (TLS, its password),
+/// every timeout the role may lift lifted.
+struct Attacker(LoginRole);
 
 impl Attacker {
     fn connect(fleet: &Fleet) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = fleet
-            .cluster
-            .tls_client(&runtime, &fleet.login, &fleet.db, PASSWORD);
-        // Every timeout the role may lift, lifted.
-        let attacker = Self { runtime, client };
-        attacker
-            .batch(
-                "SET statement_timeout = 0; SET lock_timeout = 0; \
-                 SET idle_in_transaction_session_timeout = 0",
-            )
-            .unwrap();
-        attacker
+        let role = LoginRole::connect(fleet);
+        role.batch(
+            "SET statement_timeout = 0; SET lock_timeout = 0; \
+             SET idle_in_transaction_session_timeout = 0",
+        )
+        .unwrap();
+        Self(role)
     }
 
     fn batch(&self, sql: &str) -> Result<(), String> {
-        self.runtime
-            .block_on(self.client.batch_execute(sql))
-            .map_err(|e| db_message(&e))
+        self.0.batch(sql)
     }
 
     /// The module's CALL with the attacker's arguments: the verdict.
@@ -71,16 +55,8 @@ impl Attacker {
             (&rhost, Type::TEXT),
             (&host, Type::TEXT),
         ];
-        self.runtime
-            .block_on(self.client.query_typed_one(JUDGE_CALL, &params))
-            .map(|row| row.get::<_, String>(0))
-            .map_err(|e| db_message(&e))
+        self.0.verdict(JUDGE_CALL, &params)
     }
-}
-
-fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map_or_else(|| e.to_string(), |db| db.message().to_owned())
 }
 
 /// The user's salt, as any login role may learn it (login_info).

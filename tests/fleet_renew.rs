@@ -14,8 +14,9 @@ use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use common::cli::CliRun;
 use common::or_skip;
-use common::postgres::{Fleet, NEEDS, PASSWORD};
+use common::postgres::{Fleet, LoginRole, NEEDS};
 use common::system::TestUser;
 use pam_backup_codes::code::CodeFormat;
 use pam_backup_codes::codeset::CodeSet;
@@ -23,8 +24,6 @@ use pam_backup_codes::kdf::KdfParams;
 use pam_backup_codes::store::Store;
 use pam_backup_codes::store::location::Location;
 use time::OffsetDateTime;
-use tokio::runtime::Runtime;
-use tokio_postgres::Client;
 use tokio_postgres::types::{ToSql, Type};
 
 const USER: &str = "fleetrenewer";
@@ -34,29 +33,10 @@ const RENEW_CALL: &str = "CALL backup_codes.renew($1, $2, $3, $4, $5, $6, $7, $8
      $12, $13, $14, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
      NULL)";
 
-/// What one `renew` run said.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The codes of the sheet printed (XXXXX-XXXXX-C).
-    fn codes(&self) -> Vec<String> {
-        self.stdout
-            .split_whitespace()
-            .filter(|w| w.len() == 13 && w.as_bytes()[5] == b'-' && w.as_bytes()[11] == b'-')
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 /// Runs `backup-codes renew` as host `host` of the fleet would for `user`
 /// (root, `SUDO_UID` the user's: a system account, which the user database
 /// finds by uid), typing `code` if it asks.
-fn renew_on(fleet: &Fleet, host: &str, user: &TestUser, code: &str) -> Run {
+fn renew_on(fleet: &Fleet, host: &str, user: &TestUser, code: &str) -> CliRun {
     let etc = fleet.lab.path().join(format!("etc-security-{host}"));
     fs::create_dir_all(&etc).unwrap();
     let config = fleet.host_config(host, &fleet.login_uri(), "");
@@ -76,12 +56,7 @@ fn renew_on(fleet: &Fleet, host: &str, user: &TestUser, code: &str) -> Run {
         .take()
         .unwrap()
         .write_all(format!("{code}\n").as_bytes());
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    CliRun::from(child.wait_with_output().unwrap())
 }
 
 /// A set as the database holds it: its salt and every hash, in order.
@@ -142,30 +117,8 @@ impl Sent {
 /// A change a hostile client makes to the set it sends.
 type Craft = Box<dyn Fn(&mut Sent)>;
 
-/// A client holding the login role's password, on a runtime of its own.
-struct LoginRole {
-    runtime: Runtime,
-    client: Client,
-}
-
+/// What a hostile host sends as the login role.
 impl LoginRole {
-    fn connect(fleet: &Fleet) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = fleet
-            .cluster
-            .tls_client(&runtime, &fleet.login, &fleet.db, PASSWORD);
-        Self { runtime, client }
-    }
-
-    fn batch(&self, sql: &str) -> Result<(), String> {
-        self.runtime
-            .block_on(self.client.batch_execute(sql))
-            .map_err(|e| db_message(&e))
-    }
-
     /// The CLI's CALL with these arguments: the verdict.
     fn renew(&self, user: &str, salt: &[u8], digest: &[u8], new: &Sent) -> Result<String, String> {
         let (service, host) = ("backup-codes-renew", "evil");
@@ -186,16 +139,8 @@ impl LoginRole {
             (&new.check_symbol, Type::BOOL),
             (&new.hashes, Type::BYTEA_ARRAY),
         ];
-        self.runtime
-            .block_on(self.client.query_typed_one(RENEW_CALL, &params))
-            .map(|row| row.get::<_, String>("verdict"))
-            .map_err(|e| db_message(&e))
+        self.verdict(RENEW_CALL, &params)
     }
-}
-
-fn db_message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map_or_else(|| e.to_string(), |db| db.message().to_owned())
 }
 
 #[test]
@@ -211,7 +156,7 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
     // A wrong code (a right one of another user's): refused, counted on
     // this user's set by the database, which is otherwise unchanged.
     let wrong = renew_on(&fleet, "web1", &renewer, &other[0]);
-    assert_eq!(wrong.code, Some(1), "{wrong:?}");
+    assert_eq!(wrong.status, Some(1), "{wrong:?}");
     assert!(
         wrong.stderr.contains("(one from your current sheet)"),
         "{wrong:?}"
@@ -220,7 +165,7 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
         wrong.stderr.contains("that is not one of your current codes"),
         "{wrong:?}"
     );
-    assert!(wrong.codes().is_empty(), "{wrong:?}");
+    assert!(wrong.sheet_codes().is_empty(), "{wrong:?}");
     let status = fleet.status(user);
     assert_eq!(status["local"]["failures"], 1, "{status}");
     assert_eq!(status["last_failure"]["host"], "web1", "{status}");
@@ -234,14 +179,14 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
     let last = typo.pop().unwrap();
     typo.push(if last == '0' { '1' } else { '0' });
     let typoed = renew_on(&fleet, "web1", &renewer, &typo);
-    assert_eq!(typoed.code, Some(1), "{typoed:?}");
+    assert_eq!(typoed.status, Some(1), "{typoed:?}");
     assert!(typoed.stderr.contains("typo"), "{typoed:?}");
     assert_eq!(fleet.status(user)["local"]["failures"], 1);
 
     // A right code: spent, and the new set is the user's, the tally reset.
     let renewed = renew_on(&fleet, "web1", &renewer, &old[9]);
-    assert_eq!(renewed.code, Some(0), "{renewed:?}");
-    let new = renewed.codes();
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    let new = renewed.sheet_codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
         renewed.stdout.contains(&format!("Backup codes for {user}")),
@@ -270,7 +215,7 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
     assert_eq!(fleet.lab.login("web1", user, &[&new[4]]).result(), "PAM_AUTH_ERR");
     // The spent code renews nothing either, and the bystander was never touched.
     let again = renew_on(&fleet, "web1", &renewer, &old[9]);
-    assert_eq!(again.code, Some(1), "{again:?}");
+    assert_eq!(again.status, Some(1), "{again:?}");
     assert_eq!(fingerprint(&fleet, OTHER), others);
     assert_eq!(
         fleet.lab.login("web1", OTHER, &[&other[1]]).result(),
@@ -286,7 +231,7 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
     }
     assert_eq!(fleet.status(user)["remote"]["locked"], true);
     let locked = renew_on(&fleet, "web1", &renewer, &new[0]);
-    assert_eq!(locked.code, Some(1), "{locked:?}");
+    assert_eq!(locked.status, Some(1), "{locked:?}");
     assert!(locked.stderr.contains("locked"), "{locked:?}");
     assert!(
         !locked.stderr.contains("current sheet"),
@@ -297,13 +242,13 @@ fn a_fleet_host_renews_with_a_current_code_and_only_with_one() {
     fleet.cli_ok(&["revoke", user]);
     let revoked_before = fingerprint(&fleet, user);
     let revoked = renew_on(&fleet, "web1", &renewer, &new[0]);
-    assert_eq!(revoked.code, Some(1), "{revoked:?}");
+    assert_eq!(revoked.status, Some(1), "{revoked:?}");
     assert!(revoked.stderr.contains("revoked"), "{revoked:?}");
     assert_eq!(fingerprint(&fleet, user), revoked_before);
     // No set at all: nothing is created.
     let unenrolled = TestUser::new();
     let none = renew_on(&fleet, "web1", &unenrolled, &new[0]);
-    assert_eq!(none.code, Some(1), "{none:?}");
+    assert_eq!(none.status, Some(1), "{none:?}");
     assert!(none.stderr.contains("no backup codes to renew"), "{none:?}");
     assert_eq!(
         fleet.sql(&format!(
@@ -507,7 +452,7 @@ fn db_init_upgrades_a_version_3_database_and_check_sees_the_renew_grant() {
     // A host's renew says what is missing, and changes nothing.
     let before = fingerprint(&fleet, &renewer.name);
     let early = renew_on(&fleet, "web1", &renewer, &codes[2]);
-    assert_eq!(early.code, Some(1), "{early:?}");
+    assert_eq!(early.status, Some(1), "{early:?}");
     assert!(early.stderr.contains("backup-codes db init"), "{early:?}");
     assert_eq!(fingerprint(&fleet, &renewer.name), before);
     let (code, stdout, stderr) = fleet.run_cli(&["db", "init", "--login-role", &fleet.login]);
@@ -538,6 +483,6 @@ fn db_init_upgrades_a_version_3_database_and_check_sees_the_renew_grant() {
         "PAM_SUCCESS"
     );
     let renewed = renew_on(&fleet, "web1", &renewer, &codes[1]);
-    assert_eq!(renewed.code, Some(0), "{renewed:?}");
-    assert_eq!(renewed.codes().len(), 10, "{renewed:?}");
+    assert_eq!(renewed.status, Some(0), "{renewed:?}");
+    assert_eq!(renewed.sheet_codes().len(), 10, "{renewed:?}");
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::cli::CliRun;
 use common::system::{Sudoers, TestUser, run, run_with_input};
 use common::{Lab, Mounted, in_private_mounts, or_skip};
 
@@ -112,49 +113,26 @@ fn setup() -> Setup {
     }
 }
 
-/// What one run as the test user did.
-#[derive(Debug)]
-struct Run {
-    status: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn codes(&self) -> Vec<String> {
-        self.stdout
-            .split_whitespace()
-            // XXXXX-XXXXX-C: the default format, with its check symbol.
-            .filter(|w| w.len() == 13 && w.as_bytes()[5] == b'-' && w.as_bytes()[11] == b'-')
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 impl Setup {
     /// Runs `program args` as the test user with `input` on stdin.
-    fn as_user(&self, program: &str, args: &[&str], input: &str) -> Run {
+    fn as_user(&self, program: &str, args: &[&str], input: &str) -> CliRun {
         let out: Output = run_with_input(
             Command::new("runuser")
                 .args(["-u", &self.user.name, "--", program])
                 .args(args),
             input,
         );
-        Run {
-            status: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        CliRun::from(out)
     }
 
     /// `sudo -S BINARY args`, the password on stdin.
-    fn sudo(&self, args: &[&str]) -> Run {
+    fn sudo(&self, args: &[&str]) -> CliRun {
         self.sudo_typing(args, &[])
     }
 
     /// `sudo -S BINARY args`, the password then `lines` on stdin (the code
     /// renew asks for, or the answers of sudo's own PAM stack).
-    fn sudo_typing(&self, args: &[&str], lines: &[&str]) -> Run {
+    fn sudo_typing(&self, args: &[&str], lines: &[&str]) -> CliRun {
         let mut all = vec!["-S", self.binary.to_str().unwrap()];
         all.extend_from_slice(args);
         let mut input = format!("{PASSWORD}\n");
@@ -270,7 +248,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     let (renewed, log) = s.isolated(|| s.sudo_typing(&["renew", "--label", "Work laptop"], &[&old[9]]));
     assert_eq!(renewed.status, Some(0), "{renewed:?}");
     assert_eq!(renewed.stderr.matches(RENEW_PROMPT).count(), 1, "{renewed:?}");
-    let new = renewed.codes();
+    let new = renewed.sheet_codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
         renewed.stdout.contains(&format!("Backup codes for {user}")),
@@ -332,7 +310,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
         (vec!["generate", "root"], "not allowed"),
     ];
     let (results, _) = s.isolated(|| {
-        let mut results: Vec<Run> = attempts.iter().map(|(args, _)| s.sudo(args)).collect();
+        let mut results: Vec<CliRun> = attempts.iter().map(|(args, _)| s.sudo(args)).collect();
         // sudo does not let the user set SUDO_UID for this command.
         let args = ["-S", "SUDO_UID=0", s.binary.to_str().unwrap(), "renew"];
         results.push(s.as_user("sudo", &args, &format!("{PASSWORD}\n")));
@@ -341,7 +319,7 @@ fn a_user_renews_their_own_set_and_only_theirs() {
     for ((args, want), run) in attempts.iter().zip(&results) {
         assert_ne!(run.status, Some(0), "{args:?}: {run:?}");
         assert!(run.stderr.contains(want), "{args:?}: {want:?} not in {run:?}");
-        assert!(run.codes().is_empty(), "{args:?}: {run:?}");
+        assert!(run.sheet_codes().is_empty(), "{args:?}: {run:?}");
     }
     let env_run = results.last().unwrap();
     assert_ne!(env_run.status, Some(0), "{env_run:?}");
@@ -388,7 +366,7 @@ fn renew_needs_a_fresh_password_and_an_unlocked_set() {
     let (locked, log) = s.isolated(|| s.sudo(&["renew"]));
     assert_eq!(locked.status, Some(1), "{locked:?}");
     assert!(locked.stderr.contains("locked"), "{locked:?}");
-    assert!(locked.codes().is_empty(), "{locked:?}");
+    assert!(locked.sheet_codes().is_empty(), "{locked:?}");
     assert_eq!(s.user_file(), before);
     let line = log
         .iter()
@@ -445,7 +423,7 @@ fn a_password_alone_never_mints_a_sheet() {
     assert_eq!(bare.status, Some(1), "{bare:?}");
     assert!(bare.stderr.contains(RENEW_PROMPT), "{bare:?}");
     assert!(bare.stderr.contains("none was read"), "{bare:?}");
-    assert!(bare.codes().is_empty(), "{bare:?}");
+    assert!(bare.sheet_codes().is_empty(), "{bare:?}");
     assert_eq!(s.user_file(), before);
     assert!(
         log.iter()
@@ -460,7 +438,7 @@ fn a_password_alone_never_mints_a_sheet() {
         wrong.stderr.contains("not one of your current codes"),
         "{wrong:?}"
     );
-    assert!(wrong.codes().is_empty(), "{wrong:?}");
+    assert!(wrong.sheet_codes().is_empty(), "{wrong:?}");
     assert!(
         log.iter().any(|l| l.contains("wrong or used code (counted")),
         "{log:?}"
@@ -476,7 +454,7 @@ fn a_password_alone_never_mints_a_sheet() {
     // A used code is no proof either.
     let (used, _) = s.isolated(|| s.sudo_typing(&["renew"], &[&codes[0]]));
     assert_eq!(used.status, Some(1), "{used:?}");
-    assert!(used.codes().is_empty(), "{used:?}");
+    assert!(used.sheet_codes().is_empty(), "{used:?}");
     assert_eq!(lab.status(user)["remaining"], 9);
 }
 
@@ -523,7 +501,7 @@ fn with_the_sudo_recipe_the_code_sudo_spent_is_the_proof() {
         !renewed.stderr.contains(RENEW_PROMPT),
         "renew asked for no second code: {renewed:?}"
     );
-    let new = renewed.codes();
+    let new = renewed.sheet_codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
         log.iter().any(|l| l.contains("event=set-renewed")
@@ -627,7 +605,7 @@ fn on_a_fleet_host_the_code_sudo_spent_is_no_proof_and_renew_takes_a_typed_one()
             .any(|l| l.contains("event=code-accepted ") && l.contains("service=sudo")),
         "sudo's code was judged by the fleet: {log:?}"
     );
-    let new = renewed.codes();
+    let new = renewed.sheet_codes();
     assert_eq!(new.len(), 10, "{renewed:?}");
     assert!(
         log.iter()

@@ -22,6 +22,16 @@ impl CliRun {
         self.status == Some(0)
     }
 
+    /// The codes of a text sheet on its standard output (the default format
+    /// with its check symbol, `XXXXX-XXXXX-C`).
+    pub fn sheet_codes(&self) -> Vec<String> {
+        self.stdout
+            .split_whitespace()
+            .filter(|w| w.len() == 13 && w.as_bytes()[5] == b'-' && w.as_bytes()[11] == b'-')
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Its standard output parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)

@@ -984,3 +984,57 @@ impl Drop for Bouncer {
         let _ = self.child.wait();
     }
 }
+
+/// A client of the login role's own, holding its password (what root on a
+/// fleet host holds), on a runtime of its own: a hostile host in the tests.
+#[allow(dead_code)] // not every test crate uses it
+pub struct LoginRole {
+    /// Its runtime.
+    pub runtime: tokio::runtime::Runtime,
+    /// Its connection, over TLS as the cluster's pg_hba demands.
+    pub client: tokio_postgres::Client,
+}
+
+#[allow(dead_code)] // not every test crate uses it
+impl LoginRole {
+    /// Connects as the fleet's login role.
+    pub fn connect(fleet: &Fleet) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = fleet
+            .cluster
+            .tls_client(&runtime, &fleet.login, &fleet.db, PASSWORD);
+        Self { runtime, client }
+    }
+
+    /// Runs `sql`; the server's message if it fails.
+    pub fn batch(&self, sql: &str) -> Result<(), String> {
+        self.runtime
+            .block_on(self.client.batch_execute(sql))
+            .map_err(|e| db_message(&e))
+    }
+
+    /// The `verdict` column of the one row `sql` answers with `params`.
+    pub fn verdict(
+        &self,
+        sql: &str,
+        params: &[(
+            &(dyn tokio_postgres::types::ToSql + Sync),
+            tokio_postgres::types::Type,
+        )],
+    ) -> Result<String, String> {
+        self.runtime
+            .block_on(self.client.query_typed_one(sql, params))
+            .map(|row| row.get::<_, String>("verdict"))
+            .map_err(|e| db_message(&e))
+    }
+}
+
+/// The server's own message of a failed query (else the error as text).
+#[allow(dead_code)] // not every test crate uses it
+pub fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |db| db.message().to_owned())
+}

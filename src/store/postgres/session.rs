@@ -199,11 +199,26 @@ pub(super) async fn bounded_pg<T>(
 /// `COMMIT`, telling a refusal (nothing was written) from a lost answer
 /// (perhaps it was).
 pub(super) async fn commit(client: &Client, deadline: Instant, secs: u64) -> Result<(), PgError> {
-    match tokio::time::timeout_at(deadline, client.batch_execute("COMMIT")).await {
-        Ok(Ok(())) => Ok(()),
-        // An ERROR from the server: the transaction was rolled back. (A
-        // FATAL, the session ending, may come before or after the commit.)
-        Ok(Err(e)) if is_error(&e) => Err(query_error("commit", e)),
+    committed(
+        "commit",
+        secs,
+        tokio::time::timeout_at(deadline, client.batch_execute("COMMIT")).await,
+    )
+}
+
+/// The answer to a statement that commits (a COMMIT, or a CALL that commits
+/// before it answers): an ERROR from the server means it was rolled back
+/// (and a FATAL, the session ending, may come before or after the commit);
+/// any other failure, or no answer by the deadline, that the answer was lost
+/// after the commit may have been made ([`PgError::Ambiguous`]).
+fn committed<T>(
+    what: &'static str,
+    secs: u64,
+    answer: Result<Result<T, tokio_postgres::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, PgError> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) if is_error(&e) => Err(query_error(what, e)),
         Ok(Err(e)) => Err(PgError::Ambiguous {
             reason: describe(&e),
             source: Some(e),
@@ -231,16 +246,9 @@ pub(super) async fn call_committing(
         tokio_postgres::types::Type,
     )],
 ) -> Result<tokio_postgres::Row, PgError> {
-    match tokio::time::timeout_at(deadline, client.query_typed_one(call, params)).await {
-        Ok(Ok(row)) => Ok(row),
-        Ok(Err(e)) if is_error(&e) => Err(query_error(what, e)),
-        Ok(Err(e)) => Err(PgError::Ambiguous {
-            reason: describe(&e),
-            source: Some(e),
-        }),
-        Err(_) => Err(PgError::Ambiguous {
-            reason: format!("no answer within {secs} s"),
-            source: None,
-        }),
-    }
+    committed(
+        what,
+        secs,
+        tokio::time::timeout_at(deadline, client.query_typed_one(call, params)).await,
+    )
 }
