@@ -75,30 +75,84 @@ pub fn attempt(
     origin: &Origin,
     clock: impl Fn() -> OffsetDateTime,
 ) -> Result<Outcome, LoginError> {
+    // The user was unenrolled since the store said what to hash with.
+    Ok(
+        attempt_hinted(store, user, hashing, input, policy, origin, clock)?.unwrap_or(Outcome::Refused {
+            refusal: Refusal::Wrong,
+            locked: false,
+        }),
+    )
+}
+
+/// [`attempt`], where `hashing` may come from a login hint (see
+/// `store::postgres::hint`) rather than from the store: `None` when the
+/// store says the user has no set, which the caller answers as it answers
+/// a user without a set. Nothing in `hashing` decides anything: a stale
+/// salt is answered by the store with the set's own (nothing counted), and
+/// hashed again.
+pub fn attempt_hinted(
+    store: &Store,
+    user: &UserName,
+    hashing: &Hashing,
+    input: &[u8],
+    policy: &Policy,
+    origin: &Origin,
+    clock: impl Fn() -> OffsetDateTime,
+) -> Result<Option<Outcome>, LoginError> {
     if hashing.is_typo(input) {
-        return Ok(Outcome::Typo);
+        return Ok(Some(Outcome::Typo));
     }
     let mut hashing = hashing.clone();
     // A new set replacing the old one while we hashed (rare) costs a second
     // hash; a second replacement during one login is refused.
     for _ in 0..2 {
-        let digest = hashing.digest(input)?;
         let attempt = Attempt {
             user,
             hashing: &hashing,
-            digest: digest.as_deref(),
+            digest: None,
             policy,
             origin,
         };
-        match store.judge(&attempt, &clock)? {
-            Judgement::Judged(outcome) => return Ok(outcome),
+        match hash_and_judge(store, &attempt, input, &clock)? {
+            Judgement::Judged(outcome) => return Ok(Some(outcome)),
             Judgement::Rehash(new) => hashing = new,
+            Judgement::Absent => return Ok(None),
         }
     }
-    Ok(Outcome::Refused {
+    Ok(Some(Outcome::Refused {
         refusal: Refusal::Wrong,
         locked: false,
-    })
+    }))
+}
+
+/// One Argon2id evaluation of `input` with `attempt.hashing`, judged by the
+/// store. On the fleet store the connection is made while the hash runs
+/// (`PgStore::judge_while_hashing`); the digest is still complete before
+/// anything is sent.
+fn hash_and_judge(
+    store: &Store,
+    attempt: &Attempt<'_>,
+    input: &[u8],
+    clock: &dyn Fn() -> OffsetDateTime,
+) -> Result<Judgement, LoginError> {
+    let hashing = attempt.hashing;
+    match store {
+        Store::Postgres(pg) => pg
+            .judge_while_hashing(attempt, || hashing.digest(input))
+            .map_err(|reason| StoreError::Database {
+                uri: store.location(),
+                reason,
+            })?
+            .map_err(LoginError::Kdf),
+        Store::Dir(_) => {
+            let digest = hashing.digest(input)?;
+            let attempt = Attempt {
+                digest: digest.as_deref(),
+                ..*attempt
+            };
+            Ok(store.judge(&attempt, clock)?)
+        }
+    }
 }
 
 /// A login with nothing to judge (no set, or no such account) costs what a

@@ -166,6 +166,9 @@ pub enum Judgement {
     /// The set was replaced since the attempt was hashed: hash again with this
     /// and retry. Nothing was counted.
     Rehash(Hashing),
+    /// The user has no set (the fleet store; unenrolled since the login
+    /// looked, or a login hint outlived its set). Nothing was counted.
+    Absent,
 }
 
 /// What [`Store::edit`] does with a user's set.

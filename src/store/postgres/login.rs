@@ -56,28 +56,66 @@ pub(super) fn judge(
     attempt: &Attempt<'_>,
 ) -> Result<Judgement, PgError> {
     let secs = sessions.secs();
+    // A new short connection (none was kept over the prompt), and one
+    // statement: the CALL commits itself before it answers.
+    sessions.login_step(async |client, deadline| call_judge(client, deadline, secs, host_name, attempt).await)
+}
+
+/// [`judge`], the attempt hashed by `hash` on a thread of its own while the
+/// connection is made (`Sessions::login_step_beside`). `attempt.digest` is
+/// not used: the digest is `hash`'s. A failed `hash` is returned as it is,
+/// and nothing is sent.
+pub(super) fn judge_while_hashing<D, E>(
+    sessions: &Sessions,
+    host_name: &str,
+    attempt: &Attempt<'_>,
+    hash: impl FnOnce() -> Result<Option<D>, E> + Send,
+) -> Result<Result<Judgement, E>, PgError>
+where
+    D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
+    E: Send,
+{
+    let secs = sessions.secs();
+    sessions.login_step_beside(hash, async |client, deadline, digest| {
+        let digest = match digest {
+            Ok(digest) => digest,
+            Err(e) => return Ok(Err(e)),
+        };
+        let attempt = Attempt {
+            digest: digest.as_deref(),
+            ..*attempt
+        };
+        call_judge(client, deadline, secs, host_name, &attempt)
+            .await
+            .map(Ok)
+    })
+}
+
+/// The `CALL backup_codes.judge` of `attempt` on `client`.
+async fn call_judge(
+    client: &tokio_postgres::Client,
+    deadline: tokio::time::Instant,
+    secs: u64,
+    host: &str,
+    attempt: &Attempt<'_>,
+) -> Result<Judgement, PgError> {
     let user = attempt.user.as_str();
     let salt: &[u8] = &attempt.hashing.kdf.salt;
     let digest: Option<&[u8]> = attempt.digest.map(|d| &d[..]);
     let origin = attempt.origin;
-    let host = host_name;
-    // A new short connection (none was kept over the prompt), and one
-    // statement: the CALL commits itself before it answers.
-    sessions.login_step(async |client, deadline| {
-        let params: [(&(dyn ToSql + Sync), Type); 6] = [
-            (&user, Type::TEXT),
-            (&salt, Type::BYTEA),
-            (&digest, Type::BYTEA),
-            (&origin.service, Type::TEXT),
-            (&origin.rhost, Type::TEXT),
-            (&host, Type::TEXT),
-        ];
-        // The procedure commits before it answers: an ERROR means it was
-        // rolled back (nothing recorded), any other failure that the
-        // answer was lost after the commit may have been made.
-        let row = match tokio::time::timeout_at(deadline, client.query_typed_one(schema::JUDGE_CALL, &params))
-            .await
-        {
+    let params: [(&(dyn ToSql + Sync), Type); 6] = [
+        (&user, Type::TEXT),
+        (&salt, Type::BYTEA),
+        (&digest, Type::BYTEA),
+        (&origin.service, Type::TEXT),
+        (&origin.rhost, Type::TEXT),
+        (&host, Type::TEXT),
+    ];
+    // The procedure commits before it answers: an ERROR means it was
+    // rolled back (nothing recorded), any other failure that the
+    // answer was lost after the commit may have been made.
+    let row =
+        match tokio::time::timeout_at(deadline, client.query_typed_one(schema::JUDGE_CALL, &params)).await {
             Ok(Ok(row)) => row,
             Ok(Err(e)) if is_error(&e) => return Err(query_error("judge the attempt", e)),
             Ok(Err(e)) => {
@@ -93,6 +131,5 @@ pub(super) fn judge(
                 });
             }
         };
-        judgement_of(attempt.user, &row)
-    })
+    judgement_of(attempt.user, &row)
 }
