@@ -9,7 +9,9 @@
 //! after `COMMIT` returned; a `COMMIT` whose answer was lost is refused and
 //! reported as [`PgError::Ambiguous`]. A login holds no server session while
 //! the person types: `login_info` runs on a short connection closed before
-//! the prompt, `judge` on a new one after it (see `session::Sessions::login_step`).
+//! the prompt, `judge` on a new one after it, made while the Argon2id runs on
+//! a scoped thread (see `session::Sessions::login_step_beside`). With a login
+//! hint (`hint`) there is no connection before the prompt at all.
 //!
 //! Every connection makes the server prove itself first ([`transport`]):
 //! TLS verified against `ca_file` and SCRAM-SHA-256 over TCP, or a trusted
@@ -22,7 +24,7 @@
 //! enrolling a new user is serialised too).
 //!
 //! Inside the host process: a current-thread tokio runtime (no thread of its
-//! own), built per store and dropped with it, so no socket, descriptor or task
+//! own; one scoped thread hashes beside a connection), built per store and dropped with it, so no socket, descriptor or task
 //! outlives the PAM call. Every step is bounded by `connect_timeout` on this
 //! side (a stopped server still accepts TCP connections) and by the same
 //! `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
@@ -33,7 +35,7 @@
 //! The files, each using only those below it: this one (the [`PgStore`]
 //! type, `open`, the dispatch to the others); `check` (the check report);
 //! `login` (`login_info`, `judge`) and `admin` (the owner's reads, edits,
-//! `db init`, the policy); `session` (connections, each await bounded by the
+//! `db init`, the policy); `hint` (the login hints); `session` (connections, each await bounded by the
 //! step's deadline), `rows` (the row decoders), `schema`, `transport`,
 //! `tls`, `settings`; and `error` ([`PgError`]) at the bottom.
 
