@@ -12,6 +12,10 @@ use crate::lockout::LockedUntil;
 use crate::store::{Attempt, Judgement, LoginInfo};
 use crate::username::UserName;
 
+/// The login role's one read: what a login needs before prompting.
+const LOGIN_INFO: &str = "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
+                          check_symbol FROM backup_codes.login_info($1, $2)";
+
 /// What a login needs before prompting, locked or not by the fleet's
 /// policy; `None` if the user has no set.
 pub(super) fn login_info(
@@ -25,11 +29,7 @@ pub(super) fn login_info(
             deadline,
             secs,
             "fetch the login parameters",
-            client.query_typed(
-                "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
-                 check_symbol FROM backup_codes.login_info($1, $2)",
-                &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
-            ),
+            client.query_typed(LOGIN_INFO, &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)]),
         )
         .await?;
         let Some(row) = rows.first() else {
@@ -76,7 +76,24 @@ where
     E: Send,
 {
     let secs = sessions.secs();
-    sessions.login_step_beside(hash, async |client, deadline, digest| {
+    // While the hash runs: the user's `login_info`, read-only, its answer
+    // unused (the judgement decides): a new backend's first statement pays
+    // for its catalog caches and for compiling PL/pgSQL, and `judge` then
+    // finds most of that done.
+    let user = attempt.user.as_str();
+    let remote = attempt.origin.rhost.is_some();
+    let warm = async |client: &tokio_postgres::Client, deadline| {
+        let params: [(&(dyn ToSql + Sync), Type); 2] = [(&user, Type::TEXT), (&remote, Type::BOOL)];
+        bounded(
+            deadline,
+            secs,
+            "fetch the login parameters",
+            client.query_typed(LOGIN_INFO, &params),
+        )
+        .await
+        .map(drop)
+    };
+    sessions.login_step_beside(hash, warm, async |client, deadline, digest| {
         let digest = match digest {
             Ok(digest) => digest,
             Err(e) => return Ok(Err(e)),

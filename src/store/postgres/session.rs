@@ -110,10 +110,15 @@ impl Sessions {
     /// instead of following it. The thread is scoped: joined before this
     /// returns, whatever happens. Should no thread be had, `work` runs here
     /// once the connection is made. A panic of `work` is resumed here, as if
-    /// it had run on this thread.
+    /// it had run on this thread. If the connection is up before `work` is
+    /// done, `meanwhile` runs on it first, within `connect_timeout`: a
+    /// statement that warms the new backend's caches for `step`, in time the
+    /// login spends waiting for the hash anyway. Its failure (a server that
+    /// stopped answering) is the step's: nothing more is sent.
     pub(super) fn login_step_beside<W: Send, T>(
         &self,
         work: impl FnOnce() -> W + Send,
+        meanwhile: impl AsyncFnOnce(&Client, Instant) -> Result<(), PgError>,
         step: impl AsyncFnOnce(&Client, Instant, W) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
         let slot = Mutex::new(Some(work));
@@ -124,6 +129,12 @@ impl Sessions {
                 .spawn_scoped(scope, || take().map(|work| work()))
                 .ok();
             let session = self.runtime.block_on(self.connect());
+            let warmed = match (&session, &worker) {
+                (Ok(session), Some(worker)) if !worker.is_finished() => self
+                    .runtime
+                    .block_on(meanwhile(&session.client, Instant::now() + self.timeout)),
+                _ => Ok(()),
+            };
             let done = match worker {
                 Some(worker) => match worker.join() {
                     Ok(done) => done,
@@ -136,9 +147,10 @@ impl Sessions {
             let session = session?;
             self.runtime.block_on(async {
                 let deadline = Instant::now() + self.timeout;
-                let result = match done {
-                    Some(done) => step(&session.client, deadline, done).await,
-                    None => Err(PgError::connect("the attempt's hash was not computed".into())),
+                let result = match (done, warmed) {
+                    (_, Err(e)) => Err(e),
+                    (Some(done), Ok(())) => step(&session.client, deadline, done).await,
+                    (None, Ok(())) => Err(PgError::connect("the attempt's hash was not computed".into())),
                 };
                 close(session, deadline).await;
                 result
