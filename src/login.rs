@@ -75,30 +75,54 @@ pub fn attempt(
     policy: &Policy,
     origin: &Origin,
 ) -> Result<Outcome, LoginError> {
+    // The user was unenrolled since the store said what to hash with.
+    Ok(
+        attempt_hinted(store, user, hashing, input, policy, origin)?.unwrap_or(Outcome::Refused {
+            refusal: Refusal::Wrong,
+            locked: false,
+        }),
+    )
+}
+
+/// [`attempt`], where `hashing` may come from a login hint (see
+/// `store::postgres::hint`) rather than from the store: `None` when the
+/// store says the user has no set, which the caller answers as it answers
+/// a user without a set. Nothing in `hashing` decides anything: a stale
+/// salt is answered by the store with the set's own (nothing counted), and
+/// hashed again.
+pub fn attempt_hinted(
+    store: &Store,
+    user: &UserName,
+    hashing: &Hashing,
+    input: &[u8],
+    policy: &Policy,
+    origin: &Origin,
+) -> Result<Option<Outcome>, LoginError> {
     if hashing.is_typo(input) {
-        return Ok(Outcome::Typo);
+        return Ok(Some(Outcome::Typo));
     }
     let mut hashing = hashing.clone();
     // A new set replacing the old one while we hashed (rare) costs a second
     // hash; a second replacement during one login is refused.
     for _ in 0..2 {
-        let digest = hashing.digest(input)?;
         let attempt = Attempt {
             user,
             hashing: &hashing,
-            digest: digest.as_deref(),
+            digest: None,
             policy,
             origin,
         };
-        match store.judge(&attempt)? {
-            Judgement::Judged(outcome) => return Ok(outcome),
-            Judgement::Rehash(new) => hashing = new,
+        match store.judge_while_hashing(&attempt, || hashing.digest(input))? {
+            Ok(Judgement::Judged(outcome)) => return Ok(Some(outcome)),
+            Ok(Judgement::Rehash(new)) => hashing = new,
+            Ok(Judgement::Absent) => return Ok(None),
+            Err(e) => return Err(LoginError::Kdf(e)),
         }
     }
-    Ok(Outcome::Refused {
+    Ok(Some(Outcome::Refused {
         refusal: Refusal::Wrong,
         locked: false,
-    })
+    }))
 }
 
 /// A login with nothing to judge (no set, or no such account) costs what a

@@ -207,6 +207,14 @@ events! {
         "The fleet database could not be used", [Reason],
         "The PostgreSQL store was unreachable, did not prove itself, timed out or failed. \
          The login was refused (PAM_AUTHINFO_UNAVAIL).");
+    /// A login hint file was not trusted or not understood.
+    HintIgnored = ("hint-ignored", "c76a9d3627a74056bdf5e1a0519bd7f2", Module, Warning,
+        "A login hint was ignored", [Reason],
+        "The user's login hint (the fleet store's [postgresql] hint_dir) failed the trusted-file \
+         rules (owner, mode, links, directory) or did not parse: it was not used, and the login \
+         asked the database before the prompt, as without a hint. A hint can only let a login \
+         prompt sooner, never skip a code; one that is not root's and private is a sign of \
+         tampering. The next answer of the database rewrites it.");
     /// Something else on the host failed (NSS, memory for Argon2id).
     SystemError = ("system-error", "3bd975eb310b425d8989806579a43b5a", Module, Err,
         "A login failed on a host problem", [Reason],

@@ -29,6 +29,7 @@
 //! connect_timeout = 3
 //! host_name = "web1"  # recorded with each use and failure; default: the hostname
 //! ca_file = "/etc/ssl/certs/db-ca.pem"   # for sslmode=verify-ca|verify-full
+//! hint_dir = "/var/cache/pam-backup-codes"   # login hints, root's; "" keeps none
 //! ```
 //!
 //! The file decides whether logins need a code, so it is read by the crate's

@@ -131,7 +131,18 @@ address within
 with
 .B target_session_attrs=read\-write
 a read\-only server (a standby) is skipped. No connection is held while the
-user types: one short connection before the prompt, a new one after it.
+user types: one short connection before the prompt, a new one after it (made
+while the code is hashed). After a login of a user with a set, root keeps a
+login hint in
+.B hint_dir
+(default
+.IR /var/cache/pam\-backup\-codes ,
+made 0700 if missing; an empty value keeps none): the set's code format, KDF
+parameters and salt, no hash and no lock state. With a hint the user is
+prompted at once and the one connection is made after the prompt; the
+database still decides everything (a replaced set is hashed again, nothing
+counted; a set that is gone is answered as no set). A hint can only cause a
+prompt: one not owned by root or readable by others is ignored and logged.
 .IP
 The module logs in as a role that may only execute the login routines,
 hashes the code once on the host, and has the database judge the digest in one

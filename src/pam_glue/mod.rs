@@ -356,6 +356,11 @@ impl<'h> Transaction<'h> {
                 .map_err(Failure::Store)?;
             return self.no_set(Some(&store), &options, false);
         };
+        // A login hint (fleet store) lets a user with a set be prompted at
+        // once; it can only cause a prompt (see `store::postgres::hint`).
+        if let Some(hinted) = self.hint(&store, &user) {
+            return self.hinted(&store, &user, &hinted, &options, &origin);
+        }
         let info = store
             .login_info(&user, &policy.lockout, &origin)
             .map_err(Failure::Store)?;
@@ -369,7 +374,74 @@ impl<'h> Transaction<'h> {
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
         // The time of the attempt is taken when it is judged, under the store
         // lock (see `login::attempt`), not when the code was asked for.
-        match login::attempt(&store, &user, &info.hashing, input, &policy, &origin)? {
+        let outcome = login::attempt(&store, &user, &info.hashing, input, &policy, &origin)?;
+        self.judged(outcome, &options)
+    }
+
+    /// The hashing of `user`'s login hint, if the store keeps hints and has
+    /// one it trusts; a hint that is not trusted or not understood is
+    /// logged and not used.
+    fn hint(&mut self, store: &Store, user: &UserName) -> Option<Hashing> {
+        match store.as_postgres()?.hint(user) {
+            Ok(hinted) => hinted,
+            Err(e) => {
+                self.log(Record::new(Event::HintIgnored).with(Field::Reason, e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// A login prompted on a hint, judged by the store: without a
+    /// connection before the prompt; the database decides everything after
+    /// it, as if it had been asked first. A set that is gone is answered as
+    /// a user without a set (after the prompt), a lock as a lock.
+    fn hinted(
+        &mut self,
+        store: &Store,
+        user: &UserName,
+        hinted: &Hashing,
+        options: &Options,
+        origin: &Origin,
+    ) -> Result<Pass, Failure> {
+        let policy = options.login.policy();
+        let input = self.read_code(options, Some(hinted))?;
+        let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
+        let mut hashing = hinted.clone();
+        // A typo by the hint's format: the store's own says whether it is
+        // one (the set may have been replaced by one of another format).
+        if hinted.is_typo(input) {
+            let info = store
+                .login_info(user, &policy.lockout, origin)
+                .map_err(Failure::Store)?;
+            let Some(info) = info else {
+                return self.absent(options);
+            };
+            if let Some(until) = info.locked {
+                return Err(Failure::Locked(until));
+            }
+            hashing = info.hashing;
+        }
+        match login::attempt_hinted(store, user, &hashing, input, &policy, origin)? {
+            Some(outcome) => self.judged(outcome, options),
+            None => self.absent(options),
+        }
+    }
+
+    /// The store says the user has no set, after a prompt on a hint: the
+    /// answer to a user without a set (an Argon2id was spent already).
+    fn absent(&mut self, options: &Options) -> Result<Pass, Failure> {
+        if options.login.nullok {
+            self.log(
+                Record::new(Event::NoCodesIgnored).with(Field::Reason, "no backup codes; ignored (nullok)"),
+            );
+            return Ok(Pass::Ignore);
+        }
+        Err(Failure::NoCodes)
+    }
+
+    /// The PAM answer to a judged attempt.
+    fn judged(&mut self, outcome: Outcome, options: &Options) -> Result<Pass, Failure> {
+        match outcome {
             Outcome::Accepted {
                 code,
                 remaining,

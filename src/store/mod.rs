@@ -165,6 +165,9 @@ pub enum Judgement {
     /// The set was replaced since the attempt was hashed: hash again with this
     /// and retry. Nothing was counted.
     Rehash(Hashing),
+    /// The user has no set (the fleet store; unenrolled since the login
+    /// looked, or a login hint outlived its set). Nothing was counted.
+    Absent,
 }
 
 /// What [`Store::edit`] does with a user's set.
@@ -269,6 +272,36 @@ impl Store {
         match self {
             Self::Dir(store) => store.judge(attempt),
             Self::Postgres(store) => store.judge(attempt).map_err(|e| self.db_error(e)),
+        }
+    }
+
+    /// [`judge`](Self::judge), with the attempt hashed by `hash` (whose
+    /// digest replaces `attempt.digest`): the file store hashes, then
+    /// judges under its lock; the fleet store makes its connection while
+    /// the hash runs on a second thread. Nothing is sent or written before
+    /// the digest is complete; a failed `hash` is returned as it is.
+    pub fn judge_while_hashing<D, E>(
+        &self,
+        attempt: &Attempt<'_>,
+        hash: impl FnOnce() -> Result<Option<D>, E> + Send,
+    ) -> Result<Result<Judgement, E>, StoreError>
+    where
+        D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
+        E: Send,
+    {
+        match self {
+            Self::Dir(store) => match hash() {
+                Ok(digest) => store
+                    .judge(&Attempt {
+                        digest: digest.as_deref(),
+                        ..*attempt
+                    })
+                    .map(Ok),
+                Err(e) => Ok(Err(e)),
+            },
+            Self::Postgres(store) => store
+                .judge_while_hashing(attempt, hash)
+                .map_err(|e| self.db_error(e)),
         }
     }
 

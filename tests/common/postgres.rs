@@ -544,6 +544,8 @@ impl Fleet {
             ca_file: Some(self.cluster.ca.cert.clone()),
             connect_timeout: LOADED_TIMEOUT,
             host_name: host_name.map(str::to_owned),
+            // Never the host's own /var/cache: the lab's.
+            hint_dir: self.lab.path().join("hints-in-process"),
         }
     }
 
@@ -591,14 +593,27 @@ impl Fleet {
 
     /// The configuration file of a host `name` with exactly these
     /// `[postgresql]` lines (besides `host_name`): no default added.
+    /// Each host keeps its login hints in the lab (`hints-NAME`), never in
+    /// the host's own /var/cache, unless `lines` sets `hint_dir`.
     pub fn host_config_exact(&self, name: &str, store: &str, lines: &str) -> PathBuf {
         let config = self.lab.path().join(format!("{name}.conf"));
+        let hints = if lines.contains("hint_dir") {
+            String::new()
+        } else {
+            format!("hint_dir = \"{}\"\n", self.hint_dir(name).display())
+        };
         fs::write(
             &config,
-            format!("store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{lines}\n"),
+            format!("store = \"{store}\"\n[postgresql]\nhost_name = \"{name}\"\n{hints}{lines}\n"),
         )
         .unwrap();
         config
+    }
+
+    /// Where the host `name` keeps its login hints (see
+    /// [`Fleet::host_config_exact`]).
+    pub fn hint_dir(&self, name: &str) -> PathBuf {
+        self.lab.path().join(format!("hints-{name}"))
     }
 
     /// A host whose configuration has exactly these `[postgresql]` lines.

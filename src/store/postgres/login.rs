@@ -12,6 +12,10 @@ use crate::lockout::LockedUntil;
 use crate::store::{Attempt, Judgement, LoginInfo};
 use crate::username::UserName;
 
+/// The login role's one read: what a login needs before prompting.
+const LOGIN_INFO: &str = "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
+                          check_symbol FROM backup_codes.login_info($1, $2)";
+
 /// What a login needs before prompting, locked or not by the fleet's
 /// policy; `None` if the user has no set.
 pub(super) fn login_info(
@@ -25,11 +29,7 @@ pub(super) fn login_info(
             deadline,
             secs,
             "fetch the login parameters",
-            client.query_typed(
-                "SELECT alphabet, length, m_cost, t_cost, p_cost, salt, locked, locked_until, \
-                 check_symbol FROM backup_codes.login_info($1, $2)",
-                &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)],
-            ),
+            client.query_typed(LOGIN_INFO, &[(&user.as_str(), Type::TEXT), (&remote, Type::BOOL)]),
         )
         .await?;
         let Some(row) = rows.first() else {
@@ -56,31 +56,86 @@ pub(super) fn judge(
     attempt: &Attempt<'_>,
 ) -> Result<Judgement, PgError> {
     let secs = sessions.secs();
+    // A new short connection (none was kept over the prompt), and one
+    // statement: the CALL commits itself before it answers.
+    sessions.login_step(async |client, deadline| call_judge(client, deadline, secs, host_name, attempt).await)
+}
+
+/// [`judge`], the attempt hashed by `hash` on a thread of its own while the
+/// connection is made (`Sessions::login_step_beside`). `attempt.digest` is
+/// not used: the digest is `hash`'s. A failed `hash` is returned as it is,
+/// and nothing is sent.
+pub(super) fn judge_while_hashing<D, E>(
+    sessions: &Sessions,
+    host_name: &str,
+    attempt: &Attempt<'_>,
+    hash: impl FnOnce() -> Result<Option<D>, E> + Send,
+) -> Result<Result<Judgement, E>, PgError>
+where
+    D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
+    E: Send,
+{
+    let secs = sessions.secs();
+    // While the hash runs: the user's `login_info`, read-only, its answer
+    // unused (the judgement decides): a new backend's first statement pays
+    // for its catalog caches and for compiling PL/pgSQL, and `judge` then
+    // finds most of that done.
+    let user = attempt.user.as_str();
+    let remote = attempt.origin.rhost.is_some();
+    let warm = async |client: &tokio_postgres::Client, deadline| {
+        let params: [(&(dyn ToSql + Sync), Type); 2] = [(&user, Type::TEXT), (&remote, Type::BOOL)];
+        bounded(
+            deadline,
+            secs,
+            "fetch the login parameters",
+            client.query_typed(LOGIN_INFO, &params),
+        )
+        .await
+        .map(drop)
+    };
+    sessions.login_step_beside(hash, warm, async |client, deadline, digest| {
+        let digest = match digest {
+            Ok(digest) => digest,
+            Err(e) => return Ok(Err(e)),
+        };
+        let attempt = Attempt {
+            digest: digest.as_deref(),
+            ..*attempt
+        };
+        call_judge(client, deadline, secs, host_name, &attempt)
+            .await
+            .map(Ok)
+    })
+}
+
+/// The `CALL backup_codes.judge` of `attempt` on `client`.
+async fn call_judge(
+    client: &tokio_postgres::Client,
+    deadline: tokio::time::Instant,
+    secs: u64,
+    host: &str,
+    attempt: &Attempt<'_>,
+) -> Result<Judgement, PgError> {
     let user = attempt.user.as_str();
     let salt: &[u8] = &attempt.hashing.kdf.salt;
     let digest: Option<&[u8]> = attempt.digest.map(|d| &d[..]);
     let origin = attempt.origin;
-    let host = host_name;
-    // A new short connection (none was kept over the prompt), and one
-    // statement: the CALL commits itself before it answers.
-    sessions.login_step(async |client, deadline| {
-        let params: [(&(dyn ToSql + Sync), Type); 6] = [
-            (&user, Type::TEXT),
-            (&salt, Type::BYTEA),
-            (&digest, Type::BYTEA),
-            (&origin.service, Type::TEXT),
-            (&origin.rhost, Type::TEXT),
-            (&host, Type::TEXT),
-        ];
-        let row = call_committing(
-            client,
-            deadline,
-            secs,
-            "judge the attempt",
-            schema::JUDGE_CALL,
-            &params,
-        )
-        .await?;
-        judgement_of(attempt.user, &row)
-    })
+    let params: [(&(dyn ToSql + Sync), Type); 6] = [
+        (&user, Type::TEXT),
+        (&salt, Type::BYTEA),
+        (&digest, Type::BYTEA),
+        (&origin.service, Type::TEXT),
+        (&origin.rhost, Type::TEXT),
+        (&host, Type::TEXT),
+    ];
+    let row = call_committing(
+        client,
+        deadline,
+        secs,
+        "judge the attempt",
+        schema::JUDGE_CALL,
+        &params,
+    )
+    .await?;
+    judgement_of(attempt.user, &row)
 }

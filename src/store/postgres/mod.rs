@@ -9,7 +9,9 @@
 //! after `COMMIT` returned; a `COMMIT` whose answer was lost is refused and
 //! reported as [`PgError::Ambiguous`]. A login holds no server session while
 //! the person types: `login_info` runs on a short connection closed before
-//! the prompt, `judge` on a new one after it (see `session::Sessions::login_step`).
+//! the prompt, `judge` on a new one after it, made while the Argon2id runs on
+//! a scoped thread (see `session::Sessions::login_step_beside`). With a login
+//! hint (`hint`) there is no connection before the prompt at all.
 //! `backup-codes renew` on a fleet host uses the login role too: one
 //! `CALL backup_codes.renew` spends a code judged as `judge` judges it and
 //! replaces the set in the same transaction, or changes nothing else.
@@ -25,7 +27,7 @@
 //! enrolling a new user is serialised too).
 //!
 //! Inside the host process: a current-thread tokio runtime (no thread of its
-//! own), built per store and dropped with it, so no socket, descriptor or task
+//! own; one scoped thread hashes beside a connection), built per store and dropped with it, so no socket, descriptor or task
 //! outlives the PAM call. Every step is bounded by `connect_timeout` on this
 //! side (a stopped server still accepts TCP connections) and by the same
 //! `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
@@ -36,14 +38,15 @@
 //! The files, each using only those below it: this one (the [`PgStore`]
 //! type, `open`, the dispatch to the others); `check` (the check report);
 //! `login` (`login_info`, `judge`), `renew` (a renewal through the login
-//! role) and `admin` (the owner's reads, edits,
-//! `db init`, the policy); `session` (connections, each await bounded by the
+//! role) and `admin` (the owner's reads, edits, `db init`, the policy);
+//! `hint` (the login hints); `session` (connections, each await bounded by the
 //! step's deadline), `rows` (the row decoders), `schema`, `transport`,
 //! `tls`, `settings`; and `error` ([`PgError`]) at the bottom.
 
 mod admin;
 mod check;
 mod error;
+mod hint;
 mod login;
 mod renew;
 mod rows;
@@ -62,18 +65,22 @@ use zeroize::Zeroizing;
 
 pub use admin::PolicyChange;
 pub use error::{Cause, PgError};
+pub use hint::HintError;
 pub use schema::{InitReport, SCHEMA_VERSION};
-pub use settings::{DEFAULT_CONNECT_TIMEOUT, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError};
+pub use settings::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_HINT_DIR, MAX_CONNECT_TIMEOUT, PgSettings, PgSettingsError,
+};
 pub use transport::{Channel, ServerAuth, Transport};
 
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
-use crate::codeset::CodeSet;
+use crate::codeset::{CodeSet, Hashing};
 use crate::renewal::Renewal;
 use crate::text::clip_field;
 use crate::trusted::{self, Rules};
 use crate::username::UserName;
-use crate::verdict::Policy;
+use crate::verdict::{Outcome, Policy};
+use hint::Hints;
 use session::Sessions;
 
 /// The largest password file read.
@@ -83,6 +90,8 @@ const MAX_PASSWORD_FILE: u64 = 4096;
 pub struct PgStore {
     /// This host's name as recorded with uses and failures.
     host_name: String,
+    /// The login hints (`hint_dir`), if kept.
+    hints: Option<Hints>,
     // Last: its runtime is dropped after every connection and task.
     sessions: Sessions,
 }
@@ -124,8 +133,10 @@ impl PgStore {
                 })?,
         };
         let sessions = Sessions::new(uri, Duration::from_secs(settings.connect_timeout), password, tls)?;
+        let hints = settings.hints().map(|dir| Hints::new(dir, uri.to_string()));
         Ok(Self {
             host_name: clip_field(&host_name),
+            hints,
             sessions,
         })
     }
@@ -147,8 +158,64 @@ impl PgStore {
 
     /// What a login needs before prompting, locked or not by the fleet's
     /// policy; `None` if the user has no set.
+    /// Refreshes `user`'s login hint from the answer: recorded if it
+    /// shows a set that is not locked, removed otherwise (so that a locked
+    /// user is not prompted on a hint again, see `refresh_hint`).
     pub fn login_info(&self, user: &UserName, remote: bool) -> Result<Option<LoginInfo>, PgError> {
-        login::login_info(&self.sessions, user, remote)
+        let info = login::login_info(&self.sessions, user, remote)?;
+        if let Some(hints) = &self.hints {
+            match &info {
+                Some(info) if info.locked.is_none() => hints.write(user, &info.hashing),
+                _ => hints.remove(user),
+            }
+        }
+        Ok(info)
+    }
+
+    /// The hashing `user`'s login hint holds (see `hint`): what lets a login
+    /// prompt without asking the database first. `None` without a hint
+    /// (or with hints off); an error for a hint that was not trusted or
+    /// not understood (to be logged; the login goes on without it).
+    pub fn hint(&self, user: &UserName) -> Result<Option<Hashing>, HintError> {
+        match &self.hints {
+            Some(hints) => hints.read(user),
+            None => Ok(None),
+        }
+    }
+
+    /// [`judge`](Self::judge), with the attempt hashed by `hash` while the
+    /// connection is made; `attempt.digest` is unused. A failed `hash` is
+    /// returned as it is, and nothing is sent.
+    pub fn judge_while_hashing<D, E>(
+        &self,
+        attempt: &Attempt<'_>,
+        hash: impl FnOnce() -> Result<Option<D>, E> + Send,
+    ) -> Result<Result<Judgement, E>, PgError>
+    where
+        D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
+        E: Send,
+    {
+        let judged = login::judge_while_hashing(&self.sessions, &self.host_name, attempt, hash)?;
+        if let Ok(judgement) = &judged {
+            self.refresh_hint(attempt.user, judgement);
+        }
+        Ok(judged)
+    }
+
+    /// Refreshes `user`'s hint from a judgement: other hashing is recorded;
+    /// a set that is gone, or locked, removes it (the next login asks the
+    /// database first, and a locked user is refused without a prompt).
+    fn refresh_hint(&self, user: &UserName, judgement: &Judgement) {
+        if let Some(hints) = &self.hints {
+            match judgement {
+                Judgement::Rehash(hashing) => hints.write(user, hashing),
+                Judgement::Absent
+                | Judgement::Judged(Outcome::Locked(_) | Outcome::Refused { locked: true, .. }) => {
+                    hints.remove(user);
+                }
+                Judgement::Judged(_) => {}
+            }
+        }
     }
 
     /// Judges a hashed attempt by the fleet's policy (`attempt.policy`, the
@@ -157,7 +224,9 @@ impl PgStore {
     /// commit is made. A CALL whose answer is lost is
     /// [`PgError::Ambiguous`].
     pub fn judge(&self, attempt: &Attempt<'_>) -> Result<Judgement, PgError> {
-        login::judge(&self.sessions, &self.host_name, attempt)
+        let judgement = login::judge(&self.sessions, &self.host_name, attempt)?;
+        self.refresh_hint(attempt.user, &judgement);
+        Ok(judgement)
     }
 
     /// Replaces `user`'s set with `new` only together with spending the

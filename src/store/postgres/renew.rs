@@ -114,6 +114,7 @@ fn renewal_of(user: &UserName, row: &Row) -> Result<Renewal, PgError> {
         _ => match judgement_of(user, row)? {
             Judgement::Judged(outcome) => Renewal::Refused(outcome),
             Judgement::Rehash(hashing) => Renewal::Rehash(hashing),
+            Judgement::Absent => Renewal::NoSet,
         },
     })
 }

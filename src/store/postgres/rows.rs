@@ -112,10 +112,7 @@ pub(super) fn judgement_of(user: &UserName, row: &Row) -> Result<Judgement, PgEr
             Outcome::Locked(until.map_or(LockedUntil::AdminUnlock, LockedUntil::Time))
         }
         "rehash" => return Ok(Judgement::Rehash(hashing_of(user, row)?)),
-        "absent" => Outcome::Refused {
-            refusal: Refusal::Wrong,
-            locked: false,
-        },
+        "absent" => return Ok(Judgement::Absent),
         "reused" => {
             let refusal = match record_of(row, "used", what)? {
                 Some(used) => Refusal::Reused {

@@ -3,7 +3,7 @@
 //! by the step's deadline.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -100,6 +100,61 @@ impl Sessions {
             let result = step(&session.client, deadline).await;
             close(session, deadline).await;
             result
+        })
+    }
+
+    /// [`login_step`](Self::login_step), with `work` (the Argon2id of the
+    /// attempt) done on a thread of its own while the connection is made, and
+    /// handed to `step` once both are done: the connection's round trips, the
+    /// server's fork and the TLS and SCRAM computations overlap the hash
+    /// instead of following it. The thread is scoped: joined before this
+    /// returns, whatever happens. Should no thread be had, `work` runs here
+    /// once the connection is made. A panic of `work` is resumed here, as if
+    /// it had run on this thread. If the connection is up before `work` is
+    /// done, `meanwhile` runs on it first, within `connect_timeout`: a
+    /// statement that warms the new backend's caches for `step`, in time the
+    /// login spends waiting for the hash anyway. Its failure (a server that
+    /// stopped answering) is the step's: nothing more is sent.
+    pub(super) fn login_step_beside<W: Send, T>(
+        &self,
+        work: impl FnOnce() -> W + Send,
+        meanwhile: impl AsyncFnOnce(&Client, Instant) -> Result<(), PgError>,
+        step: impl AsyncFnOnce(&Client, Instant, W) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let slot = Mutex::new(Some(work));
+        let take = || slot.lock().ok().and_then(|mut w| w.take());
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("backup-codes-kdf".into())
+                .spawn_scoped(scope, || take().map(|work| work()))
+                .ok();
+            let session = self.runtime.block_on(self.connect());
+            let warmed = match (&session, &worker) {
+                (Ok(session), Some(worker)) if !worker.is_finished() => self
+                    .runtime
+                    .block_on(meanwhile(&session.client, Instant::now() + self.timeout)),
+                _ => Ok(()),
+            };
+            let done = match worker {
+                Some(worker) => match worker.join() {
+                    Ok(done) => done,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                None => None,
+            };
+            // No thread: the work is still in its slot.
+            let done = done.or_else(|| take().map(|work| work()));
+            let session = session?;
+            self.runtime.block_on(async {
+                let deadline = Instant::now() + self.timeout;
+                let result = match (done, warmed) {
+                    (_, Err(e)) => Err(e),
+                    (Some(done), Ok(())) => step(&session.client, deadline, done).await,
+                    (None, Ok(())) => Err(PgError::connect("the attempt's hash was not computed".into())),
+                };
+                close(session, deadline).await;
+                result
+            })
         })
     }
 

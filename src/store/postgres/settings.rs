@@ -19,7 +19,13 @@ pub struct PgSettings {
     pub host_name: Option<String>,
     /// The CA certificate(s), PEM, for `sslmode=verify-ca|verify-full`.
     pub ca_file: Option<PathBuf>,
+    /// Where root keeps a login hint per user (see `hint`); an empty path
+    /// keeps none.
+    pub hint_dir: PathBuf,
 }
+
+/// The default `hint_dir`.
+pub const DEFAULT_HINT_DIR: &str = "/var/cache/pam-backup-codes";
 
 /// The default `connect_timeout`, seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: u64 = 3;
@@ -33,6 +39,7 @@ impl Default for PgSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             host_name: None,
             ca_file: None,
+            hint_dir: PathBuf::from(DEFAULT_HINT_DIR),
         }
     }
 }
@@ -73,6 +80,9 @@ impl PgSettings {
         if !(1..=MAX_CONNECT_TIMEOUT).contains(&self.connect_timeout) {
             return Err(PgSettingsError::Timeout(self.connect_timeout));
         }
+        if !self.hint_dir.as_os_str().is_empty() && !self.hint_dir.is_absolute() {
+            return Err(PgSettingsError::RelativePath("hint_dir"));
+        }
         for (name, path) in [("password_file", &self.password_file), ("ca_file", &self.ca_file)] {
             if path.as_ref().is_some_and(|p| !p.is_absolute()) {
                 return Err(PgSettingsError::RelativePath(name));
@@ -84,5 +94,10 @@ impl PgSettings {
             return Err(PgSettingsError::HostName(host.clone()));
         }
         Ok(())
+    }
+
+    /// The hint directory, `None` if hints are off (`hint_dir = ""`).
+    pub fn hints(&self) -> Option<&std::path::Path> {
+        (!self.hint_dir.as_os_str().is_empty()).then_some(self.hint_dir.as_path())
     }
 }
