@@ -67,30 +67,14 @@ impl From<KdfError> for LoginError {
 /// older than a failure another attempt has just recorded, and the lockout
 /// would take it for a clock that went backwards and reset the window,
 /// losing failures.
+///
+/// `hashing` may also come from a login hint (see `store::postgres::hint`)
+/// rather than from the store: nothing in it decides anything; a stale salt
+/// is answered by the store with the set's own (nothing counted), and hashed
+/// again. `None` when the store says the user has no set (unenrolled since,
+/// or a hint outlived the set), which the caller answers as it answers a
+/// user without a set.
 pub fn attempt(
-    store: &Store,
-    user: &UserName,
-    hashing: &Hashing,
-    input: &[u8],
-    policy: &Policy,
-    origin: &Origin,
-) -> Result<Outcome, LoginError> {
-    // The user was unenrolled since the store said what to hash with.
-    Ok(
-        attempt_hinted(store, user, hashing, input, policy, origin)?.unwrap_or(Outcome::Refused {
-            refusal: Refusal::Wrong,
-            locked: false,
-        }),
-    )
-}
-
-/// [`attempt`], where `hashing` may come from a login hint (see
-/// `store::postgres::hint`) rather than from the store: `None` when the
-/// store says the user has no set, which the caller answers as it answers
-/// a user without a set. Nothing in `hashing` decides anything: a stale
-/// salt is answered by the store with the set's own (nothing counted), and
-/// hashed again.
-pub fn attempt_hinted(
     store: &Store,
     user: &UserName,
     hashing: &Hashing,
@@ -160,6 +144,30 @@ mod tests {
     use crate::lockout::Lockout;
     use time::Duration;
 
+    /// The default policy, but locking after `deny` failures (within the
+    /// default 900 s) for `unlock_time` seconds.
+    fn denying(deny: u32, unlock_time: u64) -> Policy {
+        Policy {
+            lockout: Lockout {
+                deny,
+                unlock_time,
+                ..Lockout::default()
+            },
+            ..Policy::default()
+        }
+    }
+
+    /// A fresh set of three codes in the default format, and its codes.
+    fn three_codes() -> (CodeSet, Vec<PlainCode>) {
+        CodeSet::generate(
+            CodeFormat::DEFAULT,
+            3,
+            KdfParams::default(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap()
+    }
+
     fn setup() -> (tempfile::TempDir, Store, UserName, Vec<PlainCode>) {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_or_create(
@@ -168,13 +176,7 @@ mod tests {
         )
         .unwrap();
         let user: UserName = "alice".parse().unwrap();
-        let (set, plain) = CodeSet::generate(
-            CodeFormat::DEFAULT,
-            3,
-            KdfParams::default(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let (set, plain) = three_codes();
         store.put(&user, set).unwrap();
         (tmp, store, user, plain)
     }
@@ -204,7 +206,9 @@ mod tests {
         now: OffsetDateTime,
     ) -> Outcome {
         let hashing = store.read(user).unwrap().unwrap().hashing();
-        attempt(&at(store, now), user, &hashing, input, policy, &origin()).unwrap()
+        attempt(&at(store, now), user, &hashing, input, policy, &origin())
+            .unwrap()
+            .expect("a set")
     }
 
     /// `store` judging at `now`: the same directory, its clock fixed.
@@ -251,14 +255,7 @@ mod tests {
     fn failures_lock_and_a_success_resets() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Policy {
-            lockout: Lockout {
-                deny: 2,
-                fail_interval: 900,
-                unlock_time: 60,
-            },
-            ..Policy::default()
-        };
+        let policy = denying(2, 60);
         assert_eq!(
             try_code(&store, &alice, b"x", &policy, now),
             Outcome::Refused {
@@ -292,41 +289,23 @@ mod tests {
     fn a_set_replaced_after_the_snapshot_is_matched_against_the_new_one() {
         let (_tmp, store, alice, old_plain) = setup();
         let snapshot = store.read(&alice).unwrap().unwrap().hashing();
-        let (new_set, new_plain) = CodeSet::generate(
-            CodeFormat::DEFAULT,
-            3,
-            KdfParams::default(),
-            OffsetDateTime::now_utc(),
-        )
-        .unwrap();
+        let (new_set, new_plain) = three_codes();
         store.put(&alice, new_set).unwrap();
-        let now = OffsetDateTime::now_utc();
+        let store = at(&store, OffsetDateTime::now_utc());
         let policy = Policy::default();
-        let old = attempt(
-            &at(&store, now),
-            &alice,
-            &snapshot,
-            old_plain[0].as_bytes(),
-            &policy,
-            &origin(),
-        )
-        .unwrap();
+        let judge = |input: &[u8]| {
+            attempt(&store, &alice, &snapshot, input, &policy, &origin())
+                .unwrap()
+                .expect("a set")
+        };
         assert_eq!(
-            old,
+            judge(old_plain[0].as_bytes()),
             Outcome::Refused {
                 refusal: Refusal::Wrong,
                 locked: false
             }
         );
-        let new = attempt(
-            &at(&store, now),
-            &alice,
-            &snapshot,
-            new_plain[0].as_bytes(),
-            &policy,
-            &origin(),
-        )
-        .unwrap();
+        let new = judge(new_plain[0].as_bytes());
         assert_eq!(accepted(new), (2, None));
     }
 
@@ -343,7 +322,9 @@ mod tests {
             probes.lock().unwrap().push(probe.try_lock().is_err());
             OffsetDateTime::now_utc()
         });
-        attempt(&store, &alice, &snapshot, b"wrong", &Policy::default(), &origin()).unwrap();
+        attempt(&store, &alice, &snapshot, b"wrong", &Policy::default(), &origin())
+            .unwrap()
+            .expect("a set");
         // Read once, and under the lock.
         assert_eq!(*held.lock().unwrap(), [true]);
     }
@@ -400,13 +381,7 @@ mod tests {
     fn a_remote_lock_leaves_local_logins_open() {
         let (_tmp, store, alice, plain) = setup();
         let now = OffsetDateTime::now_utc();
-        let policy = Policy {
-            lockout: Lockout {
-                deny: 2,
-                ..Lockout::default()
-            },
-            ..Policy::default()
-        };
+        let policy = denying(2, Lockout::default().unlock_time);
         try_code(&store, &alice, b"x", &policy, now);
         try_code(&store, &alice, b"y", &policy, now);
         assert!(matches!(
@@ -423,7 +398,8 @@ mod tests {
             &policy,
             &console,
         )
-        .unwrap();
+        .unwrap()
+        .expect("a set");
         assert_eq!(accepted(local), (2, None));
         // The success reset both scopes: remote logins are open again.
         assert_eq!(
@@ -445,7 +421,8 @@ mod tests {
             &Policy::default(),
             &origin(),
         )
-        .unwrap();
+        .unwrap()
+        .expect("a set");
         assert_eq!(
             out,
             Outcome::Refused {

@@ -190,12 +190,7 @@ type Forgery<'a> = Box<dyn Fn() + 'a>;
 #[test]
 fn a_hint_that_is_not_roots_and_private_is_ignored_and_logged() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    fleet.host("web1", "nodelay", "");
-    let codes = fleet.generate(USER, &[]);
-    assert_eq!(
-        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
-        "PAM_SUCCESS"
-    );
+    let codes = fleet.logged_in_once("web1", USER);
     let path = hint(&fleet, "web1");
     let forgeries: [(&str, Forgery); 3] = [
         (

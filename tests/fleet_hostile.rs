@@ -397,12 +397,7 @@ fn poisoned_fields_are_clipped_and_never_break_the_admin_commands() {
 #[test]
 fn a_bad_field_stored_before_the_fix_is_read_tolerantly_and_cleaned_by_db_init() {
     let fleet = or_skip!(Fleet::new(), needs = NEEDS);
-    fleet.host("web1", "nodelay", "");
-    let codes = fleet.generate(USER, &[]);
-    assert_eq!(
-        fleet.lab.login("web1", USER, &[&codes[0]]).result(),
-        "PAM_SUCCESS"
-    );
+    let codes = fleet.logged_in_once("web1", USER);
     assert_eq!(
         fleet.lab.login("web1", USER, &["AAAAA-AAAAA"]).result(),
         "PAM_AUTH_ERR"

@@ -352,7 +352,9 @@ impl Backend {
         origin: &Origin,
     ) -> Outcome {
         let policy = self.policy.get();
-        login::attempt(&self.login, &Self::user(), hashing, input, &policy, origin).unwrap()
+        login::attempt(&self.login, &Self::user(), hashing, input, &policy, origin)
+            .unwrap()
+            .expect("a set")
     }
 
     /// Runs one step; `codes` is the current set's.

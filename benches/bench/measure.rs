@@ -484,7 +484,8 @@ impl FleetSteps {
         };
         let outcome =
             pam_backup_codes::login::attempt(&self.store, &self.user, &self.hashing, b"x", &policy, &origin)
-                .unwrap();
+                .unwrap()
+                .expect("a set");
         assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
     }
 

@@ -29,6 +29,13 @@ pub type Salt = [u8; SALT_LEN];
 /// One stored hash, or the digest of an attempt.
 pub type Hash = [u8; HASH_LEN];
 
+/// What computes an attempt's digest (`None`: the input is no code of the
+/// format), wiped when dropped: the Argon2id of a login, which the fleet
+/// store runs on a thread of its own while it connects.
+pub trait Hasher: FnOnce() -> Result<Option<Zeroizing<Hash>>, KdfError> + Send {}
+
+impl<F: FnOnce() -> Result<Option<Zeroizing<Hash>>, KdfError> + Send> Hasher for F {}
+
 /// Argon2id cost parameters, stored with every set so that old sets keep
 /// working after the defaults change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -374,8 +374,11 @@ impl<'h> Transaction<'h> {
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);
         // The time of the attempt is taken when it is judged, under the store
         // lock (see `login::attempt`), not when the code was asked for.
-        let outcome = login::attempt(&store, &user, &info.hashing, input, &policy, &origin)?;
-        self.judged(outcome, &options)
+        match login::attempt(&store, &user, &info.hashing, input, &policy, &origin)? {
+            Some(outcome) => self.judged(outcome, &options),
+            // Unenrolled while the user typed: as a user without a set.
+            None => self.absent(&options),
+        }
     }
 
     /// The hashing of `user`'s login hint, if the store keeps hints and has
@@ -421,7 +424,7 @@ impl<'h> Transaction<'h> {
             }
             hashing = info.hashing;
         }
-        match login::attempt_hinted(store, user, &hashing, input, &policy, origin)? {
+        match login::attempt(store, user, &hashing, input, &policy, origin)? {
             Some(outcome) => self.judged(outcome, options),
             None => self.absent(options),
         }

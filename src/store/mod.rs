@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use nix::errno::Errno;
 
 use crate::codeset::{CodeSet, Hashing, ParseError};
+use crate::kdf::{Hasher, KdfError};
 use crate::lockout::{LockedUntil, Lockout};
 use crate::renewal::{Before, Proof, Renewal};
 use crate::username::UserName;
@@ -280,15 +281,11 @@ impl Store {
     /// judges under its lock; the fleet store makes its connection while
     /// the hash runs on a second thread. Nothing is sent or written before
     /// the digest is complete; a failed `hash` is returned as it is.
-    pub fn judge_while_hashing<D, E>(
+    pub fn judge_while_hashing(
         &self,
         attempt: &Attempt<'_>,
-        hash: impl FnOnce() -> Result<Option<D>, E> + Send,
-    ) -> Result<Result<Judgement, E>, StoreError>
-    where
-        D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
-        E: Send,
-    {
+        hash: impl Hasher,
+    ) -> Result<Result<Judgement, KdfError>, StoreError> {
         match self {
             Self::Dir(store) => match hash() {
                 Ok(digest) => store

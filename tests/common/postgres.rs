@@ -554,6 +554,16 @@ impl Fleet {
         self.cluster.tcp_uri(&self.login, &self.db)
     }
 
+    /// Host `host` (options `nodelay`), a set for `user`, and one login
+    /// there with its first code: the set's codes.
+    pub fn logged_in_once(&self, host: &str, user: &str) -> Vec<String> {
+        self.host(host, "nodelay", "");
+        let codes = self.generate(user, &[]);
+        let first = self.lab.login(host, user, &[&codes[0]]);
+        assert_eq!(first.result(), "PAM_SUCCESS", "{first:?}");
+        codes
+    }
+
     /// A host: the PAM service `name` with its own configuration file (the
     /// login role's URI, the password file, `host_name = name`, and the
     /// `[postgresql]` lines in `extra`), our module alone with `options`.

@@ -8,6 +8,7 @@ use super::error::PgError;
 use super::rows::{get, hashing_of, judgement_of};
 use super::schema;
 use super::session::{Sessions, bounded, call_committing};
+use crate::kdf::{Hasher, KdfError};
 use crate::lockout::LockedUntil;
 use crate::store::{Attempt, Judgement, LoginInfo};
 use crate::username::UserName;
@@ -65,16 +66,12 @@ pub(super) fn judge(
 /// connection is made (`Sessions::login_step_beside`). `attempt.digest` is
 /// not used: the digest is `hash`'s. A failed `hash` is returned as it is,
 /// and nothing is sent.
-pub(super) fn judge_while_hashing<D, E>(
+pub(super) fn judge_while_hashing(
     sessions: &Sessions,
     host_name: &str,
     attempt: &Attempt<'_>,
-    hash: impl FnOnce() -> Result<Option<D>, E> + Send,
-) -> Result<Result<Judgement, E>, PgError>
-where
-    D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
-    E: Send,
-{
+    hash: impl Hasher,
+) -> Result<Result<Judgement, KdfError>, PgError> {
     let secs = sessions.secs();
     // While the hash runs: the user's `login_info`, read-only, its answer
     // unused (the judgement decides): a new backend's first statement pays

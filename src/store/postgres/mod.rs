@@ -75,6 +75,7 @@ pub use transport::{Channel, ServerAuth, Transport};
 use super::location::{PgHost, PgUri};
 use super::{Attempt, CheckReport, Edit, Judgement, LoginInfo};
 use crate::codeset::{CodeSet, Hashing};
+use crate::kdf::{Hasher, KdfError};
 use crate::renewal::Renewal;
 use crate::text::clip_field;
 use crate::trusted::{self, Rules};
@@ -186,15 +187,11 @@ impl PgStore {
     /// [`judge`](Self::judge), with the attempt hashed by `hash` while the
     /// connection is made; `attempt.digest` is unused. A failed `hash` is
     /// returned as it is, and nothing is sent.
-    pub fn judge_while_hashing<D, E>(
+    pub fn judge_while_hashing(
         &self,
         attempt: &Attempt<'_>,
-        hash: impl FnOnce() -> Result<Option<D>, E> + Send,
-    ) -> Result<Result<Judgement, E>, PgError>
-    where
-        D: std::ops::Deref<Target = crate::kdf::Hash> + Send,
-        E: Send,
-    {
+        hash: impl Hasher,
+    ) -> Result<Result<Judgement, KdfError>, PgError> {
         let judged = login::judge_while_hashing(&self.sessions, &self.host_name, attempt, hash)?;
         if let Ok(judgement) = &judged {
             self.refresh_hint(attempt.user, judgement);
