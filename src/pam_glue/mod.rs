@@ -385,7 +385,7 @@ impl<'h> Transaction<'h> {
     /// one it trusts; a hint that is not trusted or not understood is
     /// logged and not used.
     fn hint(&mut self, store: &Store, user: &UserName) -> Option<Hashing> {
-        match store.as_postgres()?.hint(user) {
+        match store.hint(user) {
             Ok(hinted) => hinted,
             Err(e) => {
                 self.log(Record::new(Event::HintIgnored).with(Field::Reason, e.to_string()));
@@ -434,12 +434,15 @@ impl<'h> Transaction<'h> {
     /// answer to a user without a set (an Argon2id was spent already).
     fn absent(&mut self, options: &Options) -> Result<Pass, Failure> {
         if options.login.nullok {
-            self.log(
-                Record::new(Event::NoCodesIgnored).with(Field::Reason, "no backup codes; ignored (nullok)"),
-            );
-            return Ok(Pass::Ignore);
+            return Ok(self.ignore_without_set());
         }
         Err(Failure::NoCodes)
+    }
+
+    /// `nullok` for an account without a set: logged, and ignored.
+    fn ignore_without_set(&mut self) -> Pass {
+        self.log(Record::new(Event::NoCodesIgnored).with(Field::Reason, "no backup codes; ignored (nullok)"));
+        Pass::Ignore
     }
 
     /// The PAM answer to a judged attempt.
@@ -487,10 +490,7 @@ impl<'h> Transaction<'h> {
         is_account: bool,
     ) -> Result<Pass, Failure> {
         if is_account && options.login.nullok {
-            self.log(
-                Record::new(Event::NoCodesIgnored).with(Field::Reason, "no backup codes; ignored (nullok)"),
-            );
-            return Ok(Pass::Ignore);
+            return Ok(self.ignore_without_set());
         }
         let input = self.read_code(options, None)?;
         let input = input.as_ref().map_or(&[][..], SecretBytes::as_bytes);

@@ -264,6 +264,17 @@ impl Store {
         }
     }
 
+    /// The hashing of `user`'s login hint, which lets a login prompt before
+    /// asking the store (see `postgres::hint`): only the fleet store keeps
+    /// hints. An error names a hint that was not trusted or not understood
+    /// (to be logged; the login goes on without it).
+    pub fn hint(&self, user: &UserName) -> Result<Option<Hashing>, postgres::HintError> {
+        match self {
+            Self::Dir(_) => Ok(None),
+            Self::Postgres(store) => store.hint(user),
+        }
+    }
+
     /// Judges a hashed attempt under the store's lock and records the result
     /// durably before returning it. The time of the attempt is the store's,
     /// taken once the lock is held (see `login::attempt`, the layer above):
